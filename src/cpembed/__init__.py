@@ -1,0 +1,37 @@
+"""cpembed: training-free sentence embeddings from decoder-only LLMs, with Contrastive Prompting."""
+
+from .config import DEFAULT_CP, CPConfig, default_cp
+from .encoder import CPEncoder
+from .errors import (
+    ChecksumError,
+    CPEmbedError,
+    ModelLoadError,
+    ModelNotFoundError,
+    ModelNotInstalledError,
+    UnsupportedArchitectureError,
+)
+from .models import BUILTIN_MODELS, DEFAULT_MODEL, LanguageModel, load_model
+from .prompts import PROMPTS, Prompt, Template, preprocess
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BUILTIN_MODELS",
+    "DEFAULT_CP",
+    "DEFAULT_MODEL",
+    "PROMPTS",
+    "CPConfig",
+    "CPEmbedError",
+    "CPEncoder",
+    "ChecksumError",
+    "LanguageModel",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "ModelNotInstalledError",
+    "Prompt",
+    "Template",
+    "UnsupportedArchitectureError",
+    "default_cp",
+    "load_model",
+    "preprocess",
+]

@@ -1,0 +1,267 @@
+"""The sentence encoder: prompt -> (auxiliary pass to layer l) -> patched pass -> last-token state."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import CPConfig, default_cp
+from .models import DEFAULT_MODEL, LanguageModel, load_model, resolve_device, resolve_dtype
+from .prompts import Prompt, Template, preprocess, prompt_token_ids, resolve_prompt
+from .sites import SitePath, site_module
+from .steering import StopForward, capture, norm_recovering, norm_scaling, patch
+
+logger = logging.getLogger(__name__)
+
+_OUTPUT = SitePath("", "output")
+
+
+@dataclass
+class _Batch:
+    input_ids: torch.Tensor  # (B, T)
+    attention_mask: torch.Tensor  # (B, T), 1 = real token
+    position_ids: torch.Tensor  # (B, T), counted over real tokens only, so padding never shifts them
+    last: torch.Tensor  # (B,), index of each row's last real token
+
+
+class CPEncoder:
+    """Sentence embeddings from a decoder-only LLM, steered by Contrastive Prompting.
+
+    Args:
+        model: a built-in model name, a model folder, a `.gguf` file, or a loaded `LanguageModel`.
+        prompt: "prompteol", "cot", "knowledge", "ck", or a template with one `{sentence}`.
+        cp: a `CPConfig`; "auto" (the default) takes the defaults table's entry for this model
+            and prompt; None gives the plain prompt-based embedding without CP.
+        output_layer: index into `hidden_states` (0 = embeddings, -1 = final normed state,
+            -2 = penultimate layer output); None takes the prompt's default.
+        dtype: "float32" or "bfloat16" (or a torch dtype); None keeps a loaded model's dtype.
+        device: "cpu", "cuda", ...; None picks CUDA when available.
+        max_length: token budget of one prompt; longer sentences are cut, the template never.
+        padding_side: "right" or "left"; results do not depend on it.
+
+    Example:
+        >>> encoder = CPEncoder()                                     # doctest: +SKIP
+        >>> encoder.encode(["A cat sits.", "A dog runs."]).shape      # doctest: +SKIP
+        (2, 576)
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike | LanguageModel = DEFAULT_MODEL,
+        prompt: str | Prompt = "prompteol",
+        cp: CPConfig | None | Literal["auto"] = "auto",
+        output_layer: int | None = None,
+        dtype: str | torch.dtype | None = None,
+        device: str | torch.device | None = None,
+        max_length: int = 512,
+        padding_side: Literal["right", "left"] = "right",
+    ) -> None:
+        self.prompt = resolve_prompt(prompt)
+        if isinstance(model, LanguageModel):
+            self.lm = model
+            if dtype is not None or device is not None:
+                self.lm.model.to(
+                    dtype=resolve_dtype(dtype) if dtype is not None else None,
+                    device=resolve_device(device) if device is not None else None,
+                )
+        else:
+            self.lm = load_model(model, dtype or "float32", device)
+        if cp == "auto":
+            cp = default_cp(self.lm.name, self.prompt.name)
+        if cp is not None and not isinstance(cp, CPConfig):
+            raise TypeError(f"cp must be a CPConfig, None or 'auto', got {type(cp).__name__}")
+        self.cp = cp
+        self.output_layer = self._check_output_layer(self.prompt.output_layer if output_layer is None else output_layer)
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+            raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
+        self.max_length = max_length
+        if padding_side not in ("right", "left"):
+            raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
+        self.padding_side = padding_side
+        tokenizer = self.lm.tokenizer
+        self._pad_id = next((i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None))
+        self._aux_template = Template(cp.aux_template) if cp else None
+
+    def __repr__(self) -> str:
+        return (
+            f"CPEncoder(model={self.lm.name!r}, prompt={self.prompt.name!r}, cp={self.cp!r}, "
+            f"output_layer={self.output_layer}, dtype={self.lm.dtype}, device={self.lm.device})"
+        )
+
+    @property
+    def embedding_dimension(self) -> int:
+        return self.lm.hidden_size
+
+    def get_sentence_embedding_dimension(self) -> int:
+        """The sentence-transformers name of `embedding_dimension`."""
+        return self.embedding_dimension
+
+    def _check_output_layer(self, output_layer: int) -> int:
+        """Turn a Python-style index into `hidden_states` (length L + 1) into 0..L."""
+        n = self.lm.num_layers
+        if isinstance(output_layer, bool) or not isinstance(output_layer, int) or not -(n + 1) <= output_layer <= n:
+            raise ValueError(
+                f"output_layer {output_layer!r} is out of range for a {n}-layer model: "
+                f"use 0..{n} or -{n + 1}..-1 (an index into hidden_states; -1 = final normed state)"
+            )
+        layer = output_layer % (n + 1)
+        if self.cp is not None:
+            if self.cp.layer > n:
+                raise ValueError(
+                    f"CP layer {self.cp.layer} is out of range for a {n}-layer model: use 1..{n} (1-based)"
+                )
+            if layer < self.cp.layer:
+                raise ValueError(
+                    f"output_layer {output_layer} reads hidden_states[{layer}], before the CP layer "
+                    f"{self.cp.layer}, so CP could not change it: use an output layer >= {self.cp.layer}"
+                )
+        return layer
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def encode(
+        self,
+        sentences: str | Iterable[str],
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        normalize_embeddings: bool = False,
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+    ) -> np.ndarray | torch.Tensor | list[torch.Tensor]:
+        """Embed sentences; float32 `(n, d)` rows in input order (`(d,)` for a single string).
+
+        Sentences are cleaned as in SPEC (strip, quotes, final period); an empty or
+        whitespace-only sentence therefore becomes "." and still gets a row.
+        """
+        texts, single = _sentence_list(sentences)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        cleaned = [preprocess(text) for text in texts]
+        embeddings = torch.empty(len(cleaned), self.embedding_dimension, dtype=torch.float32)
+        # Longest first, so each batch holds similar lengths and pads little.
+        order = np.argsort([-len(text) for text in cleaned], kind="stable")
+        if show_progress_bar is None:
+            show_progress_bar = len(cleaned) > batch_size and sys.stderr.isatty()
+        with tqdm(total=len(cleaned), disable=not show_progress_bar, unit="sent", desc="encoding") as bar:
+            for start in range(0, len(cleaned), batch_size):
+                rows = order[start : start + batch_size]
+                embeddings[torch.from_numpy(rows)] = self._embed([cleaned[i] for i in rows]).cpu()
+                bar.update(len(rows))
+        if normalize_embeddings:
+            embeddings = torch.nn.functional.normalize(embeddings, dim=-1)
+        if single:
+            embeddings = embeddings[0]
+        if convert_to_tensor:
+            return embeddings
+        if convert_to_numpy:
+            return embeddings.numpy()
+        return list(embeddings)
+
+    def similarity(self, a, b) -> np.ndarray:
+        """Cosine similarity matrix `(len(a), len(b))` between embeddings or sentences."""
+        a, b = (torch.as_tensor(np.atleast_2d(self._as_embeddings(x)), dtype=torch.float32) for x in (a, b))
+        a, b = torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(b, dim=-1)
+        return (a @ b.T).numpy()
+
+    def _as_embeddings(self, x) -> np.ndarray:
+        if isinstance(x, str) or (isinstance(x, (list, tuple)) and x and all(isinstance(s, str) for s in x)):
+            return self.encode(x)
+        return np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float32)
+
+    # -- the method ----------------------------------------------------------------------------
+
+    def _embed(self, sentences: list[str]) -> torch.Tensor:
+        """Embeddings of one batch of cleaned sentences, (B, hidden_size) float32."""
+        v_aux = self._auxiliary_vectors(sentences) if self.cp else None
+        outputs = [self._patched_pass(self._batch(template, sentences), v_aux) for template in self.prompt.templates]
+        return torch.stack(outputs).float().mean(0)  # CK: mean over its two prompts
+
+    def _auxiliary_vectors(self, sentences: list[str]) -> torch.Tensor:
+        """v_aux: the site's activation at the auxiliary prompt's last token, running layers 1..l only."""
+        batch = self._batch(self._aux_template, sentences)
+        module, path = self._site()
+        captured: list[torch.Tensor] = []
+        with capture(module, path, batch.last, captured, stop=True):
+            self._forward(batch)
+        return captured[0]  # (B, site width)
+
+    def _patched_pass(self, batch: _Batch, v_aux: torch.Tensor | None) -> torch.Tensor:
+        """The last-token state at the output layer, with CP's patch at layer l when v_aux is given."""
+        captured: list[torch.Tensor] = []
+        with ExitStack() as hooks:
+            if v_aux is not None:
+                module, path = self._site()
+                hooks.enter_context(patch(module, path, batch.last, lambda v_nor: self._steer(v_nor, v_aux)))
+            # Registered after the patch, so a shared module's patch runs first.
+            hooks.enter_context(capture(self._output_module(), _OUTPUT, batch.last, captured, stop=True))
+            self._forward(batch)
+        return captured[0]  # (B, hidden_size)
+
+    def _steer(self, v_nor: torch.Tensor, v_aux: torch.Tensor) -> torch.Tensor:
+        v_nor, v_aux = v_nor.float(), v_aux.float()
+        if self.cp.norm == "recover":
+            return norm_recovering(v_nor, v_aux)
+        return norm_scaling(v_nor, v_aux, self.cp.alpha)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _site(self) -> tuple[nn.Module, SitePath]:
+        return site_module(self.lm.layers[self.cp.layer - 1], self.cp.site, self.lm.model_type)
+
+    def _output_module(self) -> nn.Module:
+        """The module whose output is hidden_states[output_layer]."""
+        if self.output_layer == 0:
+            return self.lm.decoder.get_input_embeddings()
+        if self.output_layer == self.lm.num_layers:
+            return self.lm.decoder.norm  # the final normed state
+        return self.lm.layers[self.output_layer - 1]
+
+    def _forward(self, batch: _Batch) -> None:
+        """Run the decoder until a hook has what it needs (StopForward); the LM head never runs."""
+        try:
+            self.lm.decoder(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids,
+                use_cache=False,
+            )
+        except StopForward:
+            return
+        raise RuntimeError("the forward pass ended without reaching the hooked layer")  # a bug, not bad input
+
+    def _batch(self, template: Template, sentences: list[str]) -> _Batch:
+        rows = prompt_token_ids(self.lm.tokenizer, template, sentences, self.max_length)
+        width = max(len(row) for row in rows)
+        input_ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            span = slice(0, len(row)) if self.padding_side == "right" else slice(width - len(row), width)
+            input_ids[i, span] = torch.tensor(row)
+            attention_mask[i, span] = 1
+        position_ids = (attention_mask.cumsum(1) - 1).clamp(min=0)
+        last = width - 1 - attention_mask.flip(1).argmax(1)  # any padding side
+        device = self.lm.device
+        return _Batch(input_ids.to(device), attention_mask.to(device), position_ids.to(device), last.to(device))
+
+
+def _sentence_list(sentences) -> tuple[list[str], bool]:
+    if isinstance(sentences, str):
+        return [sentences], True
+    if isinstance(sentences, (bytes, dict)) or not isinstance(sentences, Iterable):
+        raise TypeError(f"sentences must be a str or a list of str, got {type(sentences).__name__}")
+    texts = list(sentences)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"sentences[{i}] is a {type(text).__name__}, expected str: {text!r:.60}")
+    return texts, False

