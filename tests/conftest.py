@@ -1,0 +1,84 @@
+"""Tiny random decoder models and a byte-level BPE tokenizer, all built in code (no downloads)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+from transformers import Gemma3TextConfig, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config
+
+from cpembed import PROMPTS, LanguageModel
+from cpembed.prompts import IRRELEVANT
+
+CORPUS = [
+    *(t.text for p in PROMPTS.values() for t in p.templates),
+    IRRELEVANT,
+    "A man is playing a guitar. Someone plays the guitar. The stock market fell sharply today.",
+    "a girl is styling her hair . a girl is brushing her hair . two dogs run on the beach .",
+]
+
+SENTENCES = [
+    "A man is playing a guitar.",
+    "Someone plays the guitar",
+    'She said "hello" to the whole room, then left?',
+    "The stock market fell sharply today after the announcement of new tariffs on steel imports.",
+    "ok",
+    "two dogs run on the beach .",
+]
+
+
+def make_tokenizer(bos: bool) -> PreTrainedTokenizerFast:
+    """Byte-level BPE like LLaMA-3/Qwen; `bos=True` prepends <s> to every text, like LLaMA-2."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, show_progress=False, special_tokens=["<pad>", "<s>", "</s>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(CORPUS, trainer)
+    if bos:
+        tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+
+
+# GQA (4 query heads, 2 kv heads) and head_dim * heads (48) != hidden_size (32), on purpose.
+_COMMON = dict(
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=6,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=12,
+    max_position_embeddings=512,
+    initializer_range=0.2,  # large enough that CP's patch moves the output by far more than 1e-5
+    pad_token_id=0,
+    bos_token_id=1,
+    eos_token_id=2,
+)
+CONFIGS = {
+    "llama": (LlamaConfig, True),
+    "qwen2": (Qwen2Config, False),
+    "mistral": (MistralConfig, True),
+    "qwen3": (Qwen3Config, False),
+    "gemma3_text": (Gemma3TextConfig, True),
+}
+
+
+def make_lm(arch: str) -> LanguageModel:
+    config_class, bos = CONFIGS[arch]
+    tokenizer = make_tokenizer(bos)
+    config = config_class(vocab_size=len(tokenizer), **_COMMON)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    return LanguageModel(f"tiny-{arch}", model, tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_models() -> dict[str, LanguageModel]:
+    return {arch: make_lm(arch) for arch in CONFIGS}
+
+
+@pytest.fixture(params=["llama", "qwen2"])
+def tiny_lm(request, tiny_models) -> LanguageModel:
+    return tiny_models[request.param]

@@ -1,0 +1,69 @@
+"""The plain reference: two full forward passes per sentence, one sentence at a time, with hooks.
+
+Deliberately naive and independent of cpembed's engine: no padding, no early stop, the
+full causal LM (LM head included), `output_hidden_states`, NS/NR written out here.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from cpembed import CPConfig, LanguageModel, preprocess
+
+
+def _site(lm: LanguageModel, cp: CPConfig):
+    layer = lm.model.model.layers[cp.layer - 1]
+    return {"heads": (layer.self_attn.o_proj, True), "ffn": (layer.mlp, False), "hidden": (layer, False)}[cp.site]
+
+
+def reference_embedding(
+    lm: LanguageModel, templates: list[str], sentence: str, cp: CPConfig | None, output_layer: int
+) -> torch.Tensor:
+    text = preprocess(sentence)
+    with torch.no_grad():
+        v_aux = None
+        if cp is not None:
+            module, on_input = _site(lm, cp)
+            store = {}
+
+            def grab(x):
+                store["v"] = x[0, -1].clone()
+
+            if on_input:
+                handle = module.register_forward_pre_hook(lambda _m, a: grab(a[0]))
+            else:
+                handle = module.register_forward_hook(lambda _m, _a, o: grab(o))
+            try:
+                ids = lm.tokenizer(cp.aux_template.replace("{sentence}", text), return_tensors="pt").input_ids
+                lm.model(ids)  # the whole auxiliary prompt through every layer
+            finally:
+                handle.remove()
+            v_aux = store["v"]
+
+        outputs = []
+        for template in templates:
+            ids = lm.tokenizer(template.replace("{sentence}", text), return_tensors="pt").input_ids
+            handle = None
+            if cp is not None:
+
+                def steer(x):
+                    x = x.clone()
+                    v_nor = x[0, -1]
+                    delta = v_nor - v_aux
+                    if cp.norm == "scale":
+                        x[0, -1] = cp.alpha * delta
+                    else:
+                        x[0, -1] = delta * v_nor.norm() / (delta.norm() + 1e-7)
+                    return x
+
+                if on_input:
+                    handle = module.register_forward_pre_hook(lambda _m, a: (steer(a[0]),))
+                else:
+                    handle = module.register_forward_hook(lambda _m, _a, o: steer(o))
+            try:
+                hidden_states = lm.model(ids, output_hidden_states=True).hidden_states
+            finally:
+                if handle is not None:
+                    handle.remove()
+            outputs.append(hidden_states[output_layer][0, -1])
+        return torch.stack(outputs).mean(0)

@@ -1,0 +1,72 @@
+"""The engine equals the plain two-pass reference, and does not depend on how it is batched."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import CONFIGS, SENTENCES
+from reference import reference_embedding
+
+from cpembed import CPConfig, CPEncoder, preprocess
+
+TOL = dict(atol=1e-5, rtol=1e-5)
+
+
+def _reference(encoder: CPEncoder, sentences, cp) -> torch.Tensor:
+    templates = [t.text for t in encoder.prompt.templates]
+    return torch.stack([reference_embedding(encoder.lm, templates, s, cp, encoder.output_layer) for s in sentences])
+
+
+@pytest.mark.parametrize("arch", list(CONFIGS))
+@pytest.mark.parametrize("site", ["heads", "ffn", "hidden"])
+@pytest.mark.parametrize("norm", ["scale", "recover"])
+def test_cp_equals_two_pass_reference(tiny_models, arch, site, norm):
+    cp = CPConfig(layer=3, alpha=2.5, norm=norm, site=site)
+    encoder = CPEncoder(tiny_models[arch], prompt="prompteol", cp=cp)
+    fast = encoder.encode(SENTENCES, batch_size=4, convert_to_tensor=True)
+    reference = _reference(encoder, SENTENCES, cp)
+    torch.testing.assert_close(fast, reference, **TOL)
+    # The comparison could fail: CP moves the embedding far more than the tolerance.
+    plain = _reference(encoder, SENTENCES, None)
+    assert (plain - reference).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("prompt", ["cot", "knowledge", "ck"])
+@pytest.mark.parametrize("output_layer", [4, -2, -1])
+def test_prompts_and_output_layers_equal_reference(tiny_lm, prompt, output_layer):
+    cp = CPConfig(layer=4, alpha=3.0)
+    encoder = CPEncoder(tiny_lm, prompt=prompt, cp=cp, output_layer=output_layer)
+    fast = encoder.encode(SENTENCES, batch_size=3, convert_to_tensor=True)
+    torch.testing.assert_close(fast, _reference(encoder, SENTENCES, cp), **TOL)
+
+
+@pytest.mark.parametrize("output_layer", [0, 1, 3, -2, -1])
+def test_plain_mode_equals_output_hidden_states(tiny_lm, output_layer):
+    encoder = CPEncoder(tiny_lm, prompt="prompteol", cp=None, output_layer=output_layer)
+    fast = encoder.encode(SENTENCES, batch_size=4, convert_to_tensor=True)
+    with torch.no_grad():
+        expected = []
+        for sentence in SENTENCES:
+            text = encoder.prompt.templates[0].fill(preprocess(sentence))
+            ids = tiny_lm.tokenizer(text, return_tensors="pt").input_ids
+            expected.append(tiny_lm.model(ids, output_hidden_states=True).hidden_states[output_layer][0, -1])
+    torch.testing.assert_close(fast, torch.stack(expected), **TOL)
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+@pytest.mark.parametrize("cp", [None, CPConfig(layer=2, alpha=2.0), CPConfig(layer=3, norm="recover", site="ffn")])
+def test_batch_invariance(tiny_lm, padding_side, cp):
+    encoder = CPEncoder(tiny_lm, prompt="prompteol", cp=cp, padding_side=padding_side)
+    alone = torch.stack([encoder.encode(s, convert_to_tensor=True) for s in SENTENCES])
+    together = encoder.encode(SENTENCES, batch_size=len(SENTENCES), convert_to_tensor=True)
+    shuffled_order = [3, 0, 5, 1, 4, 2]
+    shuffled = encoder.encode([SENTENCES[i] for i in shuffled_order], batch_size=2, convert_to_tensor=True)
+    torch.testing.assert_close(together, alone, **TOL)
+    torch.testing.assert_close(shuffled, alone[shuffled_order], **TOL)
+
+
+def test_padding_sides_agree(tiny_lm):
+    cp = CPConfig(layer=3, alpha=2.0)
+    right = CPEncoder(tiny_lm, cp=cp, padding_side="right").encode(SENTENCES, convert_to_tensor=True)
+    left = CPEncoder(tiny_lm, cp=cp, padding_side="left").encode(SENTENCES, convert_to_tensor=True)
+    torch.testing.assert_close(left, right, **TOL)
