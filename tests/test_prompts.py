@@ -1,0 +1,72 @@
+"""Templates, sentence cleanup, and the token budget that cuts sentences but never templates."""
+
+from __future__ import annotations
+
+import pytest
+
+from cpembed import PROMPTS, Template, preprocess
+from cpembed.prompts import PROMPTEOL, prompt_token_ids, resolve_prompt
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("  a cat sits  ", "a cat sits."),
+        ("is it raining?", "is it raining."),
+        ('he said "hi"', "he said 'hi'"),
+        ("done.", "done."),
+        ("it's 'quoted'", "it's 'quoted'"),
+        ("", "."),
+        ("   \t\n", "."),
+    ],
+)
+def test_preprocess(raw, clean):
+    assert preprocess(raw) == clean
+
+
+def test_templates_match_the_spec():
+    assert PROMPTS["prompteol"].templates[0].text == 'This sentence : "{sentence}" means in one word:"'
+    assert [t.text for t in PROMPTS["ck"].templates] == [
+        PROMPTS["cot"].templates[0].text,
+        PROMPTS["knowledge"].templates[0].text,
+    ]
+    for prompt in PROMPTS.values():
+        for template in prompt.templates:
+            assert template.text.endswith('means in one word:"')
+
+
+@pytest.mark.parametrize("text", ["no placeholder", "{sentence} and {sentence}", ""])
+def test_template_needs_exactly_one_placeholder(text):
+    with pytest.raises(ValueError, match="exactly one"):
+        Template(text)
+
+
+def test_resolve_prompt_names_and_custom_templates():
+    assert resolve_prompt("PromptEOL").name == "prompteol"
+    assert resolve_prompt("pretended_cot").name == "cot"
+    custom = resolve_prompt('In one word, "{sentence}" is:"')
+    assert custom.name == "custom" and custom.output_layer == -1
+    with pytest.raises(ValueError, match="prompteol, cot, knowledge, ck"):
+        resolve_prompt("nonsense")
+    with pytest.raises(ValueError, match="exactly one"):
+        resolve_prompt("{sentence} {sentence}")
+
+
+def test_truncation_keeps_the_template_tail(tiny_lm):
+    tokenizer = tiny_lm.tokenizer
+    template = Template(PROMPTEOL)
+    long_sentence = preprocess("the stock market fell sharply " * 40)
+    (full,) = prompt_token_ids(tokenizer, template, [long_sentence], max_length=10_000)
+    (cut,) = prompt_token_ids(tokenizer, template, [long_sentence], max_length=40)
+    assert len(full) > 40 >= len(cut)
+    tail = tokenizer('" means in one word:"', add_special_tokens=False)["input_ids"]
+    assert cut[-len(tail) :] == tail == full[-len(tail) :]
+    assert tokenizer.decode(cut).endswith('" means in one word:"')
+    assert "the stock market" in tokenizer.decode(cut)  # the sentence's start survives
+    short = preprocess("a cat.")
+    assert prompt_token_ids(tokenizer, template, [short], 40) == [tokenizer(template.fill(short))["input_ids"]]
+
+
+def test_max_length_shorter_than_the_template_is_refused(tiny_lm):
+    with pytest.raises(ValueError, match="shorter than the template"):
+        prompt_token_ids(tiny_lm.tokenizer, Template(PROMPTEOL), ["x" * 500], max_length=3)
