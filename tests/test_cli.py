@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import SENTENCES
 
+from conftest import SENTENCES
 from cpembed import CPConfig, CPEncoder
 from cpembed.cli import main
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import SENTENCES
 
+from conftest import SENTENCES
 from cpembed import DEFAULT_CP, CPConfig, CPEncoder, ModelNotFoundError, load_model
 
 

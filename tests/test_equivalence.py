@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import CONFIGS, SENTENCES
-from reference import reference_embedding
 
+from conftest import CONFIGS, SENTENCES
 from cpembed import CPConfig, CPEncoder, preprocess
+from reference import reference_embedding
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 

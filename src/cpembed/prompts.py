@@ -39,7 +39,7 @@ class Template:
         if count != 1:
             raise ValueError(
                 f"a template needs exactly one {PLACEHOLDER} placeholder, found {count} in "
-                f"{self.text!r}; e.g. 'This sentence : \"{{sentence}}\" means in one word:\"'"
+                f'{self.text!r}; e.g. \'This sentence : "{{sentence}}" means in one word:"\''
             )
 
     def fill(self, sentence: str) -> str:
