@@ -9,14 +9,20 @@ SENTENCES = [
     "The stock market fell sharply after the announcement.",
     "Shares dropped steeply once the news came out.",
 ]
+PAIRS = [  # (i, j, what the pair is)
+    (0, 1, "paraphrase"),
+    (3, 4, "paraphrase"),
+    (0, 2, "same frame, other instrument"),
+    (0, 3, "unrelated"),
+    (1, 4, "unrelated"),
+]
 
 
-def show(title: str, encoder: CPEncoder) -> None:
-    similarity = encoder.similarity(SENTENCES, SENTENCES)
+def matrix(title: str, similarity) -> None:
     print(f"\n{title}")
-    print("     " + " ".join(f"  [{j}]" for j in range(len(SENTENCES))))
+    print("      " + "  ".join(f"[{j}]  " for j in range(len(SENTENCES))))
     for i, row in enumerate(similarity):
-        print(f"[{i}]  " + " ".join(f"{x:5.3f}" for x in row))
+        print(f"[{i}]  " + "  ".join(f"{x:.3f}" for x in row))
 
 
 if __name__ == "__main__":
@@ -25,5 +31,13 @@ if __name__ == "__main__":
     print(steered)
     for i, sentence in enumerate(SENTENCES):
         print(f"[{i}] {sentence}")
-    show("cosine similarity, PromptEOL (no CP):", plain)
-    show(f"cosine similarity, PromptEOL + CP (layer {steered.cp.layer}, alpha {steered.cp.alpha}):", steered)
+    results = {}
+    for name, encoder in (("no CP", plain), ("CP", steered)):
+        embeddings = encoder.encode(SENTENCES)
+        results[name] = encoder.similarity(embeddings, embeddings)
+        matrix(f"cosine similarity, PromptEOL, {name}:", results[name])
+    print("\nLast-token embeddings of an LLM are anisotropic, so every cosine is high: what matters is")
+    print("the order. Paraphrases should score above the other pairs.\n")
+    print(f"{'pair':37} {'no CP':>7} {'CP':>7}")
+    for i, j, kind in PAIRS:
+        print(f"[{i}]-[{j}] {kind:29} {results['no CP'][i, j]:7.3f} {results['CP'][i, j]:7.3f}")

@@ -74,6 +74,7 @@ def test_models_lists_every_builtin_with_its_pip_command():
         (["similarity", "a", "b", "--prompt", "nope"], "unknown prompt"),
         (["similarity", "a", "--layer", "3"], "at least two sentences"),
         (["encode", "-", "-o", "out.txt"], "must end in .npy or .jsonl"),
+        (["encode", "-", "-o", "no/such/folder/out.npy"], "does not exist: create it first"),
     ],
 )
 def test_bad_flags_give_one_clear_line(model_dir, args, message):
@@ -81,6 +82,20 @@ def test_bad_flags_give_one_clear_line(model_dir, args, message):
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_non_utf8_input_names_the_line(model_dir, tmp_path):
+    source = tmp_path / "latin1.txt"
+    source.write_bytes("first line\ncaf\u00e9\n".encode("latin-1"))
+    result = CliRunner().invoke(main, ["encode", str(source), "--model", model_dir])
+    assert result.exit_code == 1 and "is not UTF-8 text (line 2)" in result.output
+
+
+def test_a_utf8_bom_is_not_embedded(model_dir, tmp_path):
+    source = tmp_path / "bom.txt"
+    source.write_bytes("\ufeffhello\n".encode())
+    result = run("encode", str(source), "--model", model_dir, "--no-cp")
+    assert json.loads(result.stdout.splitlines()[0])["text"] == "hello"
 
 
 def test_unknown_model_lists_the_choices():

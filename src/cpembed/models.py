@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import ChecksumError, ModelLoadError, ModelNotFoundError, ModelNotInstalledError
+from .errors import ChecksumError, CPEmbedError, ModelLoadError, ModelNotFoundError, ModelNotInstalledError
 from .sites import decoder_layers
 
 logger = logging.getLogger(__name__)
@@ -149,7 +149,18 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
 def resolve_device(device: str | torch.device | None) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N'") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        reason = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+        raise ValueError(f"device {device!r} is not available ({reason}): use device 'cpu'")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s) visible")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r} is not supported: use 'cpu', 'cuda' or 'cuda:N'")
+    return resolved
 
 
 def cache_dir() -> Path:
@@ -184,6 +195,8 @@ def load_model(
             folder = path
         elif path.exists():
             raise ModelLoadError(f"{path} is neither a model folder nor a .gguf file")
+        elif os.sep in name or name.startswith((".", "~")) or name.endswith(".gguf"):
+            raise ModelNotFoundError(f"no such model file or folder: {path}")
         else:
             raise ModelNotFoundError(
                 f"unknown model {name!r}: choose one of {', '.join(BUILTIN_MODELS)}, "
@@ -194,12 +207,19 @@ def load_model(
 
 def _load_folder(folder: Path, dtype: torch.dtype, device: torch.device):
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
+    # A weight-loading bar on every load of a cached model is noise; restore the user's setting after.
+    bars_were_on = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device)
     except Exception as error:  # transformers raises many kinds; the user needs the file and reason
         raise ModelLoadError(f"could not load the model in {folder}: {type(error).__name__}: {error}") from error
+    finally:
+        if bars_were_on:
+            transformers_logging.enable_progress_bar()
     return model, tokenizer
 
 
@@ -262,7 +282,14 @@ def _file_identity(path: Path) -> str:
 
 def _ensure_cache_dir() -> Path:
     root = cache_dir()
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=root)
+        probe.close()
+    except OSError as error:
+        raise CPEmbedError(
+            f"cannot use the cache folder {root} ({error.strerror or error}): set CPEMBED_CACHE to a writable folder"
+        ) from None
     return root
 
 
@@ -277,6 +304,10 @@ def _converted_gguf(gguf: Path, key: str, name: str) -> Path:
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    with gguf.open("rb") as f:
+        if f.read(4) != b"GGUF":
+            raise ModelLoadError(f"{gguf} is not a GGUF file (it does not start with the GGUF magic bytes)")
+    _ensure_cache_dir()  # fail before a minute of dequantizing, not after
     logger.warning("dequantizing %s once; the result is cached in %s", gguf.name, target)
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)

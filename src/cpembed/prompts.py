@@ -98,21 +98,34 @@ def preprocess(sentence: str) -> str:
     return sentence
 
 
-def prompt_token_ids(tokenizer, template: Template, sentences: list[str], max_length: int) -> list[list[int]]:
-    """Token ids of each filled template, cutting sentences (not the template) to `max_length`.
+def fit_sentences(tokenizer, templates: list[Template], sentences: list[str], max_length: int) -> list[str]:
+    """Sentences cut, token by token from their end, so that every template filled with them fits.
 
-    The ids are always those of tokenizing the whole filled prompt, so they match what the
-    model would see without cpembed; only an over-long sentence is shortened, token by token
-    from its end, until the whole prompt fits.
+    One cut serves all of a sentence's prompts, so CP's normal and auxiliary prompts (and CK's
+    two prompts) always see the same words. Sentences that fit are returned unchanged.
     """
-    ids = tokenizer([template.fill(s) for s in sentences])["input_ids"]
-    for i, row in enumerate(ids):
-        if len(row) > max_length:
-            ids[i] = _truncated_ids(tokenizer, template, sentences[i], max_length)
-    return ids
+    fitted = list(sentences)
+    changed = True
+    while changed:  # a cut made for one template can (rarely) need re-checking against another
+        changed = False
+        for template in templates:
+            lengths = [len(ids) for ids in tokenizer([template.fill(s) for s in fitted])["input_ids"]]
+            for i, length in enumerate(lengths):
+                if length > max_length:
+                    fitted[i] = _cut_to_fit(tokenizer, template, fitted[i], max_length, length)
+                    changed = True
+    cut = sum(a != b for a, b in zip(fitted, sentences, strict=True))
+    if cut:
+        logger.warning("cut %d sentence(s) to fit max_length=%d tokens (the template is kept whole)", cut, max_length)
+    return fitted
 
 
-def _truncated_ids(tokenizer, template: Template, sentence: str, max_length: int) -> list[int]:
+def prompt_token_ids(tokenizer, template: Template, sentences: list[str]) -> list[list[int]]:
+    """Token ids of each filled template: exactly those of tokenizing the whole prompt."""
+    return tokenizer([template.fill(s) for s in sentences])["input_ids"]
+
+
+def _cut_to_fit(tokenizer, template: Template, sentence: str, max_length: int, length: int) -> str:
     minimum = len(tokenizer(template.fill(""))["input_ids"])
     if minimum > max_length:
         raise ValueError(
@@ -120,13 +133,10 @@ def _truncated_ids(tokenizer, template: Template, sentence: str, max_length: int
             f"use max_length >= {minimum + 1}"
         )
     offsets = tokenizer(sentence, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-    full = tokenizer(template.fill(sentence))["input_ids"]
-    keep = max(len(offsets) - (len(full) - max_length), 0)
+    keep = max(len(offsets) - (length - max_length), 0)
     # Tokens may merge across the cut, so re-tokenize and shorten until the prompt fits.
     while True:
-        cut = offsets[keep - 1][1] if keep > 0 else 0
-        row = tokenizer(template.fill(sentence[:cut]))["input_ids"]
-        if len(row) <= max_length:
-            logger.info("cut a sentence from %d to %d tokens to fit max_length=%d", len(offsets), keep, max_length)
-            return row
+        text = sentence[: offsets[keep - 1][1]] if keep > 0 else ""
+        if len(tokenizer(template.fill(text))["input_ids"]) <= max_length:
+            return text
         keep -= 1

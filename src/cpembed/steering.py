@@ -30,8 +30,18 @@ def norm_recovering(v_nor: torch.Tensor, v_aux: torch.Tensor, eps: float = 1e-7)
     return delta * v_nor.norm(dim=-1, keepdim=True) / (delta.norm(dim=-1, keepdim=True) + eps)
 
 
-def _rows(batch_size: int, device: torch.device) -> torch.Tensor:
-    return torch.arange(batch_size, device=device)
+def steer(v_nor: torch.Tensor, v_aux: torch.Tensor, norm: str, alpha: float) -> torch.Tensor:
+    """The patched vector: NS (`norm="scale"`) or NR (`norm="recover"`), computed in float32."""
+    v_nor, v_aux = v_nor.float(), v_aux.float()
+    if norm == "recover":
+        return norm_recovering(v_nor, v_aux)
+    return norm_scaling(v_nor, v_aux, alpha)
+
+
+def _rows(positions: torch.Tensor) -> torch.Tensor:
+    """Row indices that broadcast against `positions`: (B,) picks one token a row, (B, k) picks k."""
+    rows = torch.arange(positions.shape[0], device=positions.device)
+    return rows.view(-1, *([1] * (positions.dim() - 1)))
 
 
 @contextmanager
@@ -64,10 +74,10 @@ def _hook(module: nn.Module, side: str, rewrite: Callable[[torch.Tensor], torch.
 def capture(
     module: nn.Module, path: SitePath, positions: torch.Tensor, into: list[torch.Tensor], stop: bool = False
 ) -> Iterator[None]:
-    """Append the activation at `positions` (one per row) to `into`; raise StopForward if `stop`."""
+    """Append the activation at `positions` ((B,) or (B, k)) to `into`; raise StopForward if `stop`."""
 
     def read(x: torch.Tensor) -> None:
-        into.append(x[_rows(x.shape[0], x.device), positions].clone())  # (B, D)
+        into.append(x[_rows(positions), positions].clone())  # (B, D) or (B, k, D)
         if stop:
             raise StopForward
 
@@ -85,7 +95,7 @@ def patch(
     """Replace the activation at `positions` (one per row) by `replace(current)`; nothing else changes."""
 
     def write(x: torch.Tensor) -> torch.Tensor:
-        rows = _rows(x.shape[0], x.device)
+        rows = _rows(positions)
         x = x.clone()
         x[rows, positions] = replace(x[rows, positions]).to(x.dtype)
         return x

@@ -1,0 +1,1 @@
+"""Evaluation on SentEval-format data: STS (and, later, transfer tasks)."""

@@ -1,0 +1,153 @@
+"""Readers for the SentEval data layout (and the raw STS-B release), read in place.
+
+The data is not redistributable, so cpembed never ships or copies it: it reads the folder a
+user points it at (`--data DIR` or `CPEMBED_DATA`), or the usual places.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SEARCH_PATHS = ("data/senteval/downstream", "../shared/data/senteval/downstream")
+RAW_STSB_PATHS = ("data/stsb-raw", "../shared/data/stsb-raw")
+
+STS_YEARS: dict[str, tuple[str, ...]] = {
+    "STS12": ("MSRpar", "MSRvid", "SMTeuroparl", "surprise.OnWN", "surprise.SMTnews"),
+    "STS13": ("FNWN", "headlines", "OnWN"),
+    "STS14": ("deft-forum", "deft-news", "headlines", "images", "OnWN", "tweet-news"),
+    "STS15": ("answers-forums", "answers-students", "belief", "headlines", "images"),
+    "STS16": ("answer-answer", "headlines", "plagiarism", "postediting", "question-question"),
+}
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The evaluation data folder or one of its files is missing."""
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Sentence pairs with gold similarity scores."""
+
+    sentences1: list[str]
+    sentences2: list[str]
+    scores: np.ndarray  # float64, one per pair
+
+    def __post_init__(self) -> None:
+        if not len(self.sentences1) == len(self.sentences2) == len(self.scores):
+            raise ValueError("pairs and scores differ in length")
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @staticmethod
+    def concatenate(parts: list[Pairs]) -> Pairs:
+        return Pairs(
+            [s for p in parts for s in p.sentences1],
+            [s for p in parts for s in p.sentences2],
+            np.concatenate([p.scores for p in parts]),
+        )
+
+
+def find_data_dir(data: str | os.PathLike | None = None) -> Path:
+    """The SentEval `downstream/` folder: `data`, else `CPEMBED_DATA`, else the usual places."""
+    candidates = [Path(data)] if data else []
+    if not candidates and os.environ.get("CPEMBED_DATA"):
+        candidates = [Path(os.environ["CPEMBED_DATA"])]
+    if not candidates:
+        candidates = [Path(p) for p in SEARCH_PATHS]
+    for candidate in candidates:
+        if (candidate / "STS").is_dir() or (candidate / "SICK").is_dir() or (candidate / "MR").is_dir():
+            return candidate
+    raise DataNotFoundError(
+        f"no SentEval data at {', '.join(str(c) for c in candidates)}: expected a SentEval "
+        "'downstream' folder (STS/, SICK/, MR/, ...). Get it with SentEval's "
+        "data/downstream/get_transfer_data.bash and pass --data DIR or set CPEMBED_DATA."
+    )
+
+
+def _read_lines(path: Path, encoding: str = "utf-8") -> list[str]:
+    if not path.is_file():
+        raise DataNotFoundError(f"missing data file {path}")
+    # splitlines() also drops the CR of CRLF files (SICK test).
+    return path.read_text(encoding=encoding).splitlines()
+
+
+def _tokens(text: str) -> str:
+    """SentEval splits on whitespace and the PromptEOL family joins with one space."""
+    return " ".join(text.split())
+
+
+def load_sts_subset(data_dir: Path, year: str, subset: str) -> Pairs:
+    """One STS12-16 subset; pairs whose gold line is empty are unscored and left out, as SentEval does."""
+    folder = data_dir / "STS" / f"{year}-en-test"
+    inputs = _read_lines(folder / f"STS.input.{subset}.txt")
+    gold = _read_lines(folder / f"STS.gs.{subset}.txt")
+    if len(inputs) != len(gold):
+        raise ValueError(f"{year} {subset}: {len(inputs)} input lines but {len(gold)} gold lines")
+    first, second, scores = [], [], []
+    for line, score in zip(inputs, gold, strict=True):
+        if score.strip() == "":
+            continue
+        a, b = line.split("\t")[:2]
+        first.append(_tokens(a))
+        second.append(_tokens(b))
+        scores.append(float(score))
+    return Pairs(first, second, np.array(scores))
+
+
+def load_sts_year(data_dir: Path, year: str) -> dict[str, Pairs]:
+    return {subset: load_sts_subset(data_dir, year, subset) for subset in STS_YEARS[year]}
+
+
+def load_stsb(data_dir: Path, split: str) -> Pairs:
+    """STS Benchmark train/dev/test: score in column 5, sentences in 6 and 7 (tab-separated)."""
+    if split not in ("train", "dev", "test"):
+        raise ValueError(f"STS-B split must be train, dev or test, got {split!r}")
+    return _read_stsb_file(data_dir / "STS" / "STSBenchmark" / f"sts-{split}.csv", _tokens)
+
+
+def _read_stsb_file(path: Path, clean) -> Pairs:
+    first, second, scores = [], [], []
+    for line in _read_lines(path):
+        # Some raw rows carry extra source columns: use the first seven. No CSV quoting: text has '"'.
+        columns = line.split("\t")
+        scores.append(float(columns[4]))
+        first.append(clean(columns[5]))
+        second.append(clean(columns[6]))
+    return Pairs(first, second, np.array(scores))
+
+
+def load_sick(data_dir: Path, split: str = "test") -> Pairs:
+    """SICK relatedness: train, trial (its dev split) or test; each file has a header line."""
+    names = {
+        "train": "SICK_train.txt",
+        "trial": "SICK_trial.txt",
+        "dev": "SICK_trial.txt",
+        "test": "SICK_test_annotated.txt",
+    }
+    if split not in names:
+        raise ValueError(f"SICK split must be one of {', '.join(names)}, got {split!r}")
+    rows = [line.split("\t") for line in _read_lines(data_dir / "SICK" / names[split])[1:] if line.strip()]
+    return Pairs([_tokens(r[1]) for r in rows], [_tokens(r[2]) for r in rows], np.array([float(r[3]) for r in rows]))
+
+
+def find_raw_stsb_dir(raw: str | os.PathLike | None = None) -> Path:
+    candidates = [Path(raw)] if raw else [Path(p) for p in RAW_STSB_PATHS]
+    for candidate in candidates:
+        if (candidate / "sts-dev.csv").is_file():
+            return candidate
+    raise DataNotFoundError(
+        f"no raw STS Benchmark at {', '.join(str(c) for c in candidates)}: expected sts-dev.csv and "
+        "sts-test.csv as released (tab-separated, original casing)"
+    )
+
+
+def load_raw_stsb(raw_dir: Path, split: str) -> Pairs:
+    """The STS Benchmark as released: original casing and punctuation, untokenized."""
+    if split not in ("dev", "test"):
+        raise ValueError(f"raw STS-B split must be dev or test, got {split!r}")
+    return _read_stsb_file(raw_dir / f"sts-{split}.csv", str.strip)

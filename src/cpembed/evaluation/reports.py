@@ -1,0 +1,48 @@
+"""Evaluation results as a terminal/Markdown table and as JSON, written side by side."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+SHORT_NAMES = {"STSBenchmark": "STS-B", "SICKRelatedness": "SICK-R", "STSBenchmark-raw": "STS-B raw"}
+
+
+def _describe(settings: dict) -> str:
+    cp = settings.get("cp")
+    if cp:
+        method = f"CP-{'NS' if cp['norm'] == 'scale' else 'NR'} l={cp['layer']}"
+        method += f" alpha={cp['alpha']}" if cp["norm"] == "scale" else ""
+        method += f" site={cp['site']}"
+    else:
+        method = "no CP"
+    return (
+        f"{settings['model']}, {settings['prompt']}, {method}, output layer {settings['output_layer']}, "
+        f"{settings['dtype']}"
+    )
+
+
+def sts_markdown(report: dict) -> str:
+    """One Markdown table: Spearman x100 per task and the seven-task average."""
+    tasks = list(report["tasks"])
+    header = [SHORT_NAMES.get(t, t) for t in tasks] + (["avg"] if report.get("average") is not None else [])
+    values = [f"{report['tasks'][t]['spearman']:.2f}" for t in tasks]
+    if report.get("average") is not None:
+        values.append(f"{report['average']:.2f}")
+    lines = [
+        f"STS Spearman x100 — {_describe(report['settings'])}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        "| " + " | ".join(values) + " |",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(report: dict, folder: Path, stem: str, to_markdown: Callable[[dict], str]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
+    json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    md_path.write_text(to_markdown(report) + "\n", encoding="utf-8")
+    return [json_path, md_path]

@@ -1,0 +1,55 @@
+"""A tiny SentEval-layout folder written by the tests, with the real files' awkward encodings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cpembed.evaluation.data import STS_YEARS
+
+WORDS = ["a man plays a guitar .", "a woman cuts an onion .", "two dogs run on the beach .",
+         "the market fell sharply .", "a child reads a book .", "a cat sleeps on the sofa ."]
+
+
+def _pair(i: int) -> tuple[str, str]:
+    return WORDS[i % len(WORDS)], WORDS[(i * 5 + 1) % len(WORDS)]
+
+
+def write_senteval(root: Path) -> Path:
+    """Every STS subset has 3 scored pairs and one unscored (empty gold line); STS-B/SICK 4 pairs."""
+    for year, subsets in STS_YEARS.items():
+        folder = root / "STS" / f"{year}-en-test"
+        folder.mkdir(parents=True)
+        for subset in subsets:
+            pairs = [_pair(i) for i in range(4)]
+            (folder / f"STS.input.{subset}.txt").write_text(
+                "".join(f"{a}\t{b}\n" for a, b in pairs), encoding="utf-8"
+            )
+            (folder / f"STS.gs.{subset}.txt").write_text("4.0\n\n1.5\n3.25\n", encoding="utf-8")
+    stsb = root / "STS" / "STSBenchmark"
+    stsb.mkdir(parents=True)
+    for split in ("train", "dev", "test"):
+        rows = [f"main-captions\tMSRvid\t2012{split}\t{i:04d}\t{i + 0.5:.3f}\t{a}\t{b}" for i, (a, b) in
+                enumerate(_pair(j) for j in range(4))]
+        (stsb / f"sts-{split}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    sick = root / "SICK"
+    sick.mkdir()
+    header = "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment"
+    rows = [f"{i}\t{a}\t{b}\t{1 + i * 0.9:.1f}\tNEUTRAL" for i, (a, b) in enumerate(_pair(j) for j in range(4))]
+    # Only the test file has CRLF line endings, as in the real data.
+    (sick / "SICK_test_annotated.txt").write_bytes(("\r\n".join([header, *rows]) + "\r\n").encode())
+    for name in ("SICK_train.txt", "SICK_trial.txt"):
+        (sick / name).write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return root
+
+
+def write_raw_stsb(root: Path) -> Path:
+    """Raw STS-B rows: original casing, a '"' in the text, and a row with extra trailing columns."""
+    root.mkdir(parents=True)
+    rows = [
+        'main-news\theadlines\t2015\t0001\t4.200\tA man plays the "guitar".\tSomeone plays a guitar.',
+        "main-news\theadlines\t2015\t0002\t0.400\tStocks fell on Monday.\tA cat sleeps.\tsource-a\tsource-b",
+        "main-captions\tMSRvid\t2012test\t0003\t2.000\tA woman cuts an onion.\tA woman is cooking.",
+    ]
+    for split in ("dev", "test"):
+        (root / f"sts-{split}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return root

@@ -1,0 +1,123 @@
+"""Loaders, metrics and the STS evaluation, on fixtures and (when present) the real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from senteval_fixture import write_raw_stsb, write_senteval
+
+from cpembed.evaluation import data as senteval
+from cpembed.evaluation.metrics import paired_cosine, pearson, rankdata, spearman
+from cpembed.evaluation.sts import STS_TASKS, evaluate_sts
+
+REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "senteval" / "downstream"
+REAL_RAW = REAL_DATA.parents[1] / "stsb-raw"
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return write_senteval(tmp_path / "downstream")
+
+
+def test_rankdata_averages_ties():
+    np.testing.assert_array_equal(rankdata([10, 20, 20, 5]), [2, 3.5, 3.5, 1])
+
+
+def test_spearman_and_pearson_by_hand():
+    # ranks x: 1 2 3 4, ranks y: 1 3 2 4 -> d^2 = 0+1+1+0 = 2 -> 1 - 6*2/(4*15) = 0.8
+    assert spearman([1, 2, 3, 4], [10, 30, 20, 40]) == pytest.approx(0.8)
+    assert pearson([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
+    assert pearson([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3, 4], [1, 4, 9, 100]) == pytest.approx(1.0)  # monotone, not linear
+
+
+def test_paired_cosine_by_hand():
+    a = np.array([[1.0, 0.0], [1.0, 1.0]])
+    b = np.array([[0.0, 2.0], [2.0, 2.0]])
+    np.testing.assert_allclose(paired_cosine(a, b), [0.0, 1.0])
+
+
+def test_fixture_loaders(data_dir):
+    year = senteval.load_sts_year(data_dir, "STS12")
+    assert set(year) == set(senteval.STS_YEARS["STS12"])
+    msrpar = year["MSRpar"]
+    assert len(msrpar) == 3  # the unscored pair is left out
+    np.testing.assert_array_equal(msrpar.scores, [4.0, 1.5, 3.25])
+    assert msrpar.sentences1[1] == "two dogs run on the beach ."  # pair 2 (pair 1 had no score)
+    sick = senteval.load_sick(data_dir, "test")  # CRLF
+    assert len(sick) == 4 and not any("\r" in s for s in sick.sentences2)
+    np.testing.assert_allclose(sick.scores, [1.0, 1.9, 2.8, 3.7])
+    assert len(senteval.load_stsb(data_dir, "test")) == 4
+
+
+def test_raw_stsb_reads_quotes_and_extra_columns(tmp_path):
+    pairs = senteval.load_raw_stsb(write_raw_stsb(tmp_path / "raw"), "dev")
+    assert len(pairs) == 3
+    assert pairs.sentences1[0] == 'A man plays the "guitar".'
+    assert pairs.sentences2[1] == "A cat sleeps."
+
+
+def test_missing_data_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.delenv("CPEMBED_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(senteval.DataNotFoundError, match="get_transfer_data.bash"):
+        senteval.find_data_dir()
+    with pytest.raises(senteval.DataNotFoundError, match="missing data file"):
+        senteval.load_sts_year(tmp_path, "STS12")
+
+
+def test_data_dir_from_the_environment(data_dir, monkeypatch):
+    monkeypatch.setenv("CPEMBED_DATA", str(data_dir))
+    assert senteval.find_data_dir() == data_dir
+
+
+def test_evaluate_sts_pools_each_year(data_dir):
+    calls = []
+
+    def embed(sentences):
+        calls.append(len(sentences))
+        return np.random.default_rng(len(sentences)).normal(size=(len(sentences), 8))
+
+    report = evaluate_sts(embed, STS_TASKS, data_dir)
+    assert list(report["tasks"]) == list(STS_TASKS) and len(calls) == len(STS_TASKS)
+    sts12 = report["tasks"]["STS12"]
+    assert sts12["n"] == 15 and set(sts12["subsets"]) == set(senteval.STS_YEARS["STS12"])
+    assert report["average"] == pytest.approx(np.mean([report["tasks"][t]["spearman"] for t in STS_TASKS]))
+
+
+def test_sts_scores_equal_a_direct_computation(data_dir):
+    vectors = {}
+
+    def embed(sentences):  # a fixed random vector per sentence, whatever the call
+        rng = np.random.default_rng
+        return np.stack([vectors.setdefault(s, rng(abs(hash(s)) % 2**32).normal(size=16)) for s in sentences])
+
+    report = evaluate_sts(embed, ["STS14"], data_dir)["tasks"]["STS14"]
+    subsets = senteval.load_sts_year(data_dir, "STS14")
+    pooled = senteval.Pairs.concatenate(list(subsets.values()))
+    expected = 100 * spearman(paired_cosine(embed(pooled.sentences1), embed(pooled.sentences2)), pooled.scores)
+    assert report["spearman"] == pytest.approx(expected)
+    headlines = subsets["headlines"]
+    cos = paired_cosine(embed(headlines.sentences1), embed(headlines.sentences2))
+    assert report["subsets"]["headlines"] == pytest.approx(100 * spearman(cos, headlines.scores))
+
+
+# -- the real data, skipped only where it is absent --------------------------------------------
+
+needs_real_data = pytest.mark.skipif(not REAL_DATA.is_dir(), reason="SentEval data not found beside the repo")
+
+
+@needs_real_data
+def test_real_sts_counts():
+    expected = {"STS12": 3108, "STS13": 1500, "STS14": 3750, "STS15": 3000, "STS16": 1186}
+    for year, count in expected.items():
+        assert sum(len(p) for p in senteval.load_sts_year(REAL_DATA, year).values()) == count
+    assert [len(senteval.load_stsb(REAL_DATA, s)) for s in ("train", "dev", "test")] == [5749, 1500, 1379]
+    assert [len(senteval.load_sick(REAL_DATA, s)) for s in ("train", "trial", "test")] == [4500, 500, 4927]
+
+
+@pytest.mark.skipif(not REAL_RAW.is_dir(), reason="raw STS-B not found beside the repo")
+def test_real_raw_stsb_counts():
+    assert [len(senteval.load_raw_stsb(REAL_RAW, s)) for s in ("dev", "test")] == [1500, 1379]
