@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from senteval_fixture import write_raw_stsb, write_senteval
 
 from cpembed.evaluation import data as senteval
 from cpembed.evaluation.metrics import paired_cosine, pearson, rankdata, spearman
 from cpembed.evaluation.sts import STS_TASKS, evaluate_sts
+from senteval_fixture import write_raw_stsb, write_senteval
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "senteval" / "downstream"
 REAL_RAW = REAL_DATA.parents[1] / "stsb-raw"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SENTENCES
 
+from conftest import SENTENCES
 from cpembed import CPConfig, CPEncoder
 from cpembed.variants import encode_variants
 

@@ -42,6 +42,12 @@ def score_pairs(embed: Embed, pairs: Pairs) -> dict[str, float]:
     return {"spearman": 100 * spearman(cos, pairs.scores), "pearson": 100 * pearson(cos, pairs.scores), "n": len(pairs)}
 
 
+def _lookup(sentences: list[str], vectors: np.ndarray) -> Embed:
+    """An embed function that serves already computed rows."""
+    row = {sentence: i for i, sentence in enumerate(sentences)}
+    return lambda wanted: vectors[[row[s] for s in wanted]]
+
+
 def evaluate_sts(
     embed: Embed,
     tasks: Sequence[str] = STS_TASKS,
@@ -60,12 +66,7 @@ def evaluate_sts(
         subsets = load_task(task, data_dir, raw_dir)
         pooled = Pairs.concatenate(list(subsets.values()))
         unique = list(dict.fromkeys(pooled.sentences1 + pooled.sentences2))
-        vectors = embed(unique)
-        row = {sentence: i for i, sentence in enumerate(unique)}
-
-        def lookup(sentences: list[str]) -> np.ndarray:
-            return vectors[[row[s] for s in sentences]]
-
+        lookup = _lookup(unique, embed(unique))
         result = score_pairs(lookup, pooled)
         if len(subsets) > 1:
             result["subsets"] = {name: score_pairs(lookup, pairs)["spearman"] for name, pairs in subsets.items()}
