@@ -6,8 +6,14 @@ from pathlib import Path
 
 from cpembed.evaluation.data import STS_YEARS
 
-WORDS = ["a man plays a guitar .", "a woman cuts an onion .", "two dogs run on the beach .",
-         "the market fell sharply .", "a child reads a book .", "a cat sleeps on the sofa ."]
+WORDS = [
+    "a man plays a guitar .",
+    "a woman cuts an onion .",
+    "two dogs run on the beach .",
+    "the market fell sharply .",
+    "a child reads a book .",
+    "a cat sleeps on the sofa .",
+]
 
 
 def _pair(i: int) -> tuple[str, str]:
@@ -15,21 +21,23 @@ def _pair(i: int) -> tuple[str, str]:
 
 
 def write_senteval(root: Path) -> Path:
-    """Every STS subset has 3 scored pairs and one unscored (empty gold line); STS-B/SICK 4 pairs."""
+    """Every STS subset has 3 scored pairs and one unscored (empty gold line); STS-B 6 pairs, SICK 4."""
     for year, subsets in STS_YEARS.items():
         folder = root / "STS" / f"{year}-en-test"
         folder.mkdir(parents=True)
         for subset in subsets:
             pairs = [_pair(i) for i in range(4)]
-            (folder / f"STS.input.{subset}.txt").write_text(
-                "".join(f"{a}\t{b}\n" for a, b in pairs), encoding="utf-8"
-            )
+            (folder / f"STS.input.{subset}.txt").write_text("".join(f"{a}\t{b}\n" for a, b in pairs), encoding="utf-8")
             (folder / f"STS.gs.{subset}.txt").write_text("4.0\n\n1.5\n3.25\n", encoding="utf-8")
     stsb = root / "STS" / "STSBenchmark"
     stsb.mkdir(parents=True)
     for split in ("train", "dev", "test"):
-        rows = [f"main-captions\tMSRvid\t2012{split}\t{i:04d}\t{i + 0.5:.3f}\t{a}\t{b}" for i, (a, b) in
-                enumerate(_pair(j) for j in range(4))]
+        # Six distinct pairs with distinct scores, so rank correlations have no accidental ties.
+        pairs = [(WORDS[i], WORDS[(i + 1) % len(WORDS)]) for i in range(len(WORDS))]
+        rows = [
+            f"main-captions\tMSRvid\t2012{split}\t{i:04d}\t{(i * 7) % 6 + 0.5:.3f}\t{a}\t{b}"
+            for i, (a, b) in enumerate(pairs)
+        ]
         (stsb / f"sts-{split}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     sick = root / "SICK"
     sick.mkdir()

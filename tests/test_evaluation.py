@@ -49,7 +49,7 @@ def test_fixture_loaders(data_dir):
     sick = senteval.load_sick(data_dir, "test")  # CRLF
     assert len(sick) == 4 and not any("\r" in s for s in sick.sentences2)
     np.testing.assert_allclose(sick.scores, [1.0, 1.9, 2.8, 3.7])
-    assert len(senteval.load_stsb(data_dir, "test")) == 4
+    assert len(senteval.load_stsb(data_dir, "test")) == 6
 
 
 def test_raw_stsb_reads_quotes_and_extra_columns(tmp_path):

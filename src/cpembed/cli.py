@@ -15,7 +15,7 @@ from . import __version__
 from .config import NORMS, default_cp
 from .errors import CPEmbedError
 from .models import BUILTIN_MODELS, DEFAULT_MODEL, _cache_entry, installed_parts
-from .prompts import PROMPTS, resolve_prompt
+from .prompts import IRRELEVANT, PROMPTS, resolve_prompt
 from .sites import SITES
 
 
@@ -39,42 +39,57 @@ def main() -> None:
     transformers_logging.disable_progress_bar()  # one bar per weight load is noise on a CLI
 
 
+_MODEL_OPTIONS = [
+    click.option(
+        "--model",
+        default=DEFAULT_MODEL,
+        show_default=True,
+        help="Built-in name (see `cpembed models`), a model folder, or a .gguf file.",
+    ),
+    click.option(
+        "--prompt",
+        default="prompteol",
+        show_default=True,
+        help=f"{', '.join(PROMPTS)}, or a template with one {{sentence}}.",
+    ),
+    click.option(
+        "--output-layer", type=int, help="Index into hidden_states (-1 = final normed state); default per prompt."
+    ),
+    click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True),
+    click.option("--device", help="cpu, cuda, cuda:1, ... (default: CUDA if available)."),
+    click.option(
+        "--max-length",
+        type=int,
+        default=512,
+        show_default=True,
+        help="Token budget of one prompt; longer sentences are cut, never the template.",
+    ),
+    click.option("--batch-size", type=int, default=32, show_default=True),
+]
+_SITE_OPTIONS = [
+    click.option("--site", type=click.Choice(SITES), help="Where CP reads and writes."),
+    click.option("--aux-template", help="Auxiliary prompt with one {sentence}."),
+]
+_CP_OPTIONS = [
+    click.option("--no-cp", is_flag=True, help="Plain prompt embeddings, without Contrastive Prompting."),
+    click.option("--layer", type=int, help="CP intervention layer l, 1-based as in the paper."),
+    click.option("--alpha", type=float, help="NS coefficient (ignored by --norm recover)."),
+    click.option("--norm", type=click.Choice(NORMS), help="scale = NS, recover = NR."),
+]
+
+
+def _apply(options, command):
+    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+
+
 def encoder_options(command):
     """The flags every command that encodes shares."""
-    options = [
-        click.option(
-            "--model",
-            default=DEFAULT_MODEL,
-            show_default=True,
-            help="Built-in name (see `cpembed models`), a model folder, or a .gguf file.",
-        ),
-        click.option(
-            "--prompt",
-            default="prompteol",
-            show_default=True,
-            help=f"{', '.join(PROMPTS)}, or a template with one {{sentence}}.",
-        ),
-        click.option("--no-cp", is_flag=True, help="Plain prompt embeddings, without Contrastive Prompting."),
-        click.option("--layer", type=int, help="CP intervention layer l, 1-based as in the paper."),
-        click.option("--alpha", type=float, help="NS coefficient (ignored by --norm recover)."),
-        click.option("--norm", type=click.Choice(NORMS), help="scale = NS, recover = NR."),
-        click.option("--site", type=click.Choice(SITES), help="Where CP reads and writes."),
-        click.option("--aux-template", help="Auxiliary prompt with one {sentence}."),
-        click.option(
-            "--output-layer", type=int, help="Index into hidden_states (-1 = final normed state); default per prompt."
-        ),
-        click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True),
-        click.option("--device", help="cpu, cuda, cuda:1, ... (default: CUDA if available)."),
-        click.option(
-            "--max-length",
-            type=int,
-            default=512,
-            show_default=True,
-            help="Token budget of one prompt; longer sentences are cut, never the template.",
-        ),
-        click.option("--batch-size", type=int, default=32, show_default=True),
-    ]
-    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+    return _apply(_MODEL_OPTIONS + _CP_OPTIONS + _SITE_OPTIONS, command)
+
+
+def search_options(command):
+    """Encoder flags without the CP setting itself, which a search varies."""
+    return _apply(_MODEL_OPTIONS + _SITE_OPTIONS, command)
 
 
 def build_encoder(
@@ -237,7 +252,7 @@ def _embedder(encoder, batch_size: int, use_cache: bool):
     return lambda sentences: encoder.encode(sentences, batch_size=batch_size)
 
 
-def _settings(encoder, batch_size: int) -> dict:
+def _settings(encoder, batch_size: int | None) -> dict:
     import platform
 
     import torch
@@ -254,6 +269,124 @@ def _settings(encoder, batch_size: int) -> dict:
             "transformers": transformers.__version__,
         },
     }
+
+
+@main.group()
+def search() -> None:
+    """Choose CP settings on STS-B dev (never a test split)."""
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _search_encoder(options: dict):
+    site, aux = options.pop("site"), options.pop("aux_template")
+    options, batch_size = _split(options)
+    encoder = build_encoder(no_cp=True, layer=None, alpha=None, norm=None, site=None, aux_template=None, **options)
+    return encoder, batch_size, site or "heads", aux or IRRELEVANT
+
+
+def _finish_search(result, encoder, output, stem: str, plot) -> None:
+    from .evaluation.reports import search_markdown
+
+    report = {
+        "settings": _settings(encoder, None),
+        "search": stem,
+        "seconds": result.seconds,
+        "records": result.records(),
+    }
+    click.echo(search_markdown(report))
+    if output:
+        import csv
+
+        folder = Path(output)
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / f"{stem}.csv").open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(report["records"][0]))
+            writer.writeheader()
+            writer.writerows(report["records"])
+        (folder / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        written = [folder / f"{stem}.csv", folder / f"{stem}.json"]
+        if plot is not None:
+            title = f"{encoder.lm.name}, {encoder.prompt.name}, output layer {encoder.output_layer}"
+            written.append(plot(result, folder / f"{stem}.png", title))
+        click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
+
+
+@search.command(name="grid")
+@click.option("--layers", default="3,4,5,6,7", show_default=True, help="Intervention layers l (1-based).")
+@click.option("--alphas", default="0.5,1,2,3,4", show_default=True, help="NS coefficients.")
+@click.option("--norms", default="scale,recover", show_default=True)
+@click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
+@click.option("--output", type=click.Path(file_okay=False), help="Write grid.csv, grid.json and grid.png here.")
+@search_options
+def search_grid_command(layers, alphas, norms, data, output, **options):
+    """Spearman on STS-B dev over l x alpha x {NS, NR}, plus the baseline, in one pass."""
+    from .evaluation.data import find_data_dir
+    from .plots import grid_heatmap
+    from .search import search_grid
+
+    data_dir = find_data_dir(data)
+    encoder, batch_size, site, aux = _search_encoder(options)
+    result = search_grid(
+        encoder,
+        data_dir,
+        layers=_ints(layers),
+        alphas=_floats(alphas),
+        norms=[n.strip() for n in norms.split(",")],
+        site=site,
+        aux_template=aux,
+        batch_size=batch_size,
+    )
+    _finish_search(result, encoder, output, "grid", grid_heatmap)
+
+
+@search.command(name="layers")
+@click.option("--alpha", type=float, default=2.0, show_default=True)
+@click.option("--norm", type=click.Choice(NORMS), default="scale", show_default=True)
+@click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
+@click.option("--output", type=click.Path(file_okay=False), help="Write layers.csv, layers.json and layers.png here.")
+@search_options
+def search_layers_command(alpha, norm, data, output, **options):
+    """Spearman on STS-B dev for CP at every layer up to the output layer, at a fixed alpha."""
+    from .evaluation.data import find_data_dir
+    from .plots import layer_sweep_plot
+    from .search import sweep_layers
+
+    data_dir = find_data_dir(data)
+    encoder, batch_size, site, _ = _search_encoder(options)
+    result = sweep_layers(encoder, data_dir, alpha=alpha, norm=norm, site=site, batch_size=batch_size)
+    _finish_search(result, encoder, output, "layers", layer_sweep_plot)
+
+
+@search.command(name="aux")
+@click.option("--layer", type=int, required=True, help="Intervention layer l (1-based).")
+@click.option("--alpha", type=float, default=2.0, show_default=True)
+@click.option("--norm", type=click.Choice(NORMS), default="scale", show_default=True)
+@click.option("--template", "templates", multiple=True, help="NAME=TEMPLATE, an extra auxiliary wording (repeatable).")
+@click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
+@click.option("--output", type=click.Path(file_okay=False), help="Write aux.csv and aux.json here.")
+@search_options
+def search_aux_command(layer, alpha, norm, templates, data, output, **options):
+    """Spearman on STS-B dev for each auxiliary wording (irrelevant, redundant, background, ...)."""
+    from .evaluation.data import find_data_dir
+    from .search import ablate_aux_templates
+
+    extra = {}
+    for item in templates:
+        name, sep, template = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"--template takes NAME=TEMPLATE, got {item!r}")
+        extra[name] = template
+    data_dir = find_data_dir(data)
+    encoder, batch_size, site, _ = _search_encoder(options)
+    result = ablate_aux_templates(encoder, data_dir, layer, alpha, norm, extra, batch_size)
+    _finish_search(result, encoder, output, "aux", None)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,21 @@ def sts_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def search_markdown(report: dict) -> str:
+    """The searched settings, best first, with the baseline marked."""
+    s = report["settings"]
+    lines = [
+        f"{report['search']} search on STS-B dev — {s['model']}, {s['prompt']}, output layer {s['output_layer']}, "
+        f"{s['dtype']} ({report['seconds']:.0f} s)",
+        "",
+        "| setting | Spearman x100 |",
+        "|---|---|",
+    ]
+    for record in sorted(report["records"], key=lambda r: -r["spearman"]):
+        lines.append(f"| {record['label']} | {record['spearman']:.2f} |")
+    return "\n".join(lines)
+
+
 def write_report(report: dict, folder: Path, stem: str, to_markdown: Callable[[dict], str]) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"

@@ -1,0 +1,66 @@
+"""Pictures of search results (matplotlib, from the `eval` extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .search import SearchResult
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("plots need matplotlib: pip install 'cpembed[eval]'") from None
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def grid_heatmap(result: SearchResult, path: Path, title: str) -> Path:
+    """Spearman over layer x alpha for NS, with NR as an extra column and the baseline in the title."""
+    plt = _pyplot()
+    ns = [(s.layer, s.alpha, v) for s, v in zip(result.settings, result.scores, strict=True) if s and s.norm == "scale"]
+    nr = {s.layer: v for s, v in zip(result.settings, result.scores, strict=True) if s and s.norm == "recover"}
+    layers = sorted({layer for layer, _, _ in ns} | set(nr))
+    alphas = sorted({a for _, a, _ in ns})
+    columns = [f"NS a={a:g}" for a in alphas] + (["NR"] if nr else [])
+    values = np.full((len(layers), len(columns)), np.nan)
+    for layer, a, v in ns:
+        values[layers.index(layer), alphas.index(a)] = v
+    for layer, v in nr.items():
+        values[layers.index(layer), -1] = v
+    fig, ax = plt.subplots(figsize=(1.1 * len(columns) + 2, 0.55 * len(layers) + 1.8))
+    image = ax.imshow(values, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(columns)), columns)
+    ax.set_yticks(range(len(layers)), [f"l={layer}" for layer in layers])
+    for (i, j), v in np.ndenumerate(values):
+        if not np.isnan(v):
+            ax.text(j, i, f"{v:.1f}", ha="center", va="center", color="white" if v < np.nanmean(values) else "black")
+    baseline = f"baseline {result.baseline:.2f}" if result.baseline is not None else ""
+    ax.set_title(f"{title}\n{result.split} Spearman x100; {baseline}", fontsize=9)
+    fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def layer_sweep_plot(result: SearchResult, path: Path, title: str) -> Path:
+    plt = _pyplot()
+    points = [(s.layer, v) for s, v in zip(result.settings, result.scores, strict=True) if s is not None]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.plot([layer for layer, _ in points], [v for _, v in points], marker="o", label="CP")
+    if result.baseline is not None:
+        ax.axhline(result.baseline, color="gray", linestyle="--", label="baseline (no CP)")
+    ax.set_xlabel("intervention layer l")
+    ax.set_ylabel(f"{result.split} Spearman x100")
+    ax.set_title(title, fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,79 @@
+"""The STS-B dev search: equal to scoring each setting alone, and never near a test split."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cpembed import CPEncoder
+from cpembed.cli import main
+from cpembed.evaluation import data as senteval
+from cpembed.evaluation.metrics import paired_cosine, spearman
+from cpembed.search import AUX_TEMPLATES, ablate_aux_templates, grid_settings, search_grid, sweep_layers
+from senteval_fixture import write_senteval
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return write_senteval(tmp_path / "downstream")
+
+
+def test_grid_settings_follow_the_paper():
+    settings = grid_settings()
+    assert settings[0] is None and len(settings) == 1 + 25 + 5
+    assert {s.layer for s in settings[1:]} == {3, 4, 5, 6, 7}
+    assert {s.alpha for s in settings[1:] if s.norm == "scale"} == {0.5, 1.0, 2.0, 3.0, 4.0}
+
+
+def test_grid_scores_equal_scoring_each_setting_alone(tiny_lm, data_dir):
+    encoder = CPEncoder(tiny_lm, cp=None)
+    result = search_grid(encoder, data_dir, layers=[2, 4], alphas=[1.0, 3.0], batch_size=3)
+    pairs = senteval.load_stsb(data_dir, "dev")
+    for setting, score in zip(result.settings, result.scores, strict=True):
+        alone = CPEncoder(tiny_lm, cp=setting)
+        cos = paired_cosine(alone.encode(pairs.sentences1), alone.encode(pairs.sentences2))
+        assert score == pytest.approx(100 * spearman(cos, pairs.scores), abs=1e-6)
+    assert result.best[1] == max(result.scores) and result.baseline == result.scores[0]
+
+
+def test_searches_never_read_a_test_split(tiny_lm, data_dir, monkeypatch):
+    opened = []
+    real = senteval._read_lines
+    monkeypatch.setattr(senteval, "_read_lines", lambda path, *a: opened.append(str(path)) or real(path, *a))
+    encoder = CPEncoder(tiny_lm, cp=None)
+    search_grid(encoder, data_dir, layers=[2], alphas=[1.0])
+    sweep_layers(encoder, data_dir, alpha=2.0)
+    ablate_aux_templates(encoder, data_dir, layer=2, alpha=2.0)
+    assert opened and all(path.endswith("sts-dev.csv") for path in opened)
+
+
+def test_layer_sweep_and_aux_ablation(tiny_lm, data_dir):
+    encoder = CPEncoder(tiny_lm, cp=None, output_layer=4)
+    sweep = sweep_layers(encoder, data_dir, alpha=2.0)
+    assert [s.layer for s in sweep.settings[1:]] == [1, 2, 3, 4]
+    ablation = ablate_aux_templates(encoder, data_dir, 2, 2.0, extra={"mine": 'Noise in "{sentence}" is:"'})
+    assert ablation.labels == ["baseline", *AUX_TEMPLATES, "mine"]
+    assert len(set(np.round(ablation.scores[1:], 6))) > 1  # the wording matters to the result
+
+
+def test_search_cli_writes_csv_json_and_heatmap(tiny_models, data_dir, tmp_path):
+    folder = tmp_path / "model"
+    tiny_models["llama"].model.save_pretrained(folder)
+    tiny_models["llama"].tokenizer.save_pretrained(folder)
+    out = tmp_path / "out"
+    args = ["--model", str(folder), "--data", str(data_dir), "--output", str(out)]
+    result = CliRunner().invoke(main, ["search", "grid", "--layers", "2,3", "--alphas", "1,2", *args])
+    assert result.exit_code == 0, result.output
+    assert "baseline" in result.output
+    records = json.loads((out / "grid.json").read_text())["records"]
+    assert len(records) == 1 + 4 + 2 and (out / "grid.csv").is_file()
+    assert (out / "grid.png").read_bytes()[:4] == b"\x89PNG"
+    result = CliRunner().invoke(main, ["search", "layers", "--alpha", "2", *args])
+    assert result.exit_code == 0, result.output
+    assert (out / "layers.png").is_file()
+    result = CliRunner().invoke(main, ["search", "aux", "--layer", "2", "--template", "x=Noise: {sentence}", *args])
+    assert result.exit_code == 0, result.output
+    assert "| x |" in result.output
