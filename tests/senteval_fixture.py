@@ -61,3 +61,52 @@ def write_raw_stsb(root: Path) -> Path:
     for split in ("dev", "test"):
         (root / f"sts-{split}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return root
+
+
+def _sentiment(i: int, positive: bool) -> str:
+    word = "good" if positive else "bad"
+    return f"the film number {i} was {word} and the cast was {word} ."
+
+
+def write_transfer(root: Path) -> Path:
+    """Small transfer-task files: Latin-1 binary tasks and TREC train, SST-2 splits, MRPC with a BOM."""
+    for positive_file, negative_file in (
+        ("MR/rt-polarity.pos", "MR/rt-polarity.neg"),
+        ("CR/custrev.pos", "CR/custrev.neg"),
+        ("SUBJ/subj.objective", "SUBJ/subj.subjective"),
+        ("MPQA/mpqa.pos", "MPQA/mpqa.neg"),
+    ):
+        (root / positive_file).parent.mkdir(parents=True, exist_ok=True)
+        pos = [_sentiment(i, True) for i in range(30)] + ["un caf\u00e9 good ."]  # a Latin-1 byte
+        (root / positive_file).write_bytes("\n".join(pos).encode("latin-1") + b"\n")
+        (root / negative_file).write_bytes("\n".join(_sentiment(i, False) for i in range(30)).encode("latin-1") + b"\n")
+    sst = root / "SST" / "binary"
+    sst.mkdir(parents=True)
+    for split, n in (("train", 40), ("dev", 10), ("test", 10)):
+        lines = [f"{_sentiment(i, i % 2 == 0)} \t{int(i % 2 == 0)}" for i in range(n)]
+        (sst / f"sentiment-{split}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    trec = root / "TREC"
+    trec.mkdir()
+    questions = {
+        "HUM:ind": "who wrote the caf\u00e9 song ?",
+        "LOC:city": "where is the big city ?",
+        "NUM:date": "when did the war end ?",
+    }
+    for name, n in (("train_5500.label", 30), ("TREC_10.label", 9)):
+        lines = [
+            f"{label} {text.replace('the', f'the {i}')}" for i in range(n // 3) for label, text in questions.items()
+        ]
+        (trec / name).write_bytes("\n".join(lines).encode("latin-1") + b"\n")
+    mrpc = root / "MRPC"
+    mrpc.mkdir()
+    header = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"
+    for split, n in (("train", 40), ("test", 20)):
+        rows = [
+            f"{int(i % 2 == 0)}\t{i}\t{i + 1000}\t{_sentiment(i, True)}\t"
+            + (_sentiment(i, True) if i % 2 == 0 else _sentiment(i + 7, False))
+            for i in range(n)
+        ]
+        (mrpc / f"msr_paraphrase_{split}.txt").write_text(
+            "\ufeff" + "\n".join([header, *rows]) + "\n", encoding="utf-8"
+        )
+    return root

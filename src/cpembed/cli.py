@@ -242,14 +242,40 @@ def eval_sts(tasks, data, raw_data, output, no_cache, **options):
             click.echo(f"wrote {path}", err=True)
 
 
+@eval_group.command(name="transfer")
+@click.option("--tasks", default="MR,CR,SUBJ,MPQA,SST2,TREC,MRPC", show_default=True, help="Comma-separated.")
+@click.option(
+    "--data", "data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA)."
+)
+@click.option("--output", type=click.Path(file_okay=False), help="Write transfer.json and transfer.md here.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
+@encoder_options
+def eval_transfer(tasks, data, output, no_cache, **options):
+    """Accuracy of a logistic-regression probe on MR, CR, SUBJ, MPQA, SST-2, TREC and MRPC."""
+    from .evaluation.data import find_data_dir
+    from .evaluation.reports import transfer_markdown, write_report
+    from .evaluation.transfer import evaluate_transfer
+
+    options, batch_size = _split(options)
+    data_dir = find_data_dir(data)
+    encoder = build_encoder(**options)
+    embed = _embedder(encoder, batch_size, use_cache=not no_cache)
+    results = evaluate_transfer(embed, [t.strip() for t in tasks.split(",") if t.strip()], data_dir)
+    report = {"settings": _settings(encoder, batch_size), **results}
+    click.echo(transfer_markdown(report))
+    if output:
+        for path in write_report(report, Path(output), "transfer", transfer_markdown):
+            click.echo(f"wrote {path}", err=True)
+
+
 def _embedder(encoder, batch_size: int, use_cache: bool):
     """A function sentences -> embeddings, through the on-disk cache unless disabled."""
     if use_cache:
         from .embedding_cache import CachedEncoder
 
         cached = CachedEncoder(encoder)
-        return lambda sentences: cached.encode(sentences, batch_size=batch_size, show_progress_bar=None)
-    return lambda sentences: encoder.encode(sentences, batch_size=batch_size)
+        return lambda sentences: cached.encode(sentences, batch_size=batch_size, show_progress_bar=True)
+    return lambda sentences: encoder.encode(sentences, batch_size=batch_size, show_progress_bar=True)
 
 
 def _settings(encoder, batch_size: int | None) -> dict:

@@ -151,3 +151,53 @@ def load_raw_stsb(raw_dir: Path, split: str) -> Pairs:
     if split not in ("dev", "test"):
         raise ValueError(f"raw STS-B split must be dev or test, got {split!r}")
     return _read_stsb_file(raw_dir / f"sts-{split}.csv", str.strip)
+
+
+@dataclass(frozen=True)
+class Labeled:
+    """Sentences (or sentence pairs, for MRPC) with integer labels."""
+
+    sentences: list[str]
+    labels: np.ndarray  # int64
+    second: list[str] | None = None  # the other sentence of each pair
+
+
+BINARY_TASKS = {
+    # task: (positive file, negative file); SentEval reads these as Latin-1.
+    "MR": ("MR/rt-polarity.pos", "MR/rt-polarity.neg"),
+    "CR": ("CR/custrev.pos", "CR/custrev.neg"),
+    "SUBJ": ("SUBJ/subj.objective", "SUBJ/subj.subjective"),
+    "MPQA": ("MPQA/mpqa.pos", "MPQA/mpqa.neg"),
+}
+TREC_CLASSES = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
+
+
+def load_binary(data_dir: Path, task: str) -> Labeled:
+    positive, negative = BINARY_TASKS[task]
+    pos = [_tokens(s) for s in _read_lines(data_dir / positive, "latin-1")]
+    neg = [_tokens(s) for s in _read_lines(data_dir / negative, "latin-1")]
+    return Labeled(pos + neg, np.array([1] * len(pos) + [0] * len(neg)))
+
+
+def load_sst2(data_dir: Path, split: str) -> Labeled:
+    """SST-2 train/dev/test: `sentence<TAB>label` lines."""
+    rows = [line.rsplit("\t", 1) for line in _read_lines(data_dir / "SST" / "binary" / f"sentiment-{split}")]
+    return Labeled([_tokens(r[0]) for r in rows], np.array([int(r[1]) for r in rows]))
+
+
+def load_trec(data_dir: Path, split: str) -> Labeled:
+    """TREC train (`train_5500.label`) or test (`TREC_10.label`), Latin-1, coarse classes."""
+    name = {"train": "train_5500.label", "test": "TREC_10.label"}[split]
+    sentences, labels = [], []
+    for line in _read_lines(data_dir / "TREC" / name, "latin-1"):
+        target, sample = line.strip().split(":", 1)
+        sentences.append(_tokens(sample.split(" ", 1)[1]))
+        labels.append(TREC_CLASSES.index(target))
+    return Labeled(sentences, np.array(labels))
+
+
+def load_mrpc(data_dir: Path, split: str) -> Labeled:
+    """MRPC train/test pairs; the files start with a BOM and a header line."""
+    path = data_dir / "MRPC" / f"msr_paraphrase_{split}.txt"
+    rows = [line.split("\t") for line in _read_lines(path, "utf-8-sig")[1:] if line.strip()]
+    return Labeled([_tokens(r[3]) for r in rows], np.array([int(r[0]) for r in rows]), [_tokens(r[4]) for r in rows])

@@ -40,6 +40,22 @@ def sts_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def transfer_markdown(report: dict) -> str:
+    tasks = list(report["tasks"])
+    header = [*tasks, "avg"]
+    values = [f"{report['tasks'][t]['accuracy']:.2f}" for t in tasks] + [f"{report['average']:.2f}"]
+    lines = [
+        f"Transfer accuracy — {_describe(report['settings'])}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        "| " + " | ".join(values) + " |",
+    ]
+    if "MRPC" in report["tasks"]:
+        lines += ["", f"MRPC F1: {report['tasks']['MRPC']['f1']:.2f}"]
+    return "\n".join(lines)
+
+
 def search_markdown(report: dict) -> str:
     """The searched settings, best first, with the baseline marked."""
     s = report["settings"]

@@ -1,0 +1,115 @@
+"""Transfer tasks: a logistic-regression probe on frozen embeddings, as SentEval runs it.
+
+MR, CR, SUBJ, MPQA: 10-fold cross-validation. SST-2: train, regularisation chosen on dev,
+tested on test. TREC and MRPC: train -> test, regularisation chosen by 10-fold CV on the train
+split only. MRPC uses the pair features [u, v, |u - v|, u * v] and reports accuracy and F1.
+The regularisation grid is SentEval's (C = 2^-2 .. 2^3); nothing is tuned on a test fold.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .data import BINARY_TASKS, load_binary, load_mrpc, load_sst2, load_trec
+
+TRANSFER_TASKS = ("MR", "CR", "SUBJ", "MPQA", "SST2", "TREC", "MRPC")
+C_GRID = tuple(2.0**t for t in range(-2, 4))
+SEED = 1111  # SentEval's
+
+Embed = Callable[[list[str]], np.ndarray]
+
+
+def _sklearn():
+    try:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import f1_score
+        from sklearn.model_selection import StratifiedKFold
+    except ImportError:
+        raise ImportError("transfer tasks need scikit-learn: pip install 'cpembed[eval]'") from None
+    return LogisticRegression, StratifiedKFold, f1_score
+
+
+def _fit(x: np.ndarray, y: np.ndarray, c: float):
+    LogisticRegression, _, _ = _sklearn()
+    return LogisticRegression(C=c, max_iter=2000, random_state=SEED).fit(x, y)
+
+
+def choose_c(x: np.ndarray, y: np.ndarray, folds: int = 10) -> float:
+    """The C with the best mean accuracy over stratified folds of the training data."""
+    _, StratifiedKFold, _ = _sklearn()
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED)
+    scores = {c: [] for c in C_GRID}
+    for train, held_out in splitter.split(x, y):
+        for c in C_GRID:
+            scores[c].append(_fit(x[train], y[train], c).score(x[held_out], y[held_out]))
+    return max(C_GRID, key=lambda c: np.mean(scores[c]))
+
+
+def cross_validate(x: np.ndarray, y: np.ndarray, folds: int = 10, inner_folds: int = 10) -> float:
+    """Accuracy x100 of 10-fold CV; each outer fold scales and picks C on its training part only."""
+    _, StratifiedKFold, _ = _sklearn()
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED)
+    accuracies = []
+    for train, test in splitter.split(x, y):
+        x_train, x_test = _standardize(x[train], x[test])
+        c = choose_c(x_train, y[train], inner_folds)
+        accuracies.append(_fit(x_train, y[train], c).score(x_test, y[test]))
+    return 100 * float(np.mean(accuracies))
+
+
+def _standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    # Raw LLM states have a few huge dimensions; scaling (fit on train only) keeps lbfgs well-posed.
+    mean, std = train.mean(0), train.std(0) + 1e-8
+    return [(a - mean) / std for a in (train, *others)]
+
+
+def evaluate_task(embed: Embed, task: str, data_dir: Path, inner_folds: int = 10) -> dict:
+    started = time.perf_counter()
+    if task in BINARY_TASKS:
+        data = load_binary(data_dir, task)
+        result = {
+            "accuracy": cross_validate(embed(data.sentences), data.labels, 10, inner_folds),
+            "n": len(data.labels),
+        }
+    elif task == "SST2":
+        train, dev, test = (load_sst2(data_dir, s) for s in ("train", "dev", "test"))
+        x_train, x_dev, x_test = _standardize(embed(train.sentences), embed(dev.sentences), embed(test.sentences))
+        c = max(C_GRID, key=lambda c: _fit(x_train, train.labels, c).score(x_dev, dev.labels))
+        accuracy = _fit(x_train, train.labels, c).score(x_test, test.labels)
+        result = {"accuracy": 100 * accuracy, "C": c, "n": [len(train.labels), len(dev.labels), len(test.labels)]}
+    elif task in ("TREC", "MRPC"):
+        load = load_trec if task == "TREC" else load_mrpc
+        train, test = load(data_dir, "train"), load(data_dir, "test")
+        x_train, x_test = _standardize(features_of(embed, train, task), features_of(embed, test, task))
+        c = choose_c(x_train, train.labels, inner_folds)
+        model = _fit(x_train, train.labels, c)
+        result = {
+            "accuracy": 100 * model.score(x_test, test.labels),
+            "C": c,
+            "n": [len(train.labels), len(test.labels)],
+        }
+        if task == "MRPC":
+            _, _, f1_score = _sklearn()
+            result["f1"] = 100 * f1_score(test.labels, model.predict(x_test))
+    else:
+        raise ValueError(f"unknown transfer task {task!r}: choose from {', '.join(TRANSFER_TASKS)}")
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def features_of(embed: Embed, data, task: str) -> np.ndarray:
+    if task != "MRPC":
+        return embed(data.sentences)
+    u, v = embed(data.sentences), embed(data.second)
+    return np.concatenate([u, v, np.abs(u - v), u * v], axis=1)
+
+
+def evaluate_transfer(
+    embed: Embed, tasks: Sequence[str] = TRANSFER_TASKS, data_dir: Path | None = None, inner_folds: int = 10
+) -> dict:
+    results = {task: evaluate_task(embed, task, data_dir, inner_folds) for task in tasks}
+    return {"tasks": results, "average": float(np.mean([r["accuracy"] for r in results.values()]))}

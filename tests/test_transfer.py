@@ -1,0 +1,61 @@
+"""Transfer-task loaders and the logistic-regression probe."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from cpembed.evaluation import data as senteval
+from cpembed.evaluation.transfer import evaluate_transfer
+from senteval_fixture import write_transfer
+from test_evaluation import REAL_DATA, needs_real_data
+
+
+def bag_of_words(sentences: list[str]) -> np.ndarray:
+    """Hashed word counts with some noise: a stand-in encoder whose features carry the labels."""
+    out = np.zeros((len(sentences), 64))
+    for row, sentence in enumerate(sentences):
+        for word in sentence.split():
+            out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1
+    return out + np.random.default_rng(0).normal(scale=0.1, size=out.shape)
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return write_transfer(tmp_path / "downstream")
+
+
+def test_transfer_loaders_read_the_awkward_encodings(data_dir):
+    mr = senteval.load_binary(data_dir, "MR")
+    assert len(mr.sentences) == 61 and mr.labels.sum() == 31 and "un café good ." in mr.sentences
+    trec = senteval.load_trec(data_dir, "train")
+    assert len(trec.sentences) == 30 and "café" in trec.sentences[0]
+    assert set(trec.labels) == {senteval.TREC_CLASSES.index(c) for c in ("HUM", "LOC", "NUM")}
+    mrpc = senteval.load_mrpc(data_dir, "train")
+    assert len(mrpc.sentences) == len(mrpc.second) == 40 and mrpc.labels[0] == 1
+    assert [len(senteval.load_sst2(data_dir, s).labels) for s in ("train", "dev", "test")] == [40, 10, 10]
+
+
+def test_probe_is_above_chance_on_a_learnable_task(data_dir):
+    report = evaluate_transfer(bag_of_words, ["MR", "SST2", "TREC", "MRPC"], data_dir, inner_folds=3)
+    for task in ("MR", "SST2", "MRPC"):
+        assert report["tasks"][task]["accuracy"] > 80, task
+    assert report["tasks"]["TREC"]["accuracy"] > 60  # three classes: chance is 33
+    assert 0 <= report["tasks"]["MRPC"]["f1"] <= 100
+
+
+def test_probe_is_at_chance_on_noise(data_dir):
+    rng = np.random.default_rng(1)
+    report = evaluate_transfer(lambda s: rng.normal(size=(len(s), 16)), ["MR"], data_dir, inner_folds=3)
+    assert report["tasks"]["MR"]["accuracy"] < 75
+
+
+@needs_real_data
+def test_real_transfer_counts():
+    counts = {task: len(senteval.load_binary(REAL_DATA, task).labels) for task in senteval.BINARY_TASKS}
+    assert counts == {"MR": 10662, "CR": 3775, "SUBJ": 10000, "MPQA": 10606}
+    assert [len(senteval.load_sst2(REAL_DATA, s).labels) for s in ("train", "dev", "test")] == [67349, 872, 1821]
+    assert [len(senteval.load_trec(REAL_DATA, s).labels) for s in ("train", "test")] == [5452, 500]
+    assert [len(senteval.load_mrpc(REAL_DATA, s).labels) for s in ("train", "test")] == [4076, 1725]
