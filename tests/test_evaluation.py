@@ -121,3 +121,15 @@ def test_real_sts_counts():
 @pytest.mark.skipif(not REAL_RAW.is_dir(), reason="raw STS-B not found beside the repo")
 def test_real_raw_stsb_counts():
     assert [len(senteval.load_raw_stsb(REAL_RAW, s)) for s in ("dev", "test")] == [1500, 1379]
+
+
+def test_sts_for_many_settings_equals_one_at_a_time(tiny_lm, data_dir):
+    from cpembed import CPConfig, CPEncoder
+    from cpembed.evaluation.sts import evaluate_sts_settings
+
+    settings = [None, CPConfig(layer=2, alpha=2.0), CPConfig(layer=3, norm="recover")]
+    together = evaluate_sts_settings(CPEncoder(tiny_lm, cp=None), settings, ["STS13", "STSBenchmark"], data_dir)
+    for setting, report in zip(settings, together, strict=True):
+        alone = evaluate_sts(CPEncoder(tiny_lm, cp=setting).encode, ["STS13", "STSBenchmark"], data_dir)
+        for task in ("STS13", "STSBenchmark"):
+            assert report["tasks"][task]["spearman"] == pytest.approx(alone["tasks"][task]["spearman"], abs=1e-6)

@@ -75,3 +75,28 @@ def evaluate_sts(
     standard = [t for t in STS_TASKS if t in results]
     average = float(np.mean([results[t]["spearman"] for t in standard])) if standard else None
     return {"tasks": results, "average": average, "average_over": standard}
+
+
+def evaluate_sts_settings(
+    encoder,
+    settings: Sequence,
+    tasks: Sequence[str] = STS_TASKS,
+    data_dir: Path | None = None,
+    raw_dir: Path | None = None,
+    batch_size: int = 16,
+    show_progress_bar: bool | None = None,
+) -> list[dict]:
+    """`evaluate_sts` for several CP settings (None = baseline) from one pass over the sentences.
+
+    Every setting shares the model, prompt and output layer of `encoder`, so the baseline row is
+    always at the same output layer and dtype as the CP rows.
+    """
+    from ..variants import encode_variants
+
+    unique: dict[str, None] = {}
+    for task in tasks:
+        for pairs in load_task(task, data_dir, raw_dir).values():
+            unique.update(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
+    sentences = list(unique)
+    embeddings = encode_variants(encoder, sentences, settings, batch_size, show_progress_bar)
+    return [evaluate_sts(_lookup(sentences, e), tasks, data_dir, raw_dir) for e in embeddings]
