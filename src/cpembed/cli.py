@@ -415,5 +415,31 @@ def search_aux_command(layer, alpha, norm, templates, data, output, **options):
     _finish_search(result, encoder, output, "aux", None)
 
 
+@main.command(short_help="Run the reproduction report and write docs/RESULTS.md.")
+@click.option("--models", default="smollm2-135m,qwen2.5-coder-0.5b", show_default=True)
+@click.option("--prompts", default="prompteol,cot,knowledge,ck", show_default=True)
+@click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
+@click.option("--raw-data", type=click.Path(file_okay=False), help="Folder of the raw STS-B release.")
+@click.option("--results", default="docs/results", show_default=True, help="Where each step's JSON is kept.")
+@click.option("--markdown", default="docs/RESULTS.md", show_default=True)
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--only-markdown", is_flag=True, help="Rewrite the Markdown from the steps already run.")
+def report(models, prompts, data, raw_data, results, markdown, batch_size, only_markdown):
+    """Search each model and prompt on STS-B dev, evaluate the chosen settings, write the report.
+
+    Steps already run (their JSON exists) are skipped, so the command resumes after a stop.
+    """
+    from .evaluation import report as reporting
+    from .evaluation.data import find_data_dir, find_raw_stsb_dir
+
+    model_list = [m.strip() for m in models.split(",") if m.strip()]
+    prompt_list = [p.strip() for p in prompts.split(",") if p.strip()]
+    out = Path(results)
+    if not only_markdown:
+        reporting.run(model_list, prompt_list, find_data_dir(data), find_raw_stsb_dir(raw_data), out, batch_size)
+    reporting.write_markdown(out, Path(markdown), model_list, prompt_list, "make results")
+    click.echo(f"wrote {markdown}", err=True)
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,171 @@
+"""The reproduction report: search on STS-B dev, evaluate the chosen settings, write docs/RESULTS.md.
+
+Each step's result is a JSON file under the output folder; a step whose file exists is not run
+again, so `make results` resumes where it stopped and a partial report is always available.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from ..config import CPConfig
+from ..encoder import CPEncoder
+from ..models import load_model
+from ..search import grid_settings, label, score_settings
+from .data import load_stsb
+from .reports import SHORT_NAMES
+from .sts import RAW_TASKS, STS_TASKS, evaluate_sts, evaluate_sts_settings
+
+logger = logging.getLogger(__name__)
+
+PROMPTS = ("prompteol", "cot", "knowledge", "ck")
+PAPER_ROWS = {  # SPEC section 3: LLaMA2-7B, Spearman x100
+    "PromptEOL": (58.81, 77.01, 66.34, 73.22, 73.56, 71.66, 69.64, 70.03),
+    "PromptEOL + CP-NS": (63.34, 82.15, 71.73, 79.68, 77.23, 78.71, 74.04, 75.27),
+    "Pretended CoT": (67.45, 83.89, 74.14, 79.47, 80.76, 78.95, 73.33, 76.86),
+    "Pretended CoT + CP-NS": (67.79, 83.66, 74.52, 81.10, 80.70, 80.39, 74.01, 77.45),
+    "Knowledge": (65.60, 82.82, 74.48, 80.75, 80.13, 80.34, 75.89, 77.14),
+    "Knowledge + CP-NS": (67.16, 83.43, 74.23, 81.29, 80.03, 80.80, 75.97, 77.56),
+    "CK + CP-NS": (68.35, 84.21, 75.59, 82.49, 81.50, 82.29, 76.34, 78.68),
+}
+
+
+def _step(path: Path, compute: Callable[[], dict]) -> dict:
+    if path.is_file():
+        return json.loads(path.read_text())
+    started = time.perf_counter()
+    result = compute()
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    logger.warning("wrote %s (%.0f s)", path, result["seconds"])
+    return result
+
+
+def _best(records: list[dict], norm: str) -> CPConfig:
+    best = max((r for r in records if r["norm"] == norm), key=lambda r: r["spearman"])
+    return CPConfig(best["layer"], best["alpha"], norm)
+
+
+def run_model_prompt(
+    model_name: str, lm, prompt: str, data_dir: Path, raw_dir: Path, out: Path, batch_size: int
+) -> None:
+    """Grid on STS-B dev, then STS (and raw STS-B) for the baseline and the best NS and NR settings."""
+    folder = out / model_name / prompt
+    folder.mkdir(parents=True, exist_ok=True)
+    encoder = CPEncoder(lm, prompt=prompt, cp=None)
+
+    def grid() -> dict:
+        settings = grid_settings(layers=[x for x in (3, 4, 5, 6, 7) if x <= encoder.output_layer])
+        result = score_settings(encoder, load_stsb(data_dir, "dev"), settings, batch_size, show_progress_bar=True)
+        from ..plots import grid_heatmap
+
+        grid_heatmap(result, folder / "grid.png", f"{model_name}, {prompt}, output layer {encoder.output_layer}")
+        return {"output_layer": encoder.output_layer, "dtype": str(lm.dtype), "records": result.records()}
+
+    records = _step(folder / "grid.json", grid)["records"]
+    chosen = [None, _best(records, "scale"), _best(records, "recover")]
+
+    def sts() -> dict:
+        reports = evaluate_sts_settings(encoder, chosen, STS_TASKS + RAW_TASKS, data_dir, raw_dir, batch_size, True)
+        return {"rows": [{"setting": label(s), "report": r} for s, r in zip(chosen, reports, strict=True)]}
+
+    _step(folder / "sts.json", sts)
+
+
+def run(
+    models: Sequence[str],
+    prompts: Sequence[str],
+    data_dir: Path,
+    raw_dir: Path,
+    out: Path,
+    batch_size: int = 16,
+    minilm: bool = True,
+) -> None:
+    for model_name in models:
+        lm = load_model(model_name)
+        for prompt in prompts:
+            run_model_prompt(model_name, lm, prompt, data_dir, raw_dir, out, batch_size)
+    if minilm:
+        from .baselines import MiniLMEncoder
+
+        def minilm_sts() -> dict:
+            return {"report": evaluate_sts(MiniLMEncoder().encode, STS_TASKS + RAW_TASKS, data_dir, raw_dir)}
+
+        _step(out / "all-MiniLM-L6-v2" / "sts.json", minilm_sts)
+
+
+def _row(name: str, report: dict) -> str:
+    cells = [f"{report['tasks'][t]['spearman']:.2f}" if t in report["tasks"] else "—" for t in STS_TASKS]
+    raw = report["tasks"].get("STSBenchmark-raw")
+    return (
+        f"| {name} | " + " | ".join(cells) + f" | **{report['average']:.2f}** | {raw['spearman']:.2f} |"
+        if raw
+        else f"| {name} | " + " | ".join(cells) + f" | **{report['average']:.2f}** | — |"
+    )
+
+
+def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequence[str], command: str) -> None:
+    header = ["setting", *(SHORT_NAMES.get(t, t) for t in STS_TASKS), "avg", "STS-B raw"]
+    lines = [
+        "# Results",
+        "",
+        f"Regenerate with `{command}` (each step is cached under `{out.as_posix()}/`; delete a step's JSON",
+        "to run it again). Spearman x100 of cosine similarity, SentEval STS protocol (STS12-16: all of a",
+        "year's pairs pooled; STS-B and SICK-R: test splits); `avg` is over the seven SentEval tasks.",
+        "`STS-B raw` is the STS-B test split as released (cased, untokenized), not in the average. CP",
+        "settings are chosen on STS-B dev only; every baseline uses the same model, output layer and dtype",
+        "as the CP rows beside it.",
+        "",
+        f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}.",
+        "",
+    ]
+    missing = []
+    for model_name in models:
+        for prompt in prompts:
+            folder = out / model_name / prompt
+            grid_path, sts_path = folder / "grid.json", folder / "sts.json"
+            if not grid_path.is_file():
+                missing.append(f"{model_name} / {prompt}: search and evaluation")
+                continue
+            grid = json.loads(grid_path.read_text())
+            lines += [f"## {model_name}, {prompt} (output layer {grid['output_layer']}, {grid['dtype']})", ""]
+            ranked = sorted(grid["records"], key=lambda r: -r["spearman"])
+            baseline = next(r for r in grid["records"] if r["norm"] == "none")
+            lines.append(
+                f"STS-B dev search ({len(grid['records'])} settings, {grid['seconds']:.0f} s): baseline "
+                f"{baseline['spearman']:.2f}; best {ranked[0]['label']} {ranked[0]['spearman']:.2f}; "
+                f"top three: " + ", ".join(f"{r['label']} {r['spearman']:.2f}" for r in ranked[:3]) + "."
+            )
+            lines += ["", f"![STS-B dev grid]({(folder / 'grid.png').relative_to(path.parent).as_posix()})", ""]
+            if not sts_path.is_file():
+                missing.append(f"{model_name} / {prompt}: STS evaluation")
+                continue
+            sts = json.loads(sts_path.read_text())
+            lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += [_row(row["setting"], row["report"]) for row in sts["rows"]]
+            lines += ["", f"Wall time of the STS evaluation (all three rows in one pass): {sts['seconds']:.0f} s.", ""]
+    minilm = out / "all-MiniLM-L6-v2" / "sts.json"
+    lines += ["## For comparison", "", "| setting | " + " | ".join(header[1:]) + " |", "|" + "---|" * len(header)]
+    if minilm.is_file():
+        lines.append(
+            _row("all-MiniLM-L6-v2 (sentence-transformers, mean pooling)", json.loads(minilm.read_text())["report"])
+        )
+    else:
+        missing.append("all-MiniLM-L6-v2")
+    for name, values in PAPER_ROWS.items():
+        lines.append(
+            f"| paper, LLaMA2-7B: {name} | "
+            + " | ".join(f"{v:.2f}" for v in values[:7])
+            + f" | **{values[7]:.2f}** | — |"
+        )
+    if missing:
+        lines += ["", "## Not yet run", "", *(f"- {m}" for m in missing)]
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,28 @@
+"""The report pipeline on a tiny model and fixture data: steps are cached, the Markdown is honest."""
+
+from __future__ import annotations
+
+import json
+
+from cpembed.evaluation import report
+from senteval_fixture import write_raw_stsb, write_senteval
+
+
+def test_report_runs_resumes_and_lists_what_is_missing(tiny_lm, tmp_path, monkeypatch):
+    data = write_senteval(tmp_path / "downstream")
+    raw = write_raw_stsb(tmp_path / "raw")
+    out = tmp_path / "results"
+    report.run_model_prompt("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4)
+    sts = json.loads((out / "tiny" / "prompteol" / "sts.json").read_text())
+    assert [row["setting"] for row in sts["rows"]][0] == "baseline" and len(sts["rows"]) == 3
+    assert (out / "tiny" / "prompteol" / "grid.png").is_file()
+
+    # A second run reuses both steps instead of computing them again.
+    monkeypatch.setattr(report, "evaluate_sts_settings", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
+    report.run_model_prompt("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4)
+
+    markdown = tmp_path / "RESULTS.md"
+    report.write_markdown(out, markdown, ["tiny"], ["prompteol", "cot"], "make results")
+    text = markdown.read_text()
+    assert "## tiny, prompteol" in text and "| baseline |" in text and "paper, LLaMA2-7B" in text
+    assert "- tiny / cot: search and evaluation" in text and "- all-MiniLM-L6-v2" in text
