@@ -92,3 +92,13 @@ def tiny_models() -> dict[str, LanguageModel]:
 @pytest.fixture(params=["llama", "qwen2"])
 def tiny_lm(request, tiny_models) -> LanguageModel:
     return tiny_models[request.param]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> str:
+    """The tiny LLaMA saved as a Hugging Face folder, for the CLI and folder-loading paths."""
+    lm = make_lm("llama")
+    folder = tmp_path_factory.mktemp("models") / "tiny-llama"
+    lm.model.save_pretrained(folder)
+    lm.tokenizer.save_pretrained(folder)
+    return str(folder)

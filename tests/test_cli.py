@@ -15,15 +15,9 @@ from cpembed.cli import main
 CP_FLAGS = ["--layer", "3", "--alpha", "2"]
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from conftest import make_lm
-
-    lm = make_lm("llama")
-    folder = tmp_path_factory.mktemp("cli") / "tiny"
-    lm.model.save_pretrained(folder)
-    lm.tokenizer.save_pretrained(folder)
-    return str(folder)
+@pytest.fixture
+def model_dir(tiny_model_dir):
+    return tiny_model_dir
 
 
 def run(*args, input=None):

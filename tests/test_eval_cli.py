@@ -14,15 +14,9 @@ from cpembed.embedding_cache import CachedEncoder
 from senteval_fixture import write_raw_stsb, write_senteval, write_transfer
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from conftest import make_lm
-
-    lm = make_lm("llama")
-    folder = tmp_path_factory.mktemp("eval") / "tiny"
-    lm.model.save_pretrained(folder)
-    lm.tokenizer.save_pretrained(folder)
-    return str(folder)
+@pytest.fixture
+def model_dir(tiny_model_dir):
+    return tiny_model_dir
 
 
 def test_eval_sts_writes_json_and_markdown(model_dir, tmp_path, monkeypatch):

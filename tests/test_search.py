@@ -59,12 +59,9 @@ def test_layer_sweep_and_aux_ablation(tiny_lm, data_dir):
     assert len(set(np.round(ablation.scores[1:], 6))) > 1  # the wording matters to the result
 
 
-def test_search_cli_writes_csv_json_and_heatmap(tiny_models, data_dir, tmp_path):
-    folder = tmp_path / "model"
-    tiny_models["llama"].model.save_pretrained(folder)
-    tiny_models["llama"].tokenizer.save_pretrained(folder)
+def test_search_cli_writes_csv_json_and_heatmap(tiny_model_dir, data_dir, tmp_path):
     out = tmp_path / "out"
-    args = ["--model", str(folder), "--data", str(data_dir), "--output", str(out)]
+    args = ["--model", tiny_model_dir, "--data", str(data_dir), "--output", str(out)]
     result = CliRunner().invoke(main, ["search", "grid", "--layers", "2,3", "--alphas", "1,2", *args])
     assert result.exit_code == 0, result.output
     assert "baseline" in result.output

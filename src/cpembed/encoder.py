@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Literal
@@ -153,19 +153,10 @@ class CPEncoder:
         whitespace-only sentence therefore becomes "." and still gets a row.
         """
         texts, single = _sentence_list(sentences)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         cleaned = [preprocess(text) for text in texts]
         embeddings = torch.empty(len(cleaned), self.embedding_dimension, dtype=torch.float32)
-        # Longest first, so each batch holds similar lengths and pads little.
-        order = np.argsort([-len(text) for text in cleaned], kind="stable")
-        if show_progress_bar is None:
-            show_progress_bar = len(cleaned) > batch_size and sys.stderr.isatty()
-        with tqdm(total=len(cleaned), disable=not show_progress_bar, unit="sent", desc="encoding") as bar:
-            for start in range(0, len(cleaned), batch_size):
-                rows = order[start : start + batch_size]
-                embeddings[torch.from_numpy(rows)] = self._embed([cleaned[i] for i in rows]).cpu()
-                bar.update(len(rows))
+        for rows in length_sorted_batches(cleaned, batch_size, show_progress_bar):
+            embeddings[rows] = self._embed([cleaned[i] for i in rows]).cpu()
         if normalize_embeddings:
             embeddings = torch.nn.functional.normalize(embeddings, dim=-1)
         if single:
@@ -264,6 +255,23 @@ class CPEncoder:
         last = width - 1 - attention_mask.flip(1).argmax(1)  # any padding side
         device = self.lm.device
         return _Batch(input_ids.to(device), attention_mask.to(device), position_ids.to(device), last.to(device))
+
+
+def length_sorted_batches(texts: list[str], batch_size: int, show_progress_bar: bool | None) -> Iterator[torch.Tensor]:
+    """Row indices of `texts` in batches, longest first so each batch pads little; a bar on stderr.
+
+    `show_progress_bar=None` shows the bar for more than one batch when stderr is a terminal.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    order = torch.from_numpy(np.argsort([-len(text) for text in texts], kind="stable"))
+    if show_progress_bar is None:
+        show_progress_bar = len(texts) > batch_size and sys.stderr.isatty()
+    with tqdm(total=len(texts), disable=not show_progress_bar, unit="sent", desc="encoding") as bar:
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            yield rows
+            bar.update(len(rows))
 
 
 def _sentence_list(sentences) -> tuple[list[str], bool]:

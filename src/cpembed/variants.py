@@ -10,16 +10,14 @@ once per auxiliary template and site, to the deepest layer any setting needs.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .config import CPConfig
-from .encoder import OUTPUT_SIDE, CPEncoder, _sentence_list
+from .encoder import OUTPUT_SIDE, CPEncoder, _sentence_list, length_sorted_batches
 from .prompts import Template, fit_sentences, preprocess, prompt_token_ids
 from .sites import site_module
 from .steering import StopForward, capture, patch, steer
@@ -48,17 +46,11 @@ def encode_variants(
     aux_templates = dict.fromkeys(Template(v.aux_template) for v in variants if v is not None)
     templates = [*encoder.prompt.templates, *aux_templates]
     out = torch.empty(len(variants), len(cleaned), encoder.embedding_dimension)
-    order = np.argsort([-len(text) for text in cleaned], kind="stable")
-    if show_progress_bar is None:
-        show_progress_bar = len(cleaned) > batch_size and sys.stderr.isatty()
-    with tqdm(total=len(cleaned), disable=not show_progress_bar, unit="sent", desc="encoding") as bar:
-        for start in range(0, len(cleaned), batch_size):
-            rows = order[start : start + batch_size]
-            batch = fit_sentences(encoder.lm.tokenizer, templates, [cleaned[i] for i in rows], encoder.max_length)
-            v_aux = _auxiliary_vectors(encoder, batch, variants)
-            passes = [_variants_pass(encoder, t, batch, variants, v_aux) for t in encoder.prompt.templates]
-            out[:, torch.from_numpy(rows)] = torch.stack(passes).float().mean(0).cpu()  # (V, B, H)
-            bar.update(len(rows))
+    for rows in length_sorted_batches(cleaned, batch_size, show_progress_bar):
+        batch = fit_sentences(encoder.lm.tokenizer, templates, [cleaned[i] for i in rows], encoder.max_length)
+        v_aux = _auxiliary_vectors(encoder, batch, variants)
+        passes = [_variants_pass(encoder, t, batch, variants, v_aux) for t in encoder.prompt.templates]
+        out[:, rows] = torch.stack(passes).float().mean(0).cpu()  # (V, B, H)
     return [embeddings.numpy() for embeddings in out]
 
 

@@ -30,27 +30,18 @@ def sts_markdown(report: dict) -> str:
     values = [f"{report['tasks'][t]['spearman']:.2f}" for t in tasks]
     if report.get("average") is not None:
         values.append(f"{report['average']:.2f}")
-    lines = [
-        f"STS Spearman x100 — {_describe(report['settings'])}",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        "| " + " | ".join(values) + " |",
-    ]
-    return "\n".join(lines)
+    return "\n".join([f"STS Spearman x100 — {_describe(report['settings'])}", "", *_table(header, [values])])
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
 
 
 def transfer_markdown(report: dict) -> str:
     tasks = list(report["tasks"])
     header = [*tasks, "avg"]
     values = [f"{report['tasks'][t]['accuracy']:.2f}" for t in tasks] + [f"{report['average']:.2f}"]
-    lines = [
-        f"Transfer accuracy — {_describe(report['settings'])}",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        "| " + " | ".join(values) + " |",
-    ]
+    lines = [f"Transfer accuracy — {_describe(report['settings'])}", "", *_table(header, [values])]
     if "MRPC" in report["tasks"]:
         lines += ["", f"MRPC F1: {report['tasks']['MRPC']['f1']:.2f}"]
     return "\n".join(lines)
