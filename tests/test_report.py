@@ -26,3 +26,16 @@ def test_report_runs_resumes_and_lists_what_is_missing(tiny_lm, tmp_path, monkey
     text = markdown.read_text()
     assert "## tiny, prompteol" in text and "| baseline |" in text and "paper, LLaMA2-7B" in text
     assert "- tiny / cot: search and evaluation" in text and "- all-MiniLM-L6-v2" in text
+    assert "- tiny / prompteol: transfer tasks" in text
+
+
+def test_report_extras(tiny_lm, tmp_path):
+    from senteval_fixture import write_transfer
+
+    data = write_transfer(write_senteval(tmp_path / "downstream"))
+    out = tmp_path / "results"
+    report.run_extras("tiny", tiny_lm, data, out, batch_size=4, transfer_tasks=["MRPC"], inner_folds=3)
+    markdown = tmp_path / "RESULTS.md"
+    report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
+    text = markdown.read_text()
+    assert "CP at every layer" in text and "| irrelevant |" in text and "| MRPC | avg |" in text

@@ -22,6 +22,7 @@ from ..search import grid_settings, label, score_settings
 from .data import load_stsb
 from .reports import SHORT_NAMES
 from .sts import RAW_TASKS, STS_TASKS, evaluate_sts, evaluate_sts_settings
+from .transfer import TRANSFER_TASKS, evaluate_transfer
 
 logger = logging.getLogger(__name__)
 
@@ -54,30 +55,83 @@ def _best(records: list[dict], norm: str) -> CPConfig:
     return CPConfig(best["layer"], best["alpha"], norm)
 
 
+def _grid_step(model_name: str, encoder: CPEncoder, data_dir: Path, folder: Path, batch_size: int) -> list[dict]:
+    """The paper's grid (layers beyond the output layer left out) on STS-B dev, with its heatmap."""
+
+    def grid() -> dict:
+        from ..plots import grid_heatmap
+
+        folder.mkdir(parents=True, exist_ok=True)
+        settings = grid_settings(layers=[x for x in (3, 4, 5, 6, 7) if x <= encoder.output_layer])
+        result = score_settings(encoder, load_stsb(data_dir, "dev"), settings, batch_size, show_progress_bar=True)
+        title = f"{model_name}, {encoder.prompt.name}, output layer {encoder.output_layer}"
+        grid_heatmap(result, folder / "grid.png", title)
+        return {"output_layer": encoder.output_layer, "dtype": str(encoder.lm.dtype), "records": result.records()}
+
+    return _step(folder / "grid.json", grid)["records"]
+
+
+def _chosen(records: list[dict]) -> list[CPConfig | None]:
+    return [None, _best(records, "scale"), _best(records, "recover")]
+
+
 def run_model_prompt(
-    model_name: str, lm, prompt: str, data_dir: Path, raw_dir: Path, out: Path, batch_size: int
+    model_name: str, lm, prompt: str, data_dir: Path, raw_dir: Path, out: Path, batch_size: int, evaluate: bool = True
 ) -> None:
     """Grid on STS-B dev, then STS (and raw STS-B) for the baseline and the best NS and NR settings."""
     folder = out / model_name / prompt
     folder.mkdir(parents=True, exist_ok=True)
     encoder = CPEncoder(lm, prompt=prompt, cp=None)
-
-    def grid() -> dict:
-        settings = grid_settings(layers=[x for x in (3, 4, 5, 6, 7) if x <= encoder.output_layer])
-        result = score_settings(encoder, load_stsb(data_dir, "dev"), settings, batch_size, show_progress_bar=True)
-        from ..plots import grid_heatmap
-
-        grid_heatmap(result, folder / "grid.png", f"{model_name}, {prompt}, output layer {encoder.output_layer}")
-        return {"output_layer": encoder.output_layer, "dtype": str(lm.dtype), "records": result.records()}
-
-    records = _step(folder / "grid.json", grid)["records"]
-    chosen = [None, _best(records, "scale"), _best(records, "recover")]
+    chosen = _chosen(_grid_step(model_name, encoder, data_dir, folder, batch_size))
+    if not evaluate:
+        return
 
     def sts() -> dict:
         reports = evaluate_sts_settings(encoder, chosen, STS_TASKS + RAW_TASKS, data_dir, raw_dir, batch_size, True)
         return {"rows": [{"setting": label(s), "report": r} for s, r in zip(chosen, reports, strict=True)]}
 
     _step(folder / "sts.json", sts)
+
+
+def run_extras(
+    model_name: str,
+    lm,
+    data_dir: Path,
+    out: Path,
+    batch_size: int,
+    transfer_tasks: Sequence[str] = TRANSFER_TASKS,
+    inner_folds: int = 10,
+) -> None:
+    """PromptEOL only: a layer sweep at the best NS alpha, the auxiliary-wording ablation, transfer."""
+    from ..plots import layer_sweep_plot
+    from ..search import ablate_aux_templates, sweep_layers
+
+    folder = out / model_name / "prompteol"
+    encoder = CPEncoder(lm, prompt="prompteol", cp=None)
+    best = _chosen(_grid_step(model_name, encoder, data_dir, folder, batch_size))[1]
+
+    def sweep() -> dict:
+        result = sweep_layers(encoder, data_dir, alpha=best.alpha, batch_size=batch_size)
+        layer_sweep_plot(result, folder / "layers.png", f"{model_name}, prompteol, NS alpha={best.alpha:g}")
+        return {"alpha": best.alpha, "records": result.records()}
+
+    def aux() -> dict:
+        result = ablate_aux_templates(encoder, data_dir, best.layer, best.alpha, batch_size=batch_size)
+        return {"layer": best.layer, "alpha": best.alpha, "records": result.records()}
+
+    def transfer() -> dict:
+        rows = []
+        for setting in (None, best):
+            encoder_ = CPEncoder(lm, prompt="prompteol", cp=setting)
+            report_ = evaluate_transfer(
+                lambda s, e=encoder_: e.encode(s, batch_size=batch_size, show_progress_bar=True), data_dir=data_dir
+            )
+            rows.append({"setting": label(setting), "report": report_})
+        return {"rows": rows}
+
+    _step(folder / "layers.json", sweep)
+    _step(folder / "aux.json", aux)
+    _step(folder / "transfer.json", transfer)
 
 
 def run(
@@ -89,10 +143,19 @@ def run(
     batch_size: int = 16,
     minilm: bool = True,
 ) -> None:
+    """Cheapest and most telling first: every search, then the baselines to compare with, then the
+    STS evaluations, then PromptEOL's extras (layer sweep, wording ablation, transfer tasks)."""
+    loaded = {}
+
+    def lm_of(name: str):
+        if name not in loaded:
+            loaded.clear()  # one model in memory at a time
+            loaded[name] = load_model(name)
+        return loaded[name]
+
     for model_name in models:
-        lm = load_model(model_name)
         for prompt in prompts:
-            run_model_prompt(model_name, lm, prompt, data_dir, raw_dir, out, batch_size)
+            run_model_prompt(model_name, lm_of(model_name), prompt, data_dir, raw_dir, out, batch_size, evaluate=False)
     if minilm:
         from .baselines import MiniLMEncoder
 
@@ -100,6 +163,11 @@ def run(
             return {"report": evaluate_sts(MiniLMEncoder().encode, STS_TASKS + RAW_TASKS, data_dir, raw_dir)}
 
         _step(out / "all-MiniLM-L6-v2" / "sts.json", minilm_sts)
+    for model_name in models:
+        for prompt in prompts:
+            run_model_prompt(model_name, lm_of(model_name), prompt, data_dir, raw_dir, out, batch_size)
+    for model_name in models:
+        run_extras(model_name, lm_of(model_name), data_dir, out, batch_size)
 
 
 def _row(name: str, report: dict) -> str:
@@ -152,6 +220,8 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
             lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             lines += [_row(row["setting"], row["report"]) for row in sts["rows"]]
             lines += ["", f"Wall time of the STS evaluation (all three rows in one pass): {sts['seconds']:.0f} s.", ""]
+    for model_name in models:
+        lines += _extras_markdown(model_name, out / model_name / "prompteol", path, missing)
     minilm = out / "all-MiniLM-L6-v2" / "sts.json"
     lines += ["## For comparison", "", "| setting | " + " | ".join(header[1:]) + " |", "|" + "---|" * len(header)]
     if minilm.is_file():
@@ -169,3 +239,49 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
     if missing:
         lines += ["", "## Not yet run", "", *(f"- {m}" for m in missing)]
     path.write_text("\n".join(lines) + "\n")
+
+
+def _extras_markdown(model_name: str, folder: Path, path: Path, missing: list[str]) -> list[str]:
+    lines = []
+    layers, aux, transfer = (folder / f"{name}.json" for name in ("layers", "aux", "transfer"))
+    if layers.is_file():
+        sweep = json.loads(layers.read_text())
+        best = max((r for r in sweep["records"] if r["norm"] != "none"), key=lambda r: r["spearman"])
+        lines += [
+            f"### {model_name}, PromptEOL: CP at every layer (NS, alpha={sweep['alpha']:g}, STS-B dev)",
+            "",
+            f"Best layer: {best['layer']} ({best['spearman']:.2f}); {sweep['seconds']:.0f} s.",
+            "",
+            f"![layer sweep]({(folder / 'layers.png').relative_to(path.parent).as_posix()})",
+            "",
+        ]
+    else:
+        missing.append(f"{model_name} / prompteol: layer sweep")
+    if aux.is_file():
+        ablation = json.loads(aux.read_text())
+        lines += [
+            f"### {model_name}, PromptEOL: auxiliary wording (l={ablation['layer']}, "
+            f"alpha={ablation['alpha']:g}, STS-B dev)",
+            "",
+            "| wording | Spearman x100 |",
+            "|---|---|",
+        ]
+        lines += [f"| {r['label']} | {r['spearman']:.2f} |" for r in ablation["records"]] + [""]
+    else:
+        missing.append(f"{model_name} / prompteol: auxiliary wording ablation")
+    if transfer.is_file():
+        rows = json.loads(transfer.read_text())["rows"]
+        tasks = list(rows[0]["report"]["tasks"])
+        lines += [
+            f"### {model_name}, PromptEOL: transfer tasks (accuracy)",
+            "",
+            "| setting | " + " | ".join(tasks) + " | avg |",
+            "|" + "---|" * (len(tasks) + 2),
+        ]
+        for row in rows:
+            values = [f"{row['report']['tasks'][t]['accuracy']:.2f}" for t in tasks]
+            lines.append(f"| {row['setting']} | " + " | ".join(values) + f" | **{row['report']['average']:.2f}** |")
+        lines.append("")
+    else:
+        missing.append(f"{model_name} / prompteol: transfer tasks")
+    return lines
