@@ -35,6 +35,8 @@ def encode_variants(
     `CPEncoder(encoder.lm, encoder.prompt, cp=variant, output_layer=...).encode(sentences)`.
 
     The model, prompt, output layer and max_length come from `encoder`; its own `cp` is unused.
+    One exception to the equality: a sentence too long for `max_length` is cut to fit every
+    auxiliary wording in `variants`, so with several wordings it may be cut shorter than alone.
     """
     texts, _ = _sentence_list(sentences)
     variants = list(variants)
