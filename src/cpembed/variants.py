@@ -6,12 +6,16 @@ last token per setting to the prompt, give every copy the last token's position,
 attention so each copy sees the prompt and itself only. One forward pass then computes all
 settings exactly; each setting's patch is applied to its own copy. The auxiliary prompt runs
 once per auxiliary template and site, to the deepest layer any setting needs.
+
+A batch is packed into one sequence with no padding, and the token prefix all its prompts share
+(the template's opening words) is computed once for the batch instead of once per prompt.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -56,6 +60,75 @@ def encode_variants(
     return [embeddings.numpy() for embeddings in out]
 
 
+@dataclass
+class _Packed:
+    """A batch of prompts packed into one sequence that holds their common token prefix once.
+
+    Layout: [shared prefix | sentence 0's middle tokens | its last token x k | sentence 1's ...].
+    Every token sees the prefix and the earlier tokens of its own prompt, so each prompt's states
+    are exactly those of running it alone; the k copies of a last token see their prompt and
+    themselves only, and each can carry a different CP setting. No padding is computed.
+    """
+
+    input_ids: torch.Tensor  # (1, N)
+    position_ids: torch.Tensor  # (1, N), each prompt's own positions
+    mask: torch.Tensor  # (1, 1, N, N) additive float mask
+    copies: torch.Tensor  # (B, k) positions of each prompt's last-token copies
+
+
+def _pack(encoder: CPEncoder, rows: list[list[int]], k: int) -> _Packed:
+    shared = _common_prefix(rows)
+    _check_window(encoder, max(len(row) for row in rows))
+    ids, positions, owner, is_copy = list(rows[0][:shared]), list(range(shared)), [-1] * shared, [False] * shared
+    copies = []
+    for i, row in enumerate(rows):
+        middle = row[shared:-1]
+        ids += middle + [row[-1]] * k
+        positions += list(range(shared, len(row) - 1)) + [len(row) - 1] * k
+        owner += [i] * (len(middle) + k)
+        is_copy += [False] * len(middle) + [True] * k
+        copies.append(range(len(ids) - k, len(ids)))
+    index = torch.arange(len(ids))
+    owner_t, copy_t = torch.tensor(owner), torch.tensor(is_copy)
+    causal = index[None, :] <= index[:, None]  # (Q, K)
+    same_prompt = (owner_t[:, None] == owner_t[None, :]) & ~copy_t[None, :]
+    allowed = causal & ((index[None, :] < shared) | same_prompt) | torch.eye(len(ids), dtype=torch.bool)
+    dtype, device = encoder.lm.dtype, encoder.lm.device
+    mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
+    return _Packed(
+        torch.tensor([ids], device=device),
+        torch.tensor([positions], device=device),
+        mask[None, None].to(device),
+        torch.tensor([list(c) for c in copies], device=device),
+    )
+
+
+def _common_prefix(rows: list[list[int]]) -> int:
+    """How many leading token ids every row shares, leaving each row at least its last token.
+
+    Comparing the ids of whole prompts (not a separately tokenized template prefix) keeps this
+    exact even when a tokenizer merges across the template's boundary.
+    """
+    first, limit = rows[0], min(len(row) for row in rows) - 1
+    shared = 0
+    while shared < limit and all(row[shared] == first[shared] for row in rows):
+        shared += 1
+    return shared
+
+
+def _run_packed(encoder: CPEncoder, packed: _Packed) -> None:
+    try:
+        encoder.lm.decoder(
+            input_ids=packed.input_ids,
+            attention_mask=packed.mask,
+            position_ids=packed.position_ids,
+            use_cache=False,
+        )
+    except StopForward:
+        return
+    raise RuntimeError("the forward pass ended without reaching the hooked layer")  # a bug, not bad input
+
+
 def _auxiliary_vectors(encoder: CPEncoder, sentences: list[str], variants) -> dict[tuple[str, str, int], torch.Tensor]:
     """v_aux for every (aux template, site, layer) a setting needs: one pass per (template, site)."""
     needed: dict[tuple[str, str], set[int]] = {}
@@ -64,57 +137,35 @@ def _auxiliary_vectors(encoder: CPEncoder, sentences: list[str], variants) -> di
             needed.setdefault((v.aux_template, v.site), set()).add(v.layer)
     found = {}
     for (template, site), layers in needed.items():
-        batch = encoder._batch(Template(template), sentences)
+        packed = _pack(encoder, prompt_token_ids(encoder.lm.tokenizer, Template(template), sentences), k=1)
+        last = packed.copies.T  # (1, B): the packed batch is one row
         deepest = max(layers)
         captured: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
         with ExitStack() as hooks:
             for layer in layers:
                 module, path = site_module(encoder.lm.layers[layer - 1], site, encoder.lm.model_type)
-                hooks.enter_context(capture(module, path, batch.last, captured[layer], stop=layer == deepest))
-            encoder._forward(batch)
-        found.update({(template, site, layer): captured[layer][0] for layer in layers})
+                hooks.enter_context(capture(module, path, last, captured[layer], stop=layer == deepest))
+            _run_packed(encoder, packed)
+        found.update({(template, site, layer): captured[layer][0][0] for layer in layers})  # (B, D)
     return found
 
 
 def _variants_pass(encoder: CPEncoder, template: Template, sentences: list[str], variants, v_aux) -> torch.Tensor:
     """(V, B, hidden) last-token states at the output layer, one per setting."""
     rows = prompt_token_ids(encoder.lm.tokenizer, template, sentences)
-    n_variants, batch_size = len(variants), len(rows)
-    prefix = max(len(row) for row in rows) - 1  # copies of the last token start here
-    width = prefix + n_variants
-    _check_window(encoder, prefix + 1)
-    input_ids = torch.full((batch_size, width), encoder._pad_id, dtype=torch.long)
-    position_ids = torch.zeros((batch_size, width), dtype=torch.long)
-    allowed = torch.eye(width, dtype=torch.bool).repeat(batch_size, 1, 1)  # (B, Q, K); padding sees itself
-    for i, row in enumerate(rows):
-        n = len(row) - 1
-        input_ids[i, :n] = torch.tensor(row[:-1])
-        input_ids[i, prefix:] = row[-1]
-        position_ids[i, :n] = torch.arange(n)
-        position_ids[i, prefix:] = n
-        allowed[i, :n, :n] = torch.ones(n, n, dtype=torch.bool).tril()
-        allowed[i, prefix:, :n] = True
-    dtype, device = encoder.lm.dtype, encoder.lm.device
-    mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
-    copies = (prefix + torch.arange(n_variants)).expand(batch_size, n_variants).to(device)  # (B, V)
+    packed = _pack(encoder, rows, k=len(variants))
+    copies = packed.copies  # (B, V)
     captured: list[torch.Tensor] = []
     with ExitStack() as hooks:
         for j, v in enumerate(variants):
             if v is not None:
                 module, path = site_module(encoder.lm.layers[v.layer - 1], v.site, encoder.lm.model_type)
                 aux = v_aux[(v.aux_template, v.site, v.layer)]
-                hooks.enter_context(patch(module, path, copies[:, j], _steerer(v, aux)))
-        hooks.enter_context(capture(encoder._output_module(), OUTPUT_SIDE, copies, captured, stop=True))
-        try:
-            encoder.lm.decoder(
-                input_ids=input_ids.to(device),
-                attention_mask=mask.to(device),
-                position_ids=position_ids.to(device),
-                use_cache=False,
-            )
-        except StopForward:
-            pass
-    return captured[0].transpose(0, 1)  # (B, V, H) -> (V, B, H)
+                hooks.enter_context(patch(module, path, copies[None, :, j], _steerer(v, aux)))
+        flat = copies.reshape(1, -1)  # (1, B * V)
+        hooks.enter_context(capture(encoder._output_module(), OUTPUT_SIDE, flat, captured, stop=True))
+        _run_packed(encoder, packed)
+    return captured[0].reshape(len(rows), len(variants), -1).transpose(0, 1)  # (V, B, H)
 
 
 def _steerer(variant: CPConfig, v_aux: torch.Tensor):
