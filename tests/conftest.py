@@ -18,6 +18,10 @@ from transformers import (
 from cpembed import PROMPTS, LanguageModel
 from cpembed.prompts import IRRELEVANT
 
+# Tiny models gain nothing from threads, and OpenMP threads that spin while another process
+# holds the cores slow every small op down by orders of magnitude.
+torch.set_num_threads(1)
+
 CORPUS = [
     *(t.text for p in PROMPTS.values() for t in p.templates),
     IRRELEVANT,

@@ -124,7 +124,10 @@ def run_extras(
         for setting in (None, best):
             encoder_ = CPEncoder(lm, prompt="prompteol", cp=setting)
             report_ = evaluate_transfer(
-                lambda s, e=encoder_: e.encode(s, batch_size=batch_size, show_progress_bar=True), data_dir=data_dir
+                lambda s, e=encoder_: e.encode(s, batch_size=batch_size, show_progress_bar=True),
+                transfer_tasks,
+                data_dir,
+                inner_folds,
             )
             rows.append({"setting": label(setting), "report": report_})
         return {"rows": rows}
