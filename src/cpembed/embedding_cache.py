@@ -18,6 +18,7 @@ import torch
 
 from .encoder import CPEncoder
 from .models import LanguageModel, cache_dir
+from .variants import encode_variants
 
 
 def weights_fingerprint(lm: LanguageModel) -> str:
@@ -86,7 +87,11 @@ class CachedEncoder:
         self.hits += len(set(keys)) - len(missing)
         self.misses += len(missing)
         if missing:
-            vectors = self.encoder.encode(list(missing.values()), batch_size, show_progress_bar)
+            # The packed engine: equal to encoder.encode (tested), with no padding and the shared
+            # template prefix computed once per batch.
+            (vectors,) = encode_variants(
+                self.encoder, list(missing.values()), [self.encoder.cp], batch_size, show_progress_bar
+            )
             with self._connect() as db:
                 db.executemany(
                     "INSERT OR REPLACE INTO embeddings VALUES (?, ?)",
