@@ -19,7 +19,7 @@ from .config import CPConfig, default_cp
 from .models import DEFAULT_MODEL, LanguageModel, load_model, resolve_device, resolve_dtype
 from .prompts import Prompt, Template, fit_sentences, preprocess, prompt_token_ids, resolve_prompt
 from .sites import SitePath, site_module
-from .steering import StopForward, capture, patch, steer
+from .steering import capture, patch, run_until_stopped, steer
 
 logger = logging.getLogger(__name__)
 
@@ -230,17 +230,14 @@ class CPEncoder:
         return self.lm.layers[self.output_layer - 1]
 
     def _forward(self, batch: _Batch) -> None:
-        """Run the decoder until a hook has what it needs (StopForward); the LM head never runs."""
-        try:
-            self.lm.decoder(
-                input_ids=batch.input_ids,
-                attention_mask=batch.attention_mask,
-                position_ids=batch.position_ids,
-                use_cache=False,
-            )
-        except StopForward:
-            return
-        raise RuntimeError("the forward pass ended without reaching the hooked layer")  # a bug, not bad input
+        """Run the decoder until a hook has what it needs; the LM head never runs."""
+        run_until_stopped(
+            self.lm.decoder,
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+            use_cache=False,
+        )
 
     def _batch(self, template: Template, sentences: list[str]) -> _Batch:
         rows = prompt_token_ids(self.lm.tokenizer, template, sentences)

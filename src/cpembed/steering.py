@@ -19,6 +19,15 @@ class StopForward(Exception):
     """Raised by a hook once everything needed from a forward pass has been read."""
 
 
+def run_until_stopped(module: nn.Module, **inputs) -> None:
+    """Call `module(**inputs)`; a hook raises StopForward once it has read what it needs."""
+    try:
+        module(**inputs)
+    except StopForward:
+        return
+    raise RuntimeError("the forward pass ended without reaching the hooked layer")  # a bug, not bad input
+
+
 def norm_scaling(v_nor: torch.Tensor, v_aux: torch.Tensor, alpha: float) -> torch.Tensor:
     """NS: `alpha * (v_nor - v_aux)`."""
     return alpha * (v_nor - v_aux)

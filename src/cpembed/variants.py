@@ -24,7 +24,7 @@ from .config import CPConfig
 from .encoder import OUTPUT_SIDE, CPEncoder, _sentence_list, length_sorted_batches
 from .prompts import Template, fit_sentences, preprocess, prompt_token_ids
 from .sites import site_module
-from .steering import StopForward, capture, patch, steer
+from .steering import capture, patch, run_until_stopped, steer
 
 
 @torch.inference_mode()
@@ -117,16 +117,13 @@ def _common_prefix(rows: list[list[int]]) -> int:
 
 
 def _run_packed(encoder: CPEncoder, packed: _Packed) -> None:
-    try:
-        encoder.lm.decoder(
-            input_ids=packed.input_ids,
-            attention_mask=packed.mask,
-            position_ids=packed.position_ids,
-            use_cache=False,
-        )
-    except StopForward:
-        return
-    raise RuntimeError("the forward pass ended without reaching the hooked layer")  # a bug, not bad input
+    run_until_stopped(
+        encoder.lm.decoder,
+        input_ids=packed.input_ids,
+        attention_mask=packed.mask,
+        position_ids=packed.position_ids,
+        use_cache=False,
+    )
 
 
 def _auxiliary_vectors(encoder: CPEncoder, sentences: list[str], variants) -> dict[tuple[str, str, int], torch.Tensor]:
