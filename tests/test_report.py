@@ -22,8 +22,10 @@ def test_report_runs_resumes_and_lists_what_is_missing(tiny_lm, tmp_path, monkey
     report.run_model_prompt("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4)
 
     markdown = tmp_path / "RESULTS.md"
+    (out / "NOTES.md").write_text("Timings were taken on a shared machine.\n")
     report.write_markdown(out, markdown, ["tiny"], ["prompteol", "cot"], "make results")
     text = markdown.read_text()
+    assert "Timings were taken on a shared machine." in text
     assert "## tiny, prompteol" in text and "| baseline |" in text and "paper, LLaMA2-7B" in text
     assert "- tiny / cot: search and evaluation" in text and "- all-MiniLM-L6-v2" in text
     assert "- tiny / prompteol: transfer tasks" in text

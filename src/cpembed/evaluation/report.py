@@ -198,6 +198,9 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
         f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}.",
         "",
     ]
+    notes = out / "NOTES.md"  # what the numbers alone do not say, written by whoever ran them
+    if notes.is_file():
+        lines += [notes.read_text().strip(), ""]
     missing = []
     for model_name in models:
         for prompt in prompts:
@@ -207,7 +210,8 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
                 missing.append(f"{model_name} / {prompt}: search and evaluation")
                 continue
             grid = json.loads(grid_path.read_text())
-            lines += [f"## {model_name}, {prompt} (output layer {grid['output_layer']}, {grid['dtype']})", ""]
+            dtype = grid["dtype"].removeprefix("torch.")
+            lines += [f"## {model_name}, {prompt} (output layer {grid['output_layer']}, {dtype})", ""]
             ranked = sorted(grid["records"], key=lambda r: -r["spearman"])
             baseline = next(r for r in grid["records"] if r["norm"] == "none")
             lines.append(
