@@ -229,8 +229,11 @@ class CPEncoder:
             return self.lm.decoder.norm  # the final normed state
         return self.lm.layers[self.output_layer - 1]
 
-    def _forward(self, batch: _Batch) -> None:
-        """Run the decoder until a hook has what it needs; the LM head never runs."""
+    def _forward(self, batch) -> None:
+        """Run the decoder on a padded `_Batch` or a packed batch until a hook has what it needs.
+
+        The LM head never runs.
+        """
         run_until_stopped(
             self.lm.decoder,
             input_ids=batch.input_ids,

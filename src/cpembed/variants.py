@@ -24,7 +24,7 @@ from .config import CPConfig
 from .encoder import OUTPUT_SIDE, CPEncoder, _sentence_list, length_sorted_batches
 from .prompts import Template, fit_sentences, preprocess, prompt_token_ids
 from .sites import site_module
-from .steering import capture, patch, run_until_stopped, steer
+from .steering import capture, patch, steer
 
 
 @torch.inference_mode()
@@ -72,7 +72,7 @@ class _Packed:
 
     input_ids: torch.Tensor  # (1, N)
     position_ids: torch.Tensor  # (1, N), each prompt's own positions
-    mask: torch.Tensor  # (1, 1, N, N) additive float mask
+    attention_mask: torch.Tensor  # (1, 1, N, N) additive float mask
     copies: torch.Tensor  # (B, k) positions of each prompt's last-token copies
 
 
@@ -116,16 +116,6 @@ def _common_prefix(rows: list[list[int]]) -> int:
     return shared
 
 
-def _run_packed(encoder: CPEncoder, packed: _Packed) -> None:
-    run_until_stopped(
-        encoder.lm.decoder,
-        input_ids=packed.input_ids,
-        attention_mask=packed.mask,
-        position_ids=packed.position_ids,
-        use_cache=False,
-    )
-
-
 def _auxiliary_vectors(encoder: CPEncoder, sentences: list[str], variants) -> dict[tuple[str, str, int], torch.Tensor]:
     """v_aux for every (aux template, site, layer) a setting needs: one pass per (template, site)."""
     needed: dict[tuple[str, str], set[int]] = {}
@@ -142,7 +132,7 @@ def _auxiliary_vectors(encoder: CPEncoder, sentences: list[str], variants) -> di
             for layer in layers:
                 module, path = site_module(encoder.lm.layers[layer - 1], site, encoder.lm.model_type)
                 hooks.enter_context(capture(module, path, last, captured[layer], stop=layer == deepest))
-            _run_packed(encoder, packed)
+            encoder._forward(packed)
         found.update({(template, site, layer): captured[layer][0][0] for layer in layers})  # (B, D)
     return found
 
@@ -161,7 +151,7 @@ def _variants_pass(encoder: CPEncoder, template: Template, sentences: list[str],
                 hooks.enter_context(patch(module, path, copies[None, :, j], _steerer(v, aux)))
         flat = copies.reshape(1, -1)  # (1, B * V)
         hooks.enter_context(capture(encoder._output_module(), OUTPUT_SIDE, flat, captured, stop=True))
-        _run_packed(encoder, packed)
+        encoder._forward(packed)
     return captured[0].reshape(len(rows), len(variants), -1).transpose(0, 1)  # (V, B, H)
 
 
