@@ -16,29 +16,46 @@ def _site(lm: LanguageModel, cp: CPConfig):
     return {"heads": (layer.self_attn.o_proj, True), "ffn": (layer.mlp, False), "hidden": (layer, False)}[cp.site]
 
 
+def reference_aux_vector(lm: LanguageModel, cp: CPConfig, sentence: str) -> torch.Tensor:
+    """The site's activation at the last token of the auxiliary prompt filled with `sentence`."""
+    text = preprocess(sentence)
+    module, on_input = _site(lm, cp)
+    store = {}
+
+    def grab(x):
+        store["v"] = x[0, -1].clone()
+
+    if on_input:
+        handle = module.register_forward_pre_hook(lambda _m, a: grab(a[0]))
+    else:
+        handle = module.register_forward_hook(lambda _m, _a, o: grab(o))
+    try:
+        with torch.no_grad():
+            ids = lm.tokenizer(cp.aux_template.replace("{sentence}", text), return_tensors="pt").input_ids
+            lm.model(ids)  # the whole auxiliary prompt through every layer
+    finally:
+        handle.remove()
+    return store["v"]
+
+
 def reference_embedding(
-    lm: LanguageModel, templates: list[str], sentence: str, cp: CPConfig | None, output_layer: int
+    lm: LanguageModel,
+    templates: list[str],
+    sentence: str,
+    cp: CPConfig | None,
+    output_layer: int,
+    aux_sentence: str | None = None,
+    aux_vector: torch.Tensor | None = None,
 ) -> torch.Tensor:
+    """`aux_sentence` (shuffle) replaces the sentence in the auxiliary prompt; `aux_vector` (mean)
+    replaces the auxiliary pass altogether."""
     text = preprocess(sentence)
     with torch.no_grad():
-        v_aux = None
+        v_aux = aux_vector
+        if cp is not None and cp.intervention in ("contrast", "shuffle"):
+            v_aux = reference_aux_vector(lm, cp, aux_sentence or sentence)
         if cp is not None:
             module, on_input = _site(lm, cp)
-            store = {}
-
-            def grab(x):
-                store["v"] = x[0, -1].clone()
-
-            if on_input:
-                handle = module.register_forward_pre_hook(lambda _m, a: grab(a[0]))
-            else:
-                handle = module.register_forward_hook(lambda _m, _a, o: grab(o))
-            try:
-                ids = lm.tokenizer(cp.aux_template.replace("{sentence}", text), return_tensors="pt").input_ids
-                lm.model(ids)  # the whole auxiliary prompt through every layer
-            finally:
-                handle.remove()
-            v_aux = store["v"]
 
         outputs = []
         for template in templates:
@@ -49,6 +66,12 @@ def reference_embedding(
                 def steer(x):
                     x = x.clone()
                     v_nor = x[0, -1]
+                    if cp.intervention == "zero":
+                        x[0, -1] = 0.0
+                        return x
+                    if cp.intervention == "scale":
+                        x[0, -1] = cp.alpha * v_nor
+                        return x
                     delta = v_nor - v_aux
                     if cp.norm == "scale":
                         x[0, -1] = cp.alpha * delta

@@ -51,6 +51,18 @@ def test_similarity(model_dir):
     assert len(matrix) == 3 and matrix[0].split()[0] == "1.000"
 
 
+@pytest.mark.parametrize("intervention", ["zero", "mean"])
+def test_encode_with_a_control(model_dir, tmp_path, intervention):
+    source, target = tmp_path / "in.txt", tmp_path / "out.npy"
+    source.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    result = run(
+        "encode", str(source), "-o", str(target), "--model", model_dir, *CP_FLAGS, "--intervention", intervention
+    )
+    assert result.exit_code == 0, result.output
+    cp = CPConfig(layer=3, alpha=2.0, intervention=intervention)
+    np.testing.assert_allclose(np.load(target), CPEncoder(model_dir, cp=cp).encode(SENTENCES), atol=1e-5)
+
+
 def test_models_lists_every_builtin_with_its_pip_command():
     result = run("models")
     assert result.exit_code == 0
@@ -65,6 +77,8 @@ def test_models_lists_every_builtin_with_its_pip_command():
         (["similarity", "a", "b", "--layer", "99"], "use 1..6"),
         (["similarity", "a", "b", "--alpha", "0"], "alpha must be a finite number > 0"),
         (["similarity", "a", "b", "--no-cp", "--layer", "3"], "--no-cp cannot be combined with --layer"),
+        (["similarity", "a", "b", "--intervention", "nope"], "Invalid value for '--intervention'"),
+        (["similarity", "a", "a", "--intervention", "shuffle"], "at least two different sentences"),
         (["similarity", "a", "b", "--prompt", "nope"], "unknown prompt"),
         (["similarity", "a", "--layer", "3"], "at least two sentences"),
         (["encode", "-", "-o", "out.txt"], "must end in .npy or .jsonl"),

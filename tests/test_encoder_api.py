@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import SENTENCES
-from cpembed import DEFAULT_CP, CPConfig, CPEncoder, ModelNotFoundError, load_model
+from cpembed import PAPER_CP, CPConfig, CPEncoder, ModelNotFoundError, load_model
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_cp_changes_embeddings_and_none_is_plain(tiny_lm):
 
 
 def test_cp_is_on_by_default_with_the_table_values(tiny_lm):
-    assert CPEncoder(tiny_lm).cp == DEFAULT_CP[("*", "prompteol")] == CPConfig(layer=5, alpha=2.0)
+    assert CPEncoder(tiny_lm).cp == PAPER_CP["prompteol"] == CPConfig(layer=5, alpha=2.0)
     with pytest.raises(ValueError, match=r"CP layer 7 is out of range for a 6-layer model: use 1\.\.6"):
         CPEncoder(tiny_lm, prompt="knowledge")  # the paper's Knowledge default, l=7, is too deep here
 

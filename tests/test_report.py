@@ -41,3 +41,38 @@ def test_report_extras(tiny_lm, tmp_path):
     report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     text = markdown.read_text()
     assert "CP at every layer" in text and "| irrelevant |" in text and "| MRPC | avg |" in text
+
+
+def _records(baseline: float, ns: float, nr: float) -> list[dict]:
+    return [
+        {"label": "baseline", "spearman": baseline, "norm": "none", "layer": None, "alpha": None},
+        {"label": "NS l=5 a=2", "spearman": ns, "norm": "scale", "layer": 5, "alpha": 2.0},
+        {"label": "NR l=5", "spearman": nr, "norm": "recover", "layer": 5, "alpha": 1.0},
+    ]
+
+
+def test_choose_ranks_by_the_mean_and_ships_only_what_helps_raw_text():
+    from cpembed import CPConfig
+
+    senteval = _records(70.0, 72.0, 71.0)
+    helps = report.choose(senteval, _records(80.0, 79.0, 81.0))  # means 75, 75.5, 76
+    assert helps["scale"] == CPConfig(5, 2.0) and helps["default"] == CPConfig(5, 1.0, "recover")
+    lowercase_only = report.choose(senteval, _records(80.0, 78.0, 79.5))  # NR wins the mean, loses raw
+    assert lowercase_only["default"] is None
+    assert report.choose(senteval, None)["default"] == CPConfig(5, 2.0)  # SentEval dev alone
+
+
+def test_report_shows_raw_dev_controls_and_defaults(tiny_lm, tmp_path):
+    data = write_senteval(tmp_path / "downstream")
+    raw = write_raw_stsb(tmp_path / "raw")
+    out = tmp_path / "results"
+    report.run_model_prompt("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4, evaluate=False)
+    folder = out / "tiny" / "prompteol"
+    labels = [r["label"] for r in json.loads((folder / "controls.json").read_text())["records"]]
+    assert "zero l=" in " ".join(labels) and len(labels) == 9
+    assert not (folder / "sts.json").exists()  # the search phase evaluates nothing on test splits
+    markdown = tmp_path / "RESULTS.md"
+    report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
+    text = markdown.read_text()
+    assert "Raw STS-B dev, same grid" in text and "Is it the contrast?" in text
+    assert "## Defaults this rule gives" in text and "| tiny | prompteol |" in text

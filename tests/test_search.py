@@ -12,8 +12,15 @@ from cpembed import CPEncoder
 from cpembed.cli import main
 from cpembed.evaluation import data as senteval
 from cpembed.evaluation.metrics import paired_cosine, spearman
-from cpembed.search import AUX_TEMPLATES, ablate_aux_templates, grid_settings, search_grid, sweep_layers
-from senteval_fixture import write_senteval
+from cpembed.search import (
+    AUX_TEMPLATES,
+    ablate_aux_templates,
+    compare_controls,
+    grid_settings,
+    search_grid,
+    sweep_layers,
+)
+from senteval_fixture import write_raw_stsb, write_senteval
 
 
 @pytest.fixture
@@ -47,7 +54,27 @@ def test_searches_never_read_a_test_split(tiny_lm, data_dir, monkeypatch):
     search_grid(encoder, data_dir, layers=[2], alphas=[1.0])
     sweep_layers(encoder, data_dir, alpha=2.0)
     ablate_aux_templates(encoder, data_dir, layer=2, alpha=2.0)
+    compare_controls(encoder, data_dir, layer=2, alpha=2.0)
+    search_grid(encoder, data_dir, layers=[2], alphas=[1.0], rank_by="mean", raw_dir=write_raw_stsb(data_dir / "raw"))
     assert opened and all(path.endswith("sts-dev.csv") for path in opened)
+
+
+def test_rank_by_raw_dev_or_the_mean(tiny_lm, data_dir, tmp_path):
+    raw_dir = write_raw_stsb(tmp_path / "raw")
+    encoder = CPEncoder(tiny_lm, cp=None)
+    grid = dict(layers=[2], alphas=[1.0, 3.0], batch_size=3)
+    senteval_only = search_grid(encoder, data_dir, **grid)
+    raw_only = search_grid(encoder, None, rank_by="raw", raw_dir=raw_dir, **grid)
+    mean = search_grid(encoder, data_dir, rank_by="mean", raw_dir=raw_dir, **grid)
+    by_raw = search_grid(encoder, data_dir, rank_by="raw", raw_dir=raw_dir, **grid)
+    assert list(raw_only.splits) == ["STS-B raw dev"] and list(mean.splits) == ["STS-B dev", "STS-B raw dev"]
+    np.testing.assert_allclose(mean.splits["STS-B dev"], senteval_only.scores, atol=1e-4)
+    np.testing.assert_allclose(mean.splits["STS-B raw dev"], raw_only.scores, atol=1e-4)
+    np.testing.assert_allclose(mean.scores, (np.array(senteval_only.scores) + raw_only.scores) / 2, atol=1e-4)
+    np.testing.assert_allclose(by_raw.scores, raw_only.scores, atol=1e-4)
+    assert by_raw.split == "STS-B raw dev" and "STS-B dev" in by_raw.records()[0]
+    with pytest.raises(ValueError, match="rank_by must be one of"):
+        search_grid(encoder, data_dir, rank_by="test")
 
 
 def test_layer_sweep_and_aux_ablation(tiny_lm, data_dir):
@@ -60,6 +87,7 @@ def test_layer_sweep_and_aux_ablation(tiny_lm, data_dir):
 
 
 def test_search_cli_writes_csv_json_and_heatmap(tiny_model_dir, data_dir, tmp_path):
+    write_raw_stsb(data_dir / "raw")
     out = tmp_path / "out"
     args = ["--model", tiny_model_dir, "--data", str(data_dir), "--output", str(out)]
     result = CliRunner().invoke(main, ["search", "grid", "--layers", "2,3", "--alphas", "1,2", *args])
@@ -74,3 +102,12 @@ def test_search_cli_writes_csv_json_and_heatmap(tiny_model_dir, data_dir, tmp_pa
     result = CliRunner().invoke(main, ["search", "aux", "--layer", "2", "--template", "x=Noise: {sentence}", *args])
     assert result.exit_code == 0, result.output
     assert "| x |" in result.output
+    result = CliRunner().invoke(main, ["search", "controls", "--layer", "2", *args])
+    assert result.exit_code == 0, result.output
+    labels = [r["label"] for r in json.loads((out / "controls.json").read_text())["records"]]
+    assert {"NS l=2 a=2", "zero l=2", "scale l=2 a=2", "shuffle NS l=2 a=2", "mean NR l=2"} <= set(labels)
+    result = CliRunner().invoke(
+        main, ["search", "controls", "--layer", "2", "--rank-by", "mean", "--raw-data", str(data_dir / "raw"), *args]
+    )
+    assert result.exit_code == 0, result.output
+    assert "search on mean of STS-B dev and STS-B raw dev" in result.output and "STS-B raw dev |" in result.output

@@ -1,6 +1,6 @@
 """cpembed: training-free sentence embeddings from decoder-only LLMs, with Contrastive Prompting."""
 
-from .config import DEFAULT_CP, CPConfig, default_cp
+from .config import DEFAULT_CP, PAPER_CP, CPConfig, default_cp
 from .encoder import CPEncoder
 from .errors import (
     ChecksumError,
@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BUILTIN_MODELS",
     "DEFAULT_CP",
+    "PAPER_CP",
     "DEFAULT_MODEL",
     "PROMPTS",
     "CPConfig",

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import NORMS, default_cp
+from .config import INTERVENTIONS, NORMS, PAPER_CP, default_cp
 from .errors import CPEmbedError
 from .models import BUILTIN_MODELS, DEFAULT_MODEL, _cache_entry, installed_parts
 from .prompts import IRRELEVANT, PROMPTS, resolve_prompt
@@ -75,6 +75,11 @@ _CP_OPTIONS = [
     click.option("--layer", type=int, help="CP intervention layer l, 1-based as in the paper."),
     click.option("--alpha", type=float, help="NS coefficient (ignored by --norm recover)."),
     click.option("--norm", type=click.Choice(NORMS), help="scale = NS, recover = NR."),
+    click.option(
+        "--intervention",
+        type=click.Choice(INTERVENTIONS),
+        help="contrast = CP (default); zero, scale, shuffle, mean = controls (see README).",
+    ),
 ]
 
 
@@ -93,21 +98,33 @@ def search_options(command):
 
 
 def build_encoder(
-    model, prompt, no_cp, layer, alpha, norm, site, aux_template, output_layer, dtype, device, max_length
+    model,
+    prompt,
+    no_cp,
+    layer,
+    alpha,
+    norm,
+    site,
+    aux_template,
+    output_layer,
+    dtype,
+    device,
+    max_length,
+    intervention=None,
 ):
     from .encoder import CPEncoder  # imports torch: keep `cpembed --help` fast
 
-    overrides = {
-        k: v
-        for k, v in dict(layer=layer, alpha=alpha, norm=norm, site=site, aux_template=aux_template).items()
-        if v is not None
-    }
+    given = dict(layer=layer, alpha=alpha, norm=norm, site=site, aux_template=aux_template, intervention=intervention)
+    overrides = {k: v for k, v in given.items() if v is not None}
     if no_cp:
         if overrides:
             raise click.UsageError(f"--no-cp cannot be combined with --{', --'.join(overrides).replace('_', '-')}")
         cp = None
     else:
-        cp = dataclasses.replace(default_cp(model, resolve_prompt(prompt).name), **overrides)
+        name = resolve_prompt(prompt).name
+        # A default of "no CP" still takes explicit CP flags, on top of the paper's setting.
+        base = default_cp(model, name) or (PAPER_CP[name] if overrides else None)
+        cp = dataclasses.replace(base, **overrides) if base else None
     return CPEncoder(model, prompt, cp, output_layer, dtype, device, max_length)
 
 
@@ -317,6 +334,22 @@ def _search_encoder(options: dict):
     return encoder, batch_size, site or "heads", aux or IRRELEVANT
 
 
+def _apply_rank_options(command):
+    return _apply(_RANK_OPTIONS, command)
+
+
+def _search_data_dir(data, rank_by: str):
+    """The SentEval folder; optional when ranking by raw dev alone."""
+    from .evaluation.data import DataNotFoundError, find_data_dir
+
+    try:
+        return find_data_dir(data)
+    except DataNotFoundError:
+        if rank_by == "raw" and not data:
+            return None
+        raise
+
+
 def _finish_search(result, encoder, output, stem: str, plot) -> None:
     from .evaluation.reports import search_markdown
 
@@ -324,6 +357,8 @@ def _finish_search(result, encoder, output, stem: str, plot) -> None:
         "settings": _settings(encoder, None),
         "search": stem,
         "seconds": result.seconds,
+        "ranked_by": result.split,
+        "splits": list(result.splits) if len(result.splits) > 1 else [],
         "records": result.records(),
     }
     click.echo(search_markdown(report))
@@ -344,24 +379,38 @@ def _finish_search(result, encoder, output, stem: str, plot) -> None:
         click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
 
 
+_RANK_OPTIONS = [
+    click.option(
+        "--rank-by",
+        type=click.Choice(["senteval", "raw", "mean"]),
+        default="senteval",
+        show_default=True,
+        help="Rank by SentEval's STS-B dev, the raw release's dev split, or their mean (raw and mean score both).",
+    ),
+    click.option("--raw-data", type=click.Path(file_okay=False), help="Folder of the raw STS-B release."),
+]
+
+
 @search.command(name="grid")
 @click.option("--layers", default="3,4,5,6,7", show_default=True, help="Intervention layers l (1-based).")
 @click.option("--alphas", default="0.5,1,2,3,4", show_default=True, help="NS coefficients.")
 @click.option("--norms", default="scale,recover", show_default=True)
 @click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
 @click.option("--output", type=click.Path(file_okay=False), help="Write grid.csv, grid.json and grid.png here.")
+@_apply_rank_options
 @search_options
-def search_grid_command(layers, alphas, norms, data, output, **options):
+def search_grid_command(layers, alphas, norms, data, output, rank_by, raw_data, **options):
     """Spearman on STS-B dev over l x alpha x {NS, NR}, plus the baseline, in one pass."""
-    from .evaluation.data import find_data_dir
     from .plots import grid_heatmap
     from .search import search_grid
 
-    data_dir = find_data_dir(data)
+    data_dir = _search_data_dir(data, rank_by)
     encoder, batch_size, site, aux = _search_encoder(options)
     result = search_grid(
         encoder,
         data_dir,
+        rank_by=rank_by,
+        raw_dir=Path(raw_data) if raw_data else None,
         layers=_ints(layers),
         alphas=_floats(alphas),
         norms=[n.strip() for n in norms.split(",")],
@@ -413,6 +462,24 @@ def search_aux_command(layer, alpha, norm, templates, data, output, **options):
     encoder, batch_size, site, _ = _search_encoder(options)
     result = ablate_aux_templates(encoder, data_dir, layer, alpha, norm, extra, batch_size)
     _finish_search(result, encoder, output, "aux", None)
+
+
+@search.command(name="controls")
+@click.option("--layer", type=int, required=True, help="Intervention layer l (1-based).")
+@click.option("--alpha", type=float, default=2.0, show_default=True)
+@click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
+@click.option("--output", type=click.Path(file_okay=False), help="Write controls.csv and controls.json here.")
+@_apply_rank_options
+@search_options
+def search_controls_command(layer, alpha, data, output, rank_by, raw_data, **options):
+    """Spearman on STS-B dev for CP at (l, alpha) beside its controls: zero, scale, shuffle, mean."""
+    from .search import compare_controls
+
+    data_dir = _search_data_dir(data, rank_by)
+    encoder, batch_size, site, aux = _search_encoder(options)
+    raw_dir = Path(raw_data) if raw_data else None
+    result = compare_controls(encoder, data_dir, layer, alpha, batch_size, site, aux, rank_by, raw_dir)
+    _finish_search(result, encoder, output, "controls", None)
 
 
 @main.command(short_help="Run the reproduction report and write docs/RESULTS.md.")

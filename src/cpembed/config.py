@@ -12,6 +12,14 @@ from .sites import SITES
 Norm = Literal["scale", "recover"]
 NORMS: tuple[Norm, ...] = ("scale", "recover")
 
+# "contrast" is CP itself; the others are controls that ask whether the gain needs the contrast:
+#   zero     the last token's vector at the site becomes 0 (no auxiliary pass)
+#   scale    it becomes alpha * v_nor (no auxiliary pass)
+#   shuffle  CP with the auxiliary vector of another sentence of the input (see controls.partners)
+#   mean     CP with a fixed auxiliary vector: the mean over controls.REFERENCE_SENTENCES
+Intervention = Literal["contrast", "zero", "scale", "shuffle", "mean"]
+INTERVENTIONS: tuple[Intervention, ...] = ("contrast", "zero", "scale", "shuffle", "mean")
+
 
 @dataclass(frozen=True)
 class CPConfig:
@@ -24,6 +32,8 @@ class CPConfig:
         site: "heads" (o_proj input, the paper's default), "ffn" (MLP output) or "hidden"
             (decoder layer output); the auxiliary vector is read at the same site it is written.
         aux_template: the auxiliary prompt, with one `{sentence}` placeholder.
+        intervention: "contrast" (CP) or a control: "zero", "scale", "shuffle", "mean"
+            (see INTERVENTIONS); `norm` and `alpha` apply to shuffle and mean as to CP.
 
     Example:
         >>> CPConfig(layer=5, alpha=2.0)
@@ -35,6 +45,7 @@ class CPConfig:
     norm: Norm = "scale"
     site: str = "heads"
     aux_template: str = IRRELEVANT
+    intervention: Intervention = "contrast"
 
     def __post_init__(self) -> None:
         if isinstance(self.layer, bool) or not isinstance(self.layer, int) or self.layer < 1:
@@ -46,27 +57,41 @@ class CPConfig:
         if self.site not in SITES:
             raise ValueError(f"site must be one of {', '.join(SITES)}, got {self.site!r}")
         Template(self.aux_template)  # validates the placeholder
+        if self.intervention not in INTERVENTIONS:
+            raise ValueError(f"intervention must be one of {', '.join(INTERVENTIONS)}, got {self.intervention!r}")
+
+    @property
+    def needs_aux_pass(self) -> bool:
+        """Whether each batch runs an auxiliary prompt (zero and scale need none; mean reads a fixed vector)."""
+        return self.intervention in ("contrast", "shuffle")
 
     def __repr__(self) -> str:
         aux = "..." if self.aux_template == IRRELEVANT else repr(self.aux_template)
         return (
             f"CPConfig(layer={self.layer}, alpha={self.alpha}, norm={self.norm!r}, "
-            f"site={self.site!r}, aux_template={aux})"
+            f"site={self.site!r}, aux_template={aux}"
+            + (f", intervention={self.intervention!r})" if self.intervention != "contrast" else ")")
         )
 
 
-# Default CP settings, keyed by (model, prompt); "*" matches any model. Until a model's
-# settings are searched on STS-B dev, these are the paper's LLaMA2-7B values (SPEC section 2):
-# PromptEOL l=5, alpha=2; Pretended CoT, Knowledge (and so CK) l=7, alpha=3.
-DEFAULT_CP: dict[tuple[str, str], CPConfig] = {
-    ("*", "prompteol"): CPConfig(layer=5, alpha=2.0),
-    ("*", "cot"): CPConfig(layer=7, alpha=3.0),
-    ("*", "knowledge"): CPConfig(layer=7, alpha=3.0),
-    ("*", "ck"): CPConfig(layer=7, alpha=3.0),
-    ("*", "custom"): CPConfig(layer=5, alpha=2.0),
+# The paper's LLaMA2-7B settings (SPEC section 2): PromptEOL l=5, alpha=2; Pretended CoT and
+# Knowledge (and so CK) l=7, alpha=3. The default for a model nobody has searched yet.
+PAPER_CP: dict[str, CPConfig] = {
+    "prompteol": CPConfig(layer=5, alpha=2.0),
+    "cot": CPConfig(layer=7, alpha=3.0),
+    "knowledge": CPConfig(layer=7, alpha=3.0),
+    "ck": CPConfig(layer=7, alpha=3.0),
+    "custom": CPConfig(layer=5, alpha=2.0),
 }
 
+# Default CP settings of searched models, keyed by (model, prompt), chosen on dev splits by the rule
+# in `evaluation.report.choose` (docs/RESULTS.md, "Defaults this rule gives"). None means the
+# search found no setting that helps raw text, so the default is the plain prompt embedding.
+DEFAULT_CP: dict[tuple[str, str], CPConfig | None] = {}
 
-def default_cp(model: str, prompt: str) -> CPConfig:
-    """The default CP settings for a model (built-in name or path) and a prompt name."""
-    return DEFAULT_CP.get((model, prompt)) or DEFAULT_CP[("*", prompt)]
+
+def default_cp(model: str, prompt: str) -> CPConfig | None:
+    """The default CP settings for a model (built-in name or path) and a prompt name; None = no CP."""
+    if (model, prompt) in DEFAULT_CP:
+        return DEFAULT_CP[(model, prompt)]
+    return PAPER_CP.get(prompt, PAPER_CP["custom"])

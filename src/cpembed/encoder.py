@@ -16,10 +16,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import CPConfig, default_cp
+from .controls import REFERENCE_SENTENCES, partners
 from .models import DEFAULT_MODEL, LanguageModel, load_model, resolve_device, resolve_dtype
 from .prompts import Prompt, Template, fit_sentences, preprocess, prompt_token_ids, resolve_prompt
 from .sites import SitePath, site_module
-from .steering import capture, patch, run_until_stopped, steer
+from .steering import capture, intervene, patch, run_until_stopped
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,8 @@ class CPEncoder:
         self._pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
         self._aux_template = Template(cp.aux_template) if cp else None
         # Every prompt a sentence goes into; one cut of an over-long sentence must fit them all.
-        self._templates = [*self.prompt.templates, *([self._aux_template] if cp else [])]
+        self._templates = [*self.prompt.templates, *([self._aux_template] if cp and cp.needs_aux_pass else [])]
+        self._reference_aux: torch.Tensor | None = None  # the mean control's v_aux, computed on first use
 
     def __repr__(self) -> str:
         return (
@@ -154,9 +156,12 @@ class CPEncoder:
         """
         texts, single = _sentence_list(sentences)
         cleaned = [preprocess(text) for text in texts]
+        partner = partners(cleaned) if self.cp and self.cp.intervention == "shuffle" else None
         embeddings = torch.empty(len(cleaned), self.embedding_dimension, dtype=torch.float32)
         for rows in length_sorted_batches(cleaned, batch_size, show_progress_bar):
-            embeddings[rows] = self._embed([cleaned[i] for i in rows]).cpu()
+            batch = [cleaned[i] for i in rows]
+            aux_sentences = [cleaned[partner[i]] for i in rows] if partner else batch
+            embeddings[rows] = self._embed(batch, aux_sentences).cpu()
         if normalize_embeddings:
             embeddings = torch.nn.functional.normalize(embeddings, dim=-1)
         if single:
@@ -185,12 +190,31 @@ class CPEncoder:
 
     # -- the method ----------------------------------------------------------------------------
 
-    def _embed(self, sentences: list[str]) -> torch.Tensor:
-        """Embeddings of one batch of cleaned sentences, (B, hidden_size) float32."""
+    def _embed(self, sentences: list[str], aux_sentences: list[str]) -> torch.Tensor:
+        """Embeddings of one batch of cleaned sentences, (B, hidden_size) float32.
+
+        `aux_sentences` go into the auxiliary prompt: the sentences themselves, or (shuffle) others.
+        """
         sentences = fit_sentences(self.lm.tokenizer, self._templates, sentences, self.max_length)
-        v_aux = self._auxiliary_vectors(sentences) if self.cp else None
+        v_aux = None
+        if self.cp and self.cp.needs_aux_pass:
+            aux_sentences = fit_sentences(self.lm.tokenizer, self._templates, aux_sentences, self.max_length)
+            v_aux = self._auxiliary_vectors(aux_sentences)
+        elif self.cp and self.cp.intervention == "mean":
+            v_aux = self.reference_aux_vector().expand(len(sentences), -1)
         outputs = [self._patched_pass(self._batch(template, sentences), v_aux) for template in self.prompt.templates]
         return torch.stack(outputs).float().mean(0)  # CK: mean over its two prompts
+
+    def reference_aux_vector(self) -> torch.Tensor:
+        """The `mean` control's fixed v_aux: the mean auxiliary vector of REFERENCE_SENTENCES, (1, width).
+
+        Computed once per encoder, in float32, one sentence at a time so it is exact and batch-free.
+        """
+        if self._reference_aux is None:
+            cleaned = [preprocess(s) for s in REFERENCE_SENTENCES]
+            vectors = [self._auxiliary_vectors([s]).float() for s in cleaned]
+            self._reference_aux = torch.cat(vectors).mean(0, keepdim=True)
+        return self._reference_aux
 
     def _auxiliary_vectors(self, sentences: list[str]) -> torch.Tensor:
         """v_aux: the site's activation at the auxiliary prompt's last token, running layers 1..l only."""
@@ -202,15 +226,13 @@ class CPEncoder:
         return captured[0]  # (B, site width)
 
     def _patched_pass(self, batch: _Batch, v_aux: torch.Tensor | None) -> torch.Tensor:
-        """The last-token state at the output layer, with CP's patch at layer l when v_aux is given."""
+        """The last-token state at the output layer, with the patch at layer l when CP is on."""
         captured: list[torch.Tensor] = []
         with ExitStack() as hooks:
-            if v_aux is not None:
+            if self.cp is not None:
                 module, path = self._site()
                 cp = self.cp
-                hooks.enter_context(
-                    patch(module, path, batch.last, lambda v_nor: steer(v_nor, v_aux, cp.norm, cp.alpha))
-                )
+                hooks.enter_context(patch(module, path, batch.last, lambda v_nor: intervene(v_nor, v_aux, cp)))
             # Registered after the patch, so a shared module's patch runs first.
             hooks.enter_context(capture(self._output_module(), OUTPUT_SIDE, batch.last, captured, stop=True))
             self._forward(batch)

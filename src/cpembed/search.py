@@ -16,11 +16,15 @@ import numpy as np
 
 from .config import CPConfig
 from .encoder import CPEncoder
-from .evaluation.data import Pairs, load_stsb
+from .evaluation.data import Pairs, find_raw_stsb_dir, load_raw_stsb, load_stsb
 from .evaluation.metrics import paired_cosine, spearman
 from .prompts import IRRELEVANT
 from .variants import encode_variants
 
+SENTEVAL_DEV, RAW_DEV = "STS-B dev", "STS-B raw dev"
+# What a search ranks settings by: SentEval's (tokenized, lowercased) STS-B dev, the raw release's
+# dev split (cased, untokenized, as users' text is), or the mean of the two.
+RANKINGS = ("senteval", "raw", "mean")
 PAPER_LAYERS = (3, 4, 5, 6, 7)
 PAPER_ALPHAS = (0.5, 1.0, 2.0, 3.0, 4.0)
 
@@ -35,13 +39,17 @@ AUX_TEMPLATES = {
 
 @dataclass
 class SearchResult:
-    """Spearman x100 on STS-B dev per setting; `None` in `settings` is the plain baseline."""
+    """Spearman x100 per setting on the dev split(s); `None` in `settings` is the plain baseline.
+
+    `scores` rank the settings (one split's, or the mean of several); `splits` keeps each split's.
+    """
 
     settings: list[CPConfig | None]
     scores: list[float]
     labels: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    split: str = "STS-B dev"
+    split: str = SENTEVAL_DEV
+    splits: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def baseline(self) -> float | None:
@@ -54,8 +62,10 @@ class SearchResult:
 
     def records(self) -> list[dict]:
         rows = []
-        for label, setting, score in zip(self.labels, self.settings, self.scores, strict=True):
+        for i, (label, setting, score) in enumerate(zip(self.labels, self.settings, self.scores, strict=True)):
             row = {"label": label, "spearman": round(score, 4)}
+            if len(self.splits) > 1:
+                row.update({name: round(values[i], 4) for name, values in self.splits.items()})
             fields = asdict(setting) if setting else dict.fromkeys(asdict(CPConfig()), None) | {"norm": "none"}
             row.update(fields)
             rows.append(row)
@@ -79,36 +89,120 @@ def grid_settings(
 
 
 def label(setting: CPConfig | None) -> str:
+    """A short name: "baseline", "NS l=5 a=2", "NR l=5", "zero l=5", "scale l=5 a=2", "shuffle NS l=5 a=2"."""
     if setting is None:
         return "baseline"
-    if setting.norm == "recover":
-        return f"NR l={setting.layer}"
-    return f"NS l={setting.layer} a={setting.alpha:g}"
+    if setting.intervention == "zero":
+        return f"zero l={setting.layer}"
+    if setting.intervention == "scale":
+        return f"scale l={setting.layer} a={setting.alpha:g}"
+    name = f"NR l={setting.layer}" if setting.norm == "recover" else f"NS l={setting.layer} a={setting.alpha:g}"
+    return name if setting.intervention == "contrast" else f"{setting.intervention} {name}"
+
+
+def control_settings(layer: int, alpha: float, site: str = "heads", aux_template: str = IRRELEVANT) -> list:
+    """CP at one (layer, alpha) beside every control of it: is the gain the contrast's?
+
+    The baseline; CP-NS and CP-NR; zero; scale (alpha * v_nor); NS and NR with another sentence's
+    auxiliary vector (shuffle) and with a fixed mean one (mean).
+    """
+
+    def cp(norm: str, intervention: str) -> CPConfig:
+        return CPConfig(layer, alpha, norm, site, aux_template, intervention)
+
+    return [
+        None,
+        cp("scale", "contrast"),
+        cp("recover", "contrast"),
+        cp("scale", "zero"),
+        cp("scale", "scale"),
+        cp("scale", "shuffle"),
+        cp("recover", "shuffle"),
+        cp("scale", "mean"),
+        cp("recover", "mean"),
+    ]
 
 
 def score_settings(
     encoder: CPEncoder,
-    pairs: Pairs,
+    pairs: Pairs | dict[str, Pairs],
     settings: Sequence[CPConfig | None],
     batch_size: int = 16,
     show_progress_bar: bool | None = None,
     labels: Sequence[str] | None = None,
 ) -> SearchResult:
-    """Spearman x100 of every setting on `pairs`, all settings in one pass over the sentences."""
+    """Spearman x100 of every setting on `pairs` (or on each of several named splits, ranked by
+    their mean), all settings and splits in one pass over the sentences."""
     started = time.perf_counter()
-    unique = list(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
+    named = pairs if isinstance(pairs, dict) else {SENTEVAL_DEV: pairs}
+    unique = list(dict.fromkeys(s for p in named.values() for s in p.sentences1 + p.sentences2))
     row = {s: i for i, s in enumerate(unique)}
-    first, second = [row[s] for s in pairs.sentences1], [row[s] for s in pairs.sentences2]
     embeddings = encode_variants(encoder, unique, settings, batch_size, show_progress_bar)
-    scores = [100 * spearman(paired_cosine(e[first], e[second]), pairs.scores) for e in embeddings]
+    splits = {}
+    for name, split in named.items():
+        first, second = [row[s] for s in split.sentences1], [row[s] for s in split.sentences2]
+        splits[name] = [100 * spearman(paired_cosine(e[first], e[second]), split.scores) for e in embeddings]
+    scores = list(np.mean(list(splits.values()), axis=0))
     return SearchResult(
-        list(settings), scores, list(labels or [label(s) for s in settings]), time.perf_counter() - started
+        list(settings),
+        [float(x) for x in scores],
+        list(labels or [label(s) for s in settings]),
+        time.perf_counter() - started,
+        split=" + ".join(named) if len(named) == 1 else f"mean of {' and '.join(named)}",
+        splits=splits,
     )
 
 
-def search_grid(encoder: CPEncoder, data_dir: Path, batch_size: int = 16, **grid) -> SearchResult:
-    """The paper's grid (by default; `grid` goes to `grid_settings`) on STS-B dev. Never reads a test split."""
-    return score_settings(encoder, load_stsb(data_dir, "dev"), grid_settings(**grid), batch_size)
+def dev_splits(data_dir: Path | None, rank_by: str = "senteval", raw_dir: Path | None = None) -> dict[str, Pairs]:
+    """The dev split(s) a ranking needs: SentEval's STS-B dev, the raw release's, or both (mean, raw).
+
+    Ranking by raw dev still scores SentEval dev beside it, so the two can be compared.
+    """
+    if rank_by not in RANKINGS:
+        raise ValueError(f"rank_by must be one of {', '.join(RANKINGS)}, got {rank_by!r}")
+    splits = {}
+    if rank_by != "raw" or data_dir is not None:
+        splits[SENTEVAL_DEV] = load_stsb(data_dir, "dev")
+    if rank_by != "senteval":
+        splits[RAW_DEV] = load_raw_stsb(find_raw_stsb_dir(raw_dir), "dev")
+    return splits
+
+
+def _ranked(result: SearchResult, rank_by: str) -> SearchResult:
+    """Rank by one split when asked to, keeping every split's scores."""
+    if rank_by == "raw" and len(result.splits) > 1:
+        result.scores, result.split = list(result.splits[RAW_DEV]), RAW_DEV
+    return result
+
+
+def search_grid(
+    encoder: CPEncoder,
+    data_dir: Path | None,
+    batch_size: int = 16,
+    rank_by: str = "senteval",
+    raw_dir: Path | None = None,
+    **grid,
+) -> SearchResult:
+    """The paper's grid (by default; `grid` goes to `grid_settings`) on dev split(s). Never reads a test split."""
+    splits = dev_splits(data_dir, rank_by, raw_dir)
+    return _ranked(score_settings(encoder, splits, grid_settings(**grid), batch_size), rank_by)
+
+
+def compare_controls(
+    encoder: CPEncoder,
+    data_dir: Path | None,
+    layer: int,
+    alpha: float,
+    batch_size: int = 16,
+    site: str = "heads",
+    aux_template: str = IRRELEVANT,
+    rank_by: str = "senteval",
+    raw_dir: Path | None = None,
+) -> SearchResult:
+    """`control_settings(layer, alpha)` on dev split(s). Never reads a test split."""
+    splits = dev_splits(data_dir, rank_by, raw_dir)
+    settings = control_settings(layer, alpha, site, aux_template)
+    return _ranked(score_settings(encoder, splits, settings, batch_size), rank_by)
 
 
 def sweep_layers(

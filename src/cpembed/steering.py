@@ -47,6 +47,15 @@ def steer(v_nor: torch.Tensor, v_aux: torch.Tensor, norm: str, alpha: float) -> 
     return norm_scaling(v_nor, v_aux, alpha)
 
 
+def intervene(v_nor: torch.Tensor, v_aux: torch.Tensor | None, cp) -> torch.Tensor:
+    """The vector a `CPConfig` writes in place of v_nor: CP's (NS or NR), or a control's. float32."""
+    if cp.intervention == "zero":
+        return torch.zeros_like(v_nor, dtype=torch.float32)
+    if cp.intervention == "scale":
+        return cp.alpha * v_nor.float()
+    return steer(v_nor, v_aux, cp.norm, cp.alpha)  # contrast, shuffle and mean differ only in v_aux
+
+
 def _rows(positions: torch.Tensor) -> torch.Tensor:
     """Row indices that broadcast against `positions`: (B,) picks one token a row, (B, k) picks k."""
     rows = torch.arange(positions.shape[0], device=positions.device)

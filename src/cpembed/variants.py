@@ -21,10 +21,11 @@ import numpy as np
 import torch
 
 from .config import CPConfig
+from .controls import partners
 from .encoder import OUTPUT_SIDE, CPEncoder, _sentence_list, length_sorted_batches
 from .prompts import Template, fit_sentences, preprocess, prompt_token_ids
 from .sites import site_module
-from .steering import capture, patch, steer
+from .steering import capture, intervene, patch
 
 
 @torch.inference_mode()
@@ -49,12 +50,19 @@ def encode_variants(
     for variant in variants:  # the same checks, and messages, as a single encoder's
         CPEncoder(encoder.lm, encoder.prompt, variant, encoder.output_layer, max_length=encoder.max_length)
     cleaned = [preprocess(text) for text in texts]
-    aux_templates = dict.fromkeys(Template(v.aux_template) for v in variants if v is not None)
+    aux_templates = dict.fromkeys(Template(v.aux_template) for v in variants if v is not None and v.needs_aux_pass)
     templates = [*encoder.prompt.templates, *aux_templates]
+    partner = partners(cleaned) if any(_source(v) == "partner" for v in variants) else None
+    means = _reference_vectors(encoder, variants)
     out = torch.empty(len(variants), len(cleaned), encoder.embedding_dimension)
     for rows in length_sorted_batches(cleaned, batch_size, show_progress_bar):
         batch = fit_sentences(encoder.lm.tokenizer, templates, [cleaned[i] for i in rows], encoder.max_length)
-        v_aux = _auxiliary_vectors(encoder, batch, variants)
+        aux_inputs = {"own": batch}
+        if partner:
+            others = [cleaned[partner[i]] for i in rows]
+            aux_inputs["partner"] = fit_sentences(encoder.lm.tokenizer, templates, others, encoder.max_length)
+        v_aux = _auxiliary_vectors(encoder, aux_inputs, variants)
+        v_aux.update({key: mean.expand(len(rows), -1) for key, mean in means.items()})
         passes = [_variants_pass(encoder, t, batch, variants, v_aux) for t in encoder.prompt.templates]
         out[:, rows] = torch.stack(passes).float().mean(0).cpu()  # (V, B, H)
     return [embeddings.numpy() for embeddings in out]
@@ -116,15 +124,38 @@ def _common_prefix(rows: list[list[int]]) -> int:
     return shared
 
 
-def _auxiliary_vectors(encoder: CPEncoder, sentences: list[str], variants) -> dict[tuple[str, str, int], torch.Tensor]:
-    """v_aux for every (aux template, site, layer) a setting needs: one pass per (template, site)."""
-    needed: dict[tuple[str, str], set[int]] = {}
-    for v in variants:
-        if v is not None:
-            needed.setdefault((v.aux_template, v.site), set()).add(v.layer)
+def _source(variant: CPConfig | None) -> str | None:
+    """Where a setting's v_aux comes from: the sentence's own auxiliary prompt, another's, a fixed mean."""
+    if variant is None or variant.intervention in ("zero", "scale"):
+        return None
+    return {"contrast": "own", "shuffle": "partner", "mean": "mean"}[variant.intervention]
+
+
+def _aux_key(variant: CPConfig) -> tuple[str, str, str, int]:
+    return (_source(variant), variant.aux_template, variant.site, variant.layer)
+
+
+def _reference_vectors(encoder: CPEncoder, variants) -> dict[tuple, torch.Tensor]:
+    """The mean control's fixed v_aux, (1, D), for every (template, site, layer) a `mean` setting uses."""
     found = {}
-    for (template, site), layers in needed.items():
-        packed = _pack(encoder, prompt_token_ids(encoder.lm.tokenizer, Template(template), sentences), k=1)
+    for v in variants:
+        if _source(v) == "mean" and _aux_key(v) not in found:
+            single = CPEncoder(encoder.lm, encoder.prompt, v, encoder.output_layer, max_length=encoder.max_length)
+            found[_aux_key(v)] = single.reference_aux_vector()
+    return found
+
+
+def _auxiliary_vectors(encoder: CPEncoder, aux_inputs: dict[str, list[str]], variants) -> dict[tuple, torch.Tensor]:
+    """v_aux, (B, D), for every (source, template, site, layer) a setting needs: one pass per
+    (source, template, site), where `aux_inputs[source]` are the sentences put into the template."""
+    needed: dict[tuple[str, str, str], set[int]] = {}
+    for v in variants:
+        if v is not None and v.needs_aux_pass:
+            needed.setdefault((_source(v), v.aux_template, v.site), set()).add(v.layer)
+    found = {}
+    for (source, template, site), layers in needed.items():
+        rows = prompt_token_ids(encoder.lm.tokenizer, Template(template), aux_inputs[source])
+        packed = _pack(encoder, rows, k=1)
         last = packed.copies.T  # (1, B): the packed batch is one row
         deepest = max(layers)
         captured: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
@@ -133,7 +164,7 @@ def _auxiliary_vectors(encoder: CPEncoder, sentences: list[str], variants) -> di
                 module, path = site_module(encoder.lm.layers[layer - 1], site, encoder.lm.model_type)
                 hooks.enter_context(capture(module, path, last, captured[layer], stop=layer == deepest))
             encoder._forward(packed)
-        found.update({(template, site, layer): captured[layer][0][0] for layer in layers})  # (B, D)
+        found.update({(source, template, site, layer): captured[layer][0][0] for layer in layers})  # (B, D)
     return found
 
 
@@ -147,17 +178,17 @@ def _variants_pass(encoder: CPEncoder, template: Template, sentences: list[str],
         for j, v in enumerate(variants):
             if v is not None:
                 module, path = site_module(encoder.lm.layers[v.layer - 1], v.site, encoder.lm.model_type)
-                aux = v_aux[(v.aux_template, v.site, v.layer)]
-                hooks.enter_context(patch(module, path, copies[None, :, j], _steerer(v, aux)))
+                aux = v_aux[_aux_key(v)] if _source(v) else None
+                hooks.enter_context(patch(module, path, copies[None, :, j], _intervention(v, aux)))
         flat = copies.reshape(1, -1)  # (1, B * V)
         hooks.enter_context(capture(encoder._output_module(), OUTPUT_SIDE, flat, captured, stop=True))
         encoder._forward(packed)
     return captured[0].reshape(len(rows), len(variants), -1).transpose(0, 1)  # (V, B, H)
 
 
-def _steerer(variant: CPConfig, v_aux: torch.Tensor):
+def _intervention(variant: CPConfig, v_aux: torch.Tensor | None):
     # A function, not a lambda in the loop: Python closes over variables, not values.
-    return lambda v_nor: steer(v_nor, v_aux, variant.norm, variant.alpha)
+    return lambda v_nor: intervene(v_nor, v_aux, variant)
 
 
 def _check_window(encoder: CPEncoder, length: int) -> None:

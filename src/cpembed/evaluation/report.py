@@ -18,8 +18,8 @@ import torch
 from ..config import CPConfig
 from ..encoder import CPEncoder
 from ..models import load_model
-from ..search import grid_settings, label, score_settings
-from .data import load_stsb
+from ..search import RAW_DEV, SENTEVAL_DEV, control_settings, grid_settings, label, score_settings
+from .data import load_raw_stsb, load_stsb
 from .reports import SHORT_NAMES
 from .sts import RAW_TASKS, STS_TASKS, evaluate_sts, evaluate_sts_settings
 from .transfer import TRANSFER_TASKS, evaluate_transfer
@@ -50,11 +50,6 @@ def _step(path: Path, compute: Callable[[], dict]) -> dict:
     return result
 
 
-def _best(records: list[dict], norm: str) -> CPConfig:
-    best = max((r for r in records if r["norm"] == norm), key=lambda r: r["spearman"])
-    return CPConfig(best["layer"], best["alpha"], norm)
-
-
 def _grid_step(model_name: str, encoder: CPEncoder, data_dir: Path, folder: Path, batch_size: int) -> list[dict]:
     """The paper's grid (layers beyond the output layer left out) on STS-B dev, with its heatmap."""
 
@@ -62,8 +57,7 @@ def _grid_step(model_name: str, encoder: CPEncoder, data_dir: Path, folder: Path
         from ..plots import grid_heatmap
 
         folder.mkdir(parents=True, exist_ok=True)
-        settings = grid_settings(layers=[x for x in (3, 4, 5, 6, 7) if x <= encoder.output_layer])
-        result = score_settings(encoder, load_stsb(data_dir, "dev"), settings, batch_size, show_progress_bar=True)
+        result = score_settings(encoder, load_stsb(data_dir, "dev"), _grid(encoder), batch_size, show_progress_bar=True)
         title = f"{model_name}, {encoder.prompt.name}, output layer {encoder.output_layer}"
         grid_heatmap(result, folder / "grid.png", title)
         return {"output_layer": encoder.output_layer, "dtype": str(encoder.lm.dtype), "records": result.records()}
@@ -71,20 +65,81 @@ def _grid_step(model_name: str, encoder: CPEncoder, data_dir: Path, folder: Path
     return _step(folder / "grid.json", grid)["records"]
 
 
-def _chosen(records: list[dict]) -> list[CPConfig | None]:
-    return [None, _best(records, "scale"), _best(records, "recover")]
+def _raw_grid_step(encoder: CPEncoder, raw_dir: Path, folder: Path, batch_size: int) -> list[dict]:
+    """The same grid on the raw release's STS-B dev split: cased, untokenized text."""
+
+    def grid() -> dict:
+        pairs = load_raw_stsb(raw_dir, "dev")
+        result = score_settings(encoder, pairs, _grid(encoder), batch_size, show_progress_bar=True)
+        return {"split": RAW_DEV, "records": result.records()}
+
+    return _step(folder / "grid_raw.json", grid)["records"]
+
+
+def _grid(encoder: CPEncoder) -> list[CPConfig | None]:
+    return grid_settings(layers=[x for x in (3, 4, 5, 6, 7) if x <= encoder.output_layer])
+
+
+def choose(grid: list[dict], raw_grid: list[dict] | None) -> dict:
+    """The rule that picks the report's CP rows and a model's default, from dev splits only.
+
+    Every CP setting is ranked by the mean of its SentEval STS-B dev and raw STS-B dev Spearman
+    (SentEval dev alone when raw dev was not run). The best NS and best NR are the report's CP
+    rows. The default is the better of the two, but only if it beats the plain baseline on raw dev
+    *and* on the mean; otherwise the default is no CP, because a setting that only helps on
+    SentEval's lowercased tokens does not help users' text.
+    """
+    raw = {r["label"]: r["spearman"] for r in raw_grid} if raw_grid else None
+
+    def score(record: dict) -> float:
+        return (record["spearman"] + raw[record["label"]]) / 2 if raw else record["spearman"]
+
+    cp_rows = [r for r in grid if r["norm"] != "none" and r.get("intervention", "contrast") == "contrast"]
+    best = {norm: max((r for r in cp_rows if r["norm"] == norm), key=score) for norm in ("scale", "recover")}
+    baseline = next(r for r in grid if r["norm"] == "none")
+    winner = max(best.values(), key=score)
+    beats = score(winner) > score(baseline) and (raw is None or raw[winner["label"]] > raw[baseline["label"]])
+    return {
+        "ranked_by": f"mean of {SENTEVAL_DEV} and {RAW_DEV}" if raw else SENTEVAL_DEV,
+        "scale": _config(best["scale"]),
+        "recover": _config(best["recover"]),
+        "default": _config(winner) if beats else None,
+        "scores": {
+            r["label"]: {SENTEVAL_DEV: r["spearman"], **({RAW_DEV: raw[r["label"]]} if raw else {})}
+            for r in (baseline, best["scale"], best["recover"])
+        },
+    }
+
+
+def _config(record: dict) -> CPConfig:
+    return CPConfig(record["layer"], record["alpha"], record["norm"])
+
+
+def _controls_step(encoder: CPEncoder, data_dir: Path, folder: Path, setting: CPConfig, batch_size: int) -> dict:
+    """CP at the chosen NS (l, alpha) beside its controls, on STS-B dev."""
+
+    def controls() -> dict:
+        settings = control_settings(setting.layer, setting.alpha)
+        result = score_settings(encoder, load_stsb(data_dir, "dev"), settings, batch_size, show_progress_bar=True)
+        return {"layer": setting.layer, "alpha": setting.alpha, "records": result.records()}
+
+    return _step(folder / "controls.json", controls)
 
 
 def run_model_prompt(
     model_name: str, lm, prompt: str, data_dir: Path, raw_dir: Path, out: Path, batch_size: int, evaluate: bool = True
 ) -> None:
-    """Grid on STS-B dev, then STS (and raw STS-B) for the baseline and the best NS and NR settings."""
+    """Dev searches (SentEval and raw STS-B dev, then the controls), then STS for the baseline and
+    the chosen NS and NR settings."""
     folder = out / model_name / prompt
     folder.mkdir(parents=True, exist_ok=True)
     encoder = CPEncoder(lm, prompt=prompt, cp=None)
-    chosen = _chosen(_grid_step(model_name, encoder, data_dir, folder, batch_size))
+    grid = _grid_step(model_name, encoder, data_dir, folder, batch_size)
+    choice = choose(grid, _raw_grid_step(encoder, raw_dir, folder, batch_size))
+    _controls_step(encoder, data_dir, folder, choice["scale"], batch_size)
     if not evaluate:
         return
+    chosen = [None, choice["scale"], choice["recover"]]
 
     def sts() -> dict:
         reports = evaluate_sts_settings(encoder, chosen, STS_TASKS + RAW_TASKS, data_dir, raw_dir, batch_size, True)
@@ -108,7 +163,9 @@ def run_extras(
 
     folder = out / model_name / "prompteol"
     encoder = CPEncoder(lm, prompt="prompteol", cp=None)
-    best = _chosen(_grid_step(model_name, encoder, data_dir, folder, batch_size))[1]
+    grid = _grid_step(model_name, encoder, data_dir, folder, batch_size)
+    raw_path = folder / "grid_raw.json"
+    best = choose(grid, json.loads(raw_path.read_text())["records"] if raw_path.is_file() else None)["scale"]
 
     def sweep() -> dict:
         result = sweep_layers(encoder, data_dir, alpha=best.alpha, batch_size=batch_size)
@@ -201,7 +258,8 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
     notes = out / "NOTES.md"  # what the numbers alone do not say, written by whoever ran them
     if notes.is_file():
         lines += [notes.read_text().strip(), ""]
-    missing = []
+    missing: list[str] = []
+    defaults: list[str] = []
     for model_name in models:
         for prompt in prompts:
             folder = out / model_name / prompt
@@ -220,6 +278,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
                 f"top three: " + ", ".join(f"{r['label']} {r['spearman']:.2f}" for r in ranked[:3]) + "."
             )
             lines += ["", f"![STS-B dev grid]({(folder / 'grid.png').relative_to(path.parent).as_posix()})", ""]
+            lines += _dev_markdown(model_name, prompt, folder, grid, defaults, missing)
             if not sts_path.is_file():
                 missing.append(f"{model_name} / {prompt}: STS evaluation")
                 continue
@@ -227,6 +286,19 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
             lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             lines += [_row(row["setting"], row["report"]) for row in sts["rows"]]
             lines += ["", f"Wall time of the STS evaluation (all three rows in one pass): {sts['seconds']:.0f} s.", ""]
+    if defaults:
+        lines += [
+            "## Defaults this rule gives",
+            "",
+            "Chosen on dev splits only, by `choose` in `cpembed/evaluation/report.py`: every CP setting is",
+            "ranked by the mean of SentEval STS-B dev and raw STS-B dev; the best ships as the default only",
+            "if it beats the plain baseline on raw dev and on the mean, otherwise the default is no CP.",
+            "",
+            "| model | prompt | default | SentEval dev: baseline -> default | raw dev: baseline -> default |",
+            "|---|---|---|---|---|",
+            *defaults,
+            "",
+        ]
     for model_name in models:
         lines += _extras_markdown(model_name, out / model_name / "prompteol", path, missing)
     minilm = out / "all-MiniLM-L6-v2" / "sts.json"
@@ -246,6 +318,61 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
     if missing:
         lines += ["", "## Not yet run", "", *(f"- {m}" for m in missing)]
     path.write_text("\n".join(lines) + "\n")
+
+
+def _dev_markdown(
+    model_name: str, prompt: str, folder: Path, grid: dict, defaults: list[str], missing: list[str]
+) -> list[str]:
+    """Raw dev, the chosen settings and the controls of one model and prompt."""
+    raw_path, controls_path = folder / "grid_raw.json", folder / "controls.json"
+    if not raw_path.is_file():
+        missing.append(f"{model_name} / {prompt}: raw STS-B dev search")
+        return []
+    raw = json.loads(raw_path.read_text())
+    ranked = sorted(raw["records"], key=lambda r: -r["spearman"])
+    baseline = next(r for r in raw["records"] if r["norm"] == "none")
+    choice = choose(grid["records"], raw["records"])
+    lines = [
+        f"Raw STS-B dev, same grid ({raw['seconds']:.0f} s): baseline {baseline['spearman']:.2f}; best "
+        f"{ranked[0]['label']} {ranked[0]['spearman']:.2f}; top three: "
+        + ", ".join(f"{r['label']} {r['spearman']:.2f}" for r in ranked[:3])
+        + ".",
+        "",
+        f"Chosen by the {choice['ranked_by']}:",
+        "",
+        "| setting | STS-B dev | raw STS-B dev | mean |",
+        "|---|---|---|---|",
+    ]
+    for name, scores in choice["scores"].items():
+        values = list(scores.values())
+        lines.append(f"| {name} | {values[0]:.2f} | {values[1]:.2f} | {sum(values) / 2:.2f} |")
+    default = choice["default"]
+    base = choice["scores"]["baseline"]
+    if default is None:
+        lines += ["", "Default: **no CP**: no setting beats the baseline on raw dev and on the mean.", ""]
+        defaults.append(f"| {model_name} | {prompt} | no CP | {base[SENTEVAL_DEV]:.2f} | {base[RAW_DEV]:.2f} |")
+    else:
+        mine = choice["scores"][label(default)]
+        lines += ["", f"Default: **{label(default)}**.", ""]
+        defaults.append(
+            f"| {model_name} | {prompt} | {label(default)} | {base[SENTEVAL_DEV]:.2f} -> {mine[SENTEVAL_DEV]:.2f} "
+            f"| {base[RAW_DEV]:.2f} -> {mine[RAW_DEV]:.2f} |"
+        )
+    if not controls_path.is_file():
+        missing.append(f"{model_name} / {prompt}: controls")
+        return lines
+    controls = json.loads(controls_path.read_text())
+    records = controls["records"]
+    base_score = next(r["spearman"] for r in records if r["norm"] == "none")
+    lines += [
+        f"Is it the contrast? CP at l={controls['layer']}, alpha={controls['alpha']:g} beside its controls "
+        f"(STS-B dev, {controls['seconds']:.0f} s):",
+        "",
+        "| setting | STS-B dev | vs baseline |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {r['label']} | {r['spearman']:.2f} | {r['spearman'] - base_score:+.2f} |" for r in records]
+    return [*lines, ""]
 
 
 def _extras_markdown(model_name: str, folder: Path, path: Path, missing: list[str]) -> list[str]:

@@ -50,15 +50,18 @@ def transfer_markdown(report: dict) -> str:
 def search_markdown(report: dict) -> str:
     """The searched settings, best first, with the baseline marked."""
     s = report["settings"]
+    splits = report.get("splits") or []
+    ranked_by = report.get("ranked_by", "STS-B dev")
     lines = [
-        f"{report['search']} search on STS-B dev — {s['model']}, {s['prompt']}, output layer {s['output_layer']}, "
-        f"{s['dtype']} ({report['seconds']:.0f} s)",
+        f"{report['search']} search on {ranked_by} — {s['model']}, {s['prompt']}, output layer "
+        f"{s['output_layer']}, {s['dtype']} ({report['seconds']:.0f} s)",
         "",
-        "| setting | Spearman x100 |",
-        "|---|---|",
+        "| setting | Spearman x100 |" + "".join(f" {name} |" for name in splits),
+        "|---|---|" + "---|" * len(splits),
     ]
     for record in sorted(report["records"], key=lambda r: -r["spearman"]):
-        lines.append(f"| {record['label']} | {record['spearman']:.2f} |")
+        cells = "".join(f" {record[name]:.2f} |" for name in splits)
+        lines.append(f"| {record['label']} | {record['spearman']:.2f} |{cells}")
     return "\n".join(lines)
 
 
