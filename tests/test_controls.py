@@ -48,10 +48,11 @@ CONTROLS = [
 ]
 
 
+@pytest.mark.parametrize("engine", ["packed", "padded"])
 @pytest.mark.parametrize("cp", CONTROLS, ids=label)
 @pytest.mark.parametrize("prompt", ["prompteol", "ck"])
-def test_controls_equal_reference(tiny_lm, cp, prompt):
-    encoder = CPEncoder(tiny_lm, prompt=prompt, cp=cp)
+def test_controls_equal_reference(tiny_lm, cp, prompt, engine):
+    encoder = CPEncoder(tiny_lm, prompt=prompt, cp=cp, engine=engine)
     expected = _reference(encoder, SENTENCES, cp)
     torch.testing.assert_close(encoder.encode(SENTENCES, batch_size=4, convert_to_tensor=True), expected, **TOL)
     # The comparison could fail: each control moves the embedding far more than the tolerance.
@@ -64,7 +65,7 @@ def test_controls_in_the_many_settings_engine(tiny_lm):
     encoder = CPEncoder(tiny_lm, prompt="prompteol", cp=None)
     together = encode_variants(encoder, SENTENCES, settings, batch_size=4)
     for setting, embeddings in zip(settings, together, strict=True):
-        alone = CPEncoder(tiny_lm, prompt="prompteol", cp=setting).encode(SENTENCES, batch_size=3)
+        alone = CPEncoder(tiny_lm, prompt="prompteol", cp=setting, engine="padded").encode(SENTENCES, batch_size=3)
         torch.testing.assert_close(torch.from_numpy(embeddings), torch.from_numpy(alone), **TOL)
 
 

@@ -17,12 +17,13 @@ def _reference(encoder: CPEncoder, sentences, cp) -> torch.Tensor:
     return torch.stack([reference_embedding(encoder.lm, templates, s, cp, encoder.output_layer) for s in sentences])
 
 
+@pytest.mark.parametrize("engine", ["packed", "padded"])
 @pytest.mark.parametrize("arch", list(CONFIGS))
 @pytest.mark.parametrize("site", ["heads", "ffn", "hidden"])
 @pytest.mark.parametrize("norm", ["scale", "recover"])
-def test_cp_equals_two_pass_reference(tiny_models, arch, site, norm):
+def test_cp_equals_two_pass_reference(tiny_models, arch, site, norm, engine):
     cp = CPConfig(layer=3, alpha=2.5, norm=norm, site=site)
-    encoder = CPEncoder(tiny_models[arch], prompt="prompteol", cp=cp)
+    encoder = CPEncoder(tiny_models[arch], prompt="prompteol", cp=cp, engine=engine)
     fast = encoder.encode(SENTENCES, batch_size=4, convert_to_tensor=True)
     reference = _reference(encoder, SENTENCES, cp)
     torch.testing.assert_close(fast, reference, **TOL)
@@ -31,18 +32,20 @@ def test_cp_equals_two_pass_reference(tiny_models, arch, site, norm):
     assert (plain - reference).abs().max() > 1e-2
 
 
+@pytest.mark.parametrize("engine", ["packed", "padded"])
 @pytest.mark.parametrize("prompt", ["cot", "knowledge", "ck"])
 @pytest.mark.parametrize("output_layer", [4, -2, -1])
-def test_prompts_and_output_layers_equal_reference(tiny_lm, prompt, output_layer):
+def test_prompts_and_output_layers_equal_reference(tiny_lm, prompt, output_layer, engine):
     cp = CPConfig(layer=4, alpha=3.0)
-    encoder = CPEncoder(tiny_lm, prompt=prompt, cp=cp, output_layer=output_layer)
+    encoder = CPEncoder(tiny_lm, prompt=prompt, cp=cp, output_layer=output_layer, engine=engine)
     fast = encoder.encode(SENTENCES, batch_size=3, convert_to_tensor=True)
     torch.testing.assert_close(fast, _reference(encoder, SENTENCES, cp), **TOL)
 
 
+@pytest.mark.parametrize("engine", ["packed", "padded"])
 @pytest.mark.parametrize("output_layer", [0, 1, 3, -2, -1])
-def test_plain_mode_equals_output_hidden_states(tiny_lm, output_layer):
-    encoder = CPEncoder(tiny_lm, prompt="prompteol", cp=None, output_layer=output_layer)
+def test_plain_mode_equals_output_hidden_states(tiny_lm, output_layer, engine):
+    encoder = CPEncoder(tiny_lm, prompt="prompteol", cp=None, output_layer=output_layer, engine=engine)
     fast = encoder.encode(SENTENCES, batch_size=4, convert_to_tensor=True)
     with torch.no_grad():
         expected = []
@@ -53,10 +56,10 @@ def test_plain_mode_equals_output_hidden_states(tiny_lm, output_layer):
     torch.testing.assert_close(fast, torch.stack(expected), **TOL)
 
 
-@pytest.mark.parametrize("padding_side", ["right", "left"])
+@pytest.mark.parametrize(("engine", "padding_side"), [("padded", "right"), ("padded", "left"), ("packed", "right")])
 @pytest.mark.parametrize("cp", [None, CPConfig(layer=2, alpha=2.0), CPConfig(layer=3, norm="recover", site="ffn")])
-def test_batch_invariance(tiny_lm, padding_side, cp):
-    encoder = CPEncoder(tiny_lm, prompt="prompteol", cp=cp, padding_side=padding_side)
+def test_batch_invariance(tiny_lm, engine, padding_side, cp):
+    encoder = CPEncoder(tiny_lm, prompt="prompteol", cp=cp, padding_side=padding_side, engine=engine)
     alone = torch.stack([encoder.encode(s, convert_to_tensor=True) for s in SENTENCES])
     together = encoder.encode(SENTENCES, batch_size=len(SENTENCES), convert_to_tensor=True)
     shuffled_order = [3, 0, 5, 1, 4, 2]
@@ -67,6 +70,6 @@ def test_batch_invariance(tiny_lm, padding_side, cp):
 
 def test_padding_sides_agree(tiny_lm):
     cp = CPConfig(layer=3, alpha=2.0)
-    right = CPEncoder(tiny_lm, cp=cp, padding_side="right").encode(SENTENCES, convert_to_tensor=True)
-    left = CPEncoder(tiny_lm, cp=cp, padding_side="left").encode(SENTENCES, convert_to_tensor=True)
+    right = CPEncoder(tiny_lm, cp=cp, padding_side="right", engine="padded").encode(SENTENCES, convert_to_tensor=True)
+    left = CPEncoder(tiny_lm, cp=cp, padding_side="left", engine="padded").encode(SENTENCES, convert_to_tensor=True)
     torch.testing.assert_close(left, right, **TOL)

@@ -25,7 +25,7 @@ def test_variants_equal_separate_encoders(tiny_lm, prompt):
     encoder = CPEncoder(tiny_lm, prompt=prompt, output_layer=-2, cp=None)
     together = encode_variants(encoder, SENTENCES, VARIANTS, batch_size=4)
     for variant, embeddings in zip(VARIANTS, together, strict=True):
-        alone = CPEncoder(tiny_lm, prompt=prompt, cp=variant, output_layer=-2).encode(SENTENCES)
+        alone = CPEncoder(tiny_lm, prompt=prompt, cp=variant, output_layer=-2, engine="padded").encode(SENTENCES)
         np.testing.assert_allclose(embeddings, alone, atol=1e-5, rtol=1e-5, err_msg=repr(variant))
 
 
@@ -34,7 +34,7 @@ def test_variants_in_other_architectures(tiny_models):
         encoder = CPEncoder(tiny_models[arch], cp=None)
         together = encode_variants(encoder, SENTENCES, VARIANTS[:4], batch_size=3)
         for variant, embeddings in zip(VARIANTS[:4], together, strict=True):
-            alone = CPEncoder(tiny_models[arch], cp=variant).encode(SENTENCES)
+            alone = CPEncoder(tiny_models[arch], cp=variant, engine="padded").encode(SENTENCES)
             np.testing.assert_allclose(embeddings, alone, atol=1e-5, rtol=1e-5, err_msg=f"{arch} {variant!r}")
 
 
@@ -44,3 +44,33 @@ def test_variants_check_every_setting(tiny_lm):
         encode_variants(encoder, SENTENCES, [None, CPConfig(layer=9)])
     with pytest.raises(ValueError, match="at least one setting"):
         encode_variants(encoder, SENTENCES, [])
+
+
+def test_packs_within_a_token_budget_give_the_same_embeddings(tiny_lm, monkeypatch):
+    from cpembed import variants
+
+    encoder = CPEncoder(tiny_lm, cp=None)
+    whole = encode_variants(encoder, SENTENCES, VARIANTS[:3], batch_size=len(SENTENCES))
+    packs = []
+    real_pack = variants._pack
+    monkeypatch.setattr(variants, "_pack", lambda enc, rows, k: packs.append(len(rows)) or real_pack(enc, rows, k))
+    monkeypatch.setattr(variants, "MAX_PACKED_TOKENS", 60)
+    split = encode_variants(encoder, SENTENCES, VARIANTS[:3], batch_size=len(SENTENCES))
+    assert max(packs) < len(SENTENCES)  # the budget did split the batch
+    for a, b in zip(whole, split, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_encoder_engines_agree_and_sliding_windows_fall_back(tiny_lm, monkeypatch):
+    cp = CPConfig(layer=3, alpha=2.0)
+    packed = CPEncoder(tiny_lm, cp=cp)
+    assert packed.engine == "packed"
+    np.testing.assert_allclose(
+        packed.encode(SENTENCES), CPEncoder(tiny_lm, cp=cp, engine="padded").encode(SENTENCES), atol=1e-5, rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="engine must be"):
+        CPEncoder(tiny_lm, engine="fast")
+    # A prompt may not exceed a sliding window in the packed engine: such encoders use padding.
+    monkeypatch.setattr(tiny_lm.model.config, "sliding_window", 64, raising=False)
+    assert CPEncoder(tiny_lm, max_length=65).engine == "padded"
+    assert CPEncoder(tiny_lm, max_length=64).engine == "packed"

@@ -57,15 +57,44 @@ def encode_variants(
     out = torch.empty(len(variants), len(cleaned), encoder.embedding_dimension)
     for rows in length_sorted_batches(cleaned, batch_size, show_progress_bar):
         batch = fit_sentences(encoder.lm.tokenizer, templates, [cleaned[i] for i in rows], encoder.max_length)
-        aux_inputs = {"own": batch}
+        others = None
         if partner:
             others = [cleaned[partner[i]] for i in rows]
-            aux_inputs["partner"] = fit_sentences(encoder.lm.tokenizer, templates, others, encoder.max_length)
-        v_aux = _auxiliary_vectors(encoder, aux_inputs, variants)
-        v_aux.update({key: mean.expand(len(rows), -1) for key, mean in means.items()})
-        passes = [_variants_pass(encoder, t, batch, variants, v_aux) for t in encoder.prompt.templates]
-        out[:, rows] = torch.stack(passes).float().mean(0).cpu()  # (V, B, H)
+            others = fit_sentences(encoder.lm.tokenizer, templates, others, encoder.max_length)
+        for part in _within_budget(encoder, templates, batch, len(variants)):
+            embedded = _encode_part(encoder, batch[part], others[part] if others else None, variants, means)
+            out[:, rows[part]] = embedded.cpu()
     return [embeddings.numpy() for embeddings in out]
+
+
+# Attention over a packed sequence is dense (N x N, most of it masked), so its cost grows with the
+# square of the pack's length while the rest grows linearly: keep packs short.
+MAX_PACKED_TOKENS = 768
+
+
+def _within_budget(encoder: CPEncoder, templates, sentences: list[str], k: int) -> list[slice]:
+    """Consecutive slices of a batch whose packed length (each prompt plus k last-token copies)
+    stays within MAX_PACKED_TOKENS; a prompt longer than that gets a pack of its own."""
+    lengths = [0] * len(sentences)
+    for template in templates:
+        for i, ids in enumerate(prompt_token_ids(encoder.lm.tokenizer, template, sentences)):
+            lengths[i] = max(lengths[i], len(ids) + k)
+    parts, start, total = [], 0, 0
+    for i, length in enumerate(lengths):
+        if i > start and total + length > MAX_PACKED_TOKENS:
+            parts.append(slice(start, i))
+            start, total = i, 0
+        total += length
+    return [*parts, slice(start, len(sentences))]
+
+
+def _encode_part(encoder: CPEncoder, sentences: list[str], others: list[str] | None, variants, means) -> torch.Tensor:
+    """(V, B, H) embeddings of one pack of cleaned, already cut sentences; `others` are the shuffle partners."""
+    aux_inputs = {"own": sentences, **({"partner": others} if others else {})}
+    v_aux = _auxiliary_vectors(encoder, aux_inputs, variants)
+    v_aux.update({key: mean.expand(len(sentences), -1) for key, mean in means.items()})
+    passes = [_variants_pass(encoder, t, sentences, variants, v_aux) for t in encoder.prompt.templates]
+    return torch.stack(passes).float().mean(0)  # CK: mean over its two prompts
 
 
 @dataclass
