@@ -134,29 +134,28 @@ def _split(options: dict) -> tuple[dict, int]:
 
 
 @main.command(short_help="Embed a file of sentences (one a line) to .npy or .jsonl.")
-@click.argument("input", type=click.File("rb"))
+@click.argument("input", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option(
     "-o", "--output", default="-", show_default=True, help="An .npy file, a .jsonl file, or - for JSON lines on stdout."
 )
 @click.option("--normalize", is_flag=True, help="L2-normalize the embeddings.")
 @encoder_options
 def encode(input, output, normalize, **options):
-    """Embed INPUT (a file, or - for stdin), one sentence a line; every line gets a row."""
+    """Embed INPUT (a file, or - for stdin), one sentence a line; every line gets a row.
+
+    The file is read and written in chunks, so memory stays flat however long it is; an output
+    file appears only once it is complete.
+    """
+    from .streaming import count_checked_lines, encode_file, seekable_input
+
     options, batch_size = _split(options)
     _check_output(output)  # before minutes of work, not after
-    sentences = _read_lines(input)
-    encoder = build_encoder(**options)
-    embeddings = encoder.encode(sentences, batch_size=batch_size, normalize_embeddings=normalize)
-    if output.endswith(".npy"):
-        import numpy as np
-
-        np.save(output, embeddings)
-    else:
-        with click.open_file(output, "w", encoding="utf-8") as out:
-            for i, (text, row) in enumerate(zip(sentences, embeddings, strict=True)):
-                out.write(json.dumps({"index": i, "text": text, "embedding": row.tolist()}) + "\n")
+    with seekable_input(input) as path:
+        total = count_checked_lines(path)  # also before loading the model: a bad byte is found first
+        encoder = build_encoder(**options)
+        rows = encode_file(encoder, path, output, batch_size=batch_size, normalize=normalize, total=total)
     where = "stdout" if output == "-" else output
-    click.echo(f"{len(sentences)} embedding(s) of dimension {embeddings.shape[1]} -> {where}", err=True)
+    click.echo(f"{rows} embedding(s) of dimension {encoder.embedding_dimension} -> {where}", err=True)
 
 
 def _check_output(output: str) -> None:
@@ -167,19 +166,6 @@ def _check_output(output: str) -> None:
         raise click.UsageError(f"--output must end in .npy or .jsonl (or be -), got {output!r}")
     if not path.parent.resolve().is_dir():
         raise click.UsageError(f"the folder of --output {output!r} does not exist: create it first")
-
-
-def _read_lines(stream) -> list[str]:
-    """Lines of a UTF-8 file (a BOM is dropped); any other encoding is refused with the line number."""
-    data = stream.read()
-    try:
-        return data.decode("utf-8-sig").splitlines()
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        name = getattr(stream, "name", "input")
-        raise click.ClickException(
-            f"{name} is not UTF-8 text (line {line}); convert it first, e.g. iconv -f latin1 -t utf-8"
-        ) from None
 
 
 @main.command(short_help="Cosine similarity of two or more sentences.")

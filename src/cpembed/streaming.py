@@ -1,0 +1,175 @@
+"""Embed a text file of any size with flat memory: read it in chunks, write each chunk's rows as they come.
+
+One sentence a line (split on "\\n"; a trailing "\\r" and a UTF-8 BOM are dropped). The input is
+checked to be UTF-8 in a first pass, before any model work, so a bad byte on line two million
+costs seconds, not hours. Outputs are written to a temporary file beside the target and renamed
+when complete, so a target that exists is always whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+import numpy as np
+from tqdm.auto import tqdm
+
+# Lines embedded per chunk: big enough for length-sorted batches to pad little, small enough
+# that a chunk's embeddings (CHUNK_LINES x hidden float32) stay a few MB.
+CHUNK_LINES = 2048
+
+
+class NotUTF8Error(ValueError):
+    """The input has a byte sequence that is not UTF-8."""
+
+
+def count_checked_lines(path: Path) -> int:
+    """The number of lines of a file, after checking that every line is UTF-8 (errors name the line)."""
+    count = 0
+    with path.open("rb") as stream:
+        for count, line in enumerate(stream, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise NotUTF8Error(
+                    f"{path} is not UTF-8 text (line {count}); convert it first, e.g. iconv -f latin1 -t utf-8"
+                ) from None
+    return count
+
+
+@contextmanager
+def seekable_input(name: str) -> Iterator[Path]:
+    """A path for INPUT: the file itself, or stdin ("-") spooled to a temporary file first."""
+    if name != "-":
+        path = Path(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such input file: {name}")
+        yield path
+        return
+    with tempfile.NamedTemporaryFile(prefix="cpembed-stdin-", suffix=".txt", delete=False) as spool:
+        shutil.copyfileobj(sys.stdin.buffer, spool)
+    try:
+        yield Path(spool.name)
+    finally:
+        os.unlink(spool.name)
+
+
+def read_chunks(stream: BinaryIO, chunk_lines: int = CHUNK_LINES) -> Iterator[list[str]]:
+    """Lists of at most `chunk_lines` decoded lines, in order (the BOM of the first line dropped)."""
+    chunk: list[str] = []
+    for number, raw in enumerate(stream):
+        text = raw.decode("utf-8-sig" if number == 0 else "utf-8")
+        chunk.append(text.removesuffix("\n").removesuffix("\r"))
+        if len(chunk) == chunk_lines:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class NpyWriter:
+    """Rows into an .npy file of known shape, through a memory map: memory stays flat."""
+
+    def __init__(self, target: Path, rows: int, width: int) -> None:
+        self.target = target
+        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+        os.close(handle)
+        self.partial = Path(name)
+        self.written = 0
+        if rows == 0:  # an empty file cannot be memory-mapped
+            with self.partial.open("wb") as file:  # a file object: np.save would append ".npy" to a name
+                np.save(file, np.zeros((0, width), np.float32), allow_pickle=False)
+            self.array = None
+            return
+        self.array = np.lib.format.open_memmap(self.partial, mode="w+", dtype=np.float32, shape=(rows, width))
+
+    def write(self, texts: list[str], embeddings: np.ndarray) -> None:
+        self.array[self.written : self.written + len(embeddings)] = embeddings
+        self.written += len(embeddings)
+
+    def close(self, complete: bool) -> None:
+        if self.array is not None:
+            self.array.flush()
+            self.array = None  # unmaps the file before it is renamed
+        if complete:
+            os.replace(self.partial, self.target)
+        else:
+            self.partial.unlink(missing_ok=True)
+
+
+class JsonlWriter:
+    """One JSON object a line: index, text, embedding. To a file (atomically) or to stdout."""
+
+    def __init__(self, target: Path | None) -> None:
+        self.target = target
+        self.partial: Path | None = None
+        if target is None:
+            self.out: TextIO = sys.stdout
+        else:
+            handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+            self.partial = Path(name)
+            self.out = os.fdopen(handle, "w", encoding="utf-8")
+        self.written = 0
+
+    def write(self, texts: list[str], embeddings: np.ndarray) -> None:
+        for text, row in zip(texts, embeddings, strict=True):
+            self.out.write(json.dumps({"index": self.written, "text": text, "embedding": row.tolist()}) + "\n")
+            self.written += 1
+        self.out.flush()
+
+    def close(self, complete: bool) -> None:
+        if self.partial is None:
+            return
+        self.out.close()
+        if complete:
+            os.replace(self.partial, self.target)
+        else:
+            self.partial.unlink(missing_ok=True)
+
+
+def encode_file(
+    encoder,
+    path: Path,
+    output: str,
+    batch_size: int = 32,
+    normalize: bool = False,
+    chunk_lines: int = CHUNK_LINES,
+    show_progress_bar: bool | None = None,
+    total: int | None = None,
+) -> int:
+    """Embed every line of `path` into `output` (.npy, .jsonl, or "-" for JSON lines on stdout).
+
+    Returns the number of rows written; a bar on stderr shows the rate and the time left.
+    `total` is the file's line count when the caller has checked it already.
+    """
+    if total is None:
+        total = count_checked_lines(path)
+    if output.endswith(".npy"):
+        writer: NpyWriter | JsonlWriter = NpyWriter(Path(output), total, encoder.embedding_dimension)
+    else:
+        writer = JsonlWriter(None if output == "-" else Path(output))
+    if show_progress_bar is None:
+        show_progress_bar = sys.stderr.isatty()
+    complete = False
+    try:
+        with (
+            path.open("rb") as stream,
+            tqdm(total=total, unit="sent", desc="encoding", disable=not show_progress_bar) as bar,
+        ):
+            for chunk in read_chunks(stream, chunk_lines):
+                embeddings = encoder.encode(
+                    chunk, batch_size=batch_size, normalize_embeddings=normalize, show_progress_bar=False
+                )
+                writer.write(chunk, np.atleast_2d(embeddings))
+                bar.update(len(chunk))
+        complete = True
+    finally:
+        writer.close(complete)
+    return writer.written

@@ -1,0 +1,93 @@
+"""`cpembed encode` streams: chunked reads, incremental writes, whole-or-nothing output files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import SENTENCES
+from cpembed import CPEncoder
+from cpembed.cli import main
+from cpembed.streaming import NotUTF8Error, count_checked_lines, encode_file
+
+
+class FakeEncoder:
+    """Embeds a line as [its length, its chunk's size]; records every call's size."""
+
+    embedding_dimension = 2
+
+    def __init__(self, fail_on_call: int | None = None) -> None:
+        self.calls: list[int] = []
+        self.fail_on_call = fail_on_call
+
+    def encode(self, sentences, **_):
+        self.calls.append(len(sentences))
+        if self.fail_on_call == len(self.calls):
+            raise RuntimeError("killed mid-file")
+        return np.array([[len(s), len(sentences)] for s in sentences], np.float32)
+
+
+@pytest.fixture
+def lines_file(tmp_path):
+    path = tmp_path / "in.txt"
+    lines = [f"sentence number {i}" for i in range(10)] + ["with a \u2028 line separator inside", "crlf"]
+    path.write_bytes(("\n".join(lines[:-1]) + "\n" + lines[-1] + "\r\n").encode())
+    return path, lines
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".jsonl"])
+def test_chunks_are_bounded_and_rows_keep_their_order(lines_file, tmp_path, suffix):
+    path, lines = lines_file
+    target = tmp_path / f"out{suffix}"
+    encoder = FakeEncoder()
+    assert encode_file(encoder, path, str(target), chunk_lines=5) == len(lines)
+    assert encoder.calls == [5, 5, 2]  # never more than a chunk in memory
+    if suffix == ".npy":
+        rows = np.load(target)
+    else:
+        records = [json.loads(line) for line in target.read_text().splitlines()]
+        assert [r["index"] for r in records] == list(range(len(lines)))
+        assert [r["text"] for r in records] == lines
+        rows = np.array([r["embedding"] for r in records])
+    np.testing.assert_array_equal(rows[:, 0], [len(s) for s in lines])
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".jsonl"])
+def test_an_interrupted_run_leaves_no_output(lines_file, tmp_path, suffix):
+    path, _ = lines_file
+    target = tmp_path / f"out{suffix}"
+    with pytest.raises(RuntimeError, match="killed"):
+        encode_file(FakeEncoder(fail_on_call=2), path, str(target), chunk_lines=5)
+    assert list(tmp_path.iterdir()) == [path]  # neither the target nor a partial file
+
+
+def test_empty_input_gives_an_empty_array(tmp_path):
+    path = tmp_path / "empty.txt"
+    path.write_bytes(b"")
+    assert encode_file(FakeEncoder(), path, str(tmp_path / "out.npy")) == 0
+    assert np.load(tmp_path / "out.npy").shape == (0, 2)
+
+
+def test_non_utf8_is_found_before_any_work(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("ok\nok\ncaf\u00e9\n".encode("latin-1"))
+    with pytest.raises(NotUTF8Error, match=r"line 3"):
+        count_checked_lines(path)
+    # The CLI checks the file before it loads the model: a missing model is not what it reports.
+    result = CliRunner().invoke(main, ["encode", str(path), "--model", "no-such-model"])
+    assert result.exit_code == 1 and "is not UTF-8 text (line 3)" in result.output
+
+
+def test_cli_streams_a_file_larger_than_a_chunk(tiny_model_dir, tmp_path, monkeypatch):
+    from cpembed import streaming
+
+    monkeypatch.setattr(streaming, "CHUNK_LINES", 4)
+    source, target = tmp_path / "in.txt", tmp_path / "out.npy"
+    source.write_text("\n".join(SENTENCES * 2) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["encode", str(source), "-o", str(target), "--model", tiny_model_dir])
+    assert result.exit_code == 0, result.output
+    expected = CPEncoder(tiny_model_dir).encode(SENTENCES * 2)
+    np.testing.assert_allclose(np.load(target), expected, atol=1e-5)
