@@ -468,6 +468,42 @@ def search_controls_command(layer, alpha, data, output, rank_by, raw_data, **opt
     _finish_search(result, encoder, output, "controls", None)
 
 
+@main.command(short_help="Measure plain, fast CP and naive CP side by side; write docs/PERFORMANCE.md.")
+@click.option("--model", default=DEFAULT_MODEL, show_default=True)
+@click.option("--output", default="docs/PERFORMANCE.md", show_default=True, help="The Markdown report.")
+@click.option("--rounds", type=int, default=2, show_default=True, help="Each configuration's best round counts.")
+@click.option("--count", type=int, default=64, show_default=True, help="Sentences per measurement.")
+@click.option("--quick", is_flag=True, help="A small run: one prompt, one length, one round.")
+def bench(model, output, rounds, count, quick):
+    """Throughput (sentences/s) and peak memory of plain, CP fast and CP naive for PromptEOL,
+    Knowledge and CK, at several batch sizes and sentence lengths; the grid search against one
+    plain pass; bfloat16 against float32; streaming memory. All in one process, interleaved."""
+    from . import benchmark
+    from .models import load_model
+
+    lm = load_model(model, "float32", "cpu")
+    options = {"rounds": rounds, "count": count}
+    if quick:
+        options |= dict(
+            prompts=("prompteol",),
+            lengths=(8,),
+            batch_sizes=(16,),
+            sweep_lengths=(8, 16),
+            rounds=1,
+            grid_count=16,
+            memory_lines=(32, 64),
+        )
+    result = benchmark.run_benchmark(lm, **options)
+    target = Path(output)
+    benchmark.throughput_plot(result, target.parent / "performance" / "throughput.png")
+    (target.parent / "performance").mkdir(parents=True, exist_ok=True)
+    (target.parent / "performance" / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    command = "cpembed bench" + ("" if model == DEFAULT_MODEL else f" --model {model}") + (" --quick" if quick else "")
+    benchmark.write_markdown(result, target, command)
+    click.echo(target.read_text())
+    click.echo(f"wrote {target}", err=True)
+
+
 @main.command(short_help="Run the reproduction report and write docs/RESULTS.md.")
 @click.option("--models", default="smollm2-135m,qwen2.5-coder-0.5b", show_default=True)
 @click.option("--prompts", default="prompteol,cot,knowledge,ck", show_default=True)

@@ -1,0 +1,337 @@
+"""`cpembed bench`: throughput and memory of plain, fast CP and naive CP, measured side by side.
+
+Every configuration runs in the same process, in rounds whose order alternates, and each keeps
+its best round: on a shared, noisy machine the ratios between configurations hold even when the
+absolute numbers drift.
+"""
+
+from __future__ import annotations
+
+import itertools
+import platform
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import psutil
+import torch
+from tqdm.auto import tqdm
+
+from .config import PAPER_CP, CPConfig
+from .controls import REFERENCE_SENTENCES
+from .encoder import CPEncoder
+from .naive import NaiveCP
+from .search import PAPER_LAYERS, grid_settings
+from .variants import encode_variants
+
+_WORDS = " ".join(s.rstrip(".") for s in REFERENCE_SENTENCES).split()
+
+
+def sentences_of(words: int, count: int) -> list[str]:
+    """`count` different sentences of `words` words each, cut from the reference sentences."""
+    return [" ".join(itertools.islice(itertools.cycle(_WORDS), 7 * i, 7 * i + words)) + "." for i in range(count)]
+
+
+@dataclass
+class Timing:
+    name: str
+    prompt: str
+    words: int
+    batch_size: int
+    sentences: int
+    seconds: float
+    peak_rss_mb: float
+
+    @property
+    def rate(self) -> float:
+        return self.sentences / self.seconds
+
+
+class _PeakRSS:
+    """The process's largest resident set size while the block runs, sampled every 5 ms."""
+
+    def __enter__(self):
+        self.process, self.peak, self.running = psutil.Process(), 0, True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.005)
+
+    def __exit__(self, *_):
+        self.running = False
+        self.thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+
+def _measure(run: Callable[[], object]) -> tuple[float, float]:
+    with _PeakRSS() as rss:
+        started = time.perf_counter()
+        run()
+        seconds = time.perf_counter() - started
+    return seconds, rss.peak / 2**20
+
+
+def _engines(lm, prompt: str, cp: CPConfig, batch_size: int) -> dict[str, Callable[[list[str]], object]]:
+    plain_padded = CPEncoder(lm, prompt, cp=None, engine="padded")
+    plain = CPEncoder(lm, prompt, cp=None)
+    fast = CPEncoder(lm, prompt, cp=cp)
+    padded = CPEncoder(lm, prompt, cp=cp, engine="padded")
+    naive = NaiveCP(CPEncoder(lm, prompt, cp=cp, engine="padded"))
+    return {
+        "plain (padded)": lambda s: plain_padded.encode(s, batch_size=batch_size),
+        "plain": lambda s: plain.encode(s, batch_size=batch_size),
+        "CP fast": lambda s: fast.encode(s, batch_size=batch_size),
+        "CP padded": lambda s: padded.encode(s, batch_size=batch_size),
+        "CP naive": lambda s: naive.encode(s, batch_size=batch_size),
+    }
+
+
+def run_benchmark(
+    lm,
+    prompts: tuple[str, ...] = ("prompteol", "knowledge", "ck"),
+    lengths: tuple[int, ...] = (8, 40),
+    batch_sizes: tuple[int, ...] = (4, 16, 64),
+    sweep_lengths: tuple[int, ...] = (5, 10, 20, 40, 80),
+    count: int = 64,
+    grid_count: int = 96,
+    memory_lines: tuple[int, ...] = (256, 1024),
+    rounds: int = 2,
+) -> dict:
+    """Every measurement of the report, as JSON-ready data."""
+    cases = []  # (prompt, words, batch size, engine name, run, sentences)
+    for prompt in prompts:
+        cp = PAPER_CP[prompt]
+        for words in lengths:
+            sizes = batch_sizes if (prompt, words) == (prompts[0], lengths[0]) else (16,)
+            for batch_size in sizes:
+                texts = sentences_of(words, count)
+                for name, run in _engines(lm, prompt, cp, batch_size).items():
+                    cases.append((prompt, words, batch_size, name, run, texts))
+    for words in sweep_lengths:  # throughput against length: PromptEOL, batch 16
+        if words in lengths:
+            continue
+        texts = sentences_of(words, max(16, count * lengths[0] // words))
+        for name, run in _engines(lm, prompts[0], PAPER_CP[prompts[0]], 16).items():
+            if name in ("plain", "CP fast", "CP naive"):
+                cases.append((prompts[0], words, 16, name, run, texts))
+
+    best: dict[tuple, Timing] = {}
+    with tqdm(total=rounds * len(cases), desc="benchmark", unit="run") as bar:
+        for round_ in range(rounds):
+            for prompt, words, batch_size, name, run, texts in cases if round_ % 2 == 0 else cases[::-1]:
+                seconds, peak = _measure(lambda run=run, texts=texts: run(texts))
+                key = (prompt, words, batch_size, name)
+                if key not in best or seconds < best[key].seconds:
+                    best[key] = Timing(name, prompt, words, batch_size, len(texts), seconds, peak)
+                bar.update()
+    return {
+        "machine": machine(),
+        "model": lm.name,
+        "num_layers": lm.num_layers,
+        "timings": [asdict(t) | {"rate": t.rate} for t in best.values()],
+        "grid": _grid_over_plain(lm, prompts[0], grid_count, rounds),
+        "bfloat16": _bfloat16(lm, prompts[0], count),
+        "memory": _memory(lm, memory_lines),
+    }
+
+
+def _grid_over_plain(lm, prompt: str, count: int, rounds: int) -> dict:
+    """The paper's 5 x 5 x 2 grid plus the baseline, in one pass, against one plain pass."""
+    texts = [s for i in range(count) for s in sentences_of(8 + (i * 5) % 25, 1)]
+    plain = CPEncoder(lm, prompt, cp=None)
+    settings = grid_settings(layers=[x for x in PAPER_LAYERS if x <= plain.output_layer])
+    plain_s = grid_s = float("inf")
+    for _ in range(rounds):
+        plain_s = min(plain_s, _measure(lambda: plain.encode(texts, batch_size=16))[0])
+        grid_s = min(grid_s, _measure(lambda: encode_variants(plain, texts, settings, batch_size=16))[0])
+    return {"prompt": prompt, "sentences": count, "settings": len(settings), "plain_s": plain_s, "grid_s": grid_s}
+
+
+def _bfloat16(lm, prompt: str, count: int) -> dict:
+    """Plain PromptEOL in bfloat16 against float32: speed and how far the embeddings move."""
+    from .models import load_model
+
+    texts = sentences_of(12, count)
+    fp32 = CPEncoder(lm, prompt, cp=None)
+    try:
+        bf16 = CPEncoder(load_model(lm.name, "bfloat16", "cpu"), prompt, cp=None)
+    except Exception as error:  # a model given as an object cannot always be reloaded
+        return {"skipped": str(error)}
+    fp32_s, a = _timed(lambda: fp32.encode(texts, batch_size=16))
+    bf16_s, b = _timed(lambda: bf16.encode(texts, batch_size=16))
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return {"float32_s": fp32_s, "bfloat16_s": bf16_s, "min_cosine": float(cos.min()), "sentences": count}
+
+
+def _timed(run):
+    started = time.perf_counter()
+    result = run()
+    return time.perf_counter() - started, result
+
+
+def _memory(lm, lines: tuple[int, ...]) -> list[dict]:
+    """Peak RSS of `cpembed encode`'s streaming path (CP fast) for inputs of different sizes."""
+    from . import streaming
+
+    encoder = CPEncoder(lm, "prompteol", cp=PAPER_CP["prompteol"])
+    found = []
+    with tempfile.TemporaryDirectory() as folder:
+        for n in lines:
+            source = Path(folder) / f"in{n}.txt"
+            source.write_text("\n".join(sentences_of(10, n)) + "\n", encoding="utf-8")
+            seconds, peak = _measure(
+                lambda source=source: streaming.encode_file(
+                    encoder, source, str(Path(folder) / "out.npy"), batch_size=32, chunk_lines=256
+                )
+            )
+            found.append({"lines": n, "seconds": seconds, "peak_rss_mb": peak})
+    return found
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    import transformers
+
+    return {
+        "cpu": _cpu_name(),
+        "cores": psutil.cpu_count(logical=True),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+def _rate(result: dict, prompt: str, words: int, batch_size: int, name: str) -> float | None:
+    for t in result["timings"]:
+        if (t["prompt"], t["words"], t["batch_size"], t["name"]) == (prompt, words, batch_size, name):
+            return t["rate"]
+    return None
+
+
+def write_markdown(result: dict, path: Path, command: str) -> Path:
+    """docs/PERFORMANCE.md: the tables, the plot, the command and the machine."""
+    m, layers = result["machine"], result["num_layers"]
+    lines = [
+        "# Performance",
+        "",
+        f"Made by `{command}` on {m['cpu']} ({m['cores']} logical cores, {m['memory_gb']} GB, "
+        f"{m['threads']} torch threads), Python {m['python']}, torch {m['torch']}, transformers "
+        f"{m['transformers']}; model `{result['model']}` ({layers} layers), float32 unless stated.",
+        "Every number comes from the same process, configurations interleaved, best of the rounds; ",
+        "compare ratios rather than absolute rates, which drift with the machine's load.",
+        "",
+        "Engines: **plain** = no CP, packed engine (a batch's prompts in one sequence without padding, the",
+        "shared template prefix computed once); **plain (padded)** = no CP, one padded row per prompt;",
+        "**CP fast** = CP on the packed engine (auxiliary prompt through layers 1..l only, then the",
+        "normal prompt once with the last token patched); **CP padded** = the same on padded rows;",
+        "**CP naive** = the research code's way: both prompts whole through every layer and the LM head,",
+        "`output_hidden_states=True`, nothing shared. CP settings are the paper's (PromptEOL l=5,",
+        "Knowledge and CK l=7). The bound is 0.95 x L / (L + l): the auxiliary pass's own cost.",
+        "",
+        "| prompt | words | batch | plain | plain (padded) | CP fast | CP padded | CP naive "
+        "| CP fast / plain | bound | CP fast / naive |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    keys = sorted({(t["prompt"], t["words"], t["batch_size"]) for t in result["timings"]}, key=lambda k: k)
+    for prompt, words, batch_size in keys:
+        rates = {n: _rate(result, prompt, words, batch_size, n) for n in ENGINE_NAMES}
+        if rates["plain (padded)"] is None:
+            continue  # the length sweep's rows are in the plot
+        layer = PAPER_CP[prompt].layer
+        bound = 0.95 * layers / (layers + layer)
+        cells = " | ".join(f"{rates[n]:.1f}" for n in ENGINE_NAMES)
+        lines.append(
+            f"| {prompt} | {words} | {batch_size} | {cells} | {rates['CP fast'] / rates['plain']:.2f} "
+            f"| {bound:.2f} | {rates['CP fast'] / rates['CP naive']:.1f}x |"
+        )
+    grid = result["grid"]
+    lines += [
+        "",
+        "Rates are sentences per second.",
+        "",
+        "## The search grid",
+        "",
+        f"The paper's grid ({grid['settings']} settings: the baseline, NS at every (l, alpha), NR at every l), "
+        f"{grid['prompt']}, {grid['sentences']} sentences of 8-32 words, all settings in one pass: "
+        f"{grid['grid_s']:.1f} s against {grid['plain_s']:.1f} s for one plain pass, "
+        f"**{grid['grid_s'] / grid['plain_s']:.2f}x**.",
+        "",
+    ]
+    bf16 = result["bfloat16"]
+    if "skipped" not in bf16:
+        lines += [
+            "## bfloat16",
+            "",
+            f"Plain {result['timings'][0]['prompt']}, {bf16['sentences']} sentences: float32 "
+            f"{bf16['float32_s']:.1f} s, bfloat16 {bf16['bfloat16_s']:.1f} s "
+            f"(**{bf16['float32_s'] / bf16['bfloat16_s']:.2f}x** the speed of float32); the smallest "
+            f"cosine between a float32 and a bfloat16 embedding is {bf16['min_cosine']:.4f}.",
+            "",
+        ]
+    lines += [
+        "## Memory",
+        "",
+        "Peak resident memory of the whole process (model included) while `cpembed encode` streams a",
+        "file (CP fast, PromptEOL, chunks of 256 lines):",
+        "",
+        "| lines | seconds | peak RSS (MB) |",
+        "|---|---|---|",
+        *(f"| {m['lines']} | {m['seconds']:.1f} | {m['peak_rss_mb']:.0f} |" for m in result["memory"]),
+        "",
+        "![throughput against sentence length](performance/throughput.png)",
+        "",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+ENGINE_NAMES = ("plain", "plain (padded)", "CP fast", "CP padded", "CP naive")
+
+
+def throughput_plot(result: dict, path: Path) -> Path:
+    """Sentences per second against sentence length (PromptEOL, batch 16)."""
+    from .plots import _pyplot
+
+    plt = _pyplot()
+    prompt = result["timings"][0]["prompt"]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for name in ("plain", "CP fast", "CP naive"):
+        points = sorted(
+            (t["words"], t["rate"])
+            for t in result["timings"]
+            if t["name"] == name and t["prompt"] == prompt and t["batch_size"] == 16
+        )
+        ax.plot([w for w, _ in points], [r for _, r in points], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("sentence length (words)")
+    ax.set_ylabel("sentences per second")
+    ax.set_title(f"{result['model']}, {prompt}, batch 16, {result['machine']['threads']} threads", fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
