@@ -74,3 +74,25 @@ def test_encoder_engines_agree_and_sliding_windows_fall_back(tiny_lm, monkeypatc
     monkeypatch.setattr(tiny_lm.model.config, "sliding_window", 64, raising=False)
     assert CPEncoder(tiny_lm, max_length=65).engine == "padded"
     assert CPEncoder(tiny_lm, max_length=64).engine == "packed"
+
+
+def test_a_prefix_that_merges_across_the_template_boundary(tiny_lm):
+    """With no space before {sentence}, the template's last word and the sentence's first piece can
+    become one token: the shared prefix must come from the whole prompts' ids, not the template's."""
+    from cpembed.prompts import Template, prompt_token_ids
+    from cpembed.variants import _common_prefix
+    from reference import reference_embedding
+
+    template = 'Sentence: pl{sentence}" means in one word:"'
+    sentences = ["ay.", "e dog.", "s are.", "uitar."]  # "pl" + "ay" is one token in this vocabulary
+    rows = prompt_token_ids(tiny_lm.tokenizer, Template(template), sentences)
+    alone = tiny_lm.tokenizer("Sentence: pl")["input_ids"]
+    assert any(row[: len(alone)] != alone for row in rows)  # the boundary does merge
+    shared = _common_prefix(rows)
+    assert all(row[:shared] == rows[0][:shared] for row in rows) and shared < len(alone)
+    cp = CPConfig(layer=3, alpha=2.0)
+    packed = CPEncoder(tiny_lm, prompt=template, cp=cp).encode(sentences, convert_to_tensor=True)
+    import torch
+
+    expected = torch.stack([reference_embedding(tiny_lm, [template], s, cp, -1) for s in sentences])
+    torch.testing.assert_close(packed, expected, atol=1e-5, rtol=1e-5)
