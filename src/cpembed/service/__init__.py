@@ -1,0 +1,63 @@
+"""An OpenAI-compatible embeddings service over a CPEncoder (`cpembed serve`; extra `cpembed[serve]`)."""
+
+from __future__ import annotations
+
+try:
+    import starlette  # noqa: F401
+    import uvicorn  # noqa: F401
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError("the service needs starlette and uvicorn: pip install 'cpembed[serve]'") from error
+
+from .app import Limits, RequestError, create_app
+from .batcher import DynamicBatcher, QueueFull
+
+__all__ = ["BackgroundServer", "DynamicBatcher", "Limits", "QueueFull", "RequestError", "create_app", "serve"]
+
+
+def serve(app, host: str = "127.0.0.1", port: int = 8000, graceful_timeout: float = 30.0) -> None:
+    """Run the service until SIGINT/SIGTERM; in-flight requests finish before it stops."""
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=graceful_timeout, log_level="info")
+
+
+class BackgroundServer:
+    """The service on a free loopback port in a background thread (tests, load checks, notebooks).
+
+    Example:
+        >>> with BackgroundServer(create_app(encoder)) as url:     # doctest: +SKIP
+        ...     OpenAI(base_url=url + "/v1", api_key="-").embeddings.create(...)
+    """
+
+    def __init__(self, app, graceful_timeout: float = 30.0) -> None:
+        import socket
+        import threading
+
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=graceful_timeout)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> str:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the service did not start")
+            time.sleep(0.01)
+        return self.url
+
+    def stop(self) -> None:
+        """Ask the server to stop (in-flight requests finish first) and wait for it."""
+        self.server.should_exit = True
+        self.thread.join(60)
+
+    def __exit__(self, *_) -> None:
+        self.stop()
+        self.socket.close()

@@ -1,0 +1,213 @@
+"""The HTTP service: OpenAI's `/v1/embeddings` schema over a `CPEncoder`, with dynamic batching.
+
+Every bad request gets a 4xx with OpenAI's error body (`{"error": {"message", "type", "param",
+"code"}}`), checked before it reaches the model, so a bad request never costs the worker.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ..encoder import CPEncoder
+from .batcher import DynamicBatcher, QueueFull
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for, and how requests are batched."""
+
+    max_inputs: int = 2048  # strings per request (OpenAI's own limit)
+    max_chars: int = 20_000  # characters per string
+    max_body_bytes: int = 8 * 2**20
+    max_batch_size: int = 32  # sentences per forward batch
+    max_wait_ms: float = 5.0  # how long a request waits for others to share its batch
+    max_queue: int = 4096  # sentences waiting; beyond it, 503 with Retry-After
+
+
+class RequestError(Exception):
+    """A request the service refuses: an HTTP status and OpenAI's error fields."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.code = status, message, param, code
+
+    def response(self) -> JSONResponse:
+        kind = {401: "authentication_error", 404: "not_found_error", 503: "server_error"}.get(
+            self.status, "invalid_request_error"
+        )
+        body = {"error": {"message": self.message, "type": kind, "param": self.param, "code": self.code}}
+        headers = {"Retry-After": "1"} if self.status == 503 else None
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+KNOWN_FIELDS = {"input", "model", "encoding_format", "dimensions", "user"}
+
+
+def create_app(
+    encoder: CPEncoder, model_name: str | None = None, limits: Limits = Limits(), api_key: str | None = None
+) -> Starlette:
+    """The service for one encoder. `model_name` is the id clients send (default: the model's name)."""
+    if encoder.cp is not None and encoder.cp.intervention == "shuffle":
+        raise ValueError("the shuffle control makes an embedding depend on other requests' sentences: not served")
+    name = model_name or encoder.lm.name
+    created = int(time.time())
+
+    def embed(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        # In the worker thread: a tokenizer must not be used by two threads at once.
+        vectors = encoder.encode(texts, batch_size=limits.max_batch_size, normalize_embeddings=True)
+        tokens = np.array([len(ids) for ids in encoder.lm.tokenizer(texts, add_special_tokens=False)["input_ids"]])
+        return vectors, tokens
+
+    batcher = DynamicBatcher(
+        embed,
+        limits.max_batch_size,
+        limits.max_wait_ms,
+        limits.max_queue,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        batcher.start()
+        try:
+            yield
+        finally:
+            batcher.stop()  # the server has finished its in-flight requests by now
+
+    def authorize(request: Request) -> None:
+        if api_key is None:
+            return
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+            raise RequestError(
+                401, "missing or wrong API key: send 'Authorization: Bearer <key>'", code="invalid_api_key"
+            )
+
+    async def embeddings(request: Request) -> JSONResponse:
+        authorize(request)
+        body = await _read_body(request, limits.max_body_bytes)
+        texts, encoding_format, dimensions = _parse(body, name, limits, encoder.embedding_dimension)
+        try:
+            vectors, tokens = await batcher.submit(texts)
+        except QueueFull as error:
+            raise RequestError(503, f"the service is busy ({error}); retry shortly", code="queue_full") from None
+        if dimensions is not None:
+            vectors = vectors[:, :dimensions]
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        tokens = int(tokens.sum())
+        data = [
+            {"object": "embedding", "index": i, "embedding": _encode_vector(row, encoding_format)}
+            for i, row in enumerate(vectors)
+        ]
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return JSONResponse({"object": "list", "data": data, "model": name, "usage": usage})
+
+    async def models(request: Request) -> JSONResponse:
+        authorize(request)
+        entry = {"id": name, "object": "model", "created": created, "owned_by": "cpembed"}
+        return JSONResponse({"object": "list", "data": [entry]})
+
+    async def health(_request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "model": name})
+
+    async def request_error(_request: Request, error: RequestError) -> JSONResponse:
+        return error.response()
+
+    async def http_error(_request: Request, error: HTTPException) -> JSONResponse:
+        return RequestError(error.status_code, str(error.detail)).response()
+
+    async def internal_error(_request: Request, error: Exception) -> JSONResponse:
+        body = {"error": {"message": f"internal error: {error}", "type": "server_error", "param": None, "code": None}}
+        return JSONResponse(body, status_code=500)
+
+    return Starlette(
+        routes=[
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+        ],
+        exception_handlers={RequestError: request_error, HTTPException: http_error, Exception: internal_error},
+        lifespan=lifespan,
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, f"the request body is larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"the request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(body: bytes, served: str, limits: Limits, width: int) -> tuple[list[str], str, int | None]:
+    """The request's texts, encoding format and dimensions, or a RequestError saying what is wrong."""
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise RequestError(400, "the body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise RequestError(400, "the body must be a JSON object")
+    unknown = sorted(set(payload) - KNOWN_FIELDS)
+    if unknown:
+        raise RequestError(400, f"unrecognized field(s): {', '.join(unknown)}", param=unknown[0])
+    model = payload.get("model")
+    if not isinstance(model, str):
+        raise RequestError(400, "'model' is required and must be a string", param="model")
+    if model != served:
+        raise RequestError(404, f"the model {model!r} is not served here; use {served!r}", "model", "model_not_found")
+    texts = _texts(payload.get("input"), limits)
+    encoding_format = payload.get("encoding_format") or "float"
+    if encoding_format not in ("float", "base64"):
+        raise RequestError(400, "'encoding_format' must be 'float' or 'base64'", param="encoding_format")
+    dimensions = payload.get("dimensions")
+    if dimensions is not None and (
+        isinstance(dimensions, bool) or not isinstance(dimensions, int) or not 1 <= dimensions <= width
+    ):
+        raise RequestError(400, f"'dimensions' must be an integer from 1 to {width}", param="dimensions")
+    return texts, encoding_format, dimensions
+
+
+def _texts(value, limits: Limits) -> list[str]:
+    if value is None:
+        raise RequestError(400, "'input' is required: a string or a list of strings", param="input")
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, list):
+        raise RequestError(400, "'input' must be a string or a list of strings", param="input")
+    if not texts:
+        raise RequestError(400, "'input' is an empty list", param="input")
+    if len(texts) > limits.max_inputs:
+        raise RequestError(400, f"'input' has {len(texts)} items; the limit is {limits.max_inputs}", param="input")
+    for i, text in enumerate(texts):
+        if isinstance(text, (int, list)) and not isinstance(text, bool):
+            raise RequestError(400, "token arrays are not supported: send text", param="input")
+        if not isinstance(text, str):
+            raise RequestError(400, f"input[{i}] must be a string, got {type(text).__name__}", param="input")
+        if not text.strip():
+            raise RequestError(400, f"input[{i}] is empty", param="input")
+        if len(text) > limits.max_chars:
+            raise RequestError(
+                400, f"input[{i}] has {len(text)} characters; the limit is {limits.max_chars}", param="input"
+            )
+    return texts
+
+
+def _encode_vector(row: np.ndarray, encoding_format: str):
+    if encoding_format == "base64":  # little-endian float32 bytes, as OpenAI sends them
+        return base64.b64encode(row.astype("<f4").tobytes()).decode("ascii")
+    return row.tolist()

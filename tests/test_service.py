@@ -1,0 +1,246 @@
+"""The HTTP service with real clients on loopback: the openai package, raw HTTP, many threads."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from conftest import SENTENCES
+from cpembed import CPConfig, CPEncoder
+
+service = pytest.importorskip("cpembed.service")
+openai = pytest.importorskip("openai")
+
+CP = CPConfig(layer=3, alpha=2.0)
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_models):
+    return CPEncoder(tiny_models["llama"], cp=CP)
+
+
+@pytest.fixture(scope="module")
+def url(encoder):
+    app = service.create_app(encoder, "tiny", service.Limits(max_inputs=8, max_chars=300, max_body_bytes=20_000))
+    with service.BackgroundServer(app) as base:
+        yield base
+
+
+def post(url: str, body, headers: dict | None = None, raw: bytes | None = None) -> tuple[int, dict, dict]:
+    data = raw if raw is not None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url + "/v1/embeddings", data=data, headers={"Content-Type": "application/json", **(headers or {})}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read()), {k.lower(): v for k, v in response.headers.items()}
+    except urllib.error.HTTPError as error:
+        with error:  # closes the connection it holds
+            return error.code, json.loads(error.read()), {k.lower(): v for k, v in error.headers.items()}
+
+
+def expected(encoder, texts):
+    return encoder.encode(texts, normalize_embeddings=True)
+
+
+@pytest.mark.parametrize("encoding_format", [None, "float", "base64"])
+def test_openai_client_gets_the_encoders_vectors(url, encoder, encoding_format):
+    with openai.OpenAI(base_url=url + "/v1", api_key="unused") as client:
+        _check_client(client, encoder, encoding_format)
+
+
+def _check_client(client, encoder, encoding_format):
+    options = {"encoding_format": encoding_format} if encoding_format else {}
+    response = client.embeddings.create(model="tiny", input=SENTENCES, **options)
+    assert [d.index for d in response.data] == list(range(len(SENTENCES))) and response.model == "tiny"
+    if encoding_format == "base64":  # asked for explicitly, the client hands the strings back
+        vectors = np.array([np.frombuffer(base64.b64decode(d.embedding), "<f4") for d in response.data])
+    else:  # the client asks for base64 by itself and decodes it
+        vectors = np.array([d.embedding for d in response.data])
+    np.testing.assert_allclose(vectors, expected(encoder, SENTENCES), atol=1e-5)
+    assert response.usage.prompt_tokens > len(SENTENCES)
+    single = client.embeddings.create(model="tiny", input="A man is playing a guitar.")
+    np.testing.assert_allclose(single.data[0].embedding, expected(encoder, SENTENCES[:1])[0], atol=1e-5)
+
+
+def test_dimensions_truncate_and_renormalize(url, encoder):
+    status, body, _ = post(url, {"model": "tiny", "input": SENTENCES[:2], "dimensions": 8})
+    assert status == 200
+    vectors = np.array([d["embedding"] for d in body["data"]])
+    full = expected(encoder, SENTENCES[:2])[:, :8]
+    np.testing.assert_allclose(vectors, full / np.linalg.norm(full, axis=1, keepdims=True), atol=1e-5)
+
+
+def test_models_and_health(url):
+    with urllib.request.urlopen(url + "/v1/models") as response:
+        assert json.loads(response.read())["data"][0]["id"] == "tiny"
+    with urllib.request.urlopen(url + "/health") as response:
+        assert json.loads(response.read())["status"] == "ok"
+
+
+def test_concurrent_requests_each_get_their_own_rows(url, encoder):
+    texts = [f"sentence number {i} is about {word}." for i, word in enumerate(["cats", "dogs", "rain", "tea"] * 6)]
+    truth = expected(encoder, texts)
+    barrier = threading.Barrier(12)
+
+    def call(i: int):
+        mine = texts[2 * i : 2 * i + 2]
+        barrier.wait()
+        status, body, _ = post(url, {"model": "tiny", "input": mine})
+        return i, status, np.array([d["embedding"] for d in body["data"]])
+
+    with ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(call, range(12)))
+    for i, status, vectors in results:
+        assert status == 200
+        np.testing.assert_allclose(vectors, truth[2 * i : 2 * i + 2], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"model": "tiny"}, 400, "'input' is required"),
+        ({"model": "tiny", "input": []}, 400, "empty list"),
+        ({"model": "tiny", "input": ""}, 400, "input[0] is empty"),
+        ({"model": "tiny", "input": ["ok", 3.5]}, 400, "input[1] must be a string"),
+        ({"model": "tiny", "input": [1, 2, 3]}, 400, "token arrays are not supported"),
+        ({"model": "tiny", "input": {"text": "x"}}, 400, "string or a list of strings"),
+        ({"model": "tiny", "input": ["x"] * 9}, 400, "the limit is 8"),
+        ({"model": "tiny", "input": "x" * 301}, 400, "301 characters"),
+        ({"model": "tiny", "input": "x", "encoding_format": "int8"}, 400, "'encoding_format'"),
+        ({"model": "tiny", "input": "x", "dimensions": 0}, 400, "'dimensions'"),
+        ({"model": "tiny", "input": "x", "dimensions": True}, 400, "'dimensions'"),
+        ({"model": "tiny", "input": "x", "temperature": 1}, 400, "unrecognized field(s): temperature"),
+        ({"input": "x"}, 400, "'model' is required"),
+        ({"model": "gpt-4", "input": "x"}, 404, "not served here"),
+        (["not", "an", "object"], 400, "must be a JSON object"),
+    ],
+)
+def test_bad_requests_get_openai_style_4xx(url, body, status, words):
+    code, answer, _ = post(url, body)
+    assert code == status
+    assert words in answer["error"]["message"] and answer["error"]["type"]
+
+
+def test_malformed_json_and_huge_bodies(url):
+    code, answer, _ = post(url, None, raw=b'{"model": "tiny", "input": ["unterminated')
+    assert code == 400 and "not valid JSON" in answer["error"]["message"]
+    code, answer, _ = post(url, {"model": "tiny", "input": ["x" * 250] * 100})
+    assert code == 413 and "larger than 20000 bytes" in answer["error"]["message"]
+    code, _, _ = post(url, {"model": "tiny", "input": "still alive"})  # nothing above hurt the worker
+    assert code == 200
+
+
+def test_unknown_routes_and_methods_answer_in_the_same_format(url):
+    for path, method in (("/v1/chat/completions", "POST"), ("/v1/embeddings", "GET")):
+        request = urllib.request.Request(url + path, data=b"{}" if method == "POST" else None, method=method)
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(request)
+        with error.value:
+            assert error.value.code in (404, 405) and "error" in json.loads(error.value.read())
+
+
+def test_api_key_is_checked_on_every_route_but_health(encoder):
+    app = service.create_app(encoder, "tiny", api_key="s3cret")
+    with service.BackgroundServer(app) as base:
+        assert post(base, {"model": "tiny", "input": "x"})[0] == 401
+        assert post(base, {"model": "tiny", "input": "x"}, {"Authorization": "Bearer wrong"})[0] == 401
+        assert post(base, {"model": "tiny", "input": "x"}, {"Authorization": "Bearer s3cret"})[0] == 200
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(base + "/v1/models")
+        with error.value:
+            assert error.value.code == 401
+        with urllib.request.urlopen(base + "/health") as response:
+            assert response.status == 200
+        with openai.OpenAI(base_url=base + "/v1", api_key="s3cret") as client:
+            assert (
+                len(client.embeddings.create(model="tiny", input="x").data[0].embedding) == encoder.embedding_dimension
+            )
+
+
+def test_shuffle_is_not_served(tiny_lm):
+    with pytest.raises(ValueError, match="shuffle"):
+        service.create_app(CPEncoder(tiny_lm, cp=CPConfig(layer=2, intervention="shuffle")))
+
+
+class SlowEncoder:
+    """Wraps an encoder; each encode waits until released, so tests can hold the worker."""
+
+    def __init__(self, encoder) -> None:
+        self.encoder, self.release, self.started = encoder, threading.Event(), threading.Event()
+        self.lm, self.cp, self.embedding_dimension = encoder.lm, encoder.cp, encoder.embedding_dimension
+
+    def encode(self, texts, **options):
+        self.started.set()
+        self.release.wait(30)
+        return self.encoder.encode(texts, **options)
+
+
+def test_a_full_queue_answers_503_with_retry_after(encoder):
+    slow = SlowEncoder(encoder)
+    app = service.create_app(slow, "tiny", service.Limits(max_queue=2, max_wait_ms=0))
+    with service.BackgroundServer(app) as base, ThreadPoolExecutor(2) as pool:
+        first = pool.submit(post, base, {"model": "tiny", "input": ["held by the worker"]})
+        assert slow.started.wait(10)
+        second = pool.submit(post, base, {"model": "tiny", "input": ["waits", "in the queue"]})
+        time.sleep(0.3)
+        try:
+            code, answer, headers = post(base, {"model": "tiny", "input": ["one too many"]})
+        finally:
+            slow.release.set()
+        assert code == 503 and headers.get("retry-after") == "1" and "busy" in answer["error"]["message"]
+        assert first.result()[0] == 200 and second.result()[0] == 200
+
+
+def test_shutdown_finishes_in_flight_requests(encoder):
+    slow = SlowEncoder(encoder)
+    server = service.BackgroundServer(service.create_app(slow, "tiny"))
+    with ThreadPoolExecutor(1) as pool:
+        base = server.__enter__()
+        in_flight = pool.submit(post, base, {"model": "tiny", "input": ["finish me"]})
+        assert slow.started.wait(10)
+        stopping = threading.Thread(target=server.stop)
+        stopping.start()
+        time.sleep(0.2)
+        slow.release.set()
+        status, body, _ = in_flight.result(30)
+        stopping.join(30)
+        server.socket.close()
+    assert status == 200 and len(body["data"]) == 1
+
+
+def test_batcher_gathers_concurrent_callers_and_survives_errors():
+    calls = []
+
+    def embed(texts):
+        calls.append(list(texts))
+        if "boom" in texts:
+            raise RuntimeError("boom")
+        return np.array([[len(t)] for t in texts])
+
+    batcher = service.DynamicBatcher(embed, max_batch_size=64, max_wait_ms=200)
+    batcher.start()
+
+    async def main():
+        jobs = [batcher.submit([f"{'x' * i}", f"{'y' * (i + 1)}"]) for i in range(1, 9)]
+        return await asyncio.gather(*jobs)
+
+    try:
+        results = asyncio.run(main())
+        assert len(calls) == 1  # eight callers, one forward batch
+        for i, rows in enumerate(results, start=1):
+            assert rows[:, 0].tolist() == [i, i + 1]
+        with pytest.raises(RuntimeError, match="boom"):
+            asyncio.run(batcher.submit(["boom"]))
+        assert asyncio.run(batcher.submit(["after"]))[0, 0] == 5  # the worker lives on
+    finally:
+        batcher.stop()
