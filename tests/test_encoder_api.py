@@ -164,3 +164,34 @@ def test_similarity_edge_cases(encoder):
     assert encoder.similarity("a cat.", ["a dog.", "a car."]).shape == (1, 2)
     with pytest.raises(ValueError, match="width 32"):
         encoder.similarity(np.zeros((2, 5)), np.zeros((2, 5)))
+
+
+def test_sentence_transformers_keyword_arguments(tiny_lm):
+
+    encoder = CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0))
+    texts = ["A man is playing a guitar.", "Someone plays the guitar."]
+    plain = encoder.encode(texts)
+    typical = encoder.encode(
+        texts,
+        batch_size=8,
+        show_progress_bar=False,
+        convert_to_tensor=True,
+        normalize_embeddings=True,
+        precision="float32",
+        device="cpu",
+    )
+    assert isinstance(typical, torch.Tensor)
+    np.testing.assert_allclose(typical.numpy(), plain / np.linalg.norm(plain, axis=1, keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(encoder.encode(texts, prompt="query: "), encoder.encode(["query: " + t for t in texts]))
+    short = encoder.encode(texts, truncate_dim=8, normalize_embeddings=True)
+    assert short.shape == (2, 8) and np.allclose(np.linalg.norm(short, axis=1), 1.0)
+    np.testing.assert_allclose(encoder.encode_query(texts), plain)
+    np.testing.assert_allclose(encoder.encode_document(texts), plain)
+    with pytest.raises(TypeError, match="does not take output_value, prompt_name; it takes batch_size"):
+        encoder.encode(texts, prompt_name="query", output_value="token_embeddings")
+    with pytest.raises(ValueError, match="precision 'int8' is not supported"):
+        encoder.encode(texts, precision="int8")
+    with pytest.raises(ValueError, match="truncate_dim must be an integer"):
+        encoder.encode(texts, truncate_dim=10_000)
+    with pytest.raises(TypeError, match="prompt must be a string"):
+        encoder.encode(texts, prompt=3)

@@ -157,19 +157,49 @@ class CPEncoder:
         normalize_embeddings: bool = False,
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
+        prompt: str | None = None,
+        precision: str = "float32",
+        device: str | torch.device | None = None,
+        truncate_dim: int | None = None,
+        **unsupported,
     ) -> np.ndarray | torch.Tensor | list[torch.Tensor]:
         """Embed sentences; float32 `(n, d)` rows in input order (`(d,)` for a single string).
 
         Sentences are cleaned as in SPEC (strip, quotes, final period); an empty or
         whitespace-only sentence therefore becomes "." and still gets a row.
+
+        The keyword arguments are sentence-transformers': `prompt` is text put before every
+        sentence (inside cpembed's own template); `precision` must be "float32"; `device`, if
+        given, must be the model's; `truncate_dim` keeps the first dimensions. Any other keyword
+        is refused with the list of those supported.
         """
+        if unsupported:
+            raise TypeError(
+                f"encode() does not take {', '.join(sorted(unsupported))}; it takes batch_size, show_progress_bar, "
+                "normalize_embeddings, convert_to_numpy, convert_to_tensor, prompt, precision, device, truncate_dim"
+            )
+        if precision != "float32":
+            raise ValueError(f"precision {precision!r} is not supported: cpembed returns float32 embeddings")
+        if device is not None and resolve_device(device) != self.lm.device:
+            raise ValueError(f"this encoder's model is on {self.lm.device}; load it with device={device!r} instead")
+        width = self.embedding_dimension
+        if truncate_dim is not None and (
+            isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int) or not 1 <= truncate_dim <= width
+        ):
+            raise ValueError(f"truncate_dim must be an integer from 1 to {width}, got {truncate_dim!r}")
         texts, single = _sentence_list(sentences)
+        if prompt is not None:
+            if not isinstance(prompt, str):
+                raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
+            texts = [prompt + text for text in texts]
         if self.engine == "packed":
             from .variants import encode_variants  # the packed engine is built on this class
 
             embeddings = torch.from_numpy(encode_variants(self, texts, [self.cp], batch_size, show_progress_bar)[0])
         else:
             embeddings = self._encode_padded(texts, batch_size, show_progress_bar)
+        if truncate_dim is not None:
+            embeddings = embeddings[:, :truncate_dim]
         if normalize_embeddings:
             embeddings = torch.nn.functional.normalize(embeddings, dim=-1)
         if single:
@@ -189,6 +219,14 @@ class CPEncoder:
             aux_sentences = [cleaned[partner[i]] for i in rows] if partner else batch
             embeddings[rows] = self._embed(batch, aux_sentences).cpu()
         return embeddings
+
+    def encode_query(self, sentences: str | Iterable[str], **options):
+        """`encode` for queries (sentence-transformers' name). CP embeds queries and documents alike."""
+        return self.encode(sentences, **options)
+
+    def encode_document(self, sentences: str | Iterable[str], **options):
+        """`encode` for documents (sentence-transformers' name). CP embeds queries and documents alike."""
+        return self.encode(sentences, **options)
 
     def similarity(self, a, b) -> np.ndarray:
         """Cosine similarity matrix `(len(a), len(b))` between embeddings or sentences."""
