@@ -167,7 +167,6 @@ def test_similarity_edge_cases(encoder):
 
 
 def test_sentence_transformers_keyword_arguments(tiny_lm):
-
     encoder = CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0))
     texts = ["A man is playing a guitar.", "Someone plays the guitar."]
     plain = encoder.encode(texts)
