@@ -244,3 +244,22 @@ def test_batcher_gathers_concurrent_callers_and_survives_errors():
         assert asyncio.run(batcher.submit(["after"]))[0, 0] == 5  # the worker lives on
     finally:
         batcher.stop()
+
+
+def test_load_check_script_runs_and_reports(tiny_model_dir, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "load_check.py"
+    target = tmp_path / "PERFORMANCE.md"
+    subprocess.run(
+        [sys.executable, str(script), "--model", tiny_model_dir, "--requests", "24", "--concurrency", "4"]
+        + ["--output", str(target)],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    result = json.loads((tmp_path / "performance" / "service.json").read_text())
+    assert set(result["runs"]) == {"batched", "one by one"} and result["sentences"] >= 24
+    assert "## The embeddings service" in target.read_text() and "p99 ms" in target.read_text()

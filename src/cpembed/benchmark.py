@@ -8,6 +8,7 @@ absolute numbers drift.
 from __future__ import annotations
 
 import itertools
+import json
 import platform
 import tempfile
 import threading
@@ -230,12 +231,44 @@ def _rate(result: dict, prompt: str, words: int, batch_size: int, name: str) -> 
     return None
 
 
-def write_markdown(result: dict, path: Path, command: str) -> Path:
-    """docs/PERFORMANCE.md: the tables, the plot, the command and the machine."""
-    m, layers = result["machine"], result["num_layers"]
+def render_markdown(path: Path) -> Path:
+    """docs/PERFORMANCE.md from the measurements kept beside it (performance/bench.json from
+    `cpembed bench`, performance/service.json from benchmarks/load_check.py)."""
+    folder = path.parent / "performance"
+    lines = ["# Performance", ""]
+    if (folder / "bench.json").is_file():
+        lines += _bench_lines(json.loads((folder / "bench.json").read_text()))
+    if (folder / "service.json").is_file():
+        lines += _service_lines(json.loads((folder / "service.json").read_text()))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _service_lines(result: dict) -> list[str]:
+    m = result["machine"]
     lines = [
-        "# Performance",
+        "## The embeddings service",
         "",
+        f"`{result['command']}` on {m['cpu']} ({m['cores']} logical cores, {m['threads']} torch threads): "
+        f"`{result['model']}` with {result['cp']}, {result['requests']} requests of 1-4 sentences "
+        f"({result['sentences']} sentences) from {result['concurrency']} concurrent clients on loopback, "
+        "the same load with dynamic batching (up to 32 sentences a batch, 5 ms wait) and without it.",
+        "",
+        "| batching | requests/s | sentences/s | p50 ms | p95 ms | p99 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, run in result["runs"].items():
+        lines.append(
+            f"| {label} | {run['requests_per_s']:.2f} | {run['sentences_per_s']:.1f} | {run['p50_ms']:.0f} "
+            f"| {run['p95_ms']:.0f} | {run['p99_ms']:.0f} |"
+        )
+    return [*lines, "", f"Dynamic batching's gain in sentences/s: **{result['gain']:.2f}x**.", ""]
+
+
+def _bench_lines(result: dict) -> list[str]:
+    """The tables, the plot, the command and the machine of `cpembed bench`."""
+    m, layers, command = result["machine"], result["num_layers"], result["command"]
+    lines = [
         f"Made by `{command}` on {m['cpu']} ({m['cores']} logical cores, {m['memory_gb']} GB, "
         f"{m['threads']} torch threads), Python {m['python']}, torch {m['torch']}, transformers "
         f"{m['transformers']}; model `{result['model']}` ({layers} layers), float32 unless stated.",
@@ -303,9 +336,7 @@ def write_markdown(result: dict, path: Path, command: str) -> Path:
         "![throughput against sentence length](performance/throughput.png)",
         "",
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return lines
 
 
 ENGINE_NAMES = ("plain", "plain (padded)", "CP fast", "CP padded", "CP naive")

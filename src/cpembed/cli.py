@@ -526,12 +526,14 @@ def bench(model, output, rounds, count, quick):
             memory_lines=(32, 64),
         )
     result = benchmark.run_benchmark(lm, **options)
+    result["command"] = (
+        "cpembed bench" + ("" if model == DEFAULT_MODEL else f" --model {model}") + (" --quick" if quick else "")
+    )
     target = Path(output)
-    benchmark.throughput_plot(result, target.parent / "performance" / "throughput.png")
-    (target.parent / "performance").mkdir(parents=True, exist_ok=True)
-    (target.parent / "performance" / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
-    command = "cpembed bench" + ("" if model == DEFAULT_MODEL else f" --model {model}") + (" --quick" if quick else "")
-    benchmark.write_markdown(result, target, command)
+    folder = target.parent / "performance"
+    benchmark.throughput_plot(result, folder / "throughput.png")
+    (folder / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    benchmark.render_markdown(target)
     click.echo(target.read_text())
     click.echo(f"wrote {target}", err=True)
 
