@@ -240,8 +240,45 @@ def render_markdown(path: Path) -> Path:
         lines += _bench_lines(json.loads((folder / "bench.json").read_text()))
     if (folder / "service.json").is_file():
         lines += _service_lines(json.loads((folder / "service.json").read_text()))
+    if (folder / "ray.json").is_file():
+        lines += _ray_lines(json.loads((folder / "ray.json").read_text()))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _ray_lines(result: dict) -> list[str]:
+    m, runs = result["machine"], result["runs"]
+    lines = [
+        "## Scale-out on Ray",
+        "",
+        f"`{result['command']}` on {m['cpu']} ({m['cores']} logical cores): `{result['model']}`, the default",
+        "prompt and CP setting, a local Ray cluster, one CPU and one torch thread per worker. Rows/s include",
+        "starting the workers (each loads the model once) and writing the shards.",
+        "",
+        "| workers | rows | seconds | rows/s | per worker rows/s (while embedding) |",
+        "|---|---|---|---|---|",
+    ]
+    for workers, run in runs.items():
+        per = ", ".join(f"{r:.2f}" for r in run["per_worker_rows_per_s"])
+        lines.append(f"| {workers} | {run['rows']} | {run['seconds']:.1f} | {run['rows_per_s']:.2f} | {per} |")
+    rate = min(r for run in runs.values() for r in run["per_worker_rows_per_s"])
+    lines += [
+        "",
+        f"**Projection, not a measurement**: at {rate:.2f} rows/s per worker (the slowest measured here),",
+        "with 16 such workers per node and perfect scaling:",
+        "",
+        "| sentences | 1 node | 10 nodes | 100 nodes |",
+        "|---|---|---|---|",
+    ]
+    for n, name in ((10_000_000, "10M"), (1_000_000_000, "1B")):
+        cells = " | ".join(_duration(n / (rate * 16 * nodes)) for nodes in (1, 10, 100))
+        lines.append(f"| {name} | {cells} |")
+    return [*lines, ""]
+
+
+def _duration(seconds: float) -> str:
+    hours = seconds / 3600
+    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} h"
 
 
 def _service_lines(result: dict) -> list[str]:

@@ -97,35 +97,11 @@ def search_options(command):
     return _apply(_MODEL_OPTIONS + _SITE_OPTIONS, command)
 
 
-def build_encoder(
-    model,
-    prompt,
-    no_cp,
-    layer,
-    alpha,
-    norm,
-    site,
-    aux_template,
-    output_layer,
-    dtype,
-    device,
-    max_length,
-    intervention=None,
-):
+def build_encoder(**options):
+    """A CPEncoder from the encoder flags (CP flags override the defaults table's entry)."""
     from .encoder import CPEncoder  # imports torch: keep `cpembed --help` fast
 
-    given = dict(layer=layer, alpha=alpha, norm=norm, site=site, aux_template=aux_template, intervention=intervention)
-    overrides = {k: v for k, v in given.items() if v is not None}
-    if no_cp:
-        if overrides:
-            raise click.UsageError(f"--no-cp cannot be combined with --{', --'.join(overrides).replace('_', '-')}")
-        cp = None
-    else:
-        name = resolve_prompt(prompt).name
-        # A default of "no CP" still takes explicit CP flags, on top of the paper's setting.
-        base = default_cp(model, name) or (PAPER_CP[name] if overrides else None)
-        cp = dataclasses.replace(base, **overrides) if base else None
-    return CPEncoder(model, prompt, cp, output_layer, dtype, device, max_length)
+    return CPEncoder(**_encoder_options(**{"intervention": None, **options}))
 
 
 def _split(options: dict) -> tuple[dict, int]:
@@ -133,29 +109,116 @@ def _split(options: dict) -> tuple[dict, int]:
     return options, batch_size
 
 
-@main.command(short_help="Embed a file of sentences (one a line) to .npy or .jsonl.")
-@click.argument("input", type=click.Path(dir_okay=False, allow_dash=True))
+@main.command(short_help="Embed files of sentences to .npy/.jsonl, or to Parquet shards on a Ray cluster.")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option(
-    "-o", "--output", default="-", show_default=True, help="An .npy file, a .jsonl file, or - for JSON lines on stdout."
+    "-o",
+    "--output",
+    default="-",
+    show_default=True,
+    help="An .npy file, a .jsonl file, or - for JSON lines on stdout; with --engine ray, a folder.",
 )
 @click.option("--normalize", is_flag=True, help="L2-normalize the embeddings.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: this process; ray: a Ray cluster (pip install 'cpembed[ray]').",
+)
+@click.option("--address", help="[ray] Cluster address (auto, ray://HOST:10001); default: a local cluster.")
+@click.option("--workers", type=int, default=1, show_default=True, help="[ray] Actors, each with its own model.")
+@click.option("--cpus-per-worker", type=float, default=1, show_default=True, help="[ray]")
+@click.option("--gpus-per-worker", type=float, default=0, show_default=True, help="[ray]")
+@click.option("--text-field", default="text", show_default=True, help="[ray] The text of JSONL/Parquet rows.")
+@click.option("--id-field", help="[ray] Row ids from this field (default: input:line number).")
+@click.option("--include-text", is_flag=True, help="[ray] Keep a text column beside id and embedding.")
+@click.option("--rows-per-shard", type=int, default=10_000, show_default=True, help="[ray]")
 @encoder_options
-def encode(input, output, normalize, **options):
-    """Embed INPUT (a file, or - for stdin), one sentence a line; every line gets a row.
+def encode(inputs, output, normalize, engine, **options):
+    """Embed INPUTS, one sentence a line (- for stdin); every line gets a row.
 
-    The file is read and written in chunks, so memory stays flat however long it is; an output
-    file appears only once it is complete.
+    Locally, one file is read and written in chunks, so memory stays flat however long it is;
+    an output file appears only once it is complete. With --engine ray, text, JSONL or Parquet
+    files (local paths or any filesystem URI pyarrow reads) become Parquet shards with id,
+    embedding and optionally text, plus a manifest; a rerun resumes where a crash stopped.
     """
+    ray_options = {k: options.pop(k) for k in list(options) if k in _RAY_FLAGS}
+    if engine == "ray":
+        _encode_on_ray(inputs, output, normalize, ray_options, options)
+        return
+    given = [f"--{k.replace('_', '-')}" for k, v in ray_options.items() if v != _RAY_FLAGS[k]]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} only apply to --engine ray")
+    if len(inputs) != 1:
+        raise click.UsageError("the local engine embeds one input file; use --engine ray for several")
     from .streaming import count_checked_lines, encode_file, seekable_input
 
     options, batch_size = _split(options)
     _check_output(output)  # before minutes of work, not after
-    with seekable_input(input) as path:
+    with seekable_input(inputs[0]) as path:
         total = count_checked_lines(path)  # also before loading the model: a bad byte is found first
         encoder = build_encoder(**options)
         rows = encode_file(encoder, path, output, batch_size=batch_size, normalize=normalize, total=total)
     where = "stdout" if output == "-" else output
     click.echo(f"{rows} embedding(s) of dimension {encoder.embedding_dimension} -> {where}", err=True)
+
+
+# Ray-only flags and their defaults.
+_RAY_FLAGS = {
+    "address": None,
+    "workers": 1,
+    "cpus_per_worker": 1,
+    "gpus_per_worker": 0,
+    "text_field": "text",
+    "id_field": None,
+    "include_text": False,
+    "rows_per_shard": 10_000,
+}
+
+
+def _encode_on_ray(inputs, output, normalize, ray_options, options) -> None:
+    if normalize:
+        raise click.UsageError("--normalize is not available with --engine ray: normalize when you read the shards")
+    if output == "-" or output.endswith((".npy", ".jsonl")):
+        raise click.UsageError("with --engine ray, --output is a folder for Parquet shards")
+    if "-" in inputs:
+        raise click.UsageError("with --engine ray, inputs are files (stdin cannot be split across workers)")
+    try:
+        from .distributed import embed_files
+    except ImportError:
+        raise click.ClickException("the Ray engine needs Ray Data: pip install 'cpembed[ray]'") from None
+    options.pop("batch_size")
+    encoder_options = _encoder_options(**options)
+    summary = embed_files(list(inputs), output, **ray_options, **encoder_options)
+    click.echo(
+        f"{summary.rows} rows in {summary.shards} shard(s) -> {output} ({summary.shards_written} written, "
+        f"{summary.shards_skipped} already complete); {summary.rows_per_second:.1f} rows/s over "
+        f"{summary.seconds:.1f} s",
+        err=True,
+    )
+    for worker, rate in sorted(summary.per_worker_rows_per_second.items()):
+        click.echo(f"  worker {worker}: {rate:.1f} rows/s", err=True)
+    for empty in summary.empty_inputs:
+        click.echo(f"  {empty} is empty: no rows, recorded in the manifest", err=True)
+
+
+def _encoder_options(
+    model, prompt, no_cp, layer, alpha, norm, site, aux_template, output_layer, dtype, device, max_length, intervention
+) -> dict:
+    """CPEncoder's keyword arguments from the encoder flags, without loading the model."""
+    given = dict(layer=layer, alpha=alpha, norm=norm, site=site, aux_template=aux_template, intervention=intervention)
+    overrides = {k: v for k, v in given.items() if v is not None}
+    if no_cp and overrides:
+        raise click.UsageError(f"--no-cp cannot be combined with --{', --'.join(overrides).replace('_', '-')}")
+    cp = None
+    if not no_cp:
+        name = resolve_prompt(prompt).name
+        base = default_cp(model, name) or (PAPER_CP[name] if overrides else None)
+        cp = dataclasses.replace(base, **overrides) if base else None
+    return dict(
+        model=model, prompt=prompt, cp=cp, output_layer=output_layer, dtype=dtype, device=device, max_length=max_length
+    )
 
 
 def _check_output(output: str) -> None:

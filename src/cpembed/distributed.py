@@ -1,0 +1,436 @@
+"""Embed a corpus on a Ray cluster (Ray Data), with nothing lost and nothing twice.
+
+The driver plans first: it reads every input once (checking UTF-8, JSON and fields, so a bad
+line fails in seconds, before any model work), gives every row a stable id, and cuts the inputs
+into shards of at most `rows_per_shard` rows, by byte range (text, JSONL) or row range (Parquet).
+A manifest with the full configuration is written to the output folder. Ray Data then runs an
+actor pool (each actor loads the model once) over the shards that have no output yet; an actor
+writes each shard to a temporary file and renames it when complete, so a shard file is always
+whole. A rerun after a crash skips the complete shards; a rerun with another configuration is
+refused. Actors that die are restarted and their shards retried (writing a shard twice gives the
+same file, so a retry never duplicates a row).
+
+Inputs: `.txt` (one sentence a line; id = "<input>:<line number>", 1-based), `.jsonl` (a text
+field and optionally an id field; without one, "<input>:<line number>"), `.parquet` (the same
+columns; without an id field, "<input>:<row number>", 0-based). Local paths or any URI pyarrow's
+filesystems read (s3://, gs://, hdfs://, ...). Empty inputs are recorded in the manifest and
+produce no shard.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+class ConfigurationMismatch(ValueError):
+    """The output folder holds embeddings made with another configuration."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Rows [first_row, first_row + rows) of one input: bytes [start, stop) or Parquet rows."""
+
+    index: int
+    source: str
+    kind: str  # "text", "jsonl" or "parquet"
+    start: int
+    stop: int
+    first_row: int
+    rows: int
+
+    @property
+    def name(self) -> str:
+        return f"shard-{self.index:06d}.parquet"
+
+
+@dataclass
+class Summary:
+    rows: int
+    shards: int
+    shards_written: int
+    shards_skipped: int
+    seconds: float
+    rows_per_second: float
+    per_worker_rows_per_second: dict[str, float] = field(default_factory=dict)
+    empty_inputs: list[str] = field(default_factory=list)
+
+
+def _filesystem(uri: str):
+    from pyarrow import fs
+
+    if "://" not in uri:
+        return fs.LocalFileSystem(), os.path.abspath(uri)
+    return fs.FileSystem.from_uri(uri)
+
+
+def _kind(uri: str) -> str:
+    lowered = uri.lower()
+    if lowered.endswith((".jsonl", ".json")):
+        return "jsonl"
+    if lowered.endswith(".parquet"):
+        return "parquet"
+    return "text"
+
+
+def plan(inputs: list[str], text_field: str = "text", id_field: str | None = None, rows_per_shard: int = 10_000):
+    """Shards over every input, and the inputs that were empty. Raises on any unreadable row."""
+    from pyarrow import fs as pafs
+
+    if not inputs:
+        raise ValueError("give at least one input file")
+    if isinstance(rows_per_shard, bool) or not isinstance(rows_per_shard, int) or rows_per_shard < 1:
+        raise ValueError(f"rows_per_shard must be a positive integer, got {rows_per_shard!r}")
+    shards, empty, seen_ids = [], [], set()
+    for uri in inputs:
+        filesystem, path = _filesystem(uri)
+        if filesystem.get_file_info(path).type != pafs.FileType.File:
+            raise FileNotFoundError(f"no such input file: {uri}")
+        kind = _kind(uri)
+        if kind == "parquet":
+            ranges = _parquet_ranges(filesystem, path, uri, text_field, id_field, rows_per_shard, seen_ids)
+        else:
+            ranges = _line_ranges(filesystem, path, uri, kind, text_field, id_field, rows_per_shard, seen_ids)
+        if not ranges:
+            empty.append(uri)
+        for start, stop, first_row, rows in ranges:
+            shards.append(Shard(len(shards), uri, kind, start, stop, first_row, rows))
+    return shards, empty
+
+
+def _line_ranges(filesystem, path, uri, kind, text_field, id_field, rows_per_shard, seen_ids):
+    ranges, offset, shard_start, first_row, rows = [], 0, 0, 0, 0
+    with filesystem.open_input_stream(path) as stream:
+        for number, line in enumerate(_lines(stream), start=1):
+            _check_line(line, number, uri, kind, text_field, id_field, seen_ids)
+            offset += len(line)
+            rows += 1
+            if rows == rows_per_shard:
+                ranges.append((shard_start, offset, first_row, rows))
+                shard_start, first_row, rows = offset, first_row + rows, 0
+    if rows:
+        ranges.append((shard_start, offset, first_row, rows))
+    return ranges
+
+
+def _lines(stream, size: int = 1 << 20):
+    """The raw lines of a binary stream, each with its b"\\n" (the last one maybe without)."""
+    pending = b""
+    while chunk := stream.read(size):
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line + b"\n"
+    if pending:
+        yield pending
+
+
+def _check_line(line: bytes, number: int, uri: str, kind: str, text_field: str, id_field, seen_ids: set) -> None:
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{uri}:{number} is not UTF-8 text; convert the file first (e.g. iconv -t utf-8)") from None
+    if kind == "text":  # plain text has no fields: its ids are line numbers, whatever id_field says
+        return
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{uri}:{number} is not valid JSON ({error.msg})") from None
+    if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
+        raise ValueError(f"{uri}:{number} has no string field {text_field!r} (choose it with --text-field)")
+    if id_field:
+        _check_id(record.get(id_field), f"{uri}:{number}", id_field, seen_ids)
+
+
+def _check_id(value, where: str, id_field: str, seen_ids: set) -> None:
+    if value is None or isinstance(value, (dict, list, bool)):
+        raise ValueError(f"{where} has no usable id field {id_field!r} (a string or an integer)")
+    key = str(value)
+    if key in seen_ids:
+        raise ValueError(f"{where}: id {key!r} appears twice; ids must be unique across all inputs")
+    seen_ids.add(key)
+
+
+def _parquet_ranges(filesystem, path, uri, text_field, id_field, rows_per_shard, seen_ids):
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, filesystem=filesystem, columns=[c for c in (text_field, id_field) if c])
+    column = table.column(text_field)
+    if column.null_count:
+        raise ValueError(f"{uri}: {column.null_count} row(s) have no {text_field!r}")
+    if id_field:
+        for i, value in enumerate(table.column(id_field).to_pylist()):
+            _check_id(value, f"{uri} row {i}", id_field, seen_ids)
+    n = table.num_rows
+    return [(s, min(s + rows_per_shard, n), s, min(rows_per_shard, n - s)) for s in range(0, n, rows_per_shard)]
+
+
+def read_shard(shard: Shard, text_field: str = "text", id_field: str | None = None) -> tuple[list[str], list[str]]:
+    """The ids and texts of a shard's rows, in input order."""
+    filesystem, path = _filesystem(shard.source)
+    if shard.kind == "parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path, filesystem=filesystem).slice(shard.start, shard.stop - shard.start)
+        texts = table.column(text_field).to_pylist()
+        ids = (
+            [str(v) for v in table.column(id_field).to_pylist()]
+            if id_field
+            else [f"{shard.source}:{shard.first_row + i}" for i in range(len(texts))]
+        )
+        return ids, texts
+    with filesystem.open_input_file(path) as handle:
+        handle.seek(shard.start)
+        data = handle.read(shard.stop - shard.start)
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    if shard.kind == "text":
+        first_line = shard.first_row + 1
+        texts = [line.decode("utf-8").removesuffix("\r") for line in lines]
+        if shard.first_row == 0 and texts:
+            texts[0] = texts[0].removeprefix("\ufeff")
+        return [f"{shard.source}:{first_line + i}" for i in range(len(texts))], texts
+    records = [json.loads(line) for line in lines]
+    texts = [r[text_field] for r in records]
+    ids = (
+        [str(r[id_field]) for r in records]
+        if id_field
+        else [f"{shard.source}:{shard.first_row + 1 + i}" for i in range(len(records))]
+    )
+    return ids, texts
+
+
+class EmbedShards:
+    """The Ray Data UDF: one actor loads the model once and embeds whole shards."""
+
+    def __init__(self, settings: dict, output: str, text_field: str, id_field, include_text: bool, threads: int):
+        import torch
+
+        from .encoder import CPEncoder
+
+        torch.set_num_threads(max(1, threads))
+        self.encoder = CPEncoder(**_encoder_arguments(settings))
+        self.settings, self.output = settings, output
+        self.text_field, self.id_field, self.include_text = text_field, id_field, include_text
+        self.worker = f"{os.uname().nodename}:{os.getpid()}"
+
+    def __call__(self, batch: dict) -> dict:
+        out = defaultdict(list)
+        for spec in batch["shard"]:
+            shard = Shard(**json.loads(spec))
+            started = time.perf_counter()
+            written = write_shard(self.encoder, shard, self.output, self.text_field, self.id_field, self.include_text)
+            out["index"].append(shard.index)
+            out["rows"].append(shard.rows)
+            out["written"].append(written)
+            out["seconds"].append(time.perf_counter() - started)
+            out["worker"].append(self.worker)
+        return {key: np.array(values) for key, values in out.items()}
+
+
+def write_shard(encoder, shard: Shard, output: str, text_field: str, id_field, include_text: bool) -> bool:
+    """Embed one shard into `<output>/<shard name>`, atomically; False if it was already there."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyarrow import fs as pafs
+
+    filesystem, folder = _filesystem(output)
+    target = f"{folder}/{shard.name}"
+    if filesystem.get_file_info(target).type == pafs.FileType.File:
+        return False  # written by an earlier run, or by this task before its actor died
+    ids, texts = read_shard(shard, text_field, id_field)
+    vectors = np.ascontiguousarray(encoder.encode(texts, show_progress_bar=False), dtype=np.float32)
+    columns = {"id": pa.array(ids, pa.string())}
+    if include_text:
+        columns["text"] = pa.array(texts, pa.string())
+    width = vectors.shape[1] if vectors.ndim == 2 else encoder.embedding_dimension
+    columns["embedding"] = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), width)
+    partial = f"{folder}/.{shard.name}.{uuid.uuid4().hex}.partial"
+    with filesystem.open_output_stream(partial) as stream:
+        pq.write_table(pa.table(columns), stream)
+    filesystem.move(partial, target)
+    return True
+
+
+def _encoder_arguments(settings: dict) -> dict:
+    from .config import CPConfig
+
+    cp = settings["cp"]
+    return {
+        "model": settings["model"],
+        "prompt": settings["prompt"],
+        "cp": CPConfig(**cp) if cp else None,
+        "output_layer": settings["output_layer"],
+        "dtype": settings["dtype"],
+        "device": settings.get("device"),
+        "max_length": settings["max_length"],
+    }
+
+
+def requested_settings(encoder_options: dict) -> dict:
+    """The configuration a run asks for, JSON-ready, resolved the way CPEncoder resolves it."""
+    from . import __version__
+    from .config import CPConfig, default_cp
+    from .prompts import resolve_prompt
+
+    prompt = resolve_prompt(encoder_options.get("prompt", "prompteol"))
+    cp = encoder_options.get("cp", "auto")
+    if cp == "auto":
+        cp = default_cp(str(encoder_options.get("model", "smollm2-135m")), prompt.name)
+    if cp is not None and not isinstance(cp, CPConfig):
+        raise TypeError(f"cp must be a CPConfig, None or 'auto', got {type(cp).__name__}")
+    output_layer = encoder_options.get("output_layer")
+    return {
+        "model": str(encoder_options.get("model", "smollm2-135m")),
+        "prompt": prompt.templates[0].text if prompt.name == "custom" else prompt.name,
+        "cp": asdict(cp) if cp else None,
+        "output_layer": prompt.output_layer if output_layer is None else output_layer,
+        "dtype": encoder_options.get("dtype") or "float32",
+        "device": encoder_options.get("device"),
+        "max_length": encoder_options.get("max_length", 512),
+        "cpembed": __version__,
+    }
+
+
+def _prepare_output(output: str, manifest: dict) -> set[str]:
+    """Create the folder, or check that its manifest matches; the names of shards already complete."""
+    from pyarrow import fs as pafs
+
+    filesystem, folder = _filesystem(output)
+    filesystem.create_dir(folder, recursive=True)
+    path = f"{folder}/{MANIFEST}"
+    if filesystem.get_file_info(path).type == pafs.FileType.File:
+        with filesystem.open_input_stream(path) as stream:
+            existing = json.loads(stream.read())
+        keys = ("format", "encoder", "inputs", "text_field", "id_field", "include_text", "rows_per_shard")
+        different = [k for k in keys if existing.get(k) != manifest.get(k)]
+        if different:
+            raise ConfigurationMismatch(
+                f"{output} holds embeddings made with another configuration ({', '.join(different)} differ): "
+                "use a new --output folder, or delete this one to start over"
+            )
+    else:
+        partial = f"{folder}/.{MANIFEST}.partial"
+        with filesystem.open_output_stream(partial) as stream:
+            stream.write(json.dumps(manifest, indent=2).encode())
+        filesystem.move(partial, path)
+    found = filesystem.get_file_info(pafs.FileSelector(folder))
+    for info in found:  # pieces of a run killed mid-write
+        if info.base_name.endswith(".partial") and info.base_name != f".{MANIFEST}.partial":
+            filesystem.delete_file(info.path)
+    return {info.base_name for info in found if info.base_name.startswith("shard-")}
+
+
+def embed_files(
+    inputs: list[str],
+    output: str,
+    *,
+    text_field: str = "text",
+    id_field: str | None = None,
+    include_text: bool = False,
+    workers: int = 1,
+    cpus_per_worker: float = 1,
+    gpus_per_worker: float = 0,
+    rows_per_shard: int = 10_000,
+    address: str | None = None,
+    **encoder_options,
+) -> Summary:
+    """Embed every row of `inputs` into Parquet shards under `output` on a Ray cluster.
+
+    `encoder_options` are CPEncoder's (model, prompt, cp, output_layer, dtype, device,
+    max_length). Without `address`, a local Ray cluster is started (or the running one is used).
+    """
+    import ray
+
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    settings = requested_settings(encoder_options)
+    shards, empty = plan(list(inputs), text_field, id_field, rows_per_shard)
+    manifest = {
+        "format": FORMAT_VERSION,
+        "encoder": settings,
+        "inputs": list(inputs),
+        "text_field": text_field,
+        "id_field": id_field,
+        "include_text": include_text,
+        "rows_per_shard": rows_per_shard,
+        "shards": len(shards),
+        "rows": sum(s.rows for s in shards),
+        "empty_inputs": empty,
+    }
+    done = _prepare_output(output, manifest)
+    pending = [s for s in shards if s.name not in done]
+    started = time.perf_counter()
+    results: list[dict] = []
+    if pending:
+        if not ray.is_initialized():
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        items = [{"shard": json.dumps(asdict(s))} for s in pending]
+        dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+            EmbedShards,
+            fn_constructor_kwargs={
+                "settings": settings,
+                "output": output,
+                "text_field": text_field,
+                "id_field": id_field,
+                "include_text": include_text,
+                "threads": max(1, int(cpus_per_worker)),
+            },
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            batch_size=1,
+            num_cpus=cpus_per_worker,
+            num_gpus=gpus_per_worker,
+            # Ray Data restarts a dead actor and retries its task by default (max_restarts=-1,
+            # max_task_retries=-1): write_shard is idempotent, so a retry never duplicates a row.
+        )
+        results = dataset.take_all()
+    seconds = time.perf_counter() - started
+    _check_complete(output, shards)
+    per_worker: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    for r in results:
+        per_worker[str(r["worker"])][0] += int(r["rows"])
+        per_worker[str(r["worker"])][1] += float(r["seconds"])
+    written = sum(1 for r in results if r["written"])
+    rows = sum(int(r["rows"]) for r in results if r["written"])
+    return Summary(
+        rows=manifest["rows"],
+        shards=len(shards),
+        shards_written=written,
+        shards_skipped=len(shards) - written,
+        seconds=seconds,
+        rows_per_second=rows / seconds if seconds and rows else 0.0,
+        per_worker_rows_per_second={w: n / s for w, (n, s) in per_worker.items() if s},
+        empty_inputs=empty,
+    )
+
+
+def _check_complete(output: str, shards: list[Shard]) -> None:
+    from pyarrow import fs as pafs
+
+    filesystem, folder = _filesystem(output)
+    missing = [s.name for s in shards if filesystem.get_file_info(f"{folder}/{s.name}").type != pafs.FileType.File]
+    if missing:
+        raise RuntimeError(f"{len(missing)} shard(s) were not written ({missing[0]}, ...): run the command again")
+
+
+def read_embeddings(output: str):
+    """All shards of an output folder as one pyarrow Table, in shard order."""
+    import pyarrow.parquet as pq
+    from pyarrow import fs as pafs
+
+    filesystem, folder = _filesystem(output)
+    infos = filesystem.get_file_info(pafs.FileSelector(folder))
+    paths = sorted(i.path for i in infos if i.base_name.startswith("shard-") and i.base_name.endswith(".parquet"))
+    import pyarrow as pa
+
+    return pa.concat_tables([pq.read_table(p, filesystem=filesystem) for p in paths]) if paths else None
