@@ -171,3 +171,18 @@ def test_parts_are_joined_in_order_and_verified(tmp_path, monkeypatch):
 
 def test_load_model_respects_dtype(saved_llama):
     assert load_model(saved_llama, dtype="bfloat16").dtype == torch.bfloat16
+
+
+def test_auto_dtype_is_bfloat16_only_on_native_hardware(monkeypatch):
+    import torch
+
+    from cpembed import models
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(models, "native_bfloat16", lambda device: False)
+    assert models.resolve_dtype("auto", cpu) == torch.float32
+    monkeypatch.setattr(models, "native_bfloat16", lambda device: True)
+    assert models.resolve_dtype("auto", cpu) == torch.bfloat16
+    assert models.resolve_dtype("float32", cpu) == torch.float32
+    with pytest.raises(ValueError, match="use 'auto', 'float32' or 'bfloat16'"):
+        models.resolve_dtype("float16", cpu)

@@ -55,7 +55,13 @@ _MODEL_OPTIONS = [
     click.option(
         "--output-layer", type=int, help="Index into hidden_states (-1 = final normed state); default per prompt."
     ),
-    click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True),
+    click.option(
+        "--dtype",
+        type=click.Choice(["auto", "float32", "bfloat16"]),
+        default="auto",
+        show_default=True,
+        help="auto = bfloat16 on hardware that computes it natively (recent GPUs, AVX512-BF16/AMX CPUs), else float32.",
+    ),
     click.option("--device", help="cpu, cuda, cuda:1, ... (default: CUDA if available)."),
     click.option(
         "--max-length",

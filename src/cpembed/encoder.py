@@ -45,7 +45,8 @@ class CPEncoder:
             and prompt; None gives the plain prompt-based embedding without CP.
         output_layer: index into `hidden_states` (0 = embeddings, -1 = final normed state,
             -2 = penultimate layer output); None takes the prompt's default.
-        dtype: "float32" or "bfloat16" (or a torch dtype); None keeps a loaded model's dtype.
+        dtype: "auto" (bfloat16 where the hardware computes it natively, else float32), "float32"
+            or "bfloat16" (or a torch dtype); None is "auto", or keeps a loaded model's dtype.
         device: "cpu", "cuda", ...; None picks CUDA when available.
         max_length: token budget of one prompt; longer sentences are cut, the template never.
         padding_side: "right" or "left" (padded engine only); results do not depend on it.
@@ -74,7 +75,7 @@ class CPEncoder:
         self.prompt = resolve_prompt(prompt)
         if isinstance(model, LanguageModel):
             # Encoders may share a loaded model, so never convert it behind another encoder's back.
-            if dtype is not None and resolve_dtype(dtype) != model.dtype:
+            if dtype is not None and resolve_dtype(dtype, model.device) != model.dtype:
                 raise ValueError(
                     f"this loaded model is {model.dtype}; load it with load_model(..., dtype={dtype!r}) "
                     "or leave dtype unset"
@@ -86,7 +87,7 @@ class CPEncoder:
                 )
             self.lm = model
         else:
-            self.lm = load_model(model, dtype or "float32", device)
+            self.lm = load_model(model, dtype or "auto", device)
         if cp == "auto":
             cp = default_cp(self.lm.name, self.prompt.name)
         if cp is not None and not isinstance(cp, CPConfig):

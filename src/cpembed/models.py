@@ -137,13 +137,29 @@ class LanguageModel:
         return next(self.model.parameters()).dtype
 
 
-def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device | None = None) -> torch.dtype:
+    """A torch dtype from a name; "auto" is bfloat16 where the hardware computes it natively (a
+    CUDA GPU that supports it, a CPU with AVX512-BF16 or AMX), else float32: on a CPU without
+    them bfloat16 is emulated and several times slower than float32."""
     if isinstance(dtype, torch.dtype):
         return dtype
+    if dtype == "auto":
+        return torch.bfloat16 if native_bfloat16(device or resolve_device(None)) else torch.float32
     names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
     if dtype not in names:
-        raise ValueError(f"unknown dtype {dtype!r}: use 'float32' or 'bfloat16' (or a torch.dtype)")
+        raise ValueError(f"unknown dtype {dtype!r}: use 'auto', 'float32' or 'bfloat16' (or a torch.dtype)")
     return names[dtype]
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 matrix products in hardware."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: do not guess
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -169,7 +185,7 @@ def cache_dir() -> Path:
 
 def load_model(
     name_or_path: str | os.PathLike = DEFAULT_MODEL,
-    dtype: str | torch.dtype = "float32",
+    dtype: str | torch.dtype = "auto",
     device: str | torch.device | None = None,
 ) -> LanguageModel:
     """Load a built-in model by name, a Hugging Face model folder, or a `.gguf` file.
@@ -178,7 +194,8 @@ def load_model(
         >>> lm = load_model("smollm2-135m")            # doctest: +SKIP
         >>> lm = load_model("/models/Llama-2-7b-hf")   # doctest: +SKIP
     """
-    torch_dtype, torch_device = resolve_dtype(dtype), resolve_device(device)
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, torch_device)
     name = os.fspath(name_or_path)
     if name in BUILTIN_MODELS:
         folder = _builtin_folder(BUILTIN_MODELS[name])
