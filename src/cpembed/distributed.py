@@ -354,6 +354,10 @@ def embed_files(
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if encoder_options.get("dtype") in (None, "auto"):
+        # Decided here, once, so that every worker computes in the same dtype: workers' hardware
+        # is not known to the driver, so "auto" means bfloat16 on GPU workers, float32 on CPUs.
+        encoder_options["dtype"] = "bfloat16" if gpus_per_worker else "float32"
     settings = requested_settings(encoder_options)
     shards, empty = plan(list(inputs), text_field, id_field, rows_per_shard)
     manifest = {
