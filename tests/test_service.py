@@ -83,6 +83,8 @@ def test_dimensions_truncate_and_renormalize(url, encoder):
 def test_models_and_health(url):
     with urllib.request.urlopen(url + "/v1/models") as response:
         assert json.loads(response.read())["data"][0]["id"] == "tiny"
+    with urllib.request.urlopen(url + "/v1/models/tiny") as response:
+        assert json.loads(response.read())["id"] == "tiny"
     with urllib.request.urlopen(url + "/health") as response:
         assert json.loads(response.read())["status"] == "ok"
 
@@ -120,6 +122,7 @@ def test_concurrent_requests_each_get_their_own_rows(url, encoder):
         ({"model": "tiny", "input": "x", "dimensions": 0}, 400, "'dimensions'"),
         ({"model": "tiny", "input": "x", "dimensions": True}, 400, "'dimensions'"),
         ({"model": "tiny", "input": "x", "temperature": 1}, 400, "unrecognized field(s): temperature"),
+        ({"model": "tiny", "input": "x", "user": 5}, 400, "'user' must be a string"),
         ({"input": "x"}, 400, "'model' is required"),
         ({"model": "gpt-4", "input": "x"}, 404, "not served here"),
         (["not", "an", "object"], 400, "must be a JSON object"),
@@ -129,6 +132,37 @@ def test_bad_requests_get_openai_style_4xx(url, body, status, words):
     code, answer, _ = post(url, body)
     assert code == status
     assert words in answer["error"]["message"] and answer["error"]["type"]
+
+
+def test_hostile_bodies_get_400_and_hurt_nobody_else(url, encoder):
+    surrogate = b'{"model": "tiny", "input": ["fine", "\\ud800 lone surrogate"]}'
+    code, answer, _ = post(url, None, raw=surrogate)
+    assert code == 400 and "input[1] is not valid Unicode text" in answer["error"]["message"]
+    code, answer, _ = post(url, None, raw=b"[" * 5_000 + b"]" * 5_000)
+    assert code == 400 and "not valid JSON" in answer["error"]["message"]
+    huge_number = b'{"model": "tiny", "input": "x", "dimensions": ' + b"9" * 5000 + b"}"
+    assert post(url, None, raw=huge_number)[0] == 400
+
+
+def test_a_failing_request_does_not_fail_those_batched_with_it():
+    def embed(texts):
+        if "poison" in texts:
+            raise RuntimeError("cannot embed poison")
+        return np.array([[len(t)] for t in texts])
+
+    batcher = service.DynamicBatcher(embed, max_batch_size=64, max_wait_ms=200)
+    batcher.start()
+
+    async def main():
+        jobs = [batcher.submit(["good", "also good"]), batcher.submit(["poison"]), batcher.submit(["fine"])]
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    try:
+        good, poisoned, fine = asyncio.run(main())
+        assert good[:, 0].tolist() == [4, 9] and fine[:, 0].tolist() == [4]
+        assert isinstance(poisoned, RuntimeError)
+    finally:
+        batcher.stop()
 
 
 def test_malformed_json_and_huge_bodies(url):
@@ -155,6 +189,7 @@ def test_api_key_is_checked_on_every_route_but_health(encoder):
         assert post(base, {"model": "tiny", "input": "x"})[0] == 401
         assert post(base, {"model": "tiny", "input": "x"}, {"Authorization": "Bearer wrong"})[0] == 401
         assert post(base, {"model": "tiny", "input": "x"}, {"Authorization": "Bearer s3cret"})[0] == 200
+        assert post(base, {"model": "tiny", "input": "x"}, {"Authorization": "bearer s3cret"})[0] == 200
         with pytest.raises(urllib.error.HTTPError) as error:
             urllib.request.urlopen(base + "/v1/models")
         with error.value:

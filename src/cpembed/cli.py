@@ -70,7 +70,13 @@ _MODEL_OPTIONS = [
         show_default=True,
         help="Token budget of one prompt; longer sentences are cut, never the template.",
     ),
-    click.option("--batch-size", type=int, default=32, show_default=True),
+    click.option(
+        "--batch-size",
+        type=int,
+        default=32,
+        show_default=True,
+        help="Sentences per forward batch (serve: the most a gathered batch holds).",
+    ),
 ]
 _SITE_OPTIONS = [
     click.option("--site", type=click.Choice(SITES), help="Where CP reads and writes."),
@@ -539,13 +545,17 @@ def search_controls_command(layer, alpha, data, output, rank_by, raw_data, **opt
 
 @main.command(short_help="Serve embeddings over HTTP in OpenAI's /v1/embeddings schema.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback by default; 0.0.0.0 to expose it.")
-@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--served-name", help="The model id clients send (default: the --model value).")
 @click.option("--api-key", envvar="CPEMBED_API_KEY", help="Require 'Authorization: Bearer KEY' (or CPEMBED_API_KEY).")
 @click.option("--max-wait-ms", type=float, default=5.0, show_default=True, help="How long a request waits for others.")
-@click.option("--max-inputs", type=int, default=2048, show_default=True, help="Strings per request.")
-@click.option("--max-chars", type=int, default=20000, show_default=True, help="Characters per string.")
-@click.option("--max-queue", type=int, default=4096, show_default=True, help="Waiting sentences before 503.")
+@click.option("--max-inputs", type=click.IntRange(min=1), default=2048, show_default=True, help="Strings per request.")
+@click.option(
+    "--max-chars", type=click.IntRange(min=1), default=20000, show_default=True, help="Characters per string."
+)
+@click.option(
+    "--max-queue", type=click.IntRange(min=1), default=4096, show_default=True, help="Waiting sentences before 503."
+)
 @encoder_options
 def serve(host, port, served_name, api_key, max_wait_ms, max_inputs, max_chars, max_queue, **options):
     """Serve POST /v1/embeddings, GET /v1/models and GET /health; concurrent requests share batches
@@ -555,6 +565,9 @@ def serve(host, port, served_name, api_key, max_wait_ms, max_inputs, max_chars, 
     except ImportError as error:
         raise click.ClickException(str(error)) from None
 
+    if api_key is not None and not api_key.strip():
+        raise click.UsageError("--api-key is empty: give a key, or leave it out to serve without one")
+    _check_port_free(host, port)  # before the model loads, not after
     options, batch_size = _split(options)
     encoder = build_encoder(**options)
     limits = service.Limits(
@@ -567,6 +580,18 @@ def serve(host, port, served_name, api_key, max_wait_ms, max_inputs, max_chars, 
     app = service.create_app(encoder, served_name or options["model"], limits, api_key)
     click.echo(f"serving {served_name or options['model']} on http://{host}:{port}/v1", err=True)
     service.serve(app, host, port)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port} ({error.strerror}): choose another --port"
+            ) from None
 
 
 @main.command(short_help="Measure plain, fast CP and naive CP side by side; write docs/PERFORMANCE.md.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import logging
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from starlette.routing import Route
 
 from ..encoder import CPEncoder
 from .batcher import DynamicBatcher, QueueFull
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,8 @@ def create_app(
     def authorize(request: Request) -> None:
         if api_key is None:
             return
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
             raise RequestError(
                 401, "missing or wrong API key: send 'Authorization: Bearer <key>'", code="invalid_api_key"
             )
@@ -118,6 +121,15 @@ def create_app(
         entry = {"id": name, "object": "model", "created": created, "owned_by": "cpembed"}
         return JSONResponse({"object": "list", "data": [entry]})
 
+    async def model(request: Request) -> JSONResponse:
+        authorize(request)
+        wanted = request.path_params["model_id"]
+        if wanted != name:
+            raise RequestError(
+                404, f"the model {wanted!r} is not served here; use {name!r}", "model", "model_not_found"
+            )
+        return JSONResponse({"id": name, "object": "model", "created": created, "owned_by": "cpembed"})
+
     async def health(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "model": name})
 
@@ -128,13 +140,15 @@ def create_app(
         return RequestError(error.status_code, str(error.detail)).response()
 
     async def internal_error(_request: Request, error: Exception) -> JSONResponse:
-        body = {"error": {"message": f"internal error: {error}", "type": "server_error", "param": None, "code": None}}
+        logger.error("request failed", exc_info=error)  # the details stay in the server's log
+        body = {"error": {"message": "internal error", "type": "server_error", "param": None, "code": None}}
         return JSONResponse(body, status_code=500)
 
     return Starlette(
         routes=[
             Route("/v1/embeddings", embeddings, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/models/{model_id:path}", model, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
         ],
         exception_handlers={RequestError: request_error, HTTPException: http_error, Exception: internal_error},
@@ -159,13 +173,15 @@ def _parse(body: bytes, served: str, limits: Limits, width: int) -> tuple[list[s
     """The request's texts, encoding format and dimensions, or a RequestError saying what is wrong."""
     try:
         payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise RequestError(400, "the body is not valid JSON") from None
+    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting or numbers
+        raise RequestError(400, "the body is not valid JSON (or nests too deeply)") from None
     if not isinstance(payload, dict):
         raise RequestError(400, "the body must be a JSON object")
     unknown = sorted(set(payload) - KNOWN_FIELDS)
     if unknown:
         raise RequestError(400, f"unrecognized field(s): {', '.join(unknown)}", param=unknown[0])
+    if "user" in payload and not isinstance(payload["user"], str):
+        raise RequestError(400, "'user' must be a string", param="user")
     model = payload.get("model")
     if not isinstance(model, str):
         raise RequestError(400, "'model' is required and must be a string", param="model")
@@ -200,6 +216,10 @@ def _texts(value, limits: Limits) -> list[str]:
             raise RequestError(400, f"input[{i}] must be a string, got {type(text).__name__}", param="input")
         if not text.strip():
             raise RequestError(400, f"input[{i}] is empty", param="input")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: valid JSON, but not text any tokenizer takes
+            raise RequestError(400, f"input[{i}] is not valid Unicode text", param="input") from None
         if len(text) > limits.max_chars:
             raise RequestError(
                 400, f"input[{i}] has {len(text)} characters; the limit is {limits.max_chars}", param="input"

@@ -107,12 +107,15 @@ class DynamicBatcher:
 
     def _work(self) -> None:
         while (batch := self._take()) is not None:
-            texts = [text for job in batch for text in job.texts]
             try:
-                results = self.embed(texts)
-            except Exception as error:  # the worker lives on; each caller hears what failed
+                results = self.embed([text for job in batch for text in job.texts])
+            except Exception as error:
+                if len(batch) == 1:  # the worker lives on; the caller hears what failed
+                    batch[0].loop.call_soon_threadsafe(_fail, batch[0].future, error)
+                    continue
+                # One caller's input must not fail the others: run each job alone.
                 for job in batch:
-                    job.loop.call_soon_threadsafe(_fail, job.future, error)
+                    self._run_alone(job)
                 continue
             self.batches += 1
             start = 0
@@ -121,6 +124,15 @@ class DynamicBatcher:
                 mine = tuple(r[rows] for r in results) if isinstance(results, tuple) else results[rows]
                 start += len(job.texts)
                 job.loop.call_soon_threadsafe(_succeed, job.future, mine)
+
+    def _run_alone(self, job: _Job) -> None:
+        try:
+            results = self.embed(job.texts)
+        except Exception as error:
+            job.loop.call_soon_threadsafe(_fail, job.future, error)
+            return
+        self.batches += 1
+        job.loop.call_soon_threadsafe(_succeed, job.future, results)
 
 
 def _succeed(future: asyncio.Future, rows) -> None:
