@@ -139,8 +139,12 @@ def test_a_rerun_finishes_an_interrupted_run_and_refuses_another_configuration(t
     assert sorted(after) == sorted(before)
     for row_id in before:
         np.testing.assert_array_equal(after[row_id], before[row_id])
-    with pytest.raises(distributed.ConfigurationMismatch, match="another configuration .*encoder"):
+    with pytest.raises(distributed.ConfigurationMismatch, match=r"cp.layer 3 -> 2"):
         distributed.embed_files(inputs, str(out), **{**options, "cp": CPConfig(layer=2)})
+    with open(inputs[0], "a") as changed:  # the same command on changed data
+        changed.write("a line added after the first run\n")
+    with pytest.raises(distributed.ConfigurationMismatch, match="lines.txt changed since the first run"):
+        distributed.embed_files(inputs, str(out), **options)
 
 
 def test_bad_inputs_fail_clearly_before_any_work(tmp_path):
@@ -149,8 +153,8 @@ def test_bad_inputs_fail_clearly_before_any_work(tmp_path):
         distributed.plan([str(missing)])
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
-    shards, empties = distributed.plan([str(empty)])
-    assert shards == [] and empties == [str(empty)]
+    shards, empties, described = distributed.plan([str(empty)])
+    assert shards == [] and empties == [str(empty)] and described[0]["rows"] == 0
     no_text = tmp_path / "bad.jsonl"
     no_text.write_text('{"text": "fine"}\n{"body": "no text field"}\n')
     with pytest.raises(ValueError, match=r"bad.jsonl:2 has no string field 'text'"):
@@ -163,6 +167,28 @@ def test_bad_inputs_fail_clearly_before_any_work(tmp_path):
     twice.write_text('{"id": 1, "text": "a"}\n{"id": 1, "text": "b"}\n')
     with pytest.raises(ValueError, match="id '1' appears twice"):
         distributed.plan([str(twice)], id_field="id")
+    lines = tmp_path / "lines.txt"
+    lines.write_text("first\nsecond\n")
+    collide = tmp_path / "collide.jsonl"
+    collide.write_text(json.dumps({"id": f"{lines}:1", "text": "x"}) + "\n")  # a given id equal to a generated one
+    with pytest.raises(ValueError, match="appears twice"):
+        distributed.plan([str(lines), str(collide)], id_field="id")
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text('{"text": "a"}\n\n{"text": "b"}\n')
+    with pytest.raises(ValueError, match=r"blank.jsonl:2 is blank"):
+        distributed.plan([str(blank)])
+
+
+def test_impossible_requests_fail_fast(tiny_model_dir, tmp_path):
+    source = tmp_path / "one.txt"
+    source.write_text("one line\ntwo lines\n")
+    with pytest.raises(ValueError, match="needs 1 GPU"):
+        distributed.embed_files([str(source)], str(tmp_path / "gpu"), gpus_per_worker=1, model=tiny_model_dir)
+    with pytest.raises(ValueError, match="shuffle control"):
+        shuffle = CPConfig(layer=2, intervention="shuffle")
+        distributed.embed_files([str(source)], str(tmp_path / "shuffle"), model=tiny_model_dir, cp=shuffle)
+    with pytest.raises(ValueError, match="cpus_per_worker must be > 0"):
+        distributed.embed_files([str(source)], str(tmp_path / "cpu"), cpus_per_worker=0, model=tiny_model_dir)
 
 
 def test_an_empty_input_is_recorded_not_lost(tiny_model_dir, tmp_path):
@@ -171,6 +197,8 @@ def test_an_empty_input_is_recorded_not_lost(tiny_model_dir, tmp_path):
     one.write_text("just one line\n")
     summary = distributed.embed_files([str(empty), str(one)], str(tmp_path / "out"), model=tiny_model_dir, cp=CP)
     assert summary.rows == 1 and summary.empty_inputs == [str(empty)]
+    nothing = distributed.embed_files([str(empty)], str(tmp_path / "none"), model=tiny_model_dir, cp=CP)
+    assert nothing.rows == 0 and distributed.read_embeddings(str(tmp_path / "none")).num_rows == 0
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["empty_inputs"] == [str(empty)]
 
 
@@ -185,4 +213,4 @@ def test_cli_ray_engine(tiny_model_dir, corpus):
     assert "30 rows in" in result.output and "rows/s" in result.output
     assert len(_table(out)) == 30
     refused = CliRunner().invoke(main, ["encode", inputs[0], "--workers", "2", "--model", tiny_model_dir])
-    assert refused.exit_code != 0 and "--workers only apply to --engine ray" in refused.output
+    assert refused.exit_code != 0 and "--workers applies only to --engine ray" in refused.output

@@ -91,3 +91,48 @@ def test_cli_streams_a_file_larger_than_a_chunk(tiny_model_dir, tmp_path, monkey
     assert result.exit_code == 0, result.output
     expected = CPEncoder(tiny_model_dir).encode(SENTENCES * 2)
     np.testing.assert_allclose(np.load(target), expected, atol=1e-5)
+
+
+def test_outputs_get_normal_permissions(lines_file, tmp_path):
+    import os
+    import stat
+
+    path, _ = lines_file
+    umask = os.umask(0o022)
+    try:
+        encode_file(FakeEncoder(), path, str(tmp_path / "out.npy"))
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "out.npy").stat().st_mode) == 0o644
+
+
+def test_shuffle_pairs_across_the_whole_file_not_per_chunk(tiny_lm, tmp_path):
+    from cpembed import CPConfig
+
+    path = tmp_path / "three.txt"
+    path.write_text("one sentence.\nanother one.\nsame.\nsame.\nsame.\n")
+    encoder = CPEncoder(tiny_lm, cp=CPConfig(layer=2, intervention="shuffle"))
+    assert encode_file(encoder, path, str(tmp_path / "out.npy"), chunk_lines=2) == 5  # a chunk of "same." alone
+    expected = encoder.encode(path.read_text().splitlines())
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, atol=1e-5)
+
+
+def test_sigterm_leaves_no_partial_output(tiny_model_dir, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    source = tmp_path / "many.txt"
+    source.write_text("\n".join(f"sentence number {i} is here." for i in range(30_000)) + "\n")
+    target = tmp_path / "out.npy"
+    command = [sys.executable, "-m", "cpembed", "encode", str(source), "-o", str(target), "--model", tiny_model_dir]
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.npy.*.partial")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be interrupted"
+    os.kill(process.pid, signal.SIGTERM)
+    assert process.wait(60) == 143
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["many.txt"]

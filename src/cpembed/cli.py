@@ -130,7 +130,7 @@ def _split(options: dict) -> tuple[dict, int]:
     show_default=True,
     help="An .npy file, a .jsonl file, or - for JSON lines on stdout; with --engine ray, a folder.",
 )
-@click.option("--normalize", is_flag=True, help="L2-normalize the embeddings.")
+@click.option("--normalize", is_flag=True, help="[local] L2-normalize the embeddings.")
 @click.option(
     "--engine",
     type=click.Choice(["local", "ray"]),
@@ -140,12 +140,14 @@ def _split(options: dict) -> tuple[dict, int]:
 )
 @click.option("--address", help="[ray] Cluster address (auto, ray://HOST:10001); default: a local cluster.")
 @click.option("--workers", type=int, default=1, show_default=True, help="[ray] Actors, each with its own model.")
-@click.option("--cpus-per-worker", type=float, default=1, show_default=True, help="[ray]")
-@click.option("--gpus-per-worker", type=float, default=0, show_default=True, help="[ray]")
+@click.option(
+    "--cpus-per-worker", type=float, default=1, show_default=True, help="[ray] CPUs (and torch threads) each."
+)
+@click.option("--gpus-per-worker", type=float, default=0, show_default=True, help="[ray] GPUs each.")
 @click.option("--text-field", default="text", show_default=True, help="[ray] The text of JSONL/Parquet rows.")
 @click.option("--id-field", help="[ray] Row ids from this field (default: input:line number).")
 @click.option("--include-text", is_flag=True, help="[ray] Keep a text column beside id and embedding.")
-@click.option("--rows-per-shard", type=int, default=10_000, show_default=True, help="[ray]")
+@click.option("--rows-per-shard", type=int, default=10_000, show_default=True, help="[ray] Rows per output shard.")
 @encoder_options
 def encode(inputs, output, normalize, engine, **options):
     """Embed INPUTS, one sentence a line (- for stdin); every line gets a row.
@@ -161,19 +163,35 @@ def encode(inputs, output, normalize, engine, **options):
         return
     given = [f"--{k.replace('_', '-')}" for k, v in ray_options.items() if v != _RAY_FLAGS[k]]
     if given:
-        raise click.UsageError(f"{', '.join(given)} only apply to --engine ray")
+        raise click.UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to --engine ray")
     if len(inputs) != 1:
         raise click.UsageError("the local engine embeds one input file; use --engine ray for several")
+    if inputs[0].lower().endswith(".parquet"):
+        raise click.UsageError("the local engine reads text, one sentence a line; read Parquet with --engine ray")
+    if inputs[0].lower().endswith((".jsonl", ".json")):
+        logging.getLogger("cpembed").warning(
+            "%s: every line is embedded as it is, JSON and all; use --engine ray --text-field to embed a field",
+            inputs[0],
+        )
     from .streaming import count_checked_lines, encode_file, seekable_input
 
     options, batch_size = _split(options)
     _check_output(output)  # before minutes of work, not after
+    _exit_cleanly_on_sigterm()
     with seekable_input(inputs[0]) as path:
-        total = count_checked_lines(path)  # also before loading the model: a bad byte is found first
+        # Also before loading the model: a bad byte is found first.
+        total = count_checked_lines(path, "stdin" if inputs[0] == "-" else inputs[0])
         encoder = build_encoder(**options)
         rows = encode_file(encoder, path, output, batch_size=batch_size, normalize=normalize, total=total)
     where = "stdout" if output == "-" else output
     click.echo(f"{rows} embedding(s) of dimension {encoder.embedding_dimension} -> {where}", err=True)
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM raises SystemExit like Ctrl-C raises KeyboardInterrupt, so partial outputs are removed."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 # Ray-only flags and their defaults.

@@ -51,6 +51,8 @@ def partners(texts: list[str]) -> list[int]:
     Deterministic, and never a text's own copy, so a sentence is never contrasted with its own
     auxiliary vector.
     """
+    if not texts:
+        return []
     if len(set(texts)) < 2:
         raise ValueError("the shuffle control needs at least two different sentences in the input")
     n = len(texts)

@@ -19,6 +19,7 @@ produce no shard.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -83,14 +84,17 @@ def _kind(uri: str) -> str:
 
 
 def plan(inputs: list[str], text_field: str = "text", id_field: str | None = None, rows_per_shard: int = 10_000):
-    """Shards over every input, and the inputs that were empty. Raises on any unreadable row."""
+    """Shards over every input, the inputs that were empty, and each input's rows and sha256.
+
+    Raises on any unreadable row, and on an id that appears twice (given or generated).
+    """
     from pyarrow import fs as pafs
 
     if not inputs:
         raise ValueError("give at least one input file")
     if isinstance(rows_per_shard, bool) or not isinstance(rows_per_shard, int) or rows_per_shard < 1:
         raise ValueError(f"rows_per_shard must be a positive integer, got {rows_per_shard!r}")
-    shards, empty, seen_ids = [], [], set()
+    shards, empty, described, seen_ids = [], [], [], set()
     for uri in inputs:
         filesystem, path = _filesystem(uri)
         if filesystem.get_file_info(path).type != pafs.FileType.File:
@@ -104,7 +108,18 @@ def plan(inputs: list[str], text_field: str = "text", id_field: str | None = Non
             empty.append(uri)
         for start, stop, first_row, rows in ranges:
             shards.append(Shard(len(shards), uri, kind, start, stop, first_row, rows))
-    return shards, empty
+        rows = sum(r[3] for r in ranges)
+        described.append({"path": uri, "rows": rows, "sha256": _sha256(filesystem, path)})
+    return shards, empty, described
+
+
+def _sha256(filesystem, path: str) -> str:
+    """The input's content hash: a rerun on changed data must not reuse shards of the old data."""
+    digest = hashlib.sha256()
+    with filesystem.open_input_stream(path) as stream:
+        while chunk := stream.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _line_ranges(filesystem, path, uri, kind, text_field, id_field, rows_per_shard, seen_ids):
@@ -112,6 +127,8 @@ def _line_ranges(filesystem, path, uri, kind, text_field, id_field, rows_per_sha
     with filesystem.open_input_stream(path) as stream:
         for number, line in enumerate(_lines(stream), start=1):
             _check_line(line, number, uri, kind, text_field, id_field, seen_ids)
+            if kind == "text" or not id_field:
+                _check_id(f"{uri}:{number}", f"{uri}:{number}", "(line number)", seen_ids)
             offset += len(line)
             rows += 1
             if rows == rows_per_shard:
@@ -141,6 +158,8 @@ def _check_line(line: bytes, number: int, uri: str, kind: str, text_field: str, 
         raise ValueError(f"{uri}:{number} is not UTF-8 text; convert the file first (e.g. iconv -t utf-8)") from None
     if kind == "text":  # plain text has no fields: its ids are line numbers, whatever id_field says
         return
+    if not text.strip():
+        raise ValueError(f"{uri}:{number} is blank; a JSONL file holds one JSON object a line, with no blank lines")
     try:
         record = json.loads(text)
     except json.JSONDecodeError as error:
@@ -167,10 +186,9 @@ def _parquet_ranges(filesystem, path, uri, text_field, id_field, rows_per_shard,
     column = table.column(text_field)
     if column.null_count:
         raise ValueError(f"{uri}: {column.null_count} row(s) have no {text_field!r}")
-    if id_field:
-        for i, value in enumerate(table.column(id_field).to_pylist()):
-            _check_id(value, f"{uri} row {i}", id_field, seen_ids)
     n = table.num_rows
+    for i, value in enumerate(table.column(id_field).to_pylist() if id_field else [f"{uri}:{i}" for i in range(n)]):
+        _check_id(value, f"{uri} row {i}", id_field or "(row number)", seen_ids)
     return [(s, min(s + rows_per_shard, n), s, min(rows_per_shard, n - s)) for s in range(0, n, rows_per_shard)]
 
 
@@ -302,6 +320,29 @@ def requested_settings(encoder_options: dict) -> dict:
     }
 
 
+def _differences(old: dict, new: dict) -> list[str]:
+    """What differs between two manifests, in words: "encoder.cp.layer 5 -> 7", "lines.txt changed"."""
+    found = []
+    for key in ("format", "text_field", "id_field", "include_text", "rows_per_shard"):
+        if old.get(key) != new.get(key):
+            found.append(f"{key} {old.get(key)!r} -> {new.get(key)!r}")
+    old_encoder, new_encoder = old.get("encoder") or {}, new.get("encoder") or {}
+    for key in sorted(set(old_encoder) | set(new_encoder)):
+        a, b = old_encoder.get(key), new_encoder.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found += [f"cp.{k} {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif a != b:
+            found.append(f"{key} {a!r} -> {b!r}")
+    old_inputs, new_inputs = old.get("inputs") or [], new.get("inputs") or []
+    if [i["path"] for i in old_inputs] != [i["path"] for i in new_inputs]:
+        found.append("the list of inputs differs (paths are compared as given)")
+    else:
+        found += [
+            f"{a['path']} changed since the first run" for a, b in zip(old_inputs, new_inputs, strict=True) if a != b
+        ]
+    return found
+
+
 def _prepare_output(output: str, manifest: dict) -> set[str]:
     """Create the folder, or check that its manifest matches; the names of shards already complete."""
     from pyarrow import fs as pafs
@@ -312,11 +353,10 @@ def _prepare_output(output: str, manifest: dict) -> set[str]:
     if filesystem.get_file_info(path).type == pafs.FileType.File:
         with filesystem.open_input_stream(path) as stream:
             existing = json.loads(stream.read())
-        keys = ("format", "encoder", "inputs", "text_field", "id_field", "include_text", "rows_per_shard")
-        different = [k for k in keys if existing.get(k) != manifest.get(k)]
+        different = _differences(existing, manifest)
         if different:
             raise ConfigurationMismatch(
-                f"{output} holds embeddings made with another configuration ({', '.join(different)} differ): "
+                f"{output} holds embeddings made with another configuration ({'; '.join(different)}): "
                 "use a new --output folder, or delete this one to start over"
             )
     else:
@@ -354,16 +394,21 @@ def embed_files(
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if not cpus_per_worker > 0 or gpus_per_worker < 0:
+        raise ValueError("cpus_per_worker must be > 0 and gpus_per_worker >= 0")
+    cp = encoder_options.get("cp")
+    if cp is not None and cp != "auto" and cp.intervention == "shuffle":
+        raise ValueError("the shuffle control pairs sentences within one input; it is not available on Ray")
     if encoder_options.get("dtype") in (None, "auto"):
         # Decided here, once, so that every worker computes in the same dtype: workers' hardware
         # is not known to the driver, so "auto" means bfloat16 on GPU workers, float32 on CPUs.
         encoder_options["dtype"] = "bfloat16" if gpus_per_worker else "float32"
     settings = requested_settings(encoder_options)
-    shards, empty = plan(list(inputs), text_field, id_field, rows_per_shard)
+    shards, empty, described = plan(list(inputs), text_field, id_field, rows_per_shard)
     manifest = {
         "format": FORMAT_VERSION,
         "encoder": settings,
-        "inputs": list(inputs),
+        "inputs": described,
         "text_field": text_field,
         "id_field": id_field,
         "include_text": include_text,
@@ -379,6 +424,7 @@ def embed_files(
     if pending:
         if not ray.is_initialized():
             ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        _check_resources(ray.cluster_resources(), cpus_per_worker, gpus_per_worker)
         items = [{"shard": json.dumps(asdict(s))} for s in pending]
         dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
             EmbedShards,
@@ -418,6 +464,17 @@ def embed_files(
     )
 
 
+def _check_resources(available: dict, cpus: float, gpus: float) -> None:
+    """Fail now, not hang: Ray waits forever for a worker the cluster can never place."""
+    if available.get("CPU", 0) < cpus:
+        raise ValueError(f"a worker needs {cpus:g} CPU(s) but the cluster has {available.get('CPU', 0):g}")
+    if gpus and available.get("GPU", 0) < gpus:
+        raise ValueError(
+            f"a worker needs {gpus:g} GPU(s) but the cluster has {available.get('GPU', 0):g}: "
+            "lower --gpus-per-worker, or run on a cluster with GPUs"
+        )
+
+
 def _check_complete(output: str, shards: list[Shard]) -> None:
     from pyarrow import fs as pafs
 
@@ -437,4 +494,6 @@ def read_embeddings(output: str):
     paths = sorted(i.path for i in infos if i.base_name.startswith("shard-") and i.base_name.endswith(".parquet"))
     import pyarrow as pa
 
-    return pa.concat_tables([pq.read_table(p, filesystem=filesystem) for p in paths]) if paths else None
+    if not paths:  # an output of empty inputs: no shard, an empty table
+        return pa.table({"id": pa.array([], pa.string()), "embedding": pa.array([], pa.list_(pa.float32()))})
+    return pa.concat_tables([pq.read_table(p, filesystem=filesystem) for p in paths])

@@ -30,8 +30,9 @@ class NotUTF8Error(ValueError):
     """The input has a byte sequence that is not UTF-8."""
 
 
-def count_checked_lines(path: Path) -> int:
-    """The number of lines of a file, after checking that every line is UTF-8 (errors name the line)."""
+def count_checked_lines(path: Path, name: str | None = None) -> int:
+    """The number of lines of a file, after checking that every line is UTF-8 (errors name the
+    line, and the file as `name` if given, e.g. "stdin")."""
     count = 0
     with path.open("rb") as stream:
         for count, line in enumerate(stream, start=1):
@@ -39,14 +40,15 @@ def count_checked_lines(path: Path) -> int:
                 line.decode("utf-8")
             except UnicodeDecodeError:
                 raise NotUTF8Error(
-                    f"{path} is not UTF-8 text (line {count}); convert it first, e.g. iconv -f latin1 -t utf-8"
+                    f"{name or path} is not UTF-8 text (line {count}); convert it first, e.g. iconv -f latin1 -t utf-8"
                 ) from None
     return count
 
 
 @contextmanager
 def seekable_input(name: str) -> Iterator[Path]:
-    """A path for INPUT: the file itself, or stdin ("-") spooled to a temporary file first."""
+    """A path for INPUT: the file itself, or stdin ("-") spooled to a temporary file first (the
+    UTF-8 check and the progress bar's total need the whole input before the model starts)."""
     if name != "-":
         path = Path(name)
         if not path.is_file():
@@ -74,14 +76,22 @@ def read_chunks(stream: BinaryIO, chunk_lines: int = CHUNK_LINES) -> Iterator[li
         yield chunk
 
 
+def _temporary_beside(target: Path) -> Path:
+    """An empty file next to `target`, with the permissions a new file would get (mkstemp's are 0600)."""
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)
+    return Path(name)
+
+
 class NpyWriter:
     """Rows into an .npy file of known shape, through a memory map: memory stays flat."""
 
     def __init__(self, target: Path, rows: int, width: int) -> None:
         self.target = target
-        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-        os.close(handle)
-        self.partial = Path(name)
+        self.partial = _temporary_beside(target)
         self.written = 0
         if rows == 0:  # an empty file cannot be memory-mapped
             with self.partial.open("wb") as file:  # a file object: np.save would append ".npy" to a name
@@ -113,9 +123,8 @@ class JsonlWriter:
         if target is None:
             self.out: TextIO = sys.stdout
         else:
-            handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-            self.partial = Path(name)
-            self.out = os.fdopen(handle, "w", encoding="utf-8")
+            self.partial = _temporary_beside(target)
+            self.out = self.partial.open("w", encoding="utf-8")
         self.written = 0
 
     def write(self, texts: list[str], embeddings: np.ndarray) -> None:
@@ -151,6 +160,8 @@ def encode_file(
     """
     if total is None:
         total = count_checked_lines(path)
+    if getattr(encoder, "cp", None) is not None and encoder.cp.intervention == "shuffle":
+        chunk_lines = max(total, 1)  # shuffle pairs sentences across the whole input: one chunk
     if output.endswith(".npy"):
         writer: NpyWriter | JsonlWriter = NpyWriter(Path(output), total, encoder.embedding_dimension)
     else:
