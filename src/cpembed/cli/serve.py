@@ -1,0 +1,58 @@
+"""`cpembed serve`: the OpenAI-compatible embeddings service."""
+
+from __future__ import annotations
+
+import click
+
+from . import _split, build_encoder, encoder_options, main
+
+
+@main.command(short_help="Serve embeddings over HTTP in OpenAI's /v1/embeddings schema.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback by default; 0.0.0.0 to expose it.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--served-name", help="The model id clients send (default: the --model value).")
+@click.option("--api-key", envvar="CPEMBED_API_KEY", help="Require 'Authorization: Bearer KEY' (or CPEMBED_API_KEY).")
+@click.option("--max-wait-ms", type=float, default=5.0, show_default=True, help="How long a request waits for others.")
+@click.option("--max-inputs", type=click.IntRange(min=1), default=2048, show_default=True, help="Strings per request.")
+@click.option(
+    "--max-chars", type=click.IntRange(min=1), default=20000, show_default=True, help="Characters per string."
+)
+@click.option(
+    "--max-queue", type=click.IntRange(min=1), default=4096, show_default=True, help="Waiting sentences before 503."
+)
+@encoder_options
+def serve(host, port, served_name, api_key, max_wait_ms, max_inputs, max_chars, max_queue, **options):
+    """Serve POST /v1/embeddings, GET /v1/models and GET /health; concurrent requests share batches
+    of up to --batch-size sentences. Embeddings are L2-normalized, as OpenAI's are."""
+    try:
+        from . import service
+    except ImportError as error:
+        raise click.ClickException(str(error)) from None
+
+    if api_key is not None and not api_key.strip():
+        raise click.UsageError("--api-key is empty: give a key, or leave it out to serve without one")
+    _check_port_free(host, port)  # before the model loads, not after
+    options, batch_size = _split(options)
+    encoder = build_encoder(**options)
+    limits = service.Limits(
+        max_inputs=max_inputs,
+        max_chars=max_chars,
+        max_batch_size=batch_size,
+        max_wait_ms=max_wait_ms,
+        max_queue=max_queue,
+    )
+    app = service.create_app(encoder, served_name or options["model"], limits, api_key)
+    click.echo(f"serving {served_name or options['model']} on http://{host}:{port}/v1", err=True)
+    service.serve(app, host, port)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port} ({error.strerror}): choose another --port"
+            ) from None
