@@ -246,8 +246,23 @@ def render_markdown(path: Path) -> Path:
         lines += _service_lines(json.loads((folder / "service.json").read_text()))
     if (folder / "ray.json").is_file():
         lines += _ray_lines(json.loads((folder / "ray.json").read_text()))
+    if (folder / "bf16_sts.json").is_file():
+        lines += _bf16_sts_lines(json.loads((folder / "bf16_sts.json").read_text()))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _bf16_sts_lines(result: dict) -> list[str]:
+    f32, b16 = result["rows"]["float32"], result["rows"]["bfloat16"]
+    return [
+        "## bfloat16 on STS",
+        "",
+        f"`{result['command']}`: `{result['model']}` with {f32['cp']}, the first {result['pairs']} pairs of",
+        f"STS-B dev: Spearman x100 float32 **{f32['spearman']:.2f}** ({f32['seconds']:.0f} s), bfloat16 "
+        f"**{b16['spearman']:.2f}** ({b16['seconds']:.0f} s), a difference of "
+        f"{b16['spearman'] - f32['spearman']:+.2f}.",
+        "",
+    ]
 
 
 def _ray_lines(result: dict) -> list[str]:

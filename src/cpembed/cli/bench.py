@@ -21,8 +21,8 @@ def bench(model, output, rounds, count, quick):
     """Throughput (sentences/s) and peak memory of plain, CP fast and CP naive for PromptEOL,
     Knowledge and CK, at several batch sizes and sentence lengths; the grid search against one
     plain pass; bfloat16 against float32; streaming memory. All in one process, interleaved."""
+    from .. import benchmark
     from ..models import load_model
-    from . import benchmark
 
     lm = load_model(model, "float32", "cpu")
     options = {"rounds": rounds, "count": count}

@@ -25,7 +25,7 @@ def serve(host, port, served_name, api_key, max_wait_ms, max_inputs, max_chars, 
     """Serve POST /v1/embeddings, GET /v1/models and GET /health; concurrent requests share batches
     of up to --batch-size sentences. Embeddings are L2-normalized, as OpenAI's are."""
     try:
-        from . import service
+        from .. import service
     except ImportError as error:
         raise click.ClickException(str(error)) from None
 
