@@ -240,6 +240,8 @@ def render_markdown(path: Path) -> Path:
     `cpembed bench`, performance/service.json from benchmarks/load_check.py)."""
     folder = path.parent / "performance"
     lines = ["# Performance", ""]
+    if (folder / "NOTES.md").is_file():  # what the numbers alone do not say, written by whoever ran them
+        lines += [(folder / "NOTES.md").read_text().strip(), ""]
     if (folder / "bench.json").is_file():
         lines += _bench_lines(json.loads((folder / "bench.json").read_text()))
     if (folder / "service.json").is_file():
