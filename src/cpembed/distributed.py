@@ -231,7 +231,16 @@ def read_shard(shard: Shard, text_field: str = "text", id_field: str | None = No
 class EmbedShards:
     """The Ray Data UDF: one actor loads the model once and embeds whole shards."""
 
-    def __init__(self, settings: dict, output: str, text_field: str, id_field, include_text: bool, threads: int):
+    def __init__(
+        self,
+        settings: dict,
+        output: str,
+        text_field: str,
+        id_field,
+        include_text: bool,
+        threads: int,
+        batch_size: int = 32,
+    ):
         import torch
 
         from .encoder import CPEncoder
@@ -240,6 +249,7 @@ class EmbedShards:
         self.encoder = CPEncoder(**_encoder_arguments(settings))
         self.settings, self.output = settings, output
         self.text_field, self.id_field, self.include_text = text_field, id_field, include_text
+        self.batch_size = batch_size
         self.worker = f"{os.uname().nodename}:{os.getpid()}"
 
     def __call__(self, batch: dict) -> dict:
@@ -247,7 +257,9 @@ class EmbedShards:
         for spec in batch["shard"]:
             shard = Shard(**json.loads(spec))
             started = time.perf_counter()
-            written = write_shard(self.encoder, shard, self.output, self.text_field, self.id_field, self.include_text)
+            written = write_shard(
+                self.encoder, shard, self.output, self.text_field, self.id_field, self.include_text, self.batch_size
+            )
             out["index"].append(shard.index)
             out["rows"].append(shard.rows)
             out["written"].append(written)
@@ -256,7 +268,9 @@ class EmbedShards:
         return {key: np.array(values) for key, values in out.items()}
 
 
-def write_shard(encoder, shard: Shard, output: str, text_field: str, id_field, include_text: bool) -> bool:
+def write_shard(
+    encoder, shard: Shard, output: str, text_field: str, id_field, include_text: bool, batch_size: int = 32
+) -> bool:
     """Embed one shard into `<output>/<shard name>`, atomically; False if it was already there."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -267,7 +281,9 @@ def write_shard(encoder, shard: Shard, output: str, text_field: str, id_field, i
     if filesystem.get_file_info(target).type == pafs.FileType.File:
         return False  # written by an earlier run, or by this task before its actor died
     ids, texts = read_shard(shard, text_field, id_field)
-    vectors = np.ascontiguousarray(encoder.encode(texts, show_progress_bar=False), dtype=np.float32)
+    vectors = np.ascontiguousarray(
+        encoder.encode(texts, batch_size=batch_size, show_progress_bar=False), dtype=np.float32
+    )
     columns = {"id": pa.array(ids, pa.string())}
     if include_text:
         columns["text"] = pa.array(texts, pa.string())
@@ -382,13 +398,15 @@ def embed_files(
     cpus_per_worker: float = 1,
     gpus_per_worker: float = 0,
     rows_per_shard: int = 10_000,
+    batch_size: int = 32,
     address: str | None = None,
     **encoder_options,
 ) -> Summary:
     """Embed every row of `inputs` into Parquet shards under `output` on a Ray cluster.
 
     `encoder_options` are CPEncoder's (model, prompt, cp, output_layer, dtype, device,
-    max_length). Without `address`, a local Ray cluster is started (or the running one is used).
+    max_length); `batch_size` is the sentences per forward batch inside a worker. Without
+    `address`, a local Ray cluster is started (or the running one is used).
     """
     import ray
 
@@ -435,6 +453,7 @@ def embed_files(
                 "id_field": id_field,
                 "include_text": include_text,
                 "threads": max(1, int(cpus_per_worker)),
+                "batch_size": batch_size,
             },
             compute=ray.data.ActorPoolStrategy(size=workers),
             batch_size=1,

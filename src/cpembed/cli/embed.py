@@ -109,9 +109,9 @@ def _encode_on_ray(inputs, output, normalize, ray_options, options) -> None:
         from ..distributed import embed_files
     except ImportError:
         raise click.ClickException("the Ray engine needs Ray Data: pip install 'cpembed[ray]'") from None
-    options.pop("batch_size")
+    batch_size = options.pop("batch_size")
     encoder_options = _encoder_options(**options)
-    summary = embed_files(list(inputs), output, **ray_options, **encoder_options)
+    summary = embed_files(list(inputs), output, batch_size=batch_size, **ray_options, **encoder_options)
     click.echo(
         f"{summary.rows} rows in {summary.shards} shard(s) -> {output} ({summary.shards_written} written, "
         f"{summary.shards_skipped} already complete); {summary.rows_per_second:.1f} rows/s over "
