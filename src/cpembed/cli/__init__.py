@@ -84,9 +84,14 @@ _SITE_OPTIONS = [
 ]
 _CP_OPTIONS = [
     click.option("--no-cp", is_flag=True, help="Plain prompt embeddings, without Contrastive Prompting."),
-    click.option("--layer", type=int, help="CP intervention layer l, 1-based as in the paper."),
-    click.option("--alpha", type=float, help="NS coefficient (ignored by --norm recover)."),
-    click.option("--norm", type=click.Choice(NORMS), help="scale = NS, recover = NR."),
+    click.option(
+        "--layer",
+        type=int,
+        help="CP intervention layer l, 1-based as in the paper. Unset CP flags come from the defaults table "
+        "for the model and prompt (cpembed.DEFAULT_CP, else the paper's setting).",
+    ),
+    click.option("--alpha", type=float, help="NS coefficient (ignored by --norm recover); default as for --layer."),
+    click.option("--norm", type=click.Choice(NORMS), help="scale = NS, recover = NR; default as for --layer."),
     click.option(
         "--intervention",
         type=click.Choice(INTERVENTIONS),
