@@ -143,3 +143,12 @@ def test_control_settings_and_labels():
     ]
     with pytest.raises(ValueError, match="intervention must be one of"):
         CPConfig(intervention="random")
+
+
+def test_the_mean_reference_is_computed_once_per_model(tiny_lm):
+    """Not once per encode call: it costs 32 auxiliary passes."""
+    encoder = CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0, intervention="mean"))
+    tiny_lm.reference_aux.clear()
+    encoder.encode(SENTENCES[:2])
+    calls = _layer_calls(tiny_lm, lambda: encoder.encode(SENTENCES[:2], batch_size=2))
+    assert calls == [1] * tiny_lm.num_layers  # the second call runs only the prompt itself

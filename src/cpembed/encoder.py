@@ -110,7 +110,6 @@ class CPEncoder:
         self._aux_template = Template(cp.aux_template) if cp else None
         # Every prompt a sentence goes into; one cut of an over-long sentence must fit them all.
         self._templates = [*self.prompt.templates, *([self._aux_template] if cp and cp.needs_aux_pass else [])]
-        self._reference_aux: torch.Tensor | None = None  # the mean control's v_aux, computed on first use
 
     def __repr__(self) -> str:
         return (
@@ -265,13 +264,15 @@ class CPEncoder:
     def reference_aux_vector(self) -> torch.Tensor:
         """The `mean` control's fixed v_aux: the mean auxiliary vector of REFERENCE_SENTENCES, (1, width).
 
-        Computed once per encoder, in float32, one sentence at a time so it is exact and batch-free.
+        Computed once per loaded model (kept in `lm.reference_aux`), in float32, one sentence at a
+        time so it is exact and batch-free.
         """
-        if self._reference_aux is None:
+        key = (self.cp.aux_template, self.cp.site, self.cp.layer, self.max_length)
+        if key not in self.lm.reference_aux:
             cleaned = [preprocess(s) for s in REFERENCE_SENTENCES]
             vectors = [self._auxiliary_vectors([s]).float() for s in cleaned]
-            self._reference_aux = torch.cat(vectors).mean(0, keepdim=True)
-        return self._reference_aux
+            self.lm.reference_aux[key] = torch.cat(vectors).mean(0, keepdim=True)
+        return self.lm.reference_aux[key]
 
     def _auxiliary_vectors(self, sentences: list[str]) -> torch.Tensor:
         """v_aux: the site's activation at the auxiliary prompt's last token, running layers 1..l only."""

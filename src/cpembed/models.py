@@ -104,6 +104,9 @@ class LanguageModel:
     model: torch.nn.Module
     tokenizer: object
     model_type: str = field(init=False)
+    # The `mean` control's fixed auxiliary vectors, by (aux template, site, layer, max_length): computed once
+    # per loaded model, whichever encoder or engine asks first.
+    reference_aux: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.model.eval()
