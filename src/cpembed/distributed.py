@@ -100,32 +100,26 @@ def plan(inputs: list[str], text_field: str = "text", id_field: str | None = Non
         if filesystem.get_file_info(path).type != pafs.FileType.File:
             raise FileNotFoundError(f"no such input file: {uri}")
         kind = _kind(uri)
+        # One read per input: checked, cut into shards and hashed (a rerun on changed data must
+        # not reuse shards of the old data) in the same pass.
+        digest = hashlib.sha256()
         if kind == "parquet":
-            ranges = _parquet_ranges(filesystem, path, uri, text_field, id_field, rows_per_shard, seen_ids)
+            ranges = _parquet_ranges(filesystem, path, uri, text_field, id_field, rows_per_shard, seen_ids, digest)
         else:
-            ranges = _line_ranges(filesystem, path, uri, kind, text_field, id_field, rows_per_shard, seen_ids)
+            ranges = _line_ranges(filesystem, path, uri, kind, text_field, id_field, rows_per_shard, seen_ids, digest)
         if not ranges:
             empty.append(uri)
         for start, stop, first_row, rows in ranges:
             shards.append(Shard(len(shards), uri, kind, start, stop, first_row, rows))
         rows = sum(r[3] for r in ranges)
-        described.append({"path": uri, "rows": rows, "sha256": _sha256(filesystem, path)})
+        described.append({"path": uri, "rows": rows, "sha256": digest.hexdigest()})
     return shards, empty, described
 
 
-def _sha256(filesystem, path: str) -> str:
-    """The input's content hash: a rerun on changed data must not reuse shards of the old data."""
-    digest = hashlib.sha256()
-    with filesystem.open_input_stream(path) as stream:
-        while chunk := stream.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _line_ranges(filesystem, path, uri, kind, text_field, id_field, rows_per_shard, seen_ids):
+def _line_ranges(filesystem, path, uri, kind, text_field, id_field, rows_per_shard, seen_ids, digest):
     ranges, offset, shard_start, first_row, rows = [], 0, 0, 0, 0
     with filesystem.open_input_stream(path) as stream:
-        for number, line in enumerate(_lines(stream), start=1):
+        for number, line in enumerate(_lines(stream, digest), start=1):
             _check_line(line, number, uri, kind, text_field, id_field, seen_ids)
             if kind == "text" or not id_field:
                 _check_id(f"{uri}:{number}", f"{uri}:{number}", "(line number)", seen_ids)
@@ -139,10 +133,12 @@ def _line_ranges(filesystem, path, uri, kind, text_field, id_field, rows_per_sha
     return ranges
 
 
-def _lines(stream, size: int = 1 << 20):
-    """The raw lines of a binary stream, each with its b"\\n" (the last one maybe without)."""
+def _lines(stream, digest, size: int = 1 << 20):
+    """The raw lines of a binary stream, each with its b"\\n" (the last one maybe without); every
+    byte read also goes into `digest`."""
     pending = b""
     while chunk := stream.read(size):
+        digest.update(chunk)
         pending += chunk
         *complete, pending = pending.split(b"\n")
         for line in complete:
@@ -179,10 +175,14 @@ def _check_id(value, where: str, id_field: str, seen_ids: set) -> None:
     seen_ids.add(key)
 
 
-def _parquet_ranges(filesystem, path, uri, text_field, id_field, rows_per_shard, seen_ids):
+def _parquet_ranges(filesystem, path, uri, text_field, id_field, rows_per_shard, seen_ids, digest):
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path, filesystem=filesystem, columns=[c for c in (text_field, id_field) if c])
+    with filesystem.open_input_stream(path) as stream:
+        data = stream.read()
+    digest.update(data)
+    table = pq.read_table(pa.BufferReader(data), columns=[c for c in (text_field, id_field) if c])
     column = table.column(text_field)
     if column.null_count:
         raise ValueError(f"{uri}: {column.null_count} row(s) have no {text_field!r}")
