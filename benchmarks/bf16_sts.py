@@ -8,13 +8,12 @@ Writes docs/performance/bf16_sts.json; docs/PERFORMANCE.md shows it. Dev split o
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 from cpembed import CPEncoder, load_model
-from cpembed.benchmark import machine, render_markdown
+from cpembed.benchmark import machine, save_measurement
 from cpembed.evaluation.data import find_data_dir, load_stsb
 from cpembed.evaluation.metrics import paired_cosine, spearman
 
@@ -43,10 +42,7 @@ def main() -> None:
         "rows": rows,
         "command": "python " + " ".join(["benchmarks/bf16_sts.py", *sys.argv[1:]]),
     }
-    target = Path(args.output)
-    (target.parent / "performance").mkdir(parents=True, exist_ok=True)
-    (target.parent / "performance" / "bf16_sts.json").write_text(json.dumps(result, indent=2) + "\n")
-    render_markdown(target)
+    target = save_measurement(Path(args.output), "bf16_sts", result)
     print(f"wrote {target}", file=sys.stderr)
 
 

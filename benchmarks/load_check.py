@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cpembed import CPEncoder, load_model
-from cpembed.benchmark import machine, render_markdown, sentences_of
+from cpembed.benchmark import machine, save_measurement, sentences_of
 from cpembed.service import BackgroundServer, Limits, create_app
 
 
@@ -84,10 +84,7 @@ def main() -> None:
         "gain": runs["batched"]["sentences_per_s"] / runs["one by one"]["sentences_per_s"],
         "command": "python " + " ".join(["benchmarks/load_check.py", *sys.argv[1:]]),
     }
-    target = Path(args.output)
-    (target.parent / "performance").mkdir(parents=True, exist_ok=True)
-    (target.parent / "performance" / "service.json").write_text(json.dumps(result, indent=2) + "\n")
-    render_markdown(target)
+    target = save_measurement(Path(args.output), "service", result)
     print(f"batching gain: {result['gain']:.2f}x; wrote {target}", file=sys.stderr)
 
 

@@ -10,12 +10,11 @@ measured per-worker rate. Writes docs/performance/ray.json; docs/PERFORMANCE.md 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
-from cpembed.benchmark import machine, render_markdown, sentences_of
+from cpembed.benchmark import machine, save_measurement, sentences_of
 from cpembed.distributed import embed_files
 
 
@@ -57,10 +56,7 @@ def main() -> None:
         "runs": runs,
         "command": "python " + " ".join(["benchmarks/ray_scaling.py", *sys.argv[1:]]),
     }
-    target = Path(args.output)
-    (target.parent / "performance").mkdir(parents=True, exist_ok=True)
-    (target.parent / "performance" / "ray.json").write_text(json.dumps(result, indent=2) + "\n")
-    render_markdown(target)
+    target = save_measurement(Path(args.output), "ray", result)
     print(f"wrote {target}", file=sys.stderr)
 
 

@@ -235,6 +235,14 @@ def _rate(result: dict, prompt: str, words: int, batch_size: int, name: str) -> 
     return None
 
 
+def save_measurement(path: Path, name: str, result: dict) -> Path:
+    """Keep `result` as performance/<name>.json beside `path` (docs/PERFORMANCE.md), then render it."""
+    folder = path.parent / "performance"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    return render_markdown(path)
+
+
 def render_markdown(path: Path) -> Path:
     """docs/PERFORMANCE.md from the measurements kept beside it (performance/bench.json from
     `cpembed bench`, performance/service.json from benchmarks/load_check.py)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -41,9 +40,7 @@ def bench(model, output, rounds, count, quick):
         "cpembed bench" + ("" if model == DEFAULT_MODEL else f" --model {model}") + (" --quick" if quick else "")
     )
     target = Path(output)
-    folder = target.parent / "performance"
-    benchmark.throughput_plot(result, folder / "throughput.png")
-    (folder / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
-    benchmark.render_markdown(target)
+    benchmark.throughput_plot(result, target.parent / "performance" / "throughput.png")
+    benchmark.save_measurement(target, "bench", result)
     click.echo(target.read_text())
     click.echo(f"wrote {target}", err=True)
