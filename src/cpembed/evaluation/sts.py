@@ -72,6 +72,11 @@ def evaluate_sts(
             result["subsets"] = {name: score_pairs(lookup, pairs)["spearman"] for name, pairs in subsets.items()}
         result["seconds"] = time.perf_counter() - started
         results[task] = result
+    return summarize_sts(results)
+
+
+def summarize_sts(results: dict[str, dict]) -> dict:
+    """Per-task results with the average over the standard tasks among them."""
     standard = [t for t in STS_TASKS if t in results]
     average = float(np.mean([results[t]["spearman"] for t in standard])) if standard else None
     return {"tasks": results, "average": average, "average_over": standard}
