@@ -47,14 +47,14 @@ def test_variants_check_every_setting(tiny_lm):
 
 
 def test_packs_within_a_token_budget_give_the_same_embeddings(tiny_lm, monkeypatch):
-    from cpembed import variants
+    from cpembed import packing, variants
 
     encoder = CPEncoder(tiny_lm, cp=None)
     whole = encode_variants(encoder, SENTENCES, VARIANTS[:3], batch_size=len(SENTENCES))
     packs = []
-    real_pack = variants._pack
-    monkeypatch.setattr(variants, "_pack", lambda enc, rows, k: packs.append(len(rows)) or real_pack(enc, rows, k))
-    monkeypatch.setattr(variants, "MAX_PACKED_TOKENS", 60)
+    real_pack = variants.pack
+    monkeypatch.setattr(variants, "pack", lambda lm, t, rows, k: packs.append(len(rows)) or real_pack(lm, t, rows, k))
+    monkeypatch.setattr(packing, "MAX_PACKED_TOKENS", 60)
     split = encode_variants(encoder, SENTENCES, VARIANTS[:3], batch_size=len(SENTENCES))
     assert max(packs) < len(SENTENCES)  # the budget did split the batch
     for a, b in zip(whole, split, strict=True):
@@ -80,7 +80,7 @@ def test_a_prefix_that_merges_across_the_template_boundary(tiny_lm):
     """With no space before {sentence}, the template's last word and the sentence's first piece can
     become one token: the shared prefix must come from the whole prompts' ids, not the template's."""
     from cpembed.prompts import Template, prompt_token_ids
-    from cpembed.variants import _common_prefix
+    from cpembed.packing import common_prefix
     from reference import reference_embedding
 
     template = 'Sentence: pl{sentence}" means in one word:"'
@@ -88,7 +88,7 @@ def test_a_prefix_that_merges_across_the_template_boundary(tiny_lm):
     rows = prompt_token_ids(tiny_lm.tokenizer, Template(template), sentences)
     alone = tiny_lm.tokenizer("Sentence: pl")["input_ids"]
     assert any(row[: len(alone)] != alone for row in rows)  # the boundary does merge
-    shared = _common_prefix(rows)
+    shared = common_prefix(rows)
     assert all(row[:shared] == rows[0][:shared] for row in rows) and shared < len(alone)
     cp = CPConfig(layer=3, alpha=2.0)
     packed = CPEncoder(tiny_lm, prompt=template, cp=cp).encode(sentences, convert_to_tensor=True)
@@ -96,3 +96,44 @@ def test_a_prefix_that_merges_across_the_template_boundary(tiny_lm):
 
     expected = torch.stack([reference_embedding(tiny_lm, [template], s, cp, -1) for s in sentences])
     torch.testing.assert_close(packed, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_a_template_opening_is_computed_once_per_model(tiny_lm, monkeypatch):
+    """Every pack after a template's first reads the opening's keys and values from the model's
+    cache, and its own sequence starts after them."""
+    from cpembed import packing
+
+    monkeypatch.setattr(tiny_lm, "prefix_states", {})
+    computed, first_tokens = [], []
+    real = packing._prefix_states
+    monkeypatch.setattr(packing, "_prefix_states", lambda lm, ids: computed.append(list(ids)) or real(lm, ids))
+    hook = tiny_lm.layers[0].register_forward_pre_hook(lambda module, args, kwargs: first_tokens.append(1), with_kwargs=True)
+    try:
+        cp = CPConfig(layer=3, alpha=2.0)
+        encoder = CPEncoder(tiny_lm, cp=cp)
+        first = encoder.encode(SENTENCES, batch_size=2)
+        again = encoder.encode(SENTENCES[::-1], batch_size=3)
+    finally:
+        hook.remove()
+    # One opening per template (the prompt and the auxiliary prompt), however many packs ran.
+    assert len(computed) == 2 and len(first_tokens) > 2 * len(computed)
+    np.testing.assert_allclose(again[::-1], first, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(first, CPEncoder(tiny_lm, cp=cp, engine="padded").encode(SENTENCES), atol=1e-5, rtol=1e-5)
+
+
+def test_a_first_pack_that_shares_a_word_does_not_bind_later_packs(tiny_lm, monkeypatch):
+    """The first pack's sentences all start with "The", so its shared prefix (and the cached one)
+    reaches into the sentences; later packs reuse only the part they have in common with it."""
+    from cpembed import packing
+
+    monkeypatch.setattr(tiny_lm, "prefix_states", {})
+    cp = CPConfig(layer=2, alpha=1.0)
+    encoder = CPEncoder(tiny_lm, cp=cp)
+    encoder.encode(["The cat sat.", "The dog ran."], batch_size=2)
+    stored, _ = tiny_lm.prefix_states[(encoder.prompt.templates[0].text, str(tiny_lm.device), tiny_lm.dtype)]
+    others = ["A bird sang.", "Rain fell all day long."]
+    rows = packing.prompt_token_ids(tiny_lm.tokenizer, encoder.prompt.templates[0], others)
+    assert len(stored) > packing.common_prefix(rows)  # the stored prefix is longer than this pack's
+    np.testing.assert_allclose(
+        encoder.encode(others), CPEncoder(tiny_lm, cp=cp, engine="padded").encode(others), atol=1e-5, rtol=1e-5
+    )

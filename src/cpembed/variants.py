@@ -7,8 +7,8 @@ attention so each copy sees the prompt and itself only. One forward pass then co
 settings exactly; each setting's patch is applied to its own copy. The auxiliary prompt runs
 once per auxiliary template and site, to the deepest layer any setting needs.
 
-A batch is packed into one sequence with no padding, and the token prefix all its prompts share
-(the template's opening words) is computed once for the batch instead of once per prompt.
+A batch is packed into one sequence with no padding (packing.py), and the token prefix all its
+prompts share (the template's opening words) is computed once per model, not once per prompt.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import torch
 from .config import CPConfig
 from .controls import partners
 from .encoder import OUTPUT_SIDE, CPEncoder, _sentence_list, length_sorted_batches
+from .packing import pack, within_budget
 from .prompts import Template, fit_sentences, preprocess, prompt_token_ids
 from .sites import site_module
 from .steering import capture, intervene, patch
@@ -61,31 +62,10 @@ def encode_variants(
         if partner:
             others = [cleaned[partner[i]] for i in rows]
             others = fit_sentences(encoder.lm.tokenizer, templates, others, encoder.max_length)
-        for part in _within_budget(encoder, templates, batch, len(variants)):
+        for part in within_budget(encoder.lm.tokenizer, templates, batch, len(variants)):
             embedded = _encode_part(encoder, batch[part], others[part] if others else None, variants, means)
             out[:, rows[part]] = embedded.cpu()
     return [embeddings.numpy() for embeddings in out]
-
-
-# Attention over a packed sequence is dense (N x N, most of it masked), so its cost grows with the
-# square of the pack's length while the rest grows linearly: keep packs short.
-MAX_PACKED_TOKENS = 768
-
-
-def _within_budget(encoder: CPEncoder, templates, sentences: list[str], k: int) -> list[slice]:
-    """Consecutive slices of a batch whose packed length (each prompt plus k last-token copies)
-    stays within MAX_PACKED_TOKENS; a prompt longer than that gets a pack of its own."""
-    lengths = [0] * len(sentences)
-    for template in templates:
-        for i, ids in enumerate(prompt_token_ids(encoder.lm.tokenizer, template, sentences)):
-            lengths[i] = max(lengths[i], len(ids) + k)
-    parts, start, total = [], 0, 0
-    for i, length in enumerate(lengths):
-        if i > start and total + length > MAX_PACKED_TOKENS:
-            parts.append(slice(start, i))
-            start, total = i, 0
-        total += length
-    return [*parts, slice(start, len(sentences))]
 
 
 def _encode_part(encoder: CPEncoder, sentences: list[str], others: list[str] | None, variants, means) -> torch.Tensor:
@@ -95,62 +75,6 @@ def _encode_part(encoder: CPEncoder, sentences: list[str], others: list[str] | N
     v_aux.update({key: mean.expand(len(sentences), -1) for key, mean in means.items()})
     passes = [_variants_pass(encoder, t, sentences, variants, v_aux) for t in encoder.prompt.templates]
     return torch.stack(passes).float().mean(0)  # CK: mean over its two prompts
-
-
-@dataclass
-class _Packed:
-    """A batch of prompts packed into one sequence that holds their common token prefix once.
-
-    Layout: [shared prefix | sentence 0's middle tokens | its last token x k | sentence 1's ...].
-    Every token sees the prefix and the earlier tokens of its own prompt, so each prompt's states
-    are exactly those of running it alone; the k copies of a last token see their prompt and
-    themselves only, and each can carry a different CP setting. No padding is computed.
-    """
-
-    input_ids: torch.Tensor  # (1, N)
-    position_ids: torch.Tensor  # (1, N), each prompt's own positions
-    attention_mask: torch.Tensor  # (1, 1, N, N) additive float mask
-    copies: torch.Tensor  # (B, k) positions of each prompt's last-token copies
-
-
-def _pack(encoder: CPEncoder, rows: list[list[int]], k: int) -> _Packed:
-    shared = _common_prefix(rows)
-    _check_window(encoder, max(len(row) for row in rows))
-    ids, positions, owner, is_copy = list(rows[0][:shared]), list(range(shared)), [-1] * shared, [False] * shared
-    copies = []
-    for i, row in enumerate(rows):
-        middle = row[shared:-1]
-        ids += middle + [row[-1]] * k
-        positions += list(range(shared, len(row) - 1)) + [len(row) - 1] * k
-        owner += [i] * (len(middle) + k)
-        is_copy += [False] * len(middle) + [True] * k
-        copies.append(range(len(ids) - k, len(ids)))
-    index = torch.arange(len(ids))
-    owner_t, copy_t = torch.tensor(owner), torch.tensor(is_copy)
-    causal = index[None, :] <= index[:, None]  # (Q, K)
-    same_prompt = (owner_t[:, None] == owner_t[None, :]) & ~copy_t[None, :]
-    allowed = causal & ((index[None, :] < shared) | same_prompt) | torch.eye(len(ids), dtype=torch.bool)
-    dtype, device = encoder.lm.dtype, encoder.lm.device
-    mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
-    return _Packed(
-        torch.tensor([ids], device=device),
-        torch.tensor([positions], device=device),
-        mask[None, None].to(device),
-        torch.tensor([list(c) for c in copies], device=device),
-    )
-
-
-def _common_prefix(rows: list[list[int]]) -> int:
-    """How many leading token ids every row shares, leaving each row at least its last token.
-
-    Comparing the ids of whole prompts (not a separately tokenized template prefix) keeps this
-    exact even when a tokenizer merges across the template's boundary.
-    """
-    first, limit = rows[0], min(len(row) for row in rows) - 1
-    shared = 0
-    while shared < limit and all(row[shared] == first[shared] for row in rows):
-        shared += 1
-    return shared
 
 
 def _source(variant: CPConfig | None) -> str | None:
@@ -184,7 +108,7 @@ def _auxiliary_vectors(encoder: CPEncoder, aux_inputs: dict[str, list[str]], var
     found = {}
     for (source, template, site), layers in needed.items():
         rows = prompt_token_ids(encoder.lm.tokenizer, Template(template), aux_inputs[source])
-        packed = _pack(encoder, rows, k=1)
+        packed = pack(encoder.lm, template, rows, k=1)
         last = packed.copies.T  # (1, B): the packed batch is one row
         deepest = max(layers)
         captured: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
@@ -192,7 +116,7 @@ def _auxiliary_vectors(encoder: CPEncoder, aux_inputs: dict[str, list[str]], var
             for layer in layers:
                 module, path = site_module(encoder.lm.layers[layer - 1], site, encoder.lm.model_type)
                 hooks.enter_context(capture(module, path, last, captured[layer], stop=layer == deepest))
-            encoder._forward(packed)
+            packed.run(encoder.lm)
         found.update({(source, template, site, layer): captured[layer][0][0] for layer in layers})  # (B, D)
     return found
 
@@ -200,7 +124,7 @@ def _auxiliary_vectors(encoder: CPEncoder, aux_inputs: dict[str, list[str]], var
 def _variants_pass(encoder: CPEncoder, template: Template, sentences: list[str], variants, v_aux) -> torch.Tensor:
     """(V, B, hidden) last-token states at the output layer, one per setting."""
     rows = prompt_token_ids(encoder.lm.tokenizer, template, sentences)
-    packed = _pack(encoder, rows, k=len(variants))
+    packed = pack(encoder.lm, template.text, rows, k=len(variants))
     copies = packed.copies  # (B, V)
     captured: list[torch.Tensor] = []
     with ExitStack() as hooks:
@@ -211,19 +135,10 @@ def _variants_pass(encoder: CPEncoder, template: Template, sentences: list[str],
                 hooks.enter_context(patch(module, path, copies[None, :, j], _intervention(v, aux)))
         flat = copies.reshape(1, -1)  # (1, B * V)
         hooks.enter_context(capture(encoder._output_module(), OUTPUT_SIDE, flat, captured, stop=True))
-        encoder._forward(packed)
+        packed.run(encoder.lm)
     return captured[0].reshape(len(rows), len(variants), -1).transpose(0, 1)  # (V, B, H)
 
 
 def _intervention(variant: CPConfig, v_aux: torch.Tensor | None):
     # A function, not a lambda in the loop: Python closes over variables, not values.
     return lambda v_nor: intervene(v_nor, v_aux, variant)
-
-
-def _check_window(encoder: CPEncoder, length: int) -> None:
-    window = getattr(encoder.lm.model.config, "sliding_window", None)
-    if window and length > window:
-        raise ValueError(
-            f"a prompt of {length} tokens exceeds this model's sliding window ({window}); the many-settings "
-            f"path does not model sliding windows: use max_length <= {window} or encode each setting separately"
-        )
