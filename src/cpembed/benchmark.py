@@ -76,7 +76,7 @@ class _PeakRSS:
         self.peak = max(self.peak, self.process.memory_info().rss)
 
 
-def _measure(run: Callable[[], object]) -> tuple[float, float]:
+def measure(run: Callable[[], object]) -> tuple[float, float]:
     with _PeakRSS() as rss:
         started = time.perf_counter()
         run()
@@ -132,7 +132,7 @@ def run_benchmark(
     with tqdm(total=rounds * len(cases), desc="benchmark", unit="run") as bar:
         for round_ in range(rounds):
             for prompt, words, batch_size, name, run, texts in cases if round_ % 2 == 0 else cases[::-1]:
-                seconds, peak = _measure(lambda run=run, texts=texts: run(texts))
+                seconds, peak = measure(lambda run=run, texts=texts: run(texts))
                 key = (prompt, words, batch_size, name)
                 if key not in best or seconds < best[key].seconds:
                     best[key] = Timing(name, prompt, words, batch_size, len(texts), seconds, peak)
@@ -155,8 +155,8 @@ def _grid_over_plain(lm, prompt: str, count: int, rounds: int) -> dict:
     settings = grid_settings(layers=[x for x in PAPER_LAYERS if x <= plain.output_layer])
     plain_s = grid_s = float("inf")
     for _ in range(rounds):
-        plain_s = min(plain_s, _measure(lambda: plain.encode(texts, batch_size=16))[0])
-        grid_s = min(grid_s, _measure(lambda: encode_variants(plain, texts, settings, batch_size=16))[0])
+        plain_s = min(plain_s, measure(lambda: plain.encode(texts, batch_size=16))[0])
+        grid_s = min(grid_s, measure(lambda: encode_variants(plain, texts, settings, batch_size=16))[0])
     return {"prompt": prompt, "sentences": count, "settings": len(settings), "plain_s": plain_s, "grid_s": grid_s}
 
 
@@ -192,7 +192,7 @@ def _memory(lm, lines: tuple[int, ...]) -> list[dict]:
         for n in lines:
             source = Path(folder) / f"in{n}.txt"
             source.write_text("\n".join(sentences_of(10, n)) + "\n", encoding="utf-8")
-            seconds, peak = _measure(
+            seconds, peak = measure(
                 lambda source=source: streaming.encode_file(
                     encoder, source, str(Path(folder) / "out.npy"), batch_size=32, chunk_lines=256
                 )
@@ -258,8 +258,35 @@ def render_markdown(path: Path) -> Path:
         lines += _ray_lines(json.loads((folder / "ray.json").read_text()))
     if (folder / "bf16_sts.json").is_file():
         lines += _bf16_sts_lines(json.loads((folder / "bf16_sts.json").read_text()))
+    if (folder / "prefix_cache.json").is_file():
+        lines += _prefix_cache_lines(json.loads((folder / "prefix_cache.json").read_text()))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _prefix_cache_lines(result: dict) -> list[str]:
+    m = result["machine"]
+    rate = {(r["prompt"], r["words"], r["engine"]): r["rate"] for r in result["rows"]}
+    lines = [
+        "## The template's opening, computed once per model",
+        "",
+        f"`{result['command']}` on {m['cpu']} ({m['cores']} logical cores), `{result['model']}`, float32, batch 16,",
+        f"{result['count']} sentences per run, best of the rounds. **CP fast** reads the opening's keys and values",
+        "from the model's cache; **opening per pack** is the same engine computing them in every pack, as",
+        "it did before the cache. Paper CP settings. Rates are sentences per second.",
+        "",
+        "| prompt | words | plain | CP fast | opening per pack | CP naive | cache gain | CP fast / plain | CP fast / naive |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for prompt, words in dict.fromkeys((r["prompt"], r["words"]) for r in result["rows"]):
+        plain, fast, per_pack, naive = (
+            rate[(prompt, words, e)] for e in ("plain", "CP fast", "CP fast, opening per pack", "CP naive")
+        )
+        lines.append(
+            f"| {prompt} | {words} | {plain:.1f} | {fast:.1f} | {per_pack:.1f} | {naive:.1f} | "
+            f"{fast / per_pack:.2f}x | {fast / plain:.2f} | {fast / naive:.1f}x |"
+        )
+    return [*lines, ""]
 
 
 def _bf16_sts_lines(result: dict) -> list[str]:

@@ -51,7 +51,7 @@ class CPEncoder:
         max_length: token budget of one prompt; longer sentences are cut, the template never.
         padding_side: "right" or "left" (padded engine only); results do not depend on it.
         engine: "packed" (default: a batch's prompts packed into one sequence without padding,
-            their shared template prefix computed once) or "padded" (one padded row per prompt,
+            the template's opening computed once per loaded model) or "padded" (one padded row per prompt,
             the plain way). Both give the same embeddings (tested to 1e-5 in float32).
 
     Example:
