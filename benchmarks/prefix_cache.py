@@ -2,6 +2,7 @@
 plain and the research code's naive two-pass CP, in one process, configurations interleaved.
 
     python benchmarks/prefix_cache.py [--count 48] [--rounds 2] [--model smollm2-135m]
+        [--prompts prompteol,knowledge,ck] [--words 8,40]
 
 Writes docs/performance/prefix_cache.json; docs/PERFORMANCE.md shows it.
 """
@@ -37,16 +38,18 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--count", type=int, default=48)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--prompts", default="prompteol,knowledge,ck", help="Comma-separated.")
+    parser.add_argument("--words", default="8,40", help="Sentence lengths, comma-separated.")
     parser.add_argument("--output", default="docs/PERFORMANCE.md")
     args = parser.parse_args()
 
     lm = load_model(args.model, "float32", "cpu")
     cases = []
-    for prompt in ("prompteol", "knowledge", "ck"):
+    for prompt in args.prompts.split(","):
         cp = PAPER_CP[prompt]
         plain, fast = CPEncoder(lm, prompt, cp=None), CPEncoder(lm, prompt, cp=cp)
         naive = NaiveCP(CPEncoder(lm, prompt, cp=cp, engine="padded"))
-        for words in (8, 40):
+        for words in map(int, args.words.split(",")):
             texts = sentences_of(words, args.count)
             cases += [
                 (prompt, words, "plain", lambda t=texts, e=plain: e.encode(t, batch_size=16)),

@@ -39,3 +39,20 @@ def test_bench_command_writes_the_report(tiny_model_dir, tmp_path):
     assert (target.parent / "performance" / "throughput.png").read_bytes()[:4] == b"\x89PNG"
     timings = json.loads((target.parent / "performance" / "bench.json").read_text())["timings"]
     assert {t["name"] for t in timings} == {"plain", "plain (padded)", "CP fast", "CP padded", "CP naive"}
+
+
+def test_opening_cache_benchmark_writes_its_section(tiny_model_dir, tmp_path, monkeypatch):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "prefix_cache.py"
+    target = tmp_path / "docs" / "PERFORMANCE.md"
+    args = ["--model", tiny_model_dir, "--count", "4", "--rounds", "1", "--prompts", "prompteol", "--words", "8,20"]
+    monkeypatch.setattr(sys, "argv", [str(script), *args, "--output", str(target)])
+    runpy.run_path(str(script), run_name="__main__")
+    text = target.read_text()
+    assert "## The template's opening, computed once per model" in text
+    rows = json.loads((target.parent / "performance" / "prefix_cache.json").read_text())["rows"]
+    assert {r["engine"] for r in rows} == {"plain", "CP fast", "CP fast, opening per pack", "CP naive"}
+    assert all(r["rate"] > 0 for r in rows) and len(rows) == 2 * 4
