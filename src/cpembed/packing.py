@@ -59,7 +59,10 @@ class Packed:
 
 
 def pack(lm: LanguageModel, template: str, rows: list[list[int]], k: int) -> Packed:
-    """Pack the token ids of `rows` (whole prompts of `template`) with `k` copies of each last token."""
+    """Pack the token ids of `rows` (whole prompts of `template`) with `k` copies of each last token.
+
+    Call it before entering any hook: the first pack of a template runs the decoder over its opening.
+    """
     shared = common_prefix(rows)
     check_window(lm, max(len(row) for row in rows))
     cached, prefix = cached_prefix(lm, template, rows[0][:shared])
