@@ -307,6 +307,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
                 missing.append(f"{model_name} / {prompt}: STS evaluation")
                 continue
             sts = json.loads(sts_path.read_text())
+            lines += ["The seven STS tasks (test splits) for the baseline and the chosen settings:", ""]
             lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             lines += [_row(row["setting"], row["report"]) for row in sts["rows"]]
             seconds = sts.get("task_seconds", sts["seconds"])
