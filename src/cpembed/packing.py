@@ -2,9 +2,9 @@
 
 Every prompt of a batch starts with the same template words. The packed layout holds them once,
 and their keys and values come from a cache kept on the loaded model: the first pack of a
-template computes them, every later pack (normal and auxiliary prompts alike) reads them. The
-cache is keyed by token ids, never by text, so a tokenizer that merges the template's last word
-with a sentence's first piece only shortens what is reused; results stay exact.
+template computes them, every later pack (normal and auxiliary prompts alike) reads them. A pack
+reuses only the leading token ids it shares with the cached ones, so a tokenizer that merges the
+template's last word with a sentence's first piece only shortens what is reused; results stay exact.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Packed:
     """Prompts packed into one row, after a prefix whose keys and values are cached.
 
     Layout: [shared prefix | sentence 0's middle tokens | its last token x k | sentence 1's ...].
-    The first `cached` tokens of the shared prefix are not in `input_ids`: their keys and values
+    The cached tokens of the shared prefix are not in `input_ids`: their keys and values
     are in `prefix`. Every token sees the prefix and the earlier tokens of its own prompt, so each
     prompt's states are exactly those of running it alone; the k copies of a last token see their
     prompt and themselves only, and each can carry a different CP setting. No padding is computed.
@@ -40,10 +40,6 @@ class Packed:
     attention_mask: torch.Tensor  # (1, 1, N, cached + N) additive float mask
     copies: torch.Tensor  # (B, k) indices into input_ids of each prompt's last-token copies
     prefix: list[tuple[torch.Tensor, torch.Tensor]]  # per layer (keys, values) of the cached tokens
-
-    @property
-    def cached(self) -> int:
-        return self.prefix[0][0].shape[-2] if self.prefix else 0
 
     def run(self, lm: LanguageModel) -> None:
         """Run the decoder over the pack until a hook has what it needs."""
