@@ -65,6 +65,8 @@ def test_report_extras(tiny_lm, tmp_path):
     data = write_transfer(write_senteval(tmp_path / "downstream"))
     out = tmp_path / "results"
     report.run_extras("tiny", tiny_lm, data, out, batch_size=4, transfer_tasks=["MRPC"], inner_folds=3)
+    part = json.loads((out / "tiny" / "prompteol" / "transfer-tasks" / "MRPC.json").read_text())
+    assert part["settings"][0] == "baseline" and len(part["results"]) == 2  # kept per task, for resuming
     markdown = tmp_path / "RESULTS.md"
     report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     text = markdown.read_text()

@@ -59,3 +59,23 @@ def test_real_transfer_counts():
     assert [len(senteval.load_sst2(REAL_DATA, s).labels) for s in ("train", "dev", "test")] == [67349, 872, 1821]
     assert [len(senteval.load_trec(REAL_DATA, s).labels) for s in ("train", "test")] == [5452, 500]
     assert [len(senteval.load_mrpc(REAL_DATA, s).labels) for s in ("train", "test")] == [4076, 1725]
+
+
+def test_settings_share_one_pass_and_equal_their_own_encoders(tiny_lm, data_dir):
+    """One encoding pass for baseline and CP gives each setting the probe result of its own encoder."""
+    from cpembed import CPConfig, CPEncoder
+    from cpembed.evaluation.transfer import evaluate_transfer_settings, task_sentences
+
+    settings = [None, CPConfig(layer=1, alpha=2.0)]
+    tasks = ["MR", "MRPC"]
+    together = evaluate_transfer_settings(CPEncoder(tiny_lm), settings, tasks, data_dir, 3, batch_size=8)
+    for setting, shared in zip(settings, together, strict=True):
+        alone = CPEncoder(tiny_lm, cp=setting)
+        expected = evaluate_transfer(lambda s, e=alone: e.encode(s, batch_size=8), tasks, data_dir, inner_folds=3)
+        for task in tasks:
+            assert shared["tasks"][task]["accuracy"] == pytest.approx(expected["tasks"][task]["accuracy"], abs=1e-9)
+        assert shared["tasks"]["MRPC"]["f1"] == pytest.approx(expected["tasks"]["MRPC"]["f1"], abs=1e-9)
+    mrpc = senteval.load_mrpc(data_dir, "test")
+    assert set(mrpc.second) <= set(task_sentences("MRPC", data_dir))
+    with pytest.raises(ValueError, match="unknown transfer task"):
+        task_sentences("STS12", data_dir)

@@ -79,8 +79,8 @@ def test_encoder_engines_agree_and_sliding_windows_fall_back(tiny_lm, monkeypatc
 def test_a_prefix_that_merges_across_the_template_boundary(tiny_lm):
     """With no space before {sentence}, the template's last word and the sentence's first piece can
     become one token: the shared prefix must come from the whole prompts' ids, not the template's."""
-    from cpembed.prompts import Template, prompt_token_ids
     from cpembed.packing import common_prefix
+    from cpembed.prompts import Template, prompt_token_ids
     from reference import reference_embedding
 
     template = 'Sentence: pl{sentence}" means in one word:"'
@@ -107,7 +107,9 @@ def test_a_template_opening_is_computed_once_per_model(tiny_lm, monkeypatch):
     computed, first_tokens = [], []
     real = packing._prefix_states
     monkeypatch.setattr(packing, "_prefix_states", lambda lm, ids: computed.append(list(ids)) or real(lm, ids))
-    hook = tiny_lm.layers[0].register_forward_pre_hook(lambda module, args, kwargs: first_tokens.append(1), with_kwargs=True)
+    hook = tiny_lm.layers[0].register_forward_pre_hook(
+        lambda module, args, kwargs: first_tokens.append(1), with_kwargs=True
+    )
     try:
         cp = CPConfig(layer=3, alpha=2.0)
         encoder = CPEncoder(tiny_lm, cp=cp)
@@ -118,7 +120,9 @@ def test_a_template_opening_is_computed_once_per_model(tiny_lm, monkeypatch):
     # One opening per template (the prompt and the auxiliary prompt), however many packs ran.
     assert len(computed) == 2 and len(first_tokens) > 2 * len(computed)
     np.testing.assert_allclose(again[::-1], first, atol=1e-5, rtol=1e-5)
-    np.testing.assert_allclose(first, CPEncoder(tiny_lm, cp=cp, engine="padded").encode(SENTENCES), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(
+        first, CPEncoder(tiny_lm, cp=cp, engine="padded").encode(SENTENCES), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_a_first_pack_that_shares_a_word_does_not_bind_later_packs(tiny_lm, monkeypatch):

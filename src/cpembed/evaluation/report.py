@@ -22,7 +22,7 @@ from ..search import RAW_DEV, SENTEVAL_DEV, control_settings, grid_settings, lab
 from .data import load_raw_stsb, load_stsb
 from .reports import SHORT_NAMES
 from .sts import RAW_TASKS, STS_TASKS, evaluate_sts, evaluate_sts_settings, summarize_sts
-from .transfer import TRANSFER_TASKS, evaluate_transfer
+from .transfer import TRANSFER_TASKS, evaluate_transfer_settings, summarize_transfer
 
 logger = logging.getLogger(__name__)
 
@@ -164,8 +164,7 @@ def _sts_by_task(encoder: CPEncoder, settings: list, data_dir: Path, raw_dir: Pa
             return {"settings": [label(s) for s in settings], "results": [r["tasks"][task] for r in reports]}
 
         part = _step(parts / f"{task}.json", one)
-        if part["settings"] != [label(s) for s in settings]:
-            raise RuntimeError(f"{parts / task}.json holds other settings than {settings}: delete it to rerun")
+        _check_settings(part, settings, parts / f"{task}.json")
         tasks[task] = part["results"]
         seconds += part["seconds"]
     reports = [summarize_sts({task: results[i] for task, results in tasks.items()}) for i in range(len(settings))]
@@ -201,21 +200,41 @@ def run_extras(
         return {"layer": best.layer, "alpha": best.alpha, "records": result.records()}
 
     def transfer() -> dict:
-        rows = []
-        for setting in (None, best):
-            encoder_ = CPEncoder(lm, prompt="prompteol", cp=setting)
-            report_ = evaluate_transfer(
-                lambda s, e=encoder_: e.encode(s, batch_size=batch_size, show_progress_bar=True),
-                transfer_tasks,
-                data_dir,
-                inner_folds,
-            )
-            rows.append({"setting": label(setting), "report": report_})
-        return {"rows": rows}
+        settings = [None, best]
+        reports, seconds = _transfer_by_task(
+            encoder, settings, transfer_tasks, data_dir, folder, batch_size, inner_folds
+        )
+        rows = [{"setting": label(s), "report": r} for s, r in zip(settings, reports, strict=True)]
+        return {"rows": rows, "task_seconds": seconds}
 
     _step(folder / "layers.json", sweep)
     _step(folder / "aux.json", aux)
     _step(folder / "transfer.json", transfer)
+
+
+def _transfer_by_task(encoder, settings, tasks, data_dir, folder, batch_size, inner_folds):
+    """`evaluate_transfer_settings` one task at a time, each kept under `folder/transfer-tasks`:
+    the tasks take hours here, and an interrupted run resumes at the task it was on."""
+    results, seconds = {}, 0.0
+    for task in tasks:
+
+        def one(task=task) -> dict:
+            reports = evaluate_transfer_settings(
+                encoder, settings, [task], data_dir, inner_folds, batch_size, show_progress_bar=True
+            )
+            return {"settings": [label(s) for s in settings], "results": [r["tasks"][task] for r in reports]}
+
+        part = _step(folder / "transfer-tasks" / f"{task}.json", one)
+        _check_settings(part, settings, folder / "transfer-tasks" / f"{task}.json")
+        results[task] = part["results"]
+        seconds += part["seconds"]
+    reports = [summarize_transfer({task: r[i] for task, r in results.items()}) for i in range(len(settings))]
+    return reports, round(seconds, 1)
+
+
+def _check_settings(part: dict, settings: list, path: Path) -> None:
+    if part["settings"] != [label(s) for s in settings]:
+        raise RuntimeError(f"{path} holds other settings than {[label(s) for s in settings]}: delete it to rerun")
 
 
 def run(

@@ -42,7 +42,7 @@ def score_pairs(embed: Embed, pairs: Pairs) -> dict[str, float]:
     return {"spearman": 100 * spearman(cos, pairs.scores), "pearson": 100 * pearson(cos, pairs.scores), "n": len(pairs)}
 
 
-def _lookup(sentences: list[str], vectors: np.ndarray) -> Embed:
+def precomputed_embed(sentences: list[str], vectors: np.ndarray) -> Embed:
     """An embed function that serves already computed rows."""
     row = {sentence: i for i, sentence in enumerate(sentences)}
     return lambda wanted: vectors[[row[s] for s in wanted]]
@@ -66,7 +66,7 @@ def evaluate_sts(
         subsets = load_task(task, data_dir, raw_dir)
         pooled = Pairs.concatenate(list(subsets.values()))
         unique = list(dict.fromkeys(pooled.sentences1 + pooled.sentences2))
-        lookup = _lookup(unique, embed(unique))
+        lookup = precomputed_embed(unique, embed(unique))
         result = score_pairs(lookup, pooled)
         if len(subsets) > 1:
             result["subsets"] = {name: score_pairs(lookup, pairs)["spearman"] for name, pairs in subsets.items()}
@@ -104,4 +104,4 @@ def evaluate_sts_settings(
             unique.update(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
     sentences = list(unique)
     embeddings = encode_variants(encoder, sentences, settings, batch_size, show_progress_bar)
-    return [evaluate_sts(_lookup(sentences, e), tasks, data_dir, raw_dir) for e in embeddings]
+    return [evaluate_sts(precomputed_embed(sentences, e), tasks, data_dir, raw_dir) for e in embeddings]

@@ -101,6 +101,21 @@ def evaluate_task(embed: Embed, task: str, data_dir: Path, inner_folds: int = 10
     return result
 
 
+def task_sentences(task: str, data_dir: Path) -> list[str]:
+    """Every distinct sentence `evaluate_task` embeds for `task`, in first-seen order."""
+    if task in BINARY_TASKS:
+        parts = [load_binary(data_dir, task).sentences]
+    elif task == "SST2":
+        parts = [load_sst2(data_dir, split).sentences for split in ("train", "dev", "test")]
+    elif task in ("TREC", "MRPC"):
+        load = load_trec if task == "TREC" else load_mrpc
+        splits = [load(data_dir, split) for split in ("train", "test")]
+        parts = [s.sentences for s in splits] + ([s.second for s in splits] if task == "MRPC" else [])
+    else:
+        raise ValueError(f"unknown transfer task {task!r}: choose from {', '.join(TRANSFER_TASKS)}")
+    return list(dict.fromkeys(sentence for part in parts for sentence in part))
+
+
 def features_of(embed: Embed, data, task: str) -> np.ndarray:
     if task != "MRPC":
         return embed(data.sentences)
@@ -111,5 +126,38 @@ def features_of(embed: Embed, data, task: str) -> np.ndarray:
 def evaluate_transfer(
     embed: Embed, tasks: Sequence[str] = TRANSFER_TASKS, data_dir: Path | None = None, inner_folds: int = 10
 ) -> dict:
-    results = {task: evaluate_task(embed, task, data_dir, inner_folds) for task in tasks}
+    return summarize_transfer({task: evaluate_task(embed, task, data_dir, inner_folds) for task in tasks})
+
+
+def evaluate_transfer_settings(
+    encoder,
+    settings: Sequence,
+    tasks: Sequence[str] = TRANSFER_TASKS,
+    data_dir: Path | None = None,
+    inner_folds: int = 10,
+    batch_size: int = 16,
+    show_progress_bar: bool | None = None,
+) -> list[dict]:
+    """`evaluate_transfer` for several CP settings (None = baseline) of one encoder.
+
+    A task's sentences are embedded once for all settings (one prompt pass, one last token per
+    setting), so a baseline-vs-CP comparison costs little more than the baseline alone.
+    """
+    from ..variants import encode_variants
+    from .sts import precomputed_embed
+
+    results: list[dict] = [{} for _ in settings]
+    for task in tasks:
+        started = time.perf_counter()
+        sentences = task_sentences(task, data_dir)
+        embeddings = encode_variants(encoder, sentences, settings, batch_size, show_progress_bar)
+        shared_seconds = time.perf_counter() - started  # the one encoding pass all settings share
+        for result, vectors in zip(results, embeddings, strict=True):
+            result[task] = evaluate_task(precomputed_embed(sentences, vectors), task, data_dir, inner_folds)
+            result[task]["encoding_seconds"] = shared_seconds
+    return [summarize_transfer(result) for result in results]
+
+
+def summarize_transfer(results: dict[str, dict]) -> dict:
+    """Per-task results with their mean accuracy."""
     return {"tasks": results, "average": float(np.mean([r["accuracy"] for r in results.values()]))}
