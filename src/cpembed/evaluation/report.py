@@ -246,8 +246,9 @@ def run(
     batch_size: int = 16,
     minilm: bool = True,
 ) -> None:
-    """Cheapest and most telling first: every search, then the baselines to compare with, then the
-    STS evaluations, then PromptEOL's extras (layer sweep, wording ablation, transfer tasks)."""
+    """Cheapest and most telling first: every search, then the baselines to compare with, then each
+    model's STS evaluations and PromptEOL extras (layer sweep, wording ablation, transfer tasks),
+    the smaller model first."""
     loaded = {}
 
     def lm_of(name: str):
@@ -266,10 +267,9 @@ def run(
             return {"report": evaluate_sts(MiniLMEncoder().encode, STS_TASKS + RAW_TASKS, data_dir, raw_dir)}
 
         _step(out / "all-MiniLM-L6-v2" / "sts.json", minilm_sts)
-    for model_name in models:
+    for model_name in models:  # a model's evaluations finish before the next (larger, slower) one's begin
         for prompt in prompts:
             run_model_prompt(model_name, lm_of(model_name), prompt, data_dir, raw_dir, out, batch_size)
-    for model_name in models:
         run_extras(model_name, lm_of(model_name), data_dir, out, batch_size)
 
 
