@@ -31,6 +31,9 @@ def test_report_runs_resumes_and_lists_what_is_missing(tiny_lm, tmp_path, monkey
     assert "## tiny, prompteol" in text and "| baseline |" in text and "paper, LLaMA2-7B" in text
     assert "- tiny / cot: search and evaluation" in text and "- all-MiniLM-L6-v2" in text
     assert "- tiny / prompteol: transfer tasks" in text
+    glance = text.split("## At a glance")[1].split("\n## ")[0]
+    assert "| tiny | prompteol |" in glance and "| tiny | cot |" not in glance  # cot has not run
+    assert f"{sts['rows'][0]['report']['average']:.2f} -> " in glance
 
 
 def test_interrupted_sts_evaluation_resumes_at_its_task(tiny_lm, tmp_path, monkeypatch):

@@ -298,6 +298,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
         f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}.",
         "",
     ]
+    lines += _at_a_glance(out, models, prompts)
     notes = out / "NOTES.md"  # what the numbers alone do not say, written by whoever ran them
     if notes.is_file():
         lines += [notes.read_text().strip(), ""]
@@ -363,6 +364,51 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
     if missing:
         lines += ["", "## Not yet run", "", *(f"- {m}" for m in missing)]
     path.write_text("\n".join(lines) + "\n")
+
+
+def _at_a_glance(out: Path, models: Sequence[str], prompts: Sequence[str]) -> list[str]:
+    """One row per model and prompt that has run: dev searches, the default, the seven-task average."""
+    rows = []
+    for model_name in models:
+        for prompt in prompts:
+            folder = out / model_name / prompt
+            if not (folder / "grid.json").is_file():
+                continue
+            grid = json.loads((folder / "grid.json").read_text())["records"]
+            raw_path, sts_path = folder / "grid_raw.json", folder / "sts.json"
+            raw = json.loads(raw_path.read_text())["records"] if raw_path.is_file() else None
+            cells = [model_name, prompt, _baseline_to_best(grid), _baseline_to_best(raw) if raw else "not run"]
+            default = choose(grid, raw)["default"] if raw else None
+            cells.append(("no CP" if default is None else label(default)) if raw else "—")
+            if sts_path.is_file():
+                averages = {
+                    row["setting"]: row["report"]["average"] for row in json.loads(sts_path.read_text())["rows"]
+                }
+                base = averages.pop("baseline")
+                cells.append(f"{base:.2f} -> " + ", ".join(f"{v:.2f} ({k})" for k, v in averages.items()))
+            else:
+                cells.append("not run")
+            rows.append("| " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    return [
+        "## At a glance",
+        "",
+        "Spearman x100. Dev columns: the plain baseline -> the best CP setting of the grid. The default is",
+        "chosen by the rule under *Defaults this rule gives*. STS avg: the seven test tasks, baseline -> the",
+        "chosen settings.",
+        "",
+        "| model | prompt | STS-B dev (SentEval) | STS-B dev (raw) | default | STS avg (test) |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
+def _baseline_to_best(records: list[dict]) -> str:
+    baseline = next(r for r in records if r["norm"] == "none")
+    best = max((r for r in records if r["norm"] != "none"), key=lambda r: r["spearman"])
+    return f"{baseline['spearman']:.2f} -> {best['spearman']:.2f} ({best['label']})"
 
 
 def _dev_markdown(
