@@ -112,3 +112,4 @@ def test_report_shows_raw_dev_controls_and_defaults(tiny_lm, tmp_path):
     text = markdown.read_text()
     assert "Raw STS-B dev, same grid" in text and "Is it the contrast?" in text
     assert "## Defaults this rule gives" in text and "| tiny | prompteol |" in text
+    assert "## tiny: is it the contrast?" in text and (out / "tiny" / "controls.png").stat().st_size > 1000

@@ -64,3 +64,37 @@ def layer_sweep_plot(result: SearchResult, path: Path, title: str) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def controls_plot(panels: dict[str, dict], path: Path, title: str) -> Path:
+    """One panel per prompt: each CP row and control as its difference from the plain baseline.
+
+    `panels` maps a prompt's name to its controls result (`records`, `layer`, `alpha`). Bars are
+    labelled by kind ("NS", "zero", "shuffle NR", ...), so panels with different l and alpha align.
+    """
+    plt = _pyplot()
+    # One x scale for all panels, so a prompt where nothing moves looks like it; values are written out.
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(3.4 * len(panels) + 1.2, 3.6), sharex=True, sharey=True, squeeze=False
+    )
+    for ax, (prompt, controls) in zip(axes[0], panels.items(), strict=True):
+        records = controls["records"]
+        baseline = next(r["spearman"] for r in records if r["norm"] == "none")
+        rows = [(r["label"].split(" l=")[0], r["spearman"] - baseline) for r in records if r["norm"] != "none"]
+        kinds = [kind for kind, _ in rows]
+        deltas = [delta for _, delta in rows]
+        colors = ["tab:blue" if kind in ("NS", "NR") else "tab:gray" for kind in kinds]
+        ax.barh(range(len(rows)), deltas, color=colors)
+        for y, delta in enumerate(deltas):
+            ax.text(delta, y, f" {delta:+.2f} ", va="center", ha="left" if delta >= 0 else "right", fontsize=7)
+        ax.set_yticks(range(len(rows)), kinds)
+        ax.invert_yaxis()
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.margins(x=0.2)
+        ax.set_title(f"{prompt}, l={controls['layer']} a={controls['alpha']:g}\nbaseline {baseline:.2f}", fontsize=9)
+        ax.set_xlabel("vs baseline (Spearman x100)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -332,6 +332,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
             lines += [_row(row["setting"], row["report"]) for row in sts["rows"]]
             seconds = sts.get("task_seconds", sts["seconds"])
             lines += ["", f"Wall time of the STS evaluation (every row from one pass per task): {seconds:.0f} s.", ""]
+    lines += _controls_figures(out, path, models, prompts)
     if defaults:
         lines += [
             "## Defaults this rule gives",
@@ -403,6 +404,35 @@ def _at_a_glance(out: Path, models: Sequence[str], prompts: Sequence[str]) -> li
         *rows,
         "",
     ]
+
+
+def _controls_figures(out: Path, path: Path, models: Sequence[str], prompts: Sequence[str]) -> list[str]:
+    """A figure per model of every prompt's controls beside its CP rows, drawn from their JSON."""
+    from ..plots import controls_plot
+
+    lines = []
+    for model_name in models:
+        panels = {
+            prompt: json.loads((out / model_name / prompt / "controls.json").read_text())
+            for prompt in prompts
+            if (out / model_name / prompt / "controls.json").is_file()
+        }
+        if not panels:
+            continue
+        figure = controls_plot(
+            panels, out / model_name / "controls.png", f"{model_name}: CP and its controls, STS-B dev"
+        )
+        lines += [
+            f"## {model_name}: is it the contrast?",
+            "",
+            "Blue: CP-NS and CP-NR; gray: the controls at the same l and alpha (zero: the last token's",
+            "vector at the site set to zero; scale: alpha times its own vector; shuffle: another sentence's",
+            "auxiliary vector; mean: a fixed mean auxiliary vector of reference sentences).",
+            "",
+            f"![controls]({figure.relative_to(path.parent).as_posix()})",
+            "",
+        ]
+    return lines
 
 
 def _baseline_to_best(records: list[dict]) -> str:
