@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cpembed.evaluation import report
 from senteval_fixture import write_raw_stsb, write_senteval
 
 
-def test_report_runs_resumes_and_lists_what_is_missing(tiny_lm, tmp_path, monkeypatch):
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Long steps keep their parts under the cache folder: a test's, not the user's."""
+    monkeypatch.setenv("CPEMBED_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_report_runs_resumes_and_lists_what_is_missing(tiny_lm, tmp_path, monkeypatch, own_cache):
     data = write_senteval(tmp_path / "downstream")
     raw = write_raw_stsb(tmp_path / "raw")
     out = tmp_path / "results"
@@ -18,6 +27,7 @@ def test_report_runs_resumes_and_lists_what_is_missing(tiny_lm, tmp_path, monkey
     assert settings[0] == "baseline" and settings[1].startswith("NS") and settings[2].startswith("NR")
     assert len(settings) == len(set(settings)) in (3, 4)  # the default is added when it is another setting
     assert (out / "tiny" / "prompteol" / "grid.png").is_file()
+    assert list((own_cache / "checkpoints").iterdir()) == []  # used by the steps, emptied when each ends
 
     # A second run reuses both steps instead of computing them again.
     monkeypatch.setattr(report, "evaluate_sts_settings", lambda *a, **k: (_ for _ in ()).throw(AssertionError))

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoints import encode_settings
 from .config import CPConfig
 from .encoder import CPEncoder
 from .evaluation.data import Pairs, find_raw_stsb_dir, load_raw_stsb, load_stsb
 from .evaluation.metrics import paired_cosine, spearman
 from .prompts import IRRELEVANT
-from .variants import encode_variants
 
 SENTEVAL_DEV, RAW_DEV = "STS-B dev", "STS-B raw dev"
 # What a search ranks settings by: SentEval's (tokenized, lowercased) STS-B dev, the raw release's
@@ -130,14 +130,16 @@ def score_settings(
     batch_size: int = 16,
     show_progress_bar: bool | None = None,
     labels: Sequence[str] | None = None,
+    checkpoints: Path | None = None,
 ) -> SearchResult:
     """Spearman x100 of every setting on `pairs` (or on each of several named splits, ranked by
-    their mean), all settings and splits in one pass over the sentences."""
+    their mean), all settings and splits in one pass over the sentences. With `checkpoints`, the
+    pass keeps its finished parts there and an interrupted run resumes (checkpoints.py)."""
     started = time.perf_counter()
     named = pairs if isinstance(pairs, dict) else {SENTEVAL_DEV: pairs}
     unique = list(dict.fromkeys(s for p in named.values() for s in p.sentences1 + p.sentences2))
     row = {s: i for i, s in enumerate(unique)}
-    embeddings = encode_variants(encoder, unique, settings, batch_size, show_progress_bar)
+    embeddings = encode_settings(encoder, unique, settings, batch_size, show_progress_bar, checkpoints)
     splits = {}
     for name, split in named.items():
         first, second = [row[s] for s in split.sentences1], [row[s] for s in split.sentences2]
@@ -212,11 +214,14 @@ def sweep_layers(
     norm: str = "scale",
     site: str = "heads",
     batch_size: int = 16,
+    show_progress_bar: bool | None = None,
+    checkpoints: Path | None = None,
 ) -> SearchResult:
     """One setting per intervention layer, 1 .. the output layer, at a fixed alpha, on STS-B dev."""
     layers = range(1, encoder.output_layer + 1)
     settings = [None] + [CPConfig(layer, alpha, norm, site) for layer in layers]
-    return score_settings(encoder, load_stsb(data_dir, "dev"), settings, batch_size)
+    pairs = load_stsb(data_dir, "dev")
+    return score_settings(encoder, pairs, settings, batch_size, show_progress_bar, checkpoints=checkpoints)
 
 
 def ablate_aux_templates(
@@ -227,8 +232,12 @@ def ablate_aux_templates(
     norm: str = "scale",
     extra: dict[str, str] | None = None,
     batch_size: int = 16,
+    show_progress_bar: bool | None = None,
+    checkpoints: Path | None = None,
 ) -> SearchResult:
     """The same (layer, alpha) with each auxiliary wording, on STS-B dev."""
     templates = {**AUX_TEMPLATES, **(extra or {})}
     settings = [None] + [CPConfig(layer, alpha, norm, aux_template=t) for t in templates.values()]
-    return score_settings(encoder, load_stsb(data_dir, "dev"), settings, batch_size, labels=["baseline", *templates])
+    pairs = load_stsb(data_dir, "dev")
+    labels = ["baseline", *templates]
+    return score_settings(encoder, pairs, settings, batch_size, show_progress_bar, labels, checkpoints)

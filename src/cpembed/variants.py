@@ -35,9 +35,14 @@ def encode_variants(
     variants: Sequence[CPConfig | None],
     batch_size: int = 16,
     show_progress_bar: bool | None = None,
+    shuffle_partners: Sequence[str] | None = None,
 ) -> list[np.ndarray]:
     """One float32 `(n, d)` array per setting in `variants` (None = no CP), each equal to
     `CPEncoder(encoder.lm, encoder.prompt, cp=variant, output_layer=...).encode(sentences)`.
+
+    `shuffle_partners` gives the sentence whose auxiliary vector each sentence takes under the
+    `shuffle` control; by default `controls.partners` picks them from `sentences`. A caller that
+    encodes a long input in parts passes the partners of the whole input, so parts change nothing.
 
     The model, prompt, output layer and max_length come from `encoder`; its own `cp` is unused.
     One exception to the equality: a sentence too long for `max_length` is cut to fit every
@@ -52,14 +57,21 @@ def encode_variants(
     cleaned = [preprocess(text) for text in texts]
     aux_templates = dict.fromkeys(Template(v.aux_template) for v in variants if v is not None and v.needs_aux_pass)
     templates = [*encoder.prompt.templates, *aux_templates]
-    partner = partners(cleaned) if any(_source(v) == "partner" for v in variants) else None
+    partner_texts = None
+    if any(_source(v) == "partner" for v in variants):
+        if shuffle_partners is None:
+            partner_texts = [cleaned[i] for i in partners(cleaned)]
+        elif len(shuffle_partners) != len(cleaned):
+            raise ValueError(f"shuffle_partners has {len(shuffle_partners)} texts for {len(cleaned)} sentences")
+        else:
+            partner_texts = [preprocess(text) for text in shuffle_partners]
     means = _reference_vectors(encoder, variants)
     out = torch.empty(len(variants), len(cleaned), encoder.embedding_dimension)
     for rows in length_sorted_batches(cleaned, batch_size, show_progress_bar):
         batch = fit_sentences(encoder.lm.tokenizer, templates, [cleaned[i] for i in rows], encoder.max_length)
         others = None
-        if partner:
-            others = [cleaned[partner[i]] for i in rows]
+        if partner_texts:
+            others = [partner_texts[i] for i in rows]
             others = fit_sentences(encoder.lm.tokenizer, templates, others, encoder.max_length)
         for part in within_budget(encoder.lm.tokenizer, templates, batch, len(variants)):
             embedded = _encode_part(encoder, batch[part], others[part] if others else None, variants, means)

@@ -17,7 +17,7 @@ import torch
 
 from ..config import CPConfig
 from ..encoder import CPEncoder
-from ..models import load_model
+from ..models import cache_dir, load_model
 from ..search import RAW_DEV, SENTEVAL_DEV, control_settings, grid_settings, label, score_settings
 from .data import load_raw_stsb, load_stsb
 from .reports import SHORT_NAMES
@@ -36,6 +36,11 @@ PAPER_ROWS = {  # SPEC section 3: LLaMA2-7B, Spearman x100
     "Knowledge + CP-NS": (67.16, 83.43, 74.23, 81.29, 80.03, 80.80, 75.97, 77.56),
     "CK + CP-NS": (68.35, 84.21, 75.59, 82.49, 81.50, 82.29, 76.34, 78.68),
 }
+
+
+def _checkpoints() -> Path:
+    """Where long steps keep their finished parts until the step's JSON is written (not the repo)."""
+    return cache_dir() / "checkpoints"
 
 
 def _step(path: Path, compute: Callable[[], dict]) -> dict:
@@ -57,7 +62,8 @@ def _grid_step(model_name: str, encoder: CPEncoder, data_dir: Path, folder: Path
         from ..plots import grid_heatmap
 
         folder.mkdir(parents=True, exist_ok=True)
-        result = score_settings(encoder, load_stsb(data_dir, "dev"), _grid(encoder), batch_size, show_progress_bar=True)
+        pairs = load_stsb(data_dir, "dev")
+        result = score_settings(encoder, pairs, _grid(encoder), batch_size, True, checkpoints=_checkpoints())
         title = f"{model_name}, {encoder.prompt.name}, output layer {encoder.output_layer}"
         grid_heatmap(result, folder / "grid.png", title)
         return {"output_layer": encoder.output_layer, "dtype": str(encoder.lm.dtype), "records": result.records()}
@@ -70,7 +76,7 @@ def _raw_grid_step(encoder: CPEncoder, raw_dir: Path, folder: Path, batch_size: 
 
     def grid() -> dict:
         pairs = load_raw_stsb(raw_dir, "dev")
-        result = score_settings(encoder, pairs, _grid(encoder), batch_size, show_progress_bar=True)
+        result = score_settings(encoder, pairs, _grid(encoder), batch_size, True, checkpoints=_checkpoints())
         return {"split": RAW_DEV, "records": result.records()}
 
     return _step(folder / "grid_raw.json", grid)["records"]
@@ -122,7 +128,8 @@ def _controls_step(encoder: CPEncoder, data_dir: Path, folder: Path, setting: CP
 
     def controls() -> dict:
         settings = control_settings(setting.layer, setting.alpha)
-        result = score_settings(encoder, load_stsb(data_dir, "dev"), settings, batch_size, show_progress_bar=True)
+        pairs = load_stsb(data_dir, "dev")
+        result = score_settings(encoder, pairs, settings, batch_size, True, checkpoints=_checkpoints())
         return {"layer": setting.layer, "alpha": setting.alpha, "records": result.records()}
 
     return _step(folder / "controls.json", controls)
@@ -160,7 +167,9 @@ def _sts_by_task(encoder: CPEncoder, settings: list, data_dir: Path, raw_dir: Pa
     for task in STS_TASKS + RAW_TASKS:
 
         def one(task=task) -> dict:
-            reports = evaluate_sts_settings(encoder, settings, [task], data_dir, raw_dir, batch_size, True)
+            reports = evaluate_sts_settings(
+                encoder, settings, [task], data_dir, raw_dir, batch_size, True, checkpoints=_checkpoints()
+            )
             return {"settings": [label(s) for s in settings], "results": [r["tasks"][task] for r in reports]}
 
         part = _step(parts / f"{task}.json", one)
@@ -191,12 +200,14 @@ def run_extras(
     best = choose(grid, json.loads(raw_path.read_text())["records"] if raw_path.is_file() else None)["scale"]
 
     def sweep() -> dict:
-        result = sweep_layers(encoder, data_dir, alpha=best.alpha, batch_size=batch_size)
+        result = sweep_layers(encoder, data_dir, best.alpha, batch_size=batch_size, checkpoints=_checkpoints())
         layer_sweep_plot(result, folder / "layers.png", f"{model_name}, prompteol, NS alpha={best.alpha:g}")
         return {"alpha": best.alpha, "records": result.records()}
 
     def aux() -> dict:
-        result = ablate_aux_templates(encoder, data_dir, best.layer, best.alpha, batch_size=batch_size)
+        result = ablate_aux_templates(
+            encoder, data_dir, best.layer, best.alpha, batch_size=batch_size, checkpoints=_checkpoints()
+        )
         return {"layer": best.layer, "alpha": best.alpha, "records": result.records()}
 
     def transfer() -> dict:
@@ -220,7 +231,7 @@ def _transfer_by_task(encoder, settings, tasks, data_dir, folder, batch_size, in
 
         def one(task=task) -> dict:
             reports = evaluate_transfer_settings(
-                encoder, settings, [task], data_dir, inner_folds, batch_size, show_progress_bar=True
+                encoder, settings, [task], data_dir, inner_folds, batch_size, True, checkpoints=_checkpoints()
             )
             return {"settings": [label(s) for s in settings], "results": [r["tasks"][task] for r in reports]}
 

@@ -90,18 +90,20 @@ def evaluate_sts_settings(
     raw_dir: Path | None = None,
     batch_size: int = 16,
     show_progress_bar: bool | None = None,
+    checkpoints: Path | None = None,
 ) -> list[dict]:
     """`evaluate_sts` for several CP settings (None = baseline) from one pass over the sentences.
 
     Every setting shares the model, prompt and output layer of `encoder`, so the baseline row is
-    always at the same output layer and dtype as the CP rows.
+    always at the same output layer and dtype as the CP rows. With `checkpoints`, an interrupted
+    pass resumes from its finished parts (checkpoints.py).
     """
-    from ..variants import encode_variants
+    from ..checkpoints import encode_settings
 
     unique: dict[str, None] = {}
     for task in tasks:
         for pairs in load_task(task, data_dir, raw_dir).values():
             unique.update(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
     sentences = list(unique)
-    embeddings = encode_variants(encoder, sentences, settings, batch_size, show_progress_bar)
+    embeddings = encode_settings(encoder, sentences, settings, batch_size, show_progress_bar, checkpoints)
     return [evaluate_sts(precomputed_embed(sentences, e), tasks, data_dir, raw_dir) for e in embeddings]

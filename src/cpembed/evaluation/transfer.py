@@ -137,20 +137,22 @@ def evaluate_transfer_settings(
     inner_folds: int = 10,
     batch_size: int = 16,
     show_progress_bar: bool | None = None,
+    checkpoints: Path | None = None,
 ) -> list[dict]:
     """`evaluate_transfer` for several CP settings (None = baseline) of one encoder.
 
     A task's sentences are embedded once for all settings (one prompt pass, one last token per
-    setting), so a baseline-vs-CP comparison costs little more than the baseline alone.
+    setting), so a baseline-vs-CP comparison costs little more than the baseline alone. With
+    `checkpoints`, an interrupted pass resumes from its finished parts (checkpoints.py).
     """
-    from ..variants import encode_variants
+    from ..checkpoints import encode_settings
     from .sts import precomputed_embed
 
     results: list[dict] = [{} for _ in settings]
     for task in tasks:
         started = time.perf_counter()
         sentences = task_sentences(task, data_dir)
-        embeddings = encode_variants(encoder, sentences, settings, batch_size, show_progress_bar)
+        embeddings = encode_settings(encoder, sentences, settings, batch_size, show_progress_bar, checkpoints)
         shared_seconds = time.perf_counter() - started  # the one encoding pass all settings share
         for result, vectors in zip(results, embeddings, strict=True):
             result[task] = evaluate_task(precomputed_embed(sentences, vectors), task, data_dir, inner_folds)
