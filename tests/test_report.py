@@ -123,3 +123,38 @@ def test_report_shows_raw_dev_controls_and_defaults(tiny_lm, tmp_path):
     assert "Raw STS-B dev, same grid" in text and "Is it the contrast?" in text
     assert "## Defaults this rule gives" in text and "| tiny | prompteol |" in text
     assert "## tiny: is it the contrast?" in text and (out / "tiny" / "controls.png").stat().st_size > 1000
+
+
+def test_a_stopped_step_resumes_its_encoding_and_counts_the_earlier_time(tiny_lm, tmp_path, monkeypatch, own_cache):
+    from cpembed import CPEncoder, checkpoints
+
+    data = write_senteval(tmp_path / "downstream")
+    folder = tmp_path / "results" / "tiny" / "prompteol"
+    monkeypatch.setattr(checkpoints, "CHUNK_SENTENCES", 1)  # the fixture's dev split has 6 sentences
+    real, calls = checkpoints.encode_variants, []
+
+    def killed_on_third_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoints, "encode_variants", killed_on_third_chunk)
+    encoder = CPEncoder(tiny_lm)
+    try:
+        report._grid_step("tiny", encoder, data, folder, 4)
+    except KeyboardInterrupt:
+        pass
+    assert not (folder / "grid.json").exists()
+    (step,) = (own_cache / "checkpoints").iterdir()
+    earlier = checkpoints.kept_seconds(step)
+    assert earlier > 0 and len(list(step.rglob("0000*.npy"))) == 2
+
+    calls.clear()
+    monkeypatch.setattr(checkpoints, "encode_variants", lambda *a, **k: calls.append(1) or real(*a, **k))
+    report._grid_step("tiny", encoder, data, folder, 4)
+    result = json.loads((folder / "grid.json").read_text())
+    dev = report.load_stsb(data, "dev")
+    chunks = len(set(dev.sentences1 + dev.sentences2))  # one sentence per chunk
+    assert len(calls) == chunks - 2  # the two kept chunks were read
+    assert result["seconds"] >= earlier and not step.exists()  # removed once the step's JSON is written

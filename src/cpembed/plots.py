@@ -73,10 +73,9 @@ def controls_plot(panels: dict[str, dict], path: Path, title: str) -> Path:
     labelled by kind ("NS", "zero", "shuffle NR", ...), so panels with different l and alpha align.
     """
     plt = _pyplot()
-    # One x scale for all panels, so a prompt where nothing moves looks like it; values are written out.
-    fig, axes = plt.subplots(
-        1, len(panels), figsize=(3.4 * len(panels) + 1.2, 3.6), sharex=True, sharey=True, squeeze=False
-    )
+    # One x scale for all panels, so a prompt where nothing moves looks like it; values are written
+    # out. Each panel keeps its own y axis: its rows are labelled by its own records.
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 0.6, 3.6), sharex=True, squeeze=False)
     for ax, (prompt, controls) in zip(axes[0], panels.items(), strict=True):
         records = controls["records"]
         baseline = next(r["spearman"] for r in records if r["norm"] == "none")
@@ -88,7 +87,7 @@ def controls_plot(panels: dict[str, dict], path: Path, title: str) -> Path:
         for y, delta in enumerate(deltas):
             ax.text(delta, y, f" {delta:+.2f} ", va="center", ha="left" if delta >= 0 else "right", fontsize=7)
         ax.set_yticks(range(len(rows)), kinds)
-        ax.invert_yaxis()
+        ax.set_ylim(len(rows) - 0.5, -0.5)  # the first record on top
         ax.axvline(0, color="black", linewidth=0.8)
         ax.margins(x=0.2)
         ax.set_title(f"{prompt}, l={controls['layer']} a={controls['alpha']:g}\nbaseline {baseline:.2f}", fontsize=9)

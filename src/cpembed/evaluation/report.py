@@ -6,15 +6,18 @@ again, so `make results` resumes where it stopped and a partial report is always
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import platform
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
+from ..checkpoints import kept_seconds
 from ..config import CPConfig
 from ..encoder import CPEncoder
 from ..models import cache_dir, load_model
@@ -38,19 +41,22 @@ PAPER_ROWS = {  # SPEC section 3: LLaMA2-7B, Spearman x100
 }
 
 
-def _checkpoints() -> Path:
-    """Where long steps keep their finished parts until the step's JSON is written (not the repo)."""
-    return cache_dir() / "checkpoints"
+def _step(path: Path, compute: Callable[[Path], dict]) -> dict:
+    """The step's result from `path`, or `compute(checkpoints)` written there.
 
-
-def _step(path: Path, compute: Callable[[], dict]) -> dict:
+    `checkpoints` is the step's own folder in the cache (not the repo) for the encodings it keeps
+    as it goes (checkpoints.py); it outlives a stopped run and is removed once `path` is written.
+    A resumed step's `seconds` include the compute time of the chunks an earlier run kept.
+    """
     if path.is_file():
         return json.loads(path.read_text())
-    started = time.perf_counter()
-    result = compute()
+    checkpoints = cache_dir() / "checkpoints" / hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:20]
+    started = time.perf_counter() - kept_seconds(checkpoints)
+    result = compute(checkpoints)
     result["seconds"] = round(time.perf_counter() - started, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
+    shutil.rmtree(checkpoints, ignore_errors=True)
     logger.warning("wrote %s (%.0f s)", path, result["seconds"])
     return result
 
@@ -58,12 +64,12 @@ def _step(path: Path, compute: Callable[[], dict]) -> dict:
 def _grid_step(model_name: str, encoder: CPEncoder, data_dir: Path, folder: Path, batch_size: int) -> list[dict]:
     """The paper's grid (layers beyond the output layer left out) on STS-B dev, with its heatmap."""
 
-    def grid() -> dict:
+    def grid(checkpoints: Path) -> dict:
         from ..plots import grid_heatmap
 
         folder.mkdir(parents=True, exist_ok=True)
         pairs = load_stsb(data_dir, "dev")
-        result = score_settings(encoder, pairs, _grid(encoder), batch_size, True, checkpoints=_checkpoints())
+        result = score_settings(encoder, pairs, _grid(encoder), batch_size, True, checkpoints=checkpoints)
         title = f"{model_name}, {encoder.prompt.name}, output layer {encoder.output_layer}"
         grid_heatmap(result, folder / "grid.png", title)
         return {"output_layer": encoder.output_layer, "dtype": str(encoder.lm.dtype), "records": result.records()}
@@ -74,9 +80,9 @@ def _grid_step(model_name: str, encoder: CPEncoder, data_dir: Path, folder: Path
 def _raw_grid_step(encoder: CPEncoder, raw_dir: Path, folder: Path, batch_size: int) -> list[dict]:
     """The same grid on the raw release's STS-B dev split: cased, untokenized text."""
 
-    def grid() -> dict:
+    def grid(checkpoints: Path) -> dict:
         pairs = load_raw_stsb(raw_dir, "dev")
-        result = score_settings(encoder, pairs, _grid(encoder), batch_size, True, checkpoints=_checkpoints())
+        result = score_settings(encoder, pairs, _grid(encoder), batch_size, True, checkpoints=checkpoints)
         return {"split": RAW_DEV, "records": result.records()}
 
     return _step(folder / "grid_raw.json", grid)["records"]
@@ -126,10 +132,10 @@ def _config(record: dict) -> CPConfig:
 def _controls_step(encoder: CPEncoder, data_dir: Path, folder: Path, setting: CPConfig, batch_size: int) -> dict:
     """CP at the chosen NS (l, alpha) beside its controls, on STS-B dev."""
 
-    def controls() -> dict:
+    def controls(checkpoints: Path) -> dict:
         settings = control_settings(setting.layer, setting.alpha)
         pairs = load_stsb(data_dir, "dev")
-        result = score_settings(encoder, pairs, settings, batch_size, True, checkpoints=_checkpoints())
+        result = score_settings(encoder, pairs, settings, batch_size, True, checkpoints=checkpoints)
         return {"layer": setting.layer, "alpha": setting.alpha, "records": result.records()}
 
     return _step(folder / "controls.json", controls)
@@ -152,7 +158,7 @@ def run_model_prompt(
     if choice["default"] is not None and choice["default"] not in chosen:
         chosen.append(choice["default"])
 
-    def sts() -> dict:
+    def sts(_checkpoints: Path) -> dict:
         reports, seconds = _sts_by_task(encoder, chosen, data_dir, raw_dir, folder / "sts-tasks", batch_size)
         rows = [{"setting": label(s), "report": r} for s, r in zip(chosen, reports, strict=True)]
         return {"rows": rows, "task_seconds": seconds}
@@ -166,9 +172,9 @@ def _sts_by_task(encoder: CPEncoder, settings: list, data_dir: Path, raw_dir: Pa
     tasks, seconds = {}, 0.0
     for task in STS_TASKS + RAW_TASKS:
 
-        def one(task=task) -> dict:
+        def one(checkpoints: Path, task=task) -> dict:
             reports = evaluate_sts_settings(
-                encoder, settings, [task], data_dir, raw_dir, batch_size, True, checkpoints=_checkpoints()
+                encoder, settings, [task], data_dir, raw_dir, batch_size, True, checkpoints=checkpoints
             )
             return {"settings": [label(s) for s in settings], "results": [r["tasks"][task] for r in reports]}
 
@@ -199,18 +205,18 @@ def run_extras(
     raw_path = folder / "grid_raw.json"
     best = choose(grid, json.loads(raw_path.read_text())["records"] if raw_path.is_file() else None)["scale"]
 
-    def sweep() -> dict:
-        result = sweep_layers(encoder, data_dir, best.alpha, batch_size=batch_size, checkpoints=_checkpoints())
+    def sweep(checkpoints: Path) -> dict:
+        result = sweep_layers(encoder, data_dir, best.alpha, batch_size=batch_size, checkpoints=checkpoints)
         layer_sweep_plot(result, folder / "layers.png", f"{model_name}, prompteol, NS alpha={best.alpha:g}")
         return {"alpha": best.alpha, "records": result.records()}
 
-    def aux() -> dict:
+    def aux(checkpoints: Path) -> dict:
         result = ablate_aux_templates(
-            encoder, data_dir, best.layer, best.alpha, batch_size=batch_size, checkpoints=_checkpoints()
+            encoder, data_dir, best.layer, best.alpha, batch_size=batch_size, checkpoints=checkpoints
         )
         return {"layer": best.layer, "alpha": best.alpha, "records": result.records()}
 
-    def transfer() -> dict:
+    def transfer(_checkpoints: Path) -> dict:
         settings = [None, best]
         reports, seconds = _transfer_by_task(
             encoder, settings, transfer_tasks, data_dir, folder, batch_size, inner_folds
@@ -229,9 +235,9 @@ def _transfer_by_task(encoder, settings, tasks, data_dir, folder, batch_size, in
     results, seconds = {}, 0.0
     for task in tasks:
 
-        def one(task=task) -> dict:
+        def one(checkpoints: Path, task=task) -> dict:
             reports = evaluate_transfer_settings(
-                encoder, settings, [task], data_dir, inner_folds, batch_size, True, checkpoints=_checkpoints()
+                encoder, settings, [task], data_dir, inner_folds, batch_size, True, checkpoints=checkpoints
             )
             return {"settings": [label(s) for s in settings], "results": [r["tasks"][task] for r in reports]}
 
@@ -259,7 +265,7 @@ def run(
 ) -> None:
     """Cheapest and most telling first: every search, then the baselines to compare with, then each
     model's STS evaluations and PromptEOL extras (layer sweep, wording ablation, transfer tasks),
-    the smaller model first."""
+    one model after the other in the order given (the default lists the smaller first)."""
     loaded = {}
 
     def lm_of(name: str):
@@ -274,7 +280,7 @@ def run(
     if minilm:
         from .baselines import MiniLMEncoder
 
-        def minilm_sts() -> dict:
+        def minilm_sts(_checkpoints: Path) -> dict:
             return {"report": evaluate_sts(MiniLMEncoder().encode, STS_TASKS + RAW_TASKS, data_dir, raw_dir)}
 
         _step(out / "all-MiniLM-L6-v2" / "sts.json", minilm_sts)

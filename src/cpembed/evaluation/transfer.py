@@ -142,8 +142,10 @@ def evaluate_transfer_settings(
     """`evaluate_transfer` for several CP settings (None = baseline) of one encoder.
 
     A task's sentences are embedded once for all settings (one prompt pass, one last token per
-    setting), so a baseline-vs-CP comparison costs little more than the baseline alone. With
-    `checkpoints`, an interrupted pass resumes from its finished parts (checkpoints.py).
+    setting), so a baseline-vs-CP comparison costs little more than the baseline alone. Each
+    setting's result equals `evaluate_transfer` with its own encoder, except under `shuffle`,
+    whose partners are drawn from all of a task's sentences at once. With `checkpoints`, an
+    interrupted pass resumes from its finished parts (checkpoints.py).
     """
     from ..checkpoints import encode_settings
     from .sts import precomputed_embed
