@@ -158,3 +158,34 @@ def test_a_stopped_step_resumes_its_encoding_and_counts_the_earlier_time(tiny_lm
     chunks = len(set(dev.sentences1 + dev.sentences2))  # one sentence per chunk
     assert len(calls) == chunks - 2  # the two kept chunks were read
     assert result["seconds"] >= earlier and not step.exists()  # removed once the step's JSON is written
+
+
+def test_the_report_command_rewrites_the_markdown_as_it_goes(tmp_path, monkeypatch):
+    """A long run stopped after its first model and prompt leaves a report of what it finished."""
+    from click.testing import CliRunner
+
+    from cpembed.cli import main
+
+    data = write_senteval(tmp_path / "downstream")
+    raw = write_raw_stsb(tmp_path / "raw")
+    markdown = tmp_path / "RESULTS.md"
+
+    def first_step_then_stopped(*args, progress, **kwargs):
+        progress()
+        assert markdown.is_file()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "run", first_step_then_stopped)
+    options = [
+        "--data",
+        str(data),
+        "--raw-data",
+        str(raw),
+        "--results",
+        str(tmp_path / "r"),
+        "--markdown",
+        str(markdown),
+    ]
+    result = CliRunner().invoke(main, ["report", "--models", "tiny", "--prompts", "prompteol", *options])
+    assert result.exit_code == 1 and "Aborted" in result.output  # click's answer to an interrupt
+    assert "- tiny / prompteol: search and evaluation" in markdown.read_text()

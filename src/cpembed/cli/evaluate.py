@@ -294,7 +294,12 @@ def report(models, prompts, data, raw_data, results, markdown, batch_size, only_
     model_list = [m.strip() for m in models.split(",") if m.strip()]
     prompt_list = [p.strip() for p in prompts.split(",") if p.strip()]
     out = Path(results)
+
+    def write() -> None:
+        reporting.write_markdown(out, Path(markdown), model_list, prompt_list, "make results")
+        click.echo(f"wrote {markdown}", err=True)
+
     if not only_markdown:
-        reporting.run(model_list, prompt_list, find_data_dir(data), find_raw_stsb_dir(raw_data), out, batch_size)
-    reporting.write_markdown(out, Path(markdown), model_list, prompt_list, "make results")
-    click.echo(f"wrote {markdown}", err=True)
+        data_dir, raw_dir = find_data_dir(data), find_raw_stsb_dir(raw_data)
+        reporting.run(model_list, prompt_list, data_dir, raw_dir, out, batch_size, progress=write)
+    write()

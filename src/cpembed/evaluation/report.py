@@ -262,10 +262,15 @@ def run(
     out: Path,
     batch_size: int = 16,
     minilm: bool = True,
+    progress: Callable[[], None] = lambda: None,
 ) -> None:
     """Cheapest and most telling first: every search, then the baselines to compare with, then each
     model's STS evaluations and PromptEOL extras (layer sweep, wording ablation, transfer tasks),
-    one model after the other in the order given (the default lists the smaller first)."""
+    one model after the other in the order given (the default lists the smaller first).
+
+    `progress` is called after each model and prompt's work (the CLI rewrites the Markdown there),
+    so a run stopped after hours leaves a report of everything it finished.
+    """
     loaded = {}
 
     def lm_of(name: str):
@@ -277,6 +282,7 @@ def run(
     for model_name in models:
         for prompt in prompts:
             run_model_prompt(model_name, lm_of(model_name), prompt, data_dir, raw_dir, out, batch_size, evaluate=False)
+            progress()
     if minilm:
         from .baselines import MiniLMEncoder
 
@@ -287,7 +293,9 @@ def run(
     for model_name in models:  # a model's evaluations finish before the next (larger, slower) one's begin
         for prompt in prompts:
             run_model_prompt(model_name, lm_of(model_name), prompt, data_dir, raw_dir, out, batch_size)
+            progress()
         run_extras(model_name, lm_of(model_name), data_dir, out, batch_size)
+        progress()
 
 
 def _row(name: str, report: dict) -> str:
