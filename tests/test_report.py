@@ -170,7 +170,8 @@ def test_the_report_command_rewrites_the_markdown_as_it_goes(tmp_path, monkeypat
     raw = write_raw_stsb(tmp_path / "raw")
     markdown = tmp_path / "RESULTS.md"
 
-    def first_step_then_stopped(*args, progress, **kwargs):
+    def first_step_then_stopped(*args, progress, dtype, device, **kwargs):
+        assert (dtype, device) == ("bfloat16", "cpu")  # float32 unless asked
         progress()
         assert markdown.is_file()
         raise KeyboardInterrupt
@@ -186,6 +187,7 @@ def test_the_report_command_rewrites_the_markdown_as_it_goes(tmp_path, monkeypat
         "--markdown",
         str(markdown),
     ]
+    options += ["--dtype", "bfloat16", "--device", "cpu"]
     result = CliRunner().invoke(main, ["report", "--models", "tiny", "--prompts", "prompteol", *options])
     assert result.exit_code == 1 and "Aborted" in result.output  # click's answer to an interrupt
     assert "- tiny / prompteol: search and evaluation" in markdown.read_text()

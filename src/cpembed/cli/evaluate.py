@@ -282,8 +282,16 @@ def search_controls_command(layer, alpha, data, output, rank_by, raw_data, **opt
 @click.option("--results", default="docs/results", show_default=True, help="Where each step's JSON is kept.")
 @click.option("--markdown", default="docs/RESULTS.md", show_default=True)
 @click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "bfloat16"]),
+    default="float32",
+    show_default=True,
+    help="float32 gives the same numbers on every machine; steps already run keep theirs.",
+)
+@click.option("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available).")
 @click.option("--only-markdown", is_flag=True, help="Rewrite the Markdown from the steps already run.")
-def report(models, prompts, data, raw_data, results, markdown, batch_size, only_markdown):
+def report(models, prompts, data, raw_data, results, markdown, batch_size, dtype, device, only_markdown):
     """Search each model and prompt on STS-B dev, evaluate the chosen settings, write the report.
 
     Steps already run (their JSON exists) are skipped, so the command resumes after a stop.
@@ -301,5 +309,7 @@ def report(models, prompts, data, raw_data, results, markdown, batch_size, only_
 
     if not only_markdown:
         data_dir, raw_dir = find_data_dir(data), find_raw_stsb_dir(raw_data)
-        reporting.run(model_list, prompt_list, data_dir, raw_dir, out, batch_size, progress=write)
+        reporting.run(
+            model_list, prompt_list, data_dir, raw_dir, out, batch_size, progress=write, dtype=dtype, device=device
+        )
     write()

@@ -263,20 +263,23 @@ def run(
     batch_size: int = 16,
     minilm: bool = True,
     progress: Callable[[], None] = lambda: None,
+    dtype: str = "float32",
+    device: str | None = None,
 ) -> None:
     """Cheapest and most telling first: every search, then the baselines to compare with, then each
     model's STS evaluations and PromptEOL extras (layer sweep, wording ablation, transfer tasks),
     one model after the other in the order given (the default lists the smaller first).
 
     `progress` is called after each model and prompt's work (the CLI rewrites the Markdown there),
-    so a run stopped after hours leaves a report of everything it finished.
+    so a run stopped after hours leaves a report of everything it finished. Models load in float32
+    by default, whatever the hardware, so that the report's numbers are the same on every machine.
     """
     loaded = {}
 
     def lm_of(name: str):
         if name not in loaded:
             loaded.clear()  # one model in memory at a time
-            loaded[name] = load_model(name)
+            loaded[name] = load_model(name, dtype=dtype, device=device)
         return loaded[name]
 
     for model_name in models:
