@@ -294,7 +294,8 @@ def search_controls_command(layer, alpha, data, output, rank_by, raw_data, **opt
 def report(models, prompts, data, raw_data, results, markdown, batch_size, dtype, device, only_markdown):
     """Search each model and prompt on STS-B dev, evaluate the chosen settings, write the report.
 
-    Steps already run (their JSON exists) are skipped, so the command resumes after a stop.
+    Steps already run (their JSON exists) are skipped, and a stopped step resumes from the
+    encodings it kept, so the command picks up where it stopped.
     """
     from ..evaluation import report as reporting
     from ..evaluation.data import find_data_dir, find_raw_stsb_dir
