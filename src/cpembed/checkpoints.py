@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import CPConfig
-from .controls import partners
+from .controls import partner_texts as shuffle_partner_texts
 from .encoder import CPEncoder, _sentence_list
 from .prompts import preprocess
 from .variants import _source, encode_variants
@@ -50,7 +50,7 @@ def encode_variants_resumable(
     # The shuffle control's partners come from the whole input, so chunking does not change them.
     cleaned = [preprocess(s) for s in sentences]
     uses_partners = any(_source(v) == "partner" for v in variants)
-    partner_texts = [cleaned[i] for i in partners(cleaned)] if uses_partners else None
+    partner_texts = shuffle_partner_texts(cleaned) if uses_partners else None
     folder = Path(root) / _key(encoder, sentences, variants, chunk_sentences)
     folder.mkdir(parents=True, exist_ok=True)
     if show_progress_bar is None:

@@ -61,3 +61,8 @@ def partners(texts: list[str]) -> list[int]:
     for i in range(2 * n - 2, -1, -1):
         following[i] = i + 1 if texts[(i + 1) % n] != texts[i % n] else following[i + 1]
     return [following[i] % n for i in range(n)]
+
+
+def partner_texts(texts: list[str]) -> list[str]:
+    """Each text's shuffle partner itself (see `partners`)."""
+    return [texts[i] for i in partners(texts)]

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .config import CPConfig
-from .controls import partners
+from .controls import partner_texts as shuffle_partner_texts
 from .encoder import OUTPUT_SIDE, CPEncoder, _sentence_list, length_sorted_batches
 from .packing import pack, within_budget
 from .prompts import Template, fit_sentences, preprocess, prompt_token_ids
@@ -60,7 +60,7 @@ def encode_variants(
     partner_texts = None
     if any(_source(v) == "partner" for v in variants):
         if shuffle_partners is None:
-            partner_texts = [cleaned[i] for i in partners(cleaned)]
+            partner_texts = shuffle_partner_texts(cleaned)
         elif len(shuffle_partners) != len(cleaned):
             raise ValueError(f"shuffle_partners has {len(shuffle_partners)} texts for {len(cleaned)} sentences")
         else:
