@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -55,9 +56,8 @@ def test_similarity(model_dir):
 def test_encode_with_a_control(model_dir, tmp_path, intervention):
     source, target = tmp_path / "in.txt", tmp_path / "out.npy"
     source.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
-    result = run(
-        "encode", str(source), "-o", str(target), "--model", model_dir, *CP_FLAGS, "--intervention", intervention
-    )
+    flags = ["--layer", "3"] if intervention == "zero" else CP_FLAGS  # zero has no alpha
+    result = run("encode", str(source), "-o", str(target), "--model", model_dir, *flags, "--intervention", intervention)
     assert result.exit_code == 0, result.output
     cp = CPConfig(layer=3, alpha=2.0, intervention=intervention)
     np.testing.assert_allclose(np.load(target), CPEncoder(model_dir, cp=cp).encode(SENTENCES), atol=1e-5)
@@ -77,6 +77,8 @@ def test_models_lists_every_builtin_with_its_pip_command():
         (["similarity", "a", "b", "--layer", "99"], "use 1..6"),
         (["similarity", "a", "b", "--alpha", "0"], "alpha must be a finite number > 0"),
         (["similarity", "a", "b", "--no-cp", "--layer", "3"], "--no-cp cannot be combined with --layer"),
+        (["similarity", "a", "b", "--norm", "recover", "--alpha", "2"], "--alpha has no effect with norm recover"),
+        (["similarity", "a", "b", "--intervention", "zero", "--alpha", "2"], "no effect with --intervention zero"),
         (["similarity", "a", "b", "--intervention", "nope"], "Invalid value for '--intervention'"),
         (["similarity", "a", "a", "--intervention", "shuffle"], "at least two different sentences"),
         (["similarity", "a", "b", "--prompt", "nope"], "unknown prompt"),
@@ -109,3 +111,17 @@ def test_a_utf8_bom_is_not_embedded(model_dir, tmp_path):
 def test_unknown_model_lists_the_choices():
     result = CliRunner().invoke(main, ["similarity", "a", "b", "--model", "nope-7b"])
     assert result.exit_code == 1 and "choose one of smollm2-135m" in result.output
+
+
+def test_alpha_on_a_default_that_ignores_it_names_the_default_and_the_fix():
+    """A searched default may be NR, which has no alpha: --alpha alone must not be a silent no-op."""
+    from cpembed.cli import _encoder_options
+
+    options = dict(prompt="ck", no_cp=False, layer=None, norm=None, site=None, aux_template=None)
+    options.update(output_layer=None, dtype="auto", device=None, max_length=None, intervention=None)
+    with pytest.raises(click.UsageError, match=r"default for smollm2-135m and ck is NR, l=7\): add --norm scale"):
+        _encoder_options(model="smollm2-135m", alpha=2.0, **options)
+    chosen = _encoder_options(model="smollm2-135m", alpha=2.0, **{**options, "norm": "scale"})["cp"]
+    assert chosen == CPConfig(layer=7, alpha=2.0, norm="scale")  # the table's layer, the given alpha and norm
+    scaled = _encoder_options(model="smollm2-135m", alpha=2.0, **{**options, "intervention": "scale"})["cp"]
+    assert scaled.alpha == 2.0 and scaled.intervention == "scale"  # the scale control uses alpha under any norm

@@ -84,6 +84,9 @@ def test_layer_sweep_and_aux_ablation(tiny_lm, data_dir):
     ablation = ablate_aux_templates(encoder, data_dir, 2, 2.0, extra={"mine": 'Noise in "{sentence}" is:"'})
     assert ablation.labels == ["baseline", *AUX_TEMPLATES, "mine"]
     assert len(set(np.round(ablation.scores[1:], 6))) > 1  # the wording matters to the result
+    mine = 'Noise in "{sentence}" is:"'
+    assert {s.aux_template for s in sweep_layers(encoder, data_dir, 2.0, aux_template=mine).settings[1:]} == {mine}
+    assert {s.site for s in ablate_aux_templates(encoder, data_dir, 2, 2.0, site="ffn").settings[1:]} == {"ffn"}
 
 
 def test_search_cli_writes_csv_json_and_heatmap(tiny_model_dir, data_dir, tmp_path):
@@ -102,6 +105,8 @@ def test_search_cli_writes_csv_json_and_heatmap(tiny_model_dir, data_dir, tmp_pa
     result = CliRunner().invoke(main, ["search", "aux", "--layer", "2", "--template", "x=Noise: {sentence}", *args])
     assert result.exit_code == 0, result.output
     assert "| x |" in result.output
+    result = CliRunner().invoke(main, ["search", "aux", "--layer", "2", "--aux-template", "Noise: {sentence}", *args])
+    assert result.exit_code != 0 and "--template NAME=TEMPLATE" in result.output
     result = CliRunner().invoke(main, ["search", "controls", "--layer", "2", *args])
     assert result.exit_code == 0, result.output
     labels = [r["label"] for r in json.loads((out / "controls.json").read_text())["records"]]

@@ -216,10 +216,11 @@ def sweep_layers(
     batch_size: int = 16,
     show_progress_bar: bool | None = None,
     checkpoints: Path | None = None,
+    aux_template: str = IRRELEVANT,
 ) -> SearchResult:
     """One setting per intervention layer, 1 .. the output layer, at a fixed alpha, on STS-B dev."""
     layers = range(1, encoder.output_layer + 1)
-    settings = [None] + [CPConfig(layer, alpha, norm, site) for layer in layers]
+    settings = [None] + [CPConfig(layer, alpha, norm, site, aux_template) for layer in layers]
     pairs = load_stsb(data_dir, "dev")
     return score_settings(encoder, pairs, settings, batch_size, show_progress_bar, checkpoints=checkpoints)
 
@@ -234,10 +235,11 @@ def ablate_aux_templates(
     batch_size: int = 16,
     show_progress_bar: bool | None = None,
     checkpoints: Path | None = None,
+    site: str = "heads",
 ) -> SearchResult:
-    """The same (layer, alpha) with each auxiliary wording, on STS-B dev."""
+    """The same (layer, alpha, site) with each auxiliary wording, on STS-B dev."""
     templates = {**AUX_TEMPLATES, **(extra or {})}
-    settings = [None] + [CPConfig(layer, alpha, norm, aux_template=t) for t in templates.values()]
+    settings = [None] + [CPConfig(layer, alpha, norm, site, aux_template=t) for t in templates.values()]
     pairs = load_stsb(data_dir, "dev")
     labels = ["baseline", *templates]
     return score_settings(encoder, pairs, settings, batch_size, show_progress_bar, labels, checkpoints)

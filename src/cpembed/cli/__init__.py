@@ -139,9 +139,20 @@ def _encoder_options(
         name = resolve_prompt(prompt).name
         base = default_cp(model, name) or (PAPER_CP[name] if overrides else None)
         cp = dataclasses.replace(base, **overrides) if base else None
+        if alpha is not None and cp is not None:
+            _check_alpha_used(cp, model, name, from_table=norm is None)
     return dict(
         model=model, prompt=prompt, cp=cp, output_layer=output_layer, dtype=dtype, device=device, max_length=max_length
     )
+
+
+def _check_alpha_used(cp, model: str, prompt: str, from_table: bool) -> None:
+    """--alpha that would change nothing is an error, not a silent no-op: NR and zero ignore alpha."""
+    if cp.intervention == "zero":
+        raise click.UsageError("--alpha has no effect with --intervention zero: leave --alpha out")
+    if cp.norm == "recover" and cp.intervention != "scale":
+        where = f" (the default for {model} and {prompt} is NR, l={cp.layer})" if from_table else ""
+        raise click.UsageError(f"--alpha has no effect with norm recover{where}: add --norm scale to use it")
 
 
 # The subcommands register themselves on `main`.

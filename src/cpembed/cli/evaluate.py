@@ -226,8 +226,8 @@ def search_layers_command(alpha, norm, data, output, **options):
     from ..search import sweep_layers
 
     data_dir = find_data_dir(data)
-    encoder, batch_size, site, _ = _search_encoder(options)
-    result = sweep_layers(encoder, data_dir, alpha=alpha, norm=norm, site=site, batch_size=batch_size)
+    encoder, batch_size, site, aux = _search_encoder(options)
+    result = sweep_layers(encoder, data_dir, alpha=alpha, norm=norm, site=site, batch_size=batch_size, aux_template=aux)
     _finish_search(result, encoder, output, "layers", layer_sweep_plot)
 
 
@@ -250,9 +250,13 @@ def search_aux_command(layer, alpha, norm, templates, data, output, **options):
         if not sep:
             raise click.UsageError(f"--template takes NAME=TEMPLATE, got {item!r}")
         extra[name] = template
+    if options.get("aux_template"):  # the wordings are what this search varies
+        raise click.UsageError(
+            "search aux compares wordings: give yours as --template NAME=TEMPLATE, not --aux-template"
+        )
     data_dir = find_data_dir(data)
     encoder, batch_size, site, _ = _search_encoder(options)
-    result = ablate_aux_templates(encoder, data_dir, layer, alpha, norm, extra, batch_size)
+    result = ablate_aux_templates(encoder, data_dir, layer, alpha, norm, extra, batch_size, site=site)
     _finish_search(result, encoder, output, "aux", None)
 
 
