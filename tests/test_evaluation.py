@@ -73,6 +73,18 @@ def test_data_dir_from_the_environment(data_dir, monkeypatch):
     assert senteval.find_data_dir() == data_dir
 
 
+def test_raw_stsb_dir_from_the_flag_the_environment_or_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CPEMBED_RAW_DATA", raising=False)
+    with pytest.raises(senteval.DataNotFoundError, match="--raw-data DIR or set CPEMBED_RAW_DATA"):
+        senteval.find_raw_stsb_dir()
+    raw = write_raw_stsb(tmp_path / "raw")
+    monkeypatch.setenv("CPEMBED_RAW_DATA", str(raw))
+    assert senteval.find_raw_stsb_dir() == raw
+    with pytest.raises(senteval.DataNotFoundError, match="no raw STS Benchmark at elsewhere"):
+        senteval.find_raw_stsb_dir("elsewhere")  # a given folder wins over the environment
+
+
 def test_evaluate_sts_pools_each_year(data_dir):
     calls = []
 

@@ -90,7 +90,9 @@ _CP_OPTIONS = [
         help="CP intervention layer l, 1-based as in the paper. Unset CP flags come from the defaults table "
         "for the model and prompt (cpembed.DEFAULT_CP, else the paper's setting).",
     ),
-    click.option("--alpha", type=float, help="NS coefficient (ignored by --norm recover); default as for --layer."),
+    click.option(
+        "--alpha", type=float, help="NS coefficient (NR and --intervention zero have none); default as for --layer."
+    ),
     click.option("--norm", type=click.Choice(NORMS), help="scale = NS, recover = NR; default as for --layer."),
     click.option(
         "--intervention",

@@ -136,13 +136,19 @@ def load_sick(data_dir: Path, split: str = "test") -> Pairs:
 
 
 def find_raw_stsb_dir(raw: str | os.PathLike | None = None) -> Path:
-    candidates = [Path(raw)] if raw else [Path(p) for p in RAW_STSB_PATHS]
+    """The raw STS Benchmark folder: `raw`, else `CPEMBED_RAW_DATA`, else the usual places."""
+    candidates = [Path(raw)] if raw else []
+    if not candidates and os.environ.get("CPEMBED_RAW_DATA"):
+        candidates = [Path(os.environ["CPEMBED_RAW_DATA"])]
+    if not candidates:
+        candidates = [Path(p) for p in RAW_STSB_PATHS]
     for candidate in candidates:
         if (candidate / "sts-dev.csv").is_file():
             return candidate
     raise DataNotFoundError(
         f"no raw STS Benchmark at {', '.join(str(c) for c in candidates)}: expected sts-dev.csv and "
-        "sts-test.csv as released (tab-separated, original casing)"
+        "sts-test.csv as released (tab-separated, original casing; the 'stsbenchmark' folder of the "
+        "STS Benchmark archive). Pass --raw-data DIR or set CPEMBED_RAW_DATA."
     )
 
 
