@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cpembed.evaluation import data as senteval
-from cpembed.evaluation.metrics import paired_cosine, pearson, rankdata, spearman
+from cpembed.evaluation.metrics import bootstrap_spearman_difference, paired_cosine, pearson, rankdata, spearman
 from cpembed.evaluation.sts import STS_TASKS, evaluate_sts
 from senteval_fixture import write_raw_stsb, write_senteval
 
@@ -31,6 +31,26 @@ def test_spearman_and_pearson_by_hand():
     assert pearson([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
     assert pearson([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     assert spearman([1, 2, 3, 4], [1, 4, 9, 100]) == pytest.approx(1.0)  # monotone, not linear
+
+
+def test_bootstrap_interval_of_a_spearman_difference():
+    rng = np.random.default_rng(0)
+    gold = rng.random(400)
+    noisy = gold + rng.normal(0, 0.3, 400)
+    better = gold + rng.normal(0, 0.1, 400)  # clearly closer to gold
+    assert bootstrap_spearman_difference(gold, noisy, noisy) == (0.0, 0.0)  # the same system
+    low, high = bootstrap_spearman_difference(gold, noisy, better, resamples=300)
+    point = 100 * (spearman(better, gold) - spearman(noisy, gold))
+    assert 0 < low < point < high  # a real gain: the interval excludes 0 and holds the point estimate
+    assert bootstrap_spearman_difference(gold, noisy, better, resamples=300) == (low, high)  # seeded
+    flipped = bootstrap_spearman_difference(gold, better, noisy, resamples=300)
+    assert flipped == pytest.approx((-high, -low))  # the same draws, the difference negated
+    wider = bootstrap_spearman_difference(gold, noisy, better, resamples=300, level=0.99)
+    assert wider[0] < low and wider[1] > high
+    with pytest.raises(ValueError, match="differ in length"):
+        bootstrap_spearman_difference(gold, noisy[:10], better)
+    with pytest.raises(ValueError, match="too few distinct pairs"):  # one pair: every draw repeats it
+        bootstrap_spearman_difference(gold[:1], noisy[:1], better[:1])
 
 
 def test_paired_cosine_by_hand():

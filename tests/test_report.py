@@ -123,6 +123,15 @@ def test_report_shows_raw_dev_controls_and_defaults(tiny_lm, tmp_path):
     assert "Raw STS-B dev, same grid" in text and "Is it the contrast?" in text
     assert "## Defaults this rule gives" in text and "| tiny | prompteol |" in text
     assert "## tiny: is it the contrast?" in text and (out / "tiny" / "controls.png").stat().st_size > 1000
+    # The chosen rows on raw dev, each with its interval; their scores are the raw grid's.
+    intervals = json.loads((folder / "intervals_raw.json").read_text())
+    raw_grid = {r["label"]: r["spearman"] for r in json.loads((folder / "grid_raw.json").read_text())["records"]}
+    assert intervals["records"][0] == {"label": "baseline", "spearman": raw_grid["baseline"], "difference": 0.0}
+    for record in intervals["records"][1:]:
+        assert record["spearman"] == pytest.approx(raw_grid[record["label"]], abs=1e-3)
+        assert record["low"] <= record["difference"] <= record["high"]
+        shown = f"{record['difference']:+.2f} [{record['low']:+.2f}, {record['high']:+.2f}]"
+        assert f"| {shown} |" in text
 
 
 def test_a_stopped_step_resumes_its_encoding_and_counts_the_earlier_time(tiny_lm, tmp_path, monkeypatch, own_cache):

@@ -18,7 +18,7 @@ from .checkpoints import encode_settings
 from .config import CPConfig
 from .encoder import CPEncoder
 from .evaluation.data import Pairs, find_raw_stsb_dir, load_raw_stsb, load_stsb
-from .evaluation.metrics import paired_cosine, spearman
+from .evaluation.metrics import bootstrap_spearman_difference, paired_cosine, spearman
 from .prompts import IRRELEVANT
 
 SENTEVAL_DEV, RAW_DEV = "STS-B dev", "STS-B raw dev"
@@ -42,6 +42,8 @@ class SearchResult:
     """Spearman x100 per setting on the dev split(s); `None` in `settings` is the plain baseline.
 
     `scores` rank the settings (one split's, or the mean of several); `splits` keeps each split's.
+    `similarities[split]` holds each setting's cosine per pair, `gold[split]` the pairs' gold
+    scores: what `intervals` resamples.
     """
 
     settings: list[CPConfig | None]
@@ -50,6 +52,18 @@ class SearchResult:
     seconds: float = 0.0
     split: str = SENTEVAL_DEV
     splits: dict[str, list[float]] = field(default_factory=dict)
+    similarities: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
+    gold: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def intervals(self, split: str, resamples: int = 2000, seed: int = 0) -> list[tuple[float, float] | None]:
+        """Per setting, a 95% paired-bootstrap interval of its Spearman x100 minus the baseline's
+        on `split` (None for the baseline itself)."""
+        base = self.settings.index(None)
+        sims, gold = self.similarities[split], self.gold[split]
+        return [
+            None if i == base else bootstrap_spearman_difference(gold, sims[base], s, resamples, seed=seed)
+            for i, s in enumerate(sims)
+        ]
 
     @property
     def baseline(self) -> float | None:
@@ -140,10 +154,11 @@ def score_settings(
     unique = list(dict.fromkeys(s for p in named.values() for s in p.sentences1 + p.sentences2))
     row = {s: i for i, s in enumerate(unique)}
     embeddings = encode_settings(encoder, unique, settings, batch_size, show_progress_bar, checkpoints)
-    splits = {}
+    splits, similarities = {}, {}
     for name, split in named.items():
         first, second = [row[s] for s in split.sentences1], [row[s] for s in split.sentences2]
-        splits[name] = [100 * spearman(paired_cosine(e[first], e[second]), split.scores) for e in embeddings]
+        similarities[name] = [paired_cosine(e[first], e[second]) for e in embeddings]
+        splits[name] = [100 * spearman(sims, split.scores) for sims in similarities[name]]
     scores = list(np.mean(list(splits.values()), axis=0))
     return SearchResult(
         list(settings),
@@ -152,6 +167,8 @@ def score_settings(
         time.perf_counter() - started,
         split=" + ".join(named) if len(named) == 1 else f"mean of {' and '.join(named)}",
         splits=splits,
+        similarities=similarities,
+        gold={name: np.asarray(split.scores) for name, split in named.items()},
     )
 
 

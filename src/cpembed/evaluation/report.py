@@ -141,22 +141,52 @@ def _controls_step(encoder: CPEncoder, data_dir: Path, folder: Path, setting: CP
     return _step(folder / "controls.json", controls)
 
 
+INTERVAL_RESAMPLES = 2000
+
+
+def _intervals_step(encoder: CPEncoder, raw_dir: Path, folder: Path, settings: list, batch_size: int) -> dict:
+    """The report's rows on raw STS-B dev, each with a 95% paired-bootstrap interval of its
+    difference from the baseline: whether a gain on users' kind of text is more than the luck of
+    which 1,500 pairs the split holds."""
+
+    def intervals(checkpoints: Path) -> dict:
+        pairs = {RAW_DEV: load_raw_stsb(raw_dir, "dev")}
+        result = score_settings(encoder, pairs, settings, batch_size, True, checkpoints=checkpoints)
+        bounds = result.intervals(RAW_DEV, INTERVAL_RESAMPLES)
+        base = result.scores[settings.index(None)]
+        records = [
+            {"label": label(s), "spearman": round(score, 4), "difference": round(score - base, 4)}
+            | ({"low": round(b[0], 4), "high": round(b[1], 4)} if b else {})
+            for s, score, b in zip(settings, result.scores, bounds, strict=True)
+        ]
+        return {"split": RAW_DEV, "resamples": INTERVAL_RESAMPLES, "level": 0.95, "records": records}
+
+    return _step(folder / "intervals_raw.json", intervals)
+
+
+def _chosen(choice: dict) -> list[CPConfig | None]:
+    """The report's rows: the baseline, the best NS and NR, and the default when it is another."""
+    chosen = [None, choice["scale"], choice["recover"]]
+    if choice["default"] is not None and choice["default"] not in chosen:
+        chosen.append(choice["default"])
+    return chosen
+
+
 def run_model_prompt(
     model_name: str, lm, prompt: str, data_dir: Path, raw_dir: Path, out: Path, batch_size: int, evaluate: bool = True
 ) -> None:
-    """Dev searches (SentEval and raw STS-B dev, then the controls), then STS for the baseline and
-    the chosen NS and NR settings."""
+    """Dev searches (SentEval and raw STS-B dev, the controls, the chosen rows' intervals on raw
+    dev), then STS for the baseline and the chosen NS and NR settings."""
     folder = out / model_name / prompt
     folder.mkdir(parents=True, exist_ok=True)
     encoder = CPEncoder(lm, prompt=prompt, cp=None)
     grid = _grid_step(model_name, encoder, data_dir, folder, batch_size)
     choice = choose(grid, _raw_grid_step(encoder, raw_dir, folder, batch_size))
     _controls_step(encoder, data_dir, folder, choice["scale"], batch_size)
+    chosen = _chosen(choice)
+    _intervals_step(encoder, raw_dir, folder, chosen, batch_size)
     if not evaluate:
         return
-    chosen = [None, choice["scale"], choice["recover"]]
-    if choice["default"] is not None and choice["default"] not in chosen:
-        chosen.append(choice["default"])
 
     def sts(_checkpoints: Path) -> dict:
         reports, seconds = _sts_by_task(encoder, chosen, data_dir, raw_dir, folder / "sts-tasks", batch_size)
@@ -369,8 +399,9 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
             "scored by the mean of SentEval STS-B dev and raw STS-B dev; the default is the best-scoring setting",
             "among those that beat the plain baseline on raw dev and on the mean; if none does, it is no CP.",
             "",
-            "| model | prompt | default | SentEval dev: baseline -> default | raw dev: baseline -> default |",
-            "|---|---|---|---|---|",
+            "| model | prompt | default | SentEval dev: baseline -> default | raw dev: baseline -> default "
+            "| raw dev gain, 95% interval |",
+            "|---|---|---|---|---|---|",
             *defaults,
             "",
         ]
@@ -489,23 +520,36 @@ def _dev_markdown(
         "",
         f"Chosen by the {choice['ranked_by']}:",
         "",
-        "| setting | STS-B dev | raw STS-B dev | mean |",
-        "|---|---|---|---|",
+    ]
+    intervals = _intervals(folder / "intervals_raw.json")
+    if intervals is None:
+        missing.append(f"{model_name} / {prompt}: intervals on raw STS-B dev")
+    lines += [
+        "| setting | STS-B dev | raw STS-B dev | mean | raw dev vs baseline, 95% interval |",
+        "|---|---|---|---|---|",
     ]
     for name, scores in choice["scores"].items():
         values = list(scores.values())
-        lines.append(f"| {name} | {values[0]:.2f} | {values[1]:.2f} | {sum(values) / 2:.2f} |")
+        shown = (intervals or {}).get(name, "—")
+        lines.append(f"| {name} | {values[0]:.2f} | {values[1]:.2f} | {sum(values) / 2:.2f} | {shown} |")
+    if intervals is not None:
+        lines += [
+            "",
+            f"Intervals: paired bootstrap over the raw dev pairs ({intervals['resamples']:,} resamples, "
+            f"{intervals['seconds']:.0f} s). An interval that holds 0 is a difference this split cannot tell "
+            "from the luck of which pairs it holds.",
+        ]
     default = choice["default"]
     base = choice["scores"]["baseline"]
     if default is None:
         lines += ["", "Default: **no CP**: no CP setting beats the baseline on raw dev and on the mean.", ""]
-        defaults.append(f"| {model_name} | {prompt} | no CP | {base[SENTEVAL_DEV]:.2f} | {base[RAW_DEV]:.2f} |")
+        defaults.append(f"| {model_name} | {prompt} | no CP | {base[SENTEVAL_DEV]:.2f} | {base[RAW_DEV]:.2f} | — |")
     else:
         mine = choice["scores"][label(default)]
         lines += ["", f"Default: **{label(default)}**.", ""]
         defaults.append(
             f"| {model_name} | {prompt} | {label(default)} | {base[SENTEVAL_DEV]:.2f} -> {mine[SENTEVAL_DEV]:.2f} "
-            f"| {base[RAW_DEV]:.2f} -> {mine[RAW_DEV]:.2f} |"
+            f"| {base[RAW_DEV]:.2f} -> {mine[RAW_DEV]:.2f} | {(intervals or {}).get(label(default), '—')} |"
         )
     if not controls_path.is_file():
         missing.append(f"{model_name} / {prompt}: controls")
@@ -522,6 +566,18 @@ def _dev_markdown(
     ]
     lines += [f"| {r['label']} | {r['spearman']:.2f} | {r['spearman'] - base_score:+.2f} |" for r in records]
     return [*lines, ""]
+
+
+def _intervals(path: Path) -> dict | None:
+    """label -> "+0.15 [-0.21, +0.52]" from an intervals step, plus its resamples and seconds."""
+    if not path.is_file():
+        return None
+    step = json.loads(path.read_text())
+    shown: dict = {"resamples": step["resamples"], "seconds": step["seconds"]}
+    for r in step["records"]:
+        if "low" in r:
+            shown[r["label"]] = f"{r['difference']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]"
+    return shown
 
 
 def _extras_markdown(model_name: str, folder: Path, path: Path, missing: list[str]) -> list[str]:
