@@ -132,6 +132,16 @@ def test_report_shows_raw_dev_controls_and_defaults(tiny_lm, tmp_path):
         assert record["low"] <= record["difference"] <= record["high"]
         shown = f"{record['difference']:+.2f} [{record['low']:+.2f}, {record['high']:+.2f}]"
         assert f"| {shown} |" in text
+    default = report.choose(
+        json.loads((folder / "grid.json").read_text())["records"],
+        json.loads((folder / "grid_raw.json").read_text())["records"],
+    )["default"]
+    glance = text.split("## At a glance")[1].split("\n## ")[0]
+    if default is None:  # the tiny llama: nothing helps raw dev
+        assert "| no CP |" in glance
+    else:  # the tiny qwen2: the default's interval stands beside it
+        record = next(r for r in intervals["records"] if r["label"] == report.label(default))
+        assert f"{report.label(default)}: raw dev {record['difference']:+.2f} [" in glance
 
 
 def test_a_stopped_step_resumes_its_encoding_and_counts_the_earlier_time(tiny_lm, tmp_path, monkeypatch, own_cache):

@@ -440,6 +440,9 @@ def _at_a_glance(out: Path, models: Sequence[str], prompts: Sequence[str]) -> li
             cells = [model_name, prompt, _baseline_to_best(grid), _baseline_to_best(raw) if raw else "not run"]
             default = choose(grid, raw)["default"] if raw else None
             cells.append(("no CP" if default is None else label(default)) if raw else "—")
+            intervals = _intervals(folder / "intervals_raw.json") or {}
+            if default is not None and label(default) in intervals:
+                cells[-1] += f": raw dev {intervals[label(default)]}"
             if sts_path.is_file():
                 averages = {
                     row["setting"]: row["report"]["average"] for row in json.loads(sts_path.read_text())["rows"]
@@ -455,8 +458,8 @@ def _at_a_glance(out: Path, models: Sequence[str], prompts: Sequence[str]) -> li
         "## At a glance",
         "",
         "Spearman x100. Dev columns: the plain baseline -> the best CP setting of the grid. The default is",
-        "chosen by the rule under *Defaults this rule gives*. STS avg: the seven test tasks, baseline -> the",
-        "chosen settings.",
+        "chosen by the rule under *Defaults this rule gives*; beside it, its raw dev gain over the baseline",
+        "with a 95% paired-bootstrap interval. STS avg: the seven test tasks, baseline -> the chosen settings.",
         "",
         "| model | prompt | STS-B dev (SentEval) | STS-B dev (raw) | default | STS avg (test) |",
         "|---|---|---|---|---|---|",
