@@ -17,6 +17,7 @@ from cpembed.search import (
     ablate_aux_templates,
     compare_controls,
     grid_settings,
+    score_settings,
     search_grid,
     sweep_layers,
 )
@@ -44,6 +45,13 @@ def test_grid_scores_equal_scoring_each_setting_alone(tiny_lm, data_dir):
         cos = paired_cosine(alone.encode(pairs.sentences1), alone.encode(pairs.sentences2))
         assert score == pytest.approx(100 * spearman(cos, pairs.scores), abs=1e-6)
     assert result.best[1] == max(result.scores) and result.baseline == result.scores[0]
+    intervals = result.intervals("STS-B dev", resamples=200)
+    assert intervals[0] is None and len(intervals) == len(result.settings)
+    for score, (low, high) in zip(result.scores[1:], intervals[1:], strict=True):
+        assert low <= score - result.baseline <= high  # the point difference lies inside its interval
+    without_baseline = score_settings(encoder, pairs, result.settings[1:], batch_size=3)
+    with pytest.raises(ValueError, match="include None among the settings"):
+        without_baseline.intervals("STS-B dev")
 
 
 def test_searches_never_read_a_test_split(tiny_lm, data_dir, monkeypatch):

@@ -58,6 +58,8 @@ class SearchResult:
     def intervals(self, split: str, resamples: int = 2000, seed: int = 0) -> list[tuple[float, float] | None]:
         """Per setting, a 95% paired-bootstrap interval of its Spearman x100 minus the baseline's
         on `split` (None for the baseline itself)."""
+        if None not in self.settings:
+            raise ValueError("intervals are differences from the baseline: include None among the settings")
         base = self.settings.index(None)
         sims, gold = self.similarities[split], self.gold[split]
         return [
