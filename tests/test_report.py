@@ -7,6 +7,7 @@ import json
 import pytest
 
 from cpembed.evaluation import report
+from cpembed.search import score_settings
 from senteval_fixture import write_raw_stsb, write_senteval
 
 
@@ -125,6 +126,7 @@ def test_report_shows_raw_dev_controls_and_defaults(tiny_lm, tmp_path):
     assert "## tiny: is it the contrast?" in text and (out / "tiny" / "controls.png").stat().st_size > 1000
     # The chosen rows on raw dev, each with its interval; their scores are the raw grid's.
     intervals = json.loads((folder / "intervals_raw.json").read_text())
+    assert intervals["source"] == "grid_raw.json"  # the raw grid's own similarities, no second encoding
     raw_grid = {r["label"]: r["spearman"] for r in json.loads((folder / "grid_raw.json").read_text())["records"]}
     assert intervals["records"][0] == {"label": "baseline", "spearman": raw_grid["baseline"], "difference": 0.0}
     for record in intervals["records"][1:]:
@@ -142,6 +144,31 @@ def test_report_shows_raw_dev_controls_and_defaults(tiny_lm, tmp_path):
     else:  # the tiny qwen2: the default's interval stands beside it
         record = next(r for r in intervals["records"] if r["label"] == report.label(default))
         assert f"{report.label(default)}: raw dev {record['difference']:+.2f} [" in glance
+
+
+def test_intervals_copied_from_the_raw_grid_equal_a_second_encoding(tiny_lm, tmp_path, monkeypatch):
+    """Raw grids written before they kept intervals get them by encoding the chosen rows again;
+    both ways must give the same numbers."""
+    from cpembed import CPEncoder
+
+    raw = write_raw_stsb(tmp_path / "raw")
+    folder = tmp_path / "results"
+    encoder = CPEncoder(tiny_lm)
+    raw_grid = report._raw_grid_step(encoder, raw, folder, 4)
+    assert all(("low" in r) == (r["norm"] != "none") for r in raw_grid)
+    chosen = [None, report._config(raw_grid[3]), report._config(raw_grid[-1])]
+    copied = report._intervals_step(encoder, raw, folder, chosen, raw_grid, 4)
+
+    (folder / "intervals_raw.json").unlink()
+    old_grid = [{k: v for k, v in r.items() if k not in ("low", "high", "difference")} for r in raw_grid]
+    encodings = []
+    monkeypatch.setattr(report, "score_settings", lambda *a, **k: encodings.append(1) or score_settings(*a, **k))
+    again = report._intervals_step(encoder, raw, folder, chosen, old_grid, 4)
+    assert copied["source"] == "grid_raw.json" and again["source"] == "encoded again" and encodings == [1]
+    assert [r["label"] for r in copied["records"]] == [r["label"] for r in again["records"]]
+    for mine, theirs in zip(copied["records"], again["records"], strict=True):
+        assert mine.keys() == theirs.keys()
+        assert all(mine[k] == pytest.approx(theirs[k], abs=1e-3) for k in mine if k != "label")
 
 
 def test_a_stopped_step_resumes_its_encoding_and_counts_the_earlier_time(tiny_lm, tmp_path, monkeypatch, own_cache):

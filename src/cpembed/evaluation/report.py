@@ -21,7 +21,15 @@ from ..checkpoints import kept_seconds
 from ..config import CPConfig
 from ..encoder import CPEncoder
 from ..models import cache_dir, load_model
-from ..search import RAW_DEV, SENTEVAL_DEV, control_settings, grid_settings, label, score_settings
+from ..search import (
+    RAW_DEV,
+    SENTEVAL_DEV,
+    SearchResult,
+    control_settings,
+    grid_settings,
+    label,
+    score_settings,
+)
 from .data import load_raw_stsb, load_stsb
 from .reports import SHORT_NAMES
 from .sts import RAW_TASKS, STS_TASKS, evaluate_sts, evaluate_sts_settings, summarize_sts
@@ -78,12 +86,18 @@ def _grid_step(model_name: str, encoder: CPEncoder, data_dir: Path, folder: Path
 
 
 def _raw_grid_step(encoder: CPEncoder, raw_dir: Path, folder: Path, batch_size: int) -> list[dict]:
-    """The same grid on the raw release's STS-B dev split: cased, untokenized text."""
+    """The same grid on the raw release's STS-B dev split: cased, untokenized text.
+
+    Every setting's record carries its interval against the baseline (see `_interval_records`),
+    taken while the similarities are in memory, so the intervals step need not encode again.
+    """
 
     def grid(checkpoints: Path) -> dict:
-        pairs = load_raw_stsb(raw_dir, "dev")
+        pairs = {RAW_DEV: load_raw_stsb(raw_dir, "dev")}
         result = score_settings(encoder, pairs, _grid(encoder), batch_size, True, checkpoints=checkpoints)
-        return {"split": RAW_DEV, "records": result.records()}
+        intervals = _interval_records(result)
+        records = [r | i for r, i in zip(result.records(), intervals, strict=True)]
+        return {"split": RAW_DEV, "resamples": INTERVAL_RESAMPLES, "level": 0.95, "records": records}
 
     return _step(folder / "grid_raw.json", grid)["records"]
 
@@ -144,22 +158,41 @@ def _controls_step(encoder: CPEncoder, data_dir: Path, folder: Path, setting: CP
 INTERVAL_RESAMPLES = 2000
 
 
-def _intervals_step(encoder: CPEncoder, raw_dir: Path, folder: Path, settings: list, batch_size: int) -> dict:
+def _interval_records(result: SearchResult) -> list[dict]:
+    """Per setting on raw dev: its Spearman, its difference from the baseline and, for CP
+    settings, the 95% paired-bootstrap interval of that difference."""
+    bounds = result.intervals(RAW_DEV, INTERVAL_RESAMPLES)
+    base = result.scores[result.settings.index(None)]
+    return [
+        {"label": name, "spearman": round(score, 4), "difference": round(score - base, 4)}
+        | ({"low": round(b[0], 4), "high": round(b[1], 4)} if b else {})
+        for name, score, b in zip(result.labels, result.scores, bounds, strict=True)
+    ]
+
+
+def _intervals_step(
+    encoder: CPEncoder, raw_dir: Path, folder: Path, settings: list, raw_grid: list[dict], batch_size: int
+) -> dict:
     """The report's rows on raw STS-B dev, each with a 95% paired-bootstrap interval of its
     difference from the baseline: whether a gain on users' kind of text is more than the luck of
-    which 1,500 pairs the split holds."""
+    which 1,500 pairs the split holds.
+
+    Copied from the raw grid's records when they carry intervals; raw grids written before they
+    did are encoded again for these rows.
+    """
 
     def intervals(checkpoints: Path) -> dict:
-        pairs = {RAW_DEV: load_raw_stsb(raw_dir, "dev")}
-        result = score_settings(encoder, pairs, settings, batch_size, True, checkpoints=checkpoints)
-        bounds = result.intervals(RAW_DEV, INTERVAL_RESAMPLES)
-        base = result.scores[settings.index(None)]
-        records = [
-            {"label": label(s), "spearman": round(score, 4), "difference": round(score - base, 4)}
-            | ({"low": round(b[0], 4), "high": round(b[1], 4)} if b else {})
-            for s, score, b in zip(settings, result.scores, bounds, strict=True)
-        ]
-        return {"split": RAW_DEV, "resamples": INTERVAL_RESAMPLES, "level": 0.95, "records": records}
+        kept = {r["label"]: r for r in raw_grid}
+        wanted = [label(s) for s in settings]
+        if all(name in kept and (s is None or "low" in kept[name]) for s, name in zip(settings, wanted, strict=True)):
+            fields = ("label", "spearman", "difference", "low", "high")
+            records = [{k: kept[name][k] for k in fields if k in kept[name]} for name in wanted]
+            source = "grid_raw.json"
+        else:
+            pairs = {RAW_DEV: load_raw_stsb(raw_dir, "dev")}
+            result = score_settings(encoder, pairs, settings, batch_size, True, checkpoints=checkpoints)
+            records, source = _interval_records(result), "encoded again"
+        return {"split": RAW_DEV, "resamples": INTERVAL_RESAMPLES, "level": 0.95, "source": source, "records": records}
 
     return _step(folder / "intervals_raw.json", intervals)
 
@@ -181,10 +214,11 @@ def run_model_prompt(
     folder.mkdir(parents=True, exist_ok=True)
     encoder = CPEncoder(lm, prompt=prompt, cp=None)
     grid = _grid_step(model_name, encoder, data_dir, folder, batch_size)
-    choice = choose(grid, _raw_grid_step(encoder, raw_dir, folder, batch_size))
+    raw_grid = _raw_grid_step(encoder, raw_dir, folder, batch_size)
+    choice = choose(grid, raw_grid)
     _controls_step(encoder, data_dir, folder, choice["scale"], batch_size)
     chosen = _chosen(choice)
-    _intervals_step(encoder, raw_dir, folder, chosen, batch_size)
+    _intervals_step(encoder, raw_dir, folder, chosen, raw_grid, batch_size)
     if not evaluate:
         return
 
@@ -440,7 +474,7 @@ def _at_a_glance(out: Path, models: Sequence[str], prompts: Sequence[str]) -> li
             cells = [model_name, prompt, _baseline_to_best(grid), _baseline_to_best(raw) if raw else "not run"]
             default = choose(grid, raw)["default"] if raw else None
             cells.append(("no CP" if default is None else label(default)) if raw else "—")
-            intervals = _intervals(folder / "intervals_raw.json") or {}
+            intervals, _ = _intervals(folder / "intervals_raw.json") or ({}, None)
             if default is not None and label(default) in intervals:
                 cells[-1] += f": raw dev {intervals[label(default)]}"
             if sts_path.is_file():
@@ -524,7 +558,7 @@ def _dev_markdown(
         f"Chosen by the {choice['ranked_by']}:",
         "",
     ]
-    intervals = _intervals(folder / "intervals_raw.json")
+    intervals, interval_step = _intervals(folder / "intervals_raw.json") or (None, None)
     if intervals is None:
         missing.append(f"{model_name} / {prompt}: intervals on raw STS-B dev")
     lines += [
@@ -535,11 +569,16 @@ def _dev_markdown(
         values = list(scores.values())
         shown = (intervals or {}).get(name, "—")
         lines.append(f"| {name} | {values[0]:.2f} | {values[1]:.2f} | {sum(values) / 2:.2f} | {shown} |")
-    if intervals is not None:
+    if interval_step is not None:
+        cost = (
+            "taken from the raw grid's own similarities"
+            if interval_step.get("source") == "grid_raw.json"
+            else f"{interval_step['seconds']:.0f} s"
+        )
         lines += [
             "",
-            f"Intervals: paired bootstrap over the raw dev pairs ({intervals['resamples']:,} resamples, "
-            f"{intervals['seconds']:.0f} s). An interval that holds 0 is a difference this split cannot tell "
+            f"Intervals: paired bootstrap over the raw dev pairs ({interval_step['resamples']:,} resamples, "
+            f"{cost}). An interval that holds 0 is a difference this split cannot tell "
             "from the luck of which pairs it holds.",
         ]
     default = choice["default"]
@@ -571,16 +610,15 @@ def _dev_markdown(
     return [*lines, ""]
 
 
-def _intervals(path: Path) -> dict | None:
-    """label -> "+0.15 [-0.21, +0.52]" from an intervals step, plus its resamples and seconds."""
+def _intervals(path: Path) -> tuple[dict[str, str], dict] | None:
+    """From an intervals step: label -> "+0.15 [-0.21, +0.52]", and the step itself."""
     if not path.is_file():
         return None
     step = json.loads(path.read_text())
-    shown: dict = {"resamples": step["resamples"], "seconds": step["seconds"]}
-    for r in step["records"]:
-        if "low" in r:
-            shown[r["label"]] = f"{r['difference']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]"
-    return shown
+    shown = {
+        r["label"]: f"{r['difference']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]" for r in step["records"] if "low" in r
+    }
+    return shown, step
 
 
 def _extras_markdown(model_name: str, folder: Path, path: Path, missing: list[str]) -> list[str]:
