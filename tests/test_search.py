@@ -124,3 +124,25 @@ def test_search_cli_writes_csv_json_and_heatmap(tiny_model_dir, data_dir, tmp_pa
     )
     assert result.exit_code == 0, result.output
     assert "search on mean of STS-B dev and STS-B raw dev" in result.output and "STS-B raw dev |" in result.output
+
+
+def test_search_cli_intervals_on_every_split(tiny_model_dir, data_dir, tmp_path):
+    write_raw_stsb(data_dir / "raw")
+    out = tmp_path / "out"
+    args = ["--model", tiny_model_dir, "--data", str(data_dir), "--output", str(out), "--layer", "2"]
+    raw = ["--rank-by", "mean", "--raw-data", str(data_dir / "raw")]
+    result = CliRunner().invoke(main, ["search", "controls", *args, *raw, "--intervals"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "controls.json").read_text())
+    assert report["interval_splits"] == ["STS-B dev", "STS-B raw dev"]
+    baseline, *others = report["records"]
+    assert baseline["label"] == "baseline" and not any(key.endswith(" low") for key in baseline)
+    for record in others:
+        for split in report["interval_splits"]:
+            assert record[f"{split} low"] <= record[f"{split} high"]
+        cell = f"[{record['STS-B raw dev low']:+.2f}, {record['STS-B raw dev high']:+.2f}]"
+        assert f"{cell} |" in result.output
+    assert "| STS-B raw dev vs baseline, 95% interval |" in result.output
+    assert "STS-B raw dev low" in (out / "controls.csv").read_text().splitlines()[0]
+    result = CliRunner().invoke(main, ["search", "controls", *args])  # off by default
+    assert "interval_splits" not in json.loads((out / "controls.json").read_text())

@@ -51,18 +51,28 @@ def search_markdown(report: dict) -> str:
     """The searched settings, best first, with the baseline marked."""
     s = report["settings"]
     splits = report.get("splits") or []
+    interval_splits = report.get("interval_splits") or []
     ranked_by = report.get("ranked_by", "STS-B dev")
     lines = [
         f"{report['search']} search on {ranked_by} — {s['model']}, {s['prompt']}, output layer "
         f"{s['output_layer']}, {s['dtype']} ({report['seconds']:.0f} s)",
         "",
-        "| setting | Spearman x100 |" + "".join(f" {name} |" for name in splits),
-        "|---|---|" + "---|" * len(splits),
+        "| setting | Spearman x100 |"
+        + "".join(f" {name} |" for name in splits)
+        + "".join(f" {name} vs baseline, 95% interval |" for name in interval_splits),
+        "|---|---|" + "---|" * (len(splits) + len(interval_splits)),
     ]
     for record in sorted(report["records"], key=lambda r: -r["spearman"]):
         cells = "".join(f" {record[name]:.2f} |" for name in splits)
+        cells += "".join(f" {_interval_cell(record, name)} |" for name in interval_splits)
         lines.append(f"| {record['label']} | {record['spearman']:.2f} |{cells}")
     return "\n".join(lines)
+
+
+def _interval_cell(record: dict, split: str) -> str:
+    if f"{split} low" not in record:
+        return "—"  # the baseline
+    return f"[{record[f'{split} low']:+.2f}, {record[f'{split} high']:+.2f}]"
 
 
 def write_report(report: dict, folder: Path, stem: str, to_markdown: Callable[[dict], str]) -> list[Path]:
