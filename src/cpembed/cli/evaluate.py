@@ -165,9 +165,8 @@ def _finish_search(result, encoder, output, stem: str, plot, intervals: bool = F
         folder = Path(output)
         folder.mkdir(parents=True, exist_ok=True)
         with (folder / f"{stem}.csv").open("w", newline="", encoding="utf-8") as f:
-            fields = dict.fromkeys(
-                key for record in report["records"] for key in record
-            )  # the baseline has no interval
+            # Every record's keys: the baseline's row has no interval columns.
+            fields = dict.fromkeys(key for record in report["records"] for key in record)
             writer = csv.DictWriter(f, fieldnames=list(fields))
             writer.writeheader()
             writer.writerows(report["records"])
