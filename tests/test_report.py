@@ -78,7 +78,12 @@ def test_report_extras(tiny_lm, tmp_path):
 
     data = write_transfer(write_senteval(tmp_path / "downstream"))
     out = tmp_path / "results"
+    folder = out / "tiny" / "prompteol"
+    report.run_extras("tiny", tiny_lm, data, out, batch_size=4, transfer=False)  # the dev parts, run first
+    assert (folder / "layers.json").is_file() and (folder / "aux.json").is_file()
+    assert not (folder / "transfer.json").exists()
     report.run_extras("tiny", tiny_lm, data, out, batch_size=4, transfer_tasks=["MRPC"], inner_folds=3)
+    assert (folder / "transfer.json").is_file()
     part = json.loads((out / "tiny" / "prompteol" / "transfer-tasks" / "MRPC.json").read_text())
     assert part["settings"][0] == "baseline" and len(part["results"]) == 2  # kept per task, for resuming
     markdown = tmp_path / "RESULTS.md"

@@ -258,8 +258,10 @@ def run_extras(
     batch_size: int,
     transfer_tasks: Sequence[str] = TRANSFER_TASKS,
     inner_folds: int = 10,
+    transfer: bool = True,
 ) -> None:
-    """PromptEOL only: a layer sweep at the best NS alpha, the auxiliary-wording ablation, transfer."""
+    """PromptEOL only: a layer sweep at the best NS alpha, the auxiliary-wording ablation (both on
+    STS-B dev, minutes), and unless `transfer` is False the transfer tasks (hours)."""
     from ..plots import layer_sweep_plot
     from ..search import ablate_aux_templates, sweep_layers
 
@@ -280,7 +282,7 @@ def run_extras(
         )
         return {"layer": best.layer, "alpha": best.alpha, "records": result.records()}
 
-    def transfer(_checkpoints: Path) -> dict:
+    def transfer_tasks_step(_checkpoints: Path) -> dict:
         settings = [None, best]
         reports, seconds = _transfer_by_task(
             encoder, settings, transfer_tasks, data_dir, folder, batch_size, inner_folds
@@ -290,7 +292,8 @@ def run_extras(
 
     _step(folder / "layers.json", sweep)
     _step(folder / "aux.json", aux)
-    _step(folder / "transfer.json", transfer)
+    if transfer:
+        _step(folder / "transfer.json", transfer_tasks_step)
 
 
 def _transfer_by_task(encoder, settings, tasks, data_dir, folder, batch_size, inner_folds):
@@ -330,9 +333,10 @@ def run(
     dtype: str = "float32",
     device: str | None = None,
 ) -> None:
-    """Cheapest and most telling first: every search, then the baselines to compare with, then each
-    model's STS evaluations and PromptEOL extras (layer sweep, wording ablation, transfer tasks),
-    one model after the other in the order given (the default lists the smaller first).
+    """Cheapest and most telling first: every search and each model's PromptEOL layer sweep and
+    wording ablation (all on dev splits), then the baselines to compare with, then each model's STS
+    evaluations and transfer tasks (the hours), one model after the other in the order given (the
+    default lists the smaller first).
 
     `progress` is called after each model and prompt's work (the CLI rewrites the Markdown there),
     so a run stopped after hours leaves a report of everything it finished. Models load in float32
@@ -350,6 +354,10 @@ def run(
         for prompt in prompts:
             run_model_prompt(model_name, lm_of(model_name), prompt, data_dir, raw_dir, out, batch_size, evaluate=False)
             progress()
+    for model_name in models:
+        if "prompteol" in prompts:
+            run_extras(model_name, lm_of(model_name), data_dir, out, batch_size, transfer=False)
+            progress()
     if minilm:
         from .baselines import MiniLMEncoder
 
@@ -361,8 +369,9 @@ def run(
         for prompt in prompts:
             run_model_prompt(model_name, lm_of(model_name), prompt, data_dir, raw_dir, out, batch_size)
             progress()
-        run_extras(model_name, lm_of(model_name), data_dir, out, batch_size)
-        progress()
+        if "prompteol" in prompts:
+            run_extras(model_name, lm_of(model_name), data_dir, out, batch_size)
+            progress()
 
 
 def _row(name: str, report: dict) -> str:
