@@ -129,6 +129,21 @@ def test_report_shows_raw_dev_controls_and_defaults(tiny_lm, tmp_path):
     assert "Raw STS-B dev, same grid" in text and "Is it the contrast?" in text
     assert "## Defaults this rule gives" in text and "| tiny | prompteol |" in text
     assert "## tiny: is it the contrast?" in text and (out / "tiny" / "controls.png").stat().st_size > 1000
+    # The same controls on raw dev: the same rows, each CP or control row with its interval, in the table.
+    raw_controls = json.loads((folder / "controls_raw.json").read_text())
+    assert [r["label"] for r in raw_controls["records"]] == labels and raw_controls["split"] == "STS-B raw dev"
+    raw_base = raw_controls["records"][0]
+    assert raw_base["label"] == "baseline" and raw_base["difference"] == 0.0 and "low" not in raw_base
+    for record in raw_controls["records"][1:]:
+        assert record["difference"] == pytest.approx(record["spearman"] - raw_base["spearman"], abs=1e-3)
+        assert record["low"] <= record["high"]
+        shown = f"| {record['spearman']:.2f} | {record['difference']:+.2f} [{record['low']:+.2f}, {record['high']:+.2f}] |"
+        assert shown in text
+    assert "hatched bars: raw STS-B dev" in text and "controls on raw STS-B dev" not in text
+    (folder / "controls_raw.json").unlink()  # a report from before this step still renders, and says so
+    report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
+    text = markdown.read_text()
+    assert "- tiny / prompteol: controls on raw STS-B dev" in text and "| — | — |" in text
     # The chosen rows on raw dev, each with its interval; their scores are the raw grid's.
     intervals = json.loads((folder / "intervals_raw.json").read_text())
     assert intervals["source"] == "grid_raw.json"  # the raw grid's own similarities, no second encoding

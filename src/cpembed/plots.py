@@ -66,34 +66,65 @@ def layer_sweep_plot(result: SearchResult, path: Path, title: str) -> Path:
     return path
 
 
-def controls_plot(panels: dict[str, dict], path: Path, title: str) -> Path:
+def controls_plot(panels: dict[str, dict], path: Path, title: str, raw_panels: dict[str, dict] | None = None) -> Path:
     """One panel per prompt: each CP row and control as its difference from the plain baseline.
 
     `panels` maps a prompt's name to its controls result (`records`, `layer`, `alpha`). Bars are
     labelled by kind ("NS", "zero", "shuffle NR", ...), so panels with different l and alpha align.
+    `raw_panels` holds the same rows on raw STS-B dev (with `low`/`high` intervals) where they ran:
+    drawn as a second, hatched bar under each row, its interval as an error bar.
     """
     plt = _pyplot()
+    raw_panels = raw_panels or {}
     # One x scale for all panels, so a prompt where nothing moves looks like it; values are written
     # out. Each panel keeps its own y axis: its rows are labelled by its own records.
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 0.6, 3.6), sharex=True, squeeze=False)
+    height = 3.6 if not raw_panels else 4.6
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 0.6, height), sharex=True, squeeze=False)
     for ax, (prompt, controls) in zip(axes[0], panels.items(), strict=True):
         records = controls["records"]
         baseline = next(r["spearman"] for r in records if r["norm"] == "none")
-        rows = [(r["label"].split(" l=")[0], r["spearman"] - baseline) for r in records if r["norm"] != "none"]
-        kinds = [kind for kind, _ in rows]
-        deltas = [delta for _, delta in rows]
+        rows = [(r["label"], r["spearman"] - baseline) for r in records if r["norm"] != "none"]
+        kinds = [name.split(" l=")[0] for name, _ in rows]
         colors = ["tab:blue" if kind in ("NS", "NR") else "tab:gray" for kind in kinds]
-        ax.barh(range(len(rows)), deltas, color=colors)
-        for y, delta in enumerate(deltas):
-            ax.text(delta, y, f" {delta:+.2f} ", va="center", ha="left" if delta >= 0 else "right", fontsize=7)
+        raw = {r["label"]: r for r in raw_panels.get(prompt, {}).get("records", [])}
+        offset = 0.2 if raw else 0.0
+        bar = 0.4 if raw else 0.8
+        ax.barh([y - offset for y in range(len(rows))], [d for _, d in rows], height=bar, color=colors)
+        for y, (_, delta) in enumerate(rows):
+            _value_label(ax, delta, y - offset)
+        if raw:
+            deltas = [raw[name]["difference"] if name in raw else 0.0 for name, _ in rows]
+            errors = [
+                [raw[n]["difference"] - raw[n]["low"] if "low" in raw.get(n, {}) else 0.0 for n, _ in rows],
+                [raw[n]["high"] - raw[n]["difference"] if "low" in raw.get(n, {}) else 0.0 for n, _ in rows],
+            ]
+            ys = [y + offset for y in range(len(rows))]
+            ax.barh(ys, deltas, height=bar, color=colors, alpha=0.45, hatch="///", xerr=errors, ecolor="black")
+            for y, delta in zip(ys, deltas, strict=True):
+                _value_label(ax, delta, y)
         ax.set_yticks(range(len(rows)), kinds)
         ax.set_ylim(len(rows) - 0.5, -0.5)  # the first record on top
         ax.axvline(0, color="black", linewidth=0.8)
         ax.margins(x=0.2)
-        ax.set_title(f"{prompt}, l={controls['layer']} a={controls['alpha']:g}\nbaseline {baseline:.2f}", fontsize=9)
+        first = f"baseline {baseline:.2f}"
+        if raw:
+            first += f", raw {next(r['spearman'] for r in raw.values() if r['norm'] == 'none'):.2f}"
+        ax.set_title(f"{prompt}, l={controls['layer']} a={controls['alpha']:g}\n{first}", fontsize=9)
         ax.set_xlabel("vs baseline (Spearman x100)")
+    if raw_panels:
+        from matplotlib.patches import Patch
+
+        handles = [
+            Patch(color="tab:gray", label="STS-B dev (SentEval)"),
+            Patch(facecolor="tab:gray", alpha=0.45, hatch="///", label="raw STS-B dev, 95% interval"),
+        ]
+        fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06 if raw_panels else 0, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _value_label(ax, delta: float, y: float) -> None:
+    ax.text(delta, y, f" {delta:+.2f} ", va="center", ha="left" if delta >= 0 else "right", fontsize=7)

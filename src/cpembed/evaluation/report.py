@@ -95,9 +95,7 @@ def _raw_grid_step(encoder: CPEncoder, raw_dir: Path, folder: Path, batch_size: 
     def grid(checkpoints: Path) -> dict:
         pairs = {RAW_DEV: load_raw_stsb(raw_dir, "dev")}
         result = score_settings(encoder, pairs, _grid(encoder), batch_size, True, checkpoints=checkpoints)
-        intervals = _interval_records(result)
-        records = [r | i for r, i in zip(result.records(), intervals, strict=True)]
-        return {"split": RAW_DEV, "resamples": INTERVAL_RESAMPLES, "level": 0.95, "records": records}
+        return {"split": RAW_DEV, "resamples": INTERVAL_RESAMPLES, "level": 0.95, "records": _with_intervals(result)}
 
     return _step(folder / "grid_raw.json", grid)["records"]
 
@@ -155,6 +153,26 @@ def _controls_step(encoder: CPEncoder, data_dir: Path, folder: Path, setting: CP
     return _step(folder / "controls.json", controls)
 
 
+def _raw_controls_step(encoder: CPEncoder, raw_dir: Path, folder: Path, setting: CPConfig, batch_size: int) -> dict:
+    """The same controls on raw STS-B dev, each with its interval against the baseline: whether
+    what they show on SentEval's lowercased tokens holds on the kind of text users embed."""
+
+    def controls(checkpoints: Path) -> dict:
+        settings = control_settings(setting.layer, setting.alpha)
+        pairs = {RAW_DEV: load_raw_stsb(raw_dir, "dev")}
+        result = score_settings(encoder, pairs, settings, batch_size, True, checkpoints=checkpoints)
+        return {
+            "layer": setting.layer,
+            "alpha": setting.alpha,
+            "split": RAW_DEV,
+            "resamples": INTERVAL_RESAMPLES,
+            "level": 0.95,
+            "records": _with_intervals(result),
+        }
+
+    return _step(folder / "controls_raw.json", controls)
+
+
 INTERVAL_RESAMPLES = 2000
 
 
@@ -168,6 +186,11 @@ def _interval_records(result: SearchResult) -> list[dict]:
         | ({"low": round(b[0], 4), "high": round(b[1], 4)} if b else {})
         for name, score, b in zip(result.labels, result.scores, bounds, strict=True)
     ]
+
+
+def _with_intervals(result: SearchResult) -> list[dict]:
+    """Each setting's record with its raw dev difference and interval (`_interval_records`)."""
+    return [r | i for r, i in zip(result.records(), _interval_records(result), strict=True)]
 
 
 def _intervals_step(
@@ -208,8 +231,8 @@ def _chosen(choice: dict) -> list[CPConfig | None]:
 def run_model_prompt(
     model_name: str, lm, prompt: str, data_dir: Path, raw_dir: Path, out: Path, batch_size: int, evaluate: bool = True
 ) -> None:
-    """Dev searches (SentEval and raw STS-B dev, the controls, the chosen rows' intervals on raw
-    dev), then STS for the baseline and the chosen NS and NR settings."""
+    """Dev searches (SentEval and raw STS-B dev, the controls on both, the chosen rows' intervals
+    on raw dev), then STS for the baseline and the chosen NS and NR settings."""
     folder = out / model_name / prompt
     folder.mkdir(parents=True, exist_ok=True)
     encoder = CPEncoder(lm, prompt=prompt, cp=None)
@@ -217,6 +240,7 @@ def run_model_prompt(
     raw_grid = _raw_grid_step(encoder, raw_dir, folder, batch_size)
     choice = choose(grid, raw_grid)
     _controls_step(encoder, data_dir, folder, choice["scale"], batch_size)
+    _raw_controls_step(encoder, raw_dir, folder, choice["scale"], batch_size)
     chosen = _chosen(choice)
     _intervals_step(encoder, raw_dir, folder, chosen, raw_grid, batch_size)
     if not evaluate:
@@ -524,8 +548,14 @@ def _controls_figures(out: Path, path: Path, models: Sequence[str], prompts: Seq
         }
         if not panels:
             continue
+        raw_panels = {
+            prompt: json.loads((out / model_name / prompt / "controls_raw.json").read_text())
+            for prompt in panels
+            if (out / model_name / prompt / "controls_raw.json").is_file()
+        }
+        splits = "SentEval and raw STS-B dev" if raw_panels else "STS-B dev"
         figure = controls_plot(
-            panels, out / model_name / "controls.png", f"{model_name}: CP and its controls, STS-B dev"
+            panels, out / model_name / "controls.png", f"{model_name}: CP and its controls, {splits}", raw_panels
         )
         lines += [
             f"## {model_name}: is it the contrast?",
@@ -533,6 +563,11 @@ def _controls_figures(out: Path, path: Path, models: Sequence[str], prompts: Seq
             "Blue: CP-NS and CP-NR; gray: the controls at the same l and alpha (zero: the last token's",
             "vector at the site set to zero; scale: alpha times its own vector; shuffle: another sentence's",
             "auxiliary vector; mean: a fixed mean auxiliary vector of reference sentences).",
+            *(
+                ["Solid bars: SentEval STS-B dev; hatched bars: raw STS-B dev, with its 95% paired-bootstrap interval."]
+                if raw_panels
+                else []
+            ),
             "",
             f"![controls]({figure.relative_to(path.parent).as_posix()})",
             "",
@@ -608,15 +643,33 @@ def _dev_markdown(
     controls = json.loads(controls_path.read_text())
     records = controls["records"]
     base_score = next(r["spearman"] for r in records if r["norm"] == "none")
+    raw_controls_path = folder / "controls_raw.json"
+    raw_controls = json.loads(raw_controls_path.read_text()) if raw_controls_path.is_file() else None
+    if raw_controls is None:
+        missing.append(f"{model_name} / {prompt}: controls on raw STS-B dev")
+    on_raw = {r["label"]: r for r in raw_controls["records"]} if raw_controls else {}
+    seconds = f"{controls['seconds']:.0f} s" + (f" and {raw_controls['seconds']:.0f} s" if raw_controls else "")
     lines += [
         f"Is it the contrast? CP at l={controls['layer']}, alpha={controls['alpha']:g} beside its controls "
-        f"(STS-B dev, {controls['seconds']:.0f} s):",
+        f"({'STS-B dev and raw STS-B dev' if raw_controls else 'STS-B dev'}, {seconds}):",
         "",
-        "| setting | STS-B dev | vs baseline |",
-        "|---|---|---|",
+        "| setting | STS-B dev | vs baseline | raw STS-B dev | raw dev vs baseline, 95% interval |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| {r['label']} | {r['spearman']:.2f} | {r['spearman'] - base_score:+.2f} |" for r in records]
+    for r in records:
+        raw_record = on_raw.get(r["label"])
+        lines.append(
+            f"| {r['label']} | {r['spearman']:.2f} | {r['spearman'] - base_score:+.2f} | "
+            + (f"{raw_record['spearman']:.2f} | {_shown_interval(raw_record)} |" if raw_record else "— | — |")
+        )
     return [*lines, ""]
+
+
+def _shown_interval(record: dict) -> str:
+    """A raw dev record's difference from the baseline, with its interval where it has one."""
+    if "low" not in record:
+        return f"{record['difference']:+.2f}"
+    return f"{record['difference']:+.2f} [{record['low']:+.2f}, {record['high']:+.2f}]"
 
 
 def _intervals(path: Path) -> tuple[dict[str, str], dict] | None:
@@ -624,9 +677,7 @@ def _intervals(path: Path) -> tuple[dict[str, str], dict] | None:
     if not path.is_file():
         return None
     step = json.loads(path.read_text())
-    shown = {
-        r["label"]: f"{r['difference']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]" for r in step["records"] if "low" in r
-    }
+    shown = {r["label"]: _shown_interval(r) for r in step["records"] if "low" in r}
     return shown, step
 
 
