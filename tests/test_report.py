@@ -139,11 +139,22 @@ def test_report_shows_raw_dev_controls_and_defaults(tiny_lm, tmp_path):
         assert record["low"] <= record["high"]
         shown = f"| {record['spearman']:.2f} | {record['difference']:+.2f} [{record['low']:+.2f}, {record['high']:+.2f}] |"
         assert shown in text
+    # Each control against CP with the sentence's own vector, of its norm: a difference of two raw scores.
+    raw_score = {r["label"]: r["spearman"] for r in raw_controls["records"]}
+    cp_rows = [r for r in raw_controls["records"] if r["intervention"] == "contrast"]
+    assert [r["norm"] for r in cp_rows] == ["scale", "recover"] and all("vs_cp" not in r for r in cp_rows)
+    for record in raw_controls["records"]:
+        if record["intervention"] in (None, "contrast"):
+            continue
+        cp = cp_rows[1] if record["norm"] == "recover" else cp_rows[0]
+        assert record["vs_cp"] == pytest.approx(raw_score[record["label"]] - raw_score[cp["label"]], abs=1e-3)
+        assert record["vs_cp_low"] <= record["vs_cp_high"]
+        assert f"| {record['vs_cp']:+.2f} [{record['vs_cp_low']:+.2f}, {record['vs_cp_high']:+.2f}] |" in text
     assert "hatched bars: raw STS-B dev" in text and "controls on raw STS-B dev" not in text
     (folder / "controls_raw.json").unlink()  # a report from before this step still renders, and says so
     report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     text = markdown.read_text()
-    assert "- tiny / prompteol: controls on raw STS-B dev" in text and "| — | — |" in text
+    assert "- tiny / prompteol: controls on raw STS-B dev" in text and "| — | — | — |" in text
     # The chosen rows on raw dev, each with its interval; their scores are the raw grid's.
     intervals = json.loads((folder / "intervals_raw.json").read_text())
     assert intervals["source"] == "grid_raw.json"  # the raw grid's own similarities, no second encoding

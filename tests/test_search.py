@@ -49,6 +49,11 @@ def test_grid_scores_equal_scoring_each_setting_alone(tiny_lm, data_dir):
     assert intervals[0] is None and len(intervals) == len(result.settings)
     for score, (low, high) in zip(result.scores[1:], intervals[1:], strict=True):
         assert low <= score - result.baseline <= high  # the point difference lies inside its interval
+    against = result.intervals("STS-B dev", resamples=200, against=result.settings[2])
+    assert against[2] is None and against[0] is not None  # the baseline, now measured against setting 2
+    for score, bounds in zip(result.scores, against, strict=True):
+        if bounds is not None:
+            assert bounds[0] <= score - result.scores[2] <= bounds[1]
     without_baseline = score_settings(encoder, pairs, result.settings[1:], batch_size=3)
     with pytest.raises(ValueError, match="include None among the settings"):
         without_baseline.intervals("STS-B dev")

@@ -55,12 +55,15 @@ class SearchResult:
     similarities: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
     gold: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
-    def intervals(self, split: str, resamples: int = 2000, seed: int = 0) -> list[tuple[float, float] | None]:
-        """Per setting, a 95% paired-bootstrap interval of its Spearman x100 minus the baseline's
-        on `split` (None for the baseline itself)."""
-        if None not in self.settings:
-            raise ValueError("intervals are differences from the baseline: include None among the settings")
-        base = self.settings.index(None)
+    def intervals(
+        self, split: str, resamples: int = 2000, seed: int = 0, against: CPConfig | None = None
+    ) -> list[tuple[float, float] | None]:
+        """Per setting, a 95% paired-bootstrap interval of its Spearman x100 minus that of the
+        setting `against` (the baseline by default) on `split`; None for `against` itself."""
+        if against not in self.settings:
+            what = "the baseline: include None" if against is None else f"{label(against)}: include it"
+            raise ValueError(f"intervals are differences from {what} among the settings")
+        base = self.settings.index(against)
         sims, gold = self.similarities[split], self.gold[split]
         return [
             None if i == base else bootstrap_spearman_difference(gold, sims[base], s, resamples, seed=seed)

@@ -167,10 +167,31 @@ def _raw_controls_step(encoder: CPEncoder, raw_dir: Path, folder: Path, setting:
             "split": RAW_DEV,
             "resamples": INTERVAL_RESAMPLES,
             "level": 0.95,
-            "records": _with_intervals(result),
+            "records": [r | c for r, c in zip(_with_intervals(result), _against_contrast(result), strict=True)],
         }
 
     return _step(folder / "controls_raw.json", controls)
+
+
+def _against_contrast(result: SearchResult) -> list[dict]:
+    """Per control on raw dev, its difference from CP with the sentence's own auxiliary vector
+    (CP-NR for the NR controls, CP-NS for the others) and that difference's 95% interval: the
+    direct test of whether the contrast itself matters. Empty for the baseline and CP rows."""
+    contrast = {s.norm: i for i, s in enumerate(result.settings) if s is not None and s.intervention == "contrast"}
+    bounds = {
+        norm: result.intervals(RAW_DEV, INTERVAL_RESAMPLES, against=result.settings[i]) for norm, i in contrast.items()
+    }
+    scores = result.splits[RAW_DEV]
+    rows = []
+    for i, setting in enumerate(result.settings):
+        if setting is None or setting.intervention == "contrast":
+            rows.append({})
+            continue
+        norm = "recover" if setting.norm == "recover" else "scale"
+        low, high = bounds[norm][i]
+        difference = scores[i] - scores[contrast[norm]]
+        rows.append({"vs_cp": round(difference, 4), "vs_cp_low": round(low, 4), "vs_cp_high": round(high, 4)})
+    return rows
 
 
 INTERVAL_RESAMPLES = 2000
@@ -653,15 +674,30 @@ def _dev_markdown(
         f"Is it the contrast? CP at l={controls['layer']}, alpha={controls['alpha']:g} beside its controls "
         f"({'STS-B dev and raw STS-B dev' if raw_controls else 'STS-B dev'}, {seconds}):",
         "",
-        "| setting | STS-B dev | vs baseline | raw STS-B dev | raw dev vs baseline, 95% interval |",
-        "|---|---|---|---|---|",
+        "| setting | STS-B dev | vs baseline | raw STS-B dev | raw dev vs baseline, 95% interval "
+        "| raw dev vs CP, 95% interval |",
+        "|---|---|---|---|---|---|",
     ]
     for r in records:
         raw_record = on_raw.get(r["label"])
-        lines.append(
-            f"| {r['label']} | {r['spearman']:.2f} | {r['spearman'] - base_score:+.2f} | "
-            + (f"{raw_record['spearman']:.2f} | {_shown_interval(raw_record)} |" if raw_record else "— | — |")
-        )
+        cells = [r["label"], f"{r['spearman']:.2f}", f"{r['spearman'] - base_score:+.2f}"]
+        if raw_record:
+            cells += [f"{raw_record['spearman']:.2f}", _shown_interval(raw_record)]
+            if "vs_cp" in raw_record:
+                cp = (raw_record["vs_cp"], raw_record["vs_cp_low"], raw_record["vs_cp_high"])
+                cells.append(f"{cp[0]:+.2f} [{cp[1]:+.2f}, {cp[2]:+.2f}]")
+            else:
+                cells.append("—")
+        else:
+            cells += ["—", "—", "—"]
+        lines.append("| " + " | ".join(cells) + " |")
+    if raw_controls:
+        lines += [
+            "",
+            "Raw dev vs CP: each control minus CP with the sentence's own auxiliary vector (CP-NR for the NR",
+            "controls, CP-NS for the others), on the same pairs. An interval above 0: the control does better;",
+            "below 0: the sentence's own contrast matters; holding 0: this split cannot tell them apart.",
+        ]
     return [*lines, ""]
 
 
