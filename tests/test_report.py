@@ -137,8 +137,8 @@ def test_report_shows_raw_dev_controls_and_defaults(tiny_lm, tmp_path):
     for record in raw_controls["records"][1:]:
         assert record["difference"] == pytest.approx(record["spearman"] - raw_base["spearman"], abs=1e-3)
         assert record["low"] <= record["high"]
-        shown = f"| {record['spearman']:.2f} | {record['difference']:+.2f} [{record['low']:+.2f}, {record['high']:+.2f}] |"
-        assert shown in text
+        shown = f"{record['difference']:+.2f} [{record['low']:+.2f}, {record['high']:+.2f}]"
+        assert f"| {record['spearman']:.2f} | {shown} |" in text
     # Each control against CP with the sentence's own vector, of its norm: a difference of two raw scores.
     raw_score = {r["label"]: r["spearman"] for r in raw_controls["records"]}
     cp_rows = [r for r in raw_controls["records"] if r["intervention"] == "contrast"]
@@ -150,7 +150,11 @@ def test_report_shows_raw_dev_controls_and_defaults(tiny_lm, tmp_path):
         assert record["vs_cp"] == pytest.approx(raw_score[record["label"]] - raw_score[cp["label"]], abs=1e-3)
         assert record["vs_cp_low"] <= record["vs_cp_high"]
         assert f"| {record['vs_cp']:+.2f} [{record['vs_cp_low']:+.2f}, {record['vs_cp_high']:+.2f}] |" in text
-    assert "hatched bars: raw STS-B dev" in text and "controls on raw STS-B dev" not in text
+    import matplotlib.image
+
+    figure_height = matplotlib.image.imread(out / "tiny" / "controls.png").shape[0]
+    assert figure_height == 2 * 432  # two rows of panels: SentEval dev, then raw dev (3.6 in at 120 dpi each)
+    assert "bottom row: raw STS-B dev" in text and "controls on raw STS-B dev" not in text
     (folder / "controls_raw.json").unlink()  # a report from before this step still renders, and says so
     report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     text = markdown.read_text()

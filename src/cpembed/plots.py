@@ -71,60 +71,56 @@ def controls_plot(panels: dict[str, dict], path: Path, title: str, raw_panels: d
 
     `panels` maps a prompt's name to its controls result (`records`, `layer`, `alpha`). Bars are
     labelled by kind ("NS", "zero", "shuffle NR", ...), so panels with different l and alpha align.
-    `raw_panels` holds the same rows on raw STS-B dev (with `low`/`high` intervals) where they ran:
-    drawn as a second, hatched bar under each row, its interval as an error bar.
+    `raw_panels` holds the same rows on raw STS-B dev (records with `difference`, and `low`/`high`
+    intervals) where they ran: a second row of panels, with the intervals as error bars.
     """
     plt = _pyplot()
-    raw_panels = raw_panels or {}
-    # One x scale for all panels, so a prompt where nothing moves looks like it; values are written
-    # out. Each panel keeps its own y axis: its rows are labelled by its own records.
-    height = 3.6 if not raw_panels else 4.6
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 0.6, height), sharex=True, squeeze=False)
-    for ax, (prompt, controls) in zip(axes[0], panels.items(), strict=True):
-        records = controls["records"]
-        baseline = next(r["spearman"] for r in records if r["norm"] == "none")
-        rows = [(r["label"], r["spearman"] - baseline) for r in records if r["norm"] != "none"]
-        kinds = [name.split(" l=")[0] for name, _ in rows]
-        colors = ["tab:blue" if kind in ("NS", "NR") else "tab:gray" for kind in kinds]
-        raw = {r["label"]: r for r in raw_panels.get(prompt, {}).get("records", [])}
-        offset = 0.2 if raw else 0.0
-        bar = 0.4 if raw else 0.8
-        ax.barh([y - offset for y in range(len(rows))], [d for _, d in rows], height=bar, color=colors)
-        for y, (_, delta) in enumerate(rows):
-            _value_label(ax, delta, y - offset)
-        if raw:
-            deltas = [raw[name]["difference"] if name in raw else 0.0 for name, _ in rows]
-            errors = [
-                [raw[n]["difference"] - raw[n]["low"] if "low" in raw.get(n, {}) else 0.0 for n, _ in rows],
-                [raw[n]["high"] - raw[n]["difference"] if "low" in raw.get(n, {}) else 0.0 for n, _ in rows],
-            ]
-            ys = [y + offset for y in range(len(rows))]
-            ax.barh(ys, deltas, height=bar, color=colors, alpha=0.45, hatch="///", xerr=errors, ecolor="black")
-            for y, delta in zip(ys, deltas, strict=True):
-                _value_label(ax, delta, y)
-        ax.set_yticks(range(len(rows)), kinds)
-        ax.set_ylim(len(rows) - 0.5, -0.5)  # the first record on top
-        ax.axvline(0, color="black", linewidth=0.8)
-        ax.margins(x=0.2)
-        first = f"baseline {baseline:.2f}"
-        if raw:
-            first += f", raw {next(r['spearman'] for r in raw.values() if r['norm'] == 'none'):.2f}"
-        ax.set_title(f"{prompt}, l={controls['layer']} a={controls['alpha']:g}\n{first}", fontsize=9)
-        ax.set_xlabel("vs baseline (Spearman x100)")
-    if raw_panels:
-        from matplotlib.patches import Patch
-
-        handles = [
-            Patch(color="tab:gray", label="STS-B dev (SentEval)"),
-            Patch(facecolor="tab:gray", alpha=0.45, hatch="///", label="raw STS-B dev, 95% interval"),
-        ]
-        fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    splits = [("STS-B dev (SentEval)", panels)] + ([("raw STS-B dev, 95% interval", raw_panels)] if raw_panels else [])
+    # One x scale per row, so a prompt where nothing moves looks like it; values are written out.
+    # Each panel keeps its own y axis: its rows are labelled by its own records.
+    fig, axes = plt.subplots(
+        len(splits), len(panels), figsize=(4.2 * len(panels) + 0.6, 3.6 * len(splits)), sharex="row", squeeze=False
+    )
+    for row, (split, results) in zip(axes, splits, strict=True):
+        for ax, prompt in zip(row, panels, strict=True):
+            if prompt in results:
+                _controls_panel(ax, prompt, results[prompt], split)
+            else:
+                ax.set_axis_off()
+                ax.set_title(f"{prompt}: {split.split(',')[0]} not run yet", fontsize=9)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.06 if raw_panels else 0, 1, 1))
+    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
 
 
-def _value_label(ax, delta: float, y: float) -> None:
-    ax.text(delta, y, f" {delta:+.2f} ", va="center", ha="left" if delta >= 0 else "right", fontsize=7)
+def _controls_panel(ax, prompt: str, controls: dict, split: str) -> None:
+    records = controls["records"]
+    baseline = next(r["spearman"] for r in records if r["norm"] == "none")
+    rows = [r for r in records if r["norm"] != "none"]
+    kinds = [r["label"].split(" l=")[0] for r in rows]
+    deltas = [r["spearman"] - baseline for r in rows]
+    errors = None
+    if all("low" in r for r in rows):
+        below = [d - r["low"] for d, r in zip(deltas, rows, strict=True)]
+        errors = [below, [r["high"] - d for d, r in zip(deltas, rows, strict=True)]]
+    colors = ["tab:blue" if kind in ("NS", "NR") else "tab:gray" for kind in kinds]
+    ax.barh(range(len(rows)), deltas, color=colors, xerr=errors, ecolor="black", capsize=2)
+    for y, delta in enumerate(deltas):
+        ax.text(
+            delta,
+            y,
+            f" {delta:+.2f} ",
+            va="bottom" if errors else "center",
+            ha="left" if delta >= 0 else "right",
+            fontsize=7,
+        )
+    ax.set_yticks(range(len(rows)), kinds)
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # the first record on top
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.margins(x=0.2)
+    ax.set_title(
+        f"{prompt}, l={controls['layer']} a={controls['alpha']:g}\n{split}: baseline {baseline:.2f}", fontsize=9
+    )
+    ax.set_xlabel("vs baseline (Spearman x100)")

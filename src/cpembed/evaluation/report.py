@@ -585,7 +585,7 @@ def _controls_figures(out: Path, path: Path, models: Sequence[str], prompts: Seq
             "vector at the site set to zero; scale: alpha times its own vector; shuffle: another sentence's",
             "auxiliary vector; mean: a fixed mean auxiliary vector of reference sentences).",
             *(
-                ["Solid bars: SentEval STS-B dev; hatched bars: raw STS-B dev, with its 95% paired-bootstrap interval."]
+                ["Top row: SentEval STS-B dev; bottom row: raw STS-B dev, with 95% paired-bootstrap intervals."]
                 if raw_panels
                 else []
             ),
