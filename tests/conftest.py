@@ -22,6 +22,17 @@ from cpembed.prompts import IRRELEVANT
 # holds the cores slow every small op down by orders of magnitude.
 torch.set_num_threads(1)
 
+
+@pytest.fixture(autouse=True)
+def float32_when_auto(monkeypatch):
+    """Tests prove paths equal in float32 (to ~1e-5). On a CPU with AVX512-BF16 or AMX,
+    `dtype="auto"` means bfloat16, so every test runs as on a machine without them; the tests of
+    "auto" itself set the hardware answer again."""
+    import cpembed.models
+
+    monkeypatch.setattr(cpembed.models, "native_bfloat16", lambda device: False)
+
+
 CORPUS = [
     *(t.text for p in PROMPTS.values() for t in p.templates),
     IRRELEVANT,
