@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
@@ -31,6 +32,15 @@ def float32_when_auto(monkeypatch):
     import cpembed.models
 
     monkeypatch.setattr(cpembed.models, "native_bfloat16", lambda device: False)
+
+
+def assert_same_embeddings(actual, expected, err_msg: str = "") -> None:
+    """Equal up to float32 rounding: 1e-5 relative, and 1e-5 of the largest value absolute, since
+    two paths that sum the same products in another order (packed vs padded batches, other matrix
+    kernels) differ by about that much relative to the size of what they sum, not to each entry."""
+    expected = np.asarray(expected)
+    atol = 1e-5 * max(1.0, float(np.abs(expected).max(initial=0.0)))
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=atol, err_msg=err_msg)
 
 
 CORPUS = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import SENTENCES
+from conftest import SENTENCES, assert_same_embeddings
 from cpembed import CPConfig, CPEncoder
 from cpembed.variants import encode_variants
 
@@ -26,7 +26,7 @@ def test_variants_equal_separate_encoders(tiny_lm, prompt):
     together = encode_variants(encoder, SENTENCES, VARIANTS, batch_size=4)
     for variant, embeddings in zip(VARIANTS, together, strict=True):
         alone = CPEncoder(tiny_lm, prompt=prompt, cp=variant, output_layer=-2, engine="padded").encode(SENTENCES)
-        np.testing.assert_allclose(embeddings, alone, atol=1e-5, rtol=1e-5, err_msg=repr(variant))
+        assert_same_embeddings(embeddings, alone, err_msg=repr(variant))
 
 
 def test_variants_in_other_architectures(tiny_models):
@@ -35,7 +35,7 @@ def test_variants_in_other_architectures(tiny_models):
         together = encode_variants(encoder, SENTENCES, VARIANTS[:4], batch_size=3)
         for variant, embeddings in zip(VARIANTS[:4], together, strict=True):
             alone = CPEncoder(tiny_models[arch], cp=variant, engine="padded").encode(SENTENCES)
-            np.testing.assert_allclose(embeddings, alone, atol=1e-5, rtol=1e-5, err_msg=f"{arch} {variant!r}")
+            assert_same_embeddings(embeddings, alone, err_msg=f"{arch} {variant!r}")
 
 
 def test_variants_check_every_setting(tiny_lm):
