@@ -31,6 +31,7 @@ from ..search import (
     score_settings,
 )
 from .data import load_raw_stsb, load_stsb
+from .metrics import bootstrap_spearman_difference
 from .reports import SHORT_NAMES
 from .sts import RAW_TASKS, STS_TASKS, evaluate_sts, evaluate_sts_settings, summarize_sts
 from .transfer import TRANSFER_TASKS, evaluate_transfer_settings, summarize_transfer
@@ -141,13 +142,17 @@ def _config(record: dict) -> CPConfig:
     return CPConfig(record["layer"], record["alpha"], record["norm"])
 
 
+def _score_controls(encoder: CPEncoder, pairs, setting: CPConfig, batch_size: int, checkpoints: Path) -> SearchResult:
+    """CP at the chosen NS (l, alpha) beside its controls, scored on `pairs`."""
+    settings = control_settings(setting.layer, setting.alpha)
+    return score_settings(encoder, pairs, settings, batch_size, True, checkpoints=checkpoints)
+
+
 def _controls_step(encoder: CPEncoder, data_dir: Path, folder: Path, setting: CPConfig, batch_size: int) -> dict:
-    """CP at the chosen NS (l, alpha) beside its controls, on STS-B dev."""
+    """The controls on STS-B dev."""
 
     def controls(checkpoints: Path) -> dict:
-        settings = control_settings(setting.layer, setting.alpha)
-        pairs = load_stsb(data_dir, "dev")
-        result = score_settings(encoder, pairs, settings, batch_size, True, checkpoints=checkpoints)
+        result = _score_controls(encoder, load_stsb(data_dir, "dev"), setting, batch_size, checkpoints)
         return {"layer": setting.layer, "alpha": setting.alpha, "records": result.records()}
 
     return _step(folder / "controls.json", controls)
@@ -158,9 +163,8 @@ def _raw_controls_step(encoder: CPEncoder, raw_dir: Path, folder: Path, setting:
     what they show on SentEval's lowercased tokens holds on the kind of text users embed."""
 
     def controls(checkpoints: Path) -> dict:
-        settings = control_settings(setting.layer, setting.alpha)
         pairs = {RAW_DEV: load_raw_stsb(raw_dir, "dev")}
-        result = score_settings(encoder, pairs, settings, batch_size, True, checkpoints=checkpoints)
+        result = _score_controls(encoder, pairs, setting, batch_size, checkpoints)
         return {
             "layer": setting.layer,
             "alpha": setting.alpha,
@@ -178,18 +182,16 @@ def _against_contrast(result: SearchResult) -> list[dict]:
     (CP-NR for the NR controls, CP-NS for the others) and that difference's 95% interval: the
     direct test of whether the contrast itself matters. Empty for the baseline and CP rows."""
     contrast = {s.norm: i for i, s in enumerate(result.settings) if s is not None and s.intervention == "contrast"}
-    bounds = {
-        norm: result.intervals(RAW_DEV, INTERVAL_RESAMPLES, against=result.settings[i]) for norm, i in contrast.items()
-    }
-    scores = result.splits[RAW_DEV]
+    sims, gold, scores = result.similarities[RAW_DEV], result.gold[RAW_DEV], result.splits[RAW_DEV]
     rows = []
     for i, setting in enumerate(result.settings):
         if setting is None or setting.intervention == "contrast":
             rows.append({})
             continue
-        norm = "recover" if setting.norm == "recover" else "scale"
-        low, high = bounds[norm][i]
-        difference = scores[i] - scores[contrast[norm]]
+        cp = contrast["recover" if setting.norm == "recover" else "scale"]
+        # One bootstrap per control, against its own CP row only (as `intervals(against=...)` with seed 0).
+        low, high = bootstrap_spearman_difference(gold, sims[cp], sims[i], INTERVAL_RESAMPLES, seed=0)
+        difference = scores[i] - scores[cp]
         rows.append({"vs_cp": round(difference, 4), "vs_cp_low": round(low, 4), "vs_cp_high": round(high, 4)})
     return rows
 
