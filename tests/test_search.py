@@ -54,6 +54,8 @@ def test_grid_scores_equal_scoring_each_setting_alone(tiny_lm, data_dir):
     for score, bounds in zip(result.scores, against, strict=True):
         if bounds is not None:
             assert bounds[0] <= score - result.scores[2] <= bounds[1]
+    one = result.interval("STS-B dev", result.settings[3], against=result.settings[2], resamples=200)
+    assert one == against[3]  # one pair's interval is the same draw as in the full list
     without_baseline = score_settings(encoder, pairs, result.settings[1:], batch_size=3)
     with pytest.raises(ValueError, match="include None among the settings"):
         without_baseline.intervals("STS-B dev")

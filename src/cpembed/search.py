@@ -58,17 +58,30 @@ class SearchResult:
     def intervals(
         self, split: str, resamples: int = 2000, seed: int = 0, against: CPConfig | None = None
     ) -> list[tuple[float, float] | None]:
-        """Per setting, a 95% paired-bootstrap interval of its Spearman x100 minus that of the
-        setting `against` (the baseline by default) on `split`; None for `against` itself."""
-        if against not in self.settings:
-            what = "the baseline: include None" if against is None else f"{label(against)}: include it"
-            raise ValueError(f"intervals are differences from {what} among the settings")
-        base = self.settings.index(against)
-        sims, gold = self.similarities[split], self.gold[split]
+        """Per setting, `interval` against the setting `against` (the baseline by default) on
+        `split`; None for `against` itself."""
         return [
-            None if i == base else bootstrap_spearman_difference(gold, sims[base], s, resamples, seed=seed)
-            for i, s in enumerate(sims)
+            None if setting == against else self.interval(split, setting, against, resamples, seed)
+            for setting in self.settings
         ]
+
+    def interval(
+        self,
+        split: str,
+        setting: CPConfig | None,
+        against: CPConfig | None = None,
+        resamples: int = 2000,
+        seed: int = 0,
+    ) -> tuple[float, float]:
+        """A 95% paired-bootstrap interval of `setting`'s Spearman x100 minus that of `against`
+        (the baseline by default) on `split`."""
+        for wanted in (setting, against):
+            if wanted not in self.settings:
+                what = "the baseline: include None" if wanted is None else f"{label(wanted)}: include it"
+                raise ValueError(f"intervals need {what} among the settings")
+        sims, gold = self.similarities[split], self.gold[split]
+        base, other = sims[self.settings.index(against)], sims[self.settings.index(setting)]
+        return bootstrap_spearman_difference(gold, base, other, resamples, seed=seed)
 
     @property
     def baseline(self) -> float | None:

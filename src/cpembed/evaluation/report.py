@@ -31,7 +31,6 @@ from ..search import (
     score_settings,
 )
 from .data import load_raw_stsb, load_stsb
-from .metrics import bootstrap_spearman_difference
 from .reports import SHORT_NAMES
 from .sts import RAW_TASKS, STS_TASKS, evaluate_sts, evaluate_sts_settings, summarize_sts
 from .transfer import TRANSFER_TASKS, evaluate_transfer_settings, summarize_transfer
@@ -182,15 +181,14 @@ def _against_contrast(result: SearchResult) -> list[dict]:
     (CP-NR for the NR controls, CP-NS for the others) and that difference's 95% interval: the
     direct test of whether the contrast itself matters. Empty for the baseline and CP rows."""
     contrast = {s.norm: i for i, s in enumerate(result.settings) if s is not None and s.intervention == "contrast"}
-    sims, gold, scores = result.similarities[RAW_DEV], result.gold[RAW_DEV], result.splits[RAW_DEV]
+    scores = result.splits[RAW_DEV]
     rows = []
     for i, setting in enumerate(result.settings):
         if setting is None or setting.intervention == "contrast":
             rows.append({})
             continue
         cp = contrast["recover" if setting.norm == "recover" else "scale"]
-        # One bootstrap per control, against its own CP row only (as `intervals(against=...)` with seed 0).
-        low, high = bootstrap_spearman_difference(gold, sims[cp], sims[i], INTERVAL_RESAMPLES, seed=0)
+        low, high = result.interval(RAW_DEV, setting, against=result.settings[cp], resamples=INTERVAL_RESAMPLES)
         difference = scores[i] - scores[cp]
         rows.append({"vs_cp": round(difference, 4), "vs_cp_low": round(low, 4), "vs_cp_high": round(high, 4)})
     return rows
