@@ -65,7 +65,7 @@ def cross_validate(x: np.ndarray, y: np.ndarray, folds: int = 10, inner_folds: i
 
 
 def _standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    # Raw LLM states have a few huge dimensions; scaling (fit on train only) keeps lbfgs well-posed.
+    # Raw LLM states have a few huge dimensions; scaling (fit on train only) keeps the solver well-conditioned.
     mean, std = train.mean(0), train.std(0) + 1e-8
     return [(a - mean) / std for a in (train, *others)]
 
