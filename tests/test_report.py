@@ -89,7 +89,10 @@ def test_report_extras(tiny_lm, tmp_path):
     markdown = tmp_path / "RESULTS.md"
     report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     text = markdown.read_text()
-    assert "CP at every layer" in text and "| irrelevant |" in text and "| MRPC | avg |" in text
+    assert "CP at every layer" in text and "| irrelevant |" in text and "| MRPC | avg | MRPC F1 |" in text
+    base, cp = (row["report"]["tasks"]["MRPC"] for row in json.loads((folder / "transfer.json").read_text())["rows"])
+    difference = f"| CP - baseline | {cp['accuracy'] - base['accuracy']:+.2f} |"
+    assert difference in text and f"| **{base['accuracy']:.2f}** | {base['f1']:.2f} |" in text
 
 
 def _records(baseline: float, ns: float, nr: float) -> list[dict]:
