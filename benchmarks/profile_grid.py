@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--prompt", default="prompteol")
     parser.add_argument("--sentences", type=int, default=32)
-    parser.add_argument("--words", type=int, default=12, help="STS-B dev sentences average about 10 words")
+    parser.add_argument("--words", type=int, default=12, help="STS-B dev's unique sentences average about 13 words")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dev-sentences", type=int, default=2909, help="unique sentences of STS-B dev")
     args = parser.parse_args()
