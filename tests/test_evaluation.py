@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from cpembed.evaluation import data as senteval
-from cpembed.evaluation.metrics import bootstrap_spearman_difference, paired_cosine, pearson, rankdata, spearman
+from cpembed.evaluation.metrics import (
+    bootstrap_accuracy_difference,
+    bootstrap_spearman_difference,
+    paired_cosine,
+    pearson,
+    rankdata,
+    spearman,
+)
 from cpembed.evaluation.sts import STS_TASKS, evaluate_sts
 from senteval_fixture import write_raw_stsb, write_senteval
 
@@ -51,6 +58,24 @@ def test_bootstrap_interval_of_a_spearman_difference():
         bootstrap_spearman_difference(gold, noisy[:10], better)
     with pytest.raises(ValueError, match="too few distinct pairs"):  # one pair: every draw repeats it
         bootstrap_spearman_difference(gold[:1], noisy[:1], better[:1])
+
+
+def test_bootstrap_interval_of_an_accuracy_difference_matches_resampling_items():
+    rng = np.random.default_rng(0)
+    baseline = rng.random(1000) < 0.8
+    other = baseline.copy()
+    other[rng.choice(np.flatnonzero(~baseline), 60, replace=False)] = True  # 60 gains
+    other[rng.choice(np.flatnonzero(baseline), 20, replace=False)] = False  # 20 losses: +4 points
+    low, high = bootstrap_accuracy_difference(baseline, other)
+    # The plain bootstrap, drawing items with replacement, gives the same interval up to sampling noise.
+    draws = rng.integers(0, 1000, size=(4000, 1000))
+    plain = np.quantile(100 * (other[draws].mean(1) - baseline[draws].mean(1)), [0.025, 0.975])
+    assert low == pytest.approx(plain[0], abs=0.25) and high == pytest.approx(plain[1], abs=0.25)
+    assert 0 < low < 4 < high  # 80 discordant items out of 1000: the gain is real but its size is not sharp
+    assert bootstrap_accuracy_difference(baseline, baseline) == (0.0, 0.0)
+    assert bootstrap_accuracy_difference(other, baseline) == pytest.approx((-high, -low), abs=0.2)
+    with pytest.raises(ValueError, match="equal, non-empty"):
+        bootstrap_accuracy_difference(baseline, other[:10])
 
 
 def test_paired_cosine_by_hand():

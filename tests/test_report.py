@@ -91,7 +91,8 @@ def test_report_extras(tiny_lm, tmp_path):
     text = markdown.read_text()
     assert "CP at every layer" in text and "| irrelevant |" in text and "| MRPC | avg | MRPC F1 |" in text
     base, cp = (row["report"]["tasks"]["MRPC"] for row in json.loads((folder / "transfer.json").read_text())["rows"])
-    difference = f"| CP - baseline | {cp['accuracy'] - base['accuracy']:+.2f} |"
+    low, high = cp["interval_vs_baseline"]
+    difference = f"| CP - baseline | {cp['accuracy'] - base['accuracy']:+.2f} [{low:+.2f}, {high:+.2f}] |"
     assert difference in text and f"| **{base['accuracy']:.2f}** | {base['f1']:.2f} |" in text
 
 

@@ -63,3 +63,31 @@ def bootstrap_spearman_difference(
     tail = (1 - level) / 2
     low, high = np.quantile(differences, [tail, 1 - tail])
     return float(low), float(high)
+
+
+def bootstrap_accuracy_difference(
+    baseline_correct: np.ndarray,
+    other_correct: np.ndarray,
+    resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """A paired bootstrap interval for 100 * (accuracy(other) - accuracy(baseline)) on the same items.
+
+    `*_correct` say, item by item, whether each classifier got it right. The classifiers are held
+    fixed: the interval reflects which items the test data holds, not how training would vary.
+    A resample changes the difference only through how many items of each discordant kind it
+    draws (other right and baseline wrong, or the reverse), so those counts are drawn directly
+    from their multinomial, the same distribution as drawing items with replacement.
+    """
+    baseline_correct, other_correct = (np.asarray(x, dtype=bool) for x in (baseline_correct, other_correct))
+    if len(baseline_correct) != len(other_correct) or not len(baseline_correct):
+        raise ValueError(f"need two equal, non-empty item lists, got {len(baseline_correct)} and {len(other_correct)}")
+    n = len(baseline_correct)
+    gains, losses = np.sum(other_correct & ~baseline_correct), np.sum(baseline_correct & ~other_correct)
+    shares = [gains / n, losses / n, (n - gains - losses) / n]
+    counts = np.random.default_rng(seed).multinomial(n, shares, size=resamples)
+    differences = 100 * (counts[:, 0] - counts[:, 1]) / n
+    tail = (1 - level) / 2
+    low, high = np.quantile(differences, [tail, 1 - tail])
+    return float(low), float(high)

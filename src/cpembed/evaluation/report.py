@@ -754,7 +754,8 @@ def _extras_markdown(model_name: str, folder: Path, path: Path, missing: list[st
 
 
 def _transfer_markdown(model_name: str, step: dict) -> list[str]:
-    """Each task's accuracy for the baseline and the CP row, CP's difference, and MRPC's F1."""
+    """Each task's accuracy for the baseline and the CP row, CP's difference (with its interval where
+    the task's step kept one), and MRPC's F1."""
     rows = [row["report"] for row in step["rows"]]
     tasks = list(rows[0]["tasks"])
     with_f1 = "MRPC" in tasks
@@ -768,6 +769,8 @@ def _transfer_markdown(model_name: str, step: dict) -> list[str]:
         "",
         "The CP row is the prompt's best NS setting by the rule's dev score (the NS row of its STS table). "
         "The paper's transfer setting (l=7, alpha=4) came with no dev selection, so it is not used. "
+        "Brackets: 95% paired-bootstrap interval of the difference over the test items (under 10-fold CV, "
+        "every item), the trained probes held fixed; tasks run before intervals were kept show none. "
         f"Wall time {step['task_seconds']:.0f} s.",
         "",
         "| setting | " + " | ".join(tasks) + " | avg |" + (" MRPC F1 |" if with_f1 else ""),
@@ -778,7 +781,10 @@ def _transfer_markdown(model_name: str, step: dict) -> list[str]:
         cells[len(tasks)] = f"**{cells[len(tasks)]}**"
         lines.append(f"| {row['setting']} | " + " | ".join(cells) + " |")
     if len(rows) == 2:
-        difference = [cp - base for base, cp in zip(values(rows[0]), values(rows[1]), strict=True)]
-        lines.append("| CP - baseline | " + " | ".join(f"{d:+.2f}" for d in difference) + " |")
+        difference = [f"{cp - base:+.2f}" for base, cp in zip(values(rows[0]), values(rows[1]), strict=True)]
+        for i, task in enumerate(tasks):
+            if interval := rows[1]["tasks"][task].get("interval_vs_baseline"):
+                difference[i] += f" [{interval[0]:+.2f}, {interval[1]:+.2f}]"
+        lines.append("| CP - baseline | " + " | ".join(difference) + " |")
     base, cp = PAPER_TRANSFER_AVERAGE
     return lines + ["", f"Paper, LLaMA2-7B, average of the seven: PromptEOL {base:.2f}, + CP-NS {cp:.2f}.", ""]

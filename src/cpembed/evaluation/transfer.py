@@ -54,14 +54,21 @@ def choose_c(x: np.ndarray, y: np.ndarray, folds: int = 10) -> float:
 
 def cross_validate(x: np.ndarray, y: np.ndarray, folds: int = 10, inner_folds: int = 10) -> float:
     """Accuracy x100 of 10-fold CV; each outer fold scales and picks C on its training part only."""
+    return _cross_validate(x, y, folds, inner_folds)[0]
+
+
+def _cross_validate(x: np.ndarray, y: np.ndarray, folds: int, inner_folds: int) -> tuple[float, np.ndarray]:
+    """`cross_validate`'s accuracy (the mean of the folds', as SentEval reports it), and whether each
+    item was classified right by the fold that held it out."""
     _, StratifiedKFold, _ = _sklearn()
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED)
-    accuracies = []
+    accuracies, correct = [], np.zeros(len(y), dtype=bool)
     for train, test in splitter.split(x, y):
         x_train, x_test = _standardize(x[train], x[test])
         c = choose_c(x_train, y[train], inner_folds)
-        accuracies.append(_fit(x_train, y[train], c).score(x_test, y[test]))
-    return 100 * float(np.mean(accuracies))
+        correct[test] = _fit(x_train, y[train], c).predict(x_test) == y[test]
+        accuracies.append(correct[test].mean())
+    return 100 * float(np.mean(accuracies)), correct
 
 
 def _standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
@@ -71,37 +78,37 @@ def _standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
 
 
 def evaluate_task(embed: Embed, task: str, data_dir: Path, inner_folds: int = 10) -> dict:
+    return _evaluate_task(embed, task, data_dir, inner_folds)[0]
+
+
+def _evaluate_task(embed: Embed, task: str, data_dir: Path, inner_folds: int) -> tuple[dict, np.ndarray]:
+    """`evaluate_task`'s result, and whether each test item (each item, under CV) was classified right."""
     started = time.perf_counter()
     if task in BINARY_TASKS:
         data = load_binary(data_dir, task)
-        result = {
-            "accuracy": cross_validate(embed(data.sentences), data.labels, 10, inner_folds),
-            "n": len(data.labels),
-        }
+        accuracy, correct = _cross_validate(embed(data.sentences), data.labels, 10, inner_folds)
+        result = {"accuracy": accuracy, "n": len(data.labels)}
     elif task == "SST2":
         train, dev, test = (load_sst2(data_dir, s) for s in ("train", "dev", "test"))
         x_train, x_dev, x_test = _standardize(embed(train.sentences), embed(dev.sentences), embed(test.sentences))
         c = max(C_GRID, key=lambda c: _fit(x_train, train.labels, c).score(x_dev, dev.labels))
-        accuracy = _fit(x_train, train.labels, c).score(x_test, test.labels)
-        result = {"accuracy": 100 * accuracy, "C": c, "n": [len(train.labels), len(dev.labels), len(test.labels)]}
+        correct = _fit(x_train, train.labels, c).predict(x_test) == test.labels
+        result = {"accuracy": 100 * correct.mean(), "C": c, "n": [len(train.labels), len(dev.labels), len(test.labels)]}
     elif task in ("TREC", "MRPC"):
         load = load_trec if task == "TREC" else load_mrpc
         train, test = load(data_dir, "train"), load(data_dir, "test")
         x_train, x_test = _standardize(features_of(embed, train, task), features_of(embed, test, task))
         c = choose_c(x_train, train.labels, inner_folds)
-        model = _fit(x_train, train.labels, c)
-        result = {
-            "accuracy": 100 * model.score(x_test, test.labels),
-            "C": c,
-            "n": [len(train.labels), len(test.labels)],
-        }
+        predicted = _fit(x_train, train.labels, c).predict(x_test)
+        correct = predicted == test.labels
+        result = {"accuracy": 100 * correct.mean(), "C": c, "n": [len(train.labels), len(test.labels)]}
         if task == "MRPC":
             _, _, f1_score = _sklearn()
-            result["f1"] = 100 * f1_score(test.labels, model.predict(x_test))
+            result["f1"] = 100 * f1_score(test.labels, predicted)
     else:
         raise ValueError(f"unknown transfer task {task!r}: choose from {', '.join(TRANSFER_TASKS)}")
     result["seconds"] = time.perf_counter() - started
-    return result
+    return result, correct
 
 
 def task_sentences(task: str, data_dir: Path) -> list[str]:
@@ -149,8 +156,13 @@ def evaluate_transfer_settings(
     setting's result equals `evaluate_transfer` with its own encoder, except under `shuffle`,
     whose partners are drawn from all of a task's sentences at once. With `checkpoints`, an
     interrupted pass resumes from its finished parts (checkpoints.py).
+
+    When the first setting is the baseline (None), every other setting's task result also holds
+    `interval_vs_baseline`: a 95% paired-bootstrap interval of its accuracy minus the baseline's
+    over the test items (under CV, every item; `bootstrap_accuracy_difference`).
     """
     from ..checkpoints import encode_settings
+    from .metrics import bootstrap_accuracy_difference
     from .sts import precomputed_embed
 
     results: list[dict] = [{} for _ in settings]
@@ -159,9 +171,14 @@ def evaluate_transfer_settings(
         sentences = task_sentences(task, data_dir)
         embeddings = encode_settings(encoder, sentences, settings, batch_size, show_progress_bar, checkpoints)
         shared_seconds = time.perf_counter() - started  # the one encoding pass all settings share
+        correct = []
         for result, vectors in zip(results, embeddings, strict=True):
-            result[task] = evaluate_task(precomputed_embed(sentences, vectors), task, data_dir, inner_folds)
+            result[task], right = _evaluate_task(precomputed_embed(sentences, vectors), task, data_dir, inner_folds)
             result[task]["encoding_seconds"] = shared_seconds
+            correct.append(right)
+        if settings[0] is None:
+            for result, right in zip(results[1:], correct[1:], strict=True):
+                result[task]["interval_vs_baseline"] = list(bootstrap_accuracy_difference(correct[0], right))
     return [summarize_transfer(result) for result in results]
 
 
