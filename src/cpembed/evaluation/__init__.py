@@ -1,1 +1,1 @@
-"""Evaluation on SentEval-format data: STS (and, later, transfer tasks)."""
+"""Evaluation on SentEval-format data: STS and transfer tasks, and the reproduction report."""

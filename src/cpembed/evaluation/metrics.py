@@ -60,9 +60,7 @@ def bootstrap_spearman_difference(
     differences = differences[np.isfinite(differences)]
     if not len(differences):
         raise ValueError(f"no resample of these {len(gold)} pairs has a defined Spearman: too few distinct pairs")
-    tail = (1 - level) / 2
-    low, high = np.quantile(differences, [tail, 1 - tail])
-    return float(low), float(high)
+    return _percentile_interval(differences, level)
 
 
 def bootstrap_accuracy_difference(
@@ -87,7 +85,10 @@ def bootstrap_accuracy_difference(
     gains, losses = np.sum(other_correct & ~baseline_correct), np.sum(baseline_correct & ~other_correct)
     shares = [gains / n, losses / n, (n - gains - losses) / n]
     counts = np.random.default_rng(seed).multinomial(n, shares, size=resamples)
-    differences = 100 * (counts[:, 0] - counts[:, 1]) / n
+    return _percentile_interval(100 * (counts[:, 0] - counts[:, 1]) / n, level)
+
+
+def _percentile_interval(differences: np.ndarray, level: float) -> tuple[float, float]:
     tail = (1 - level) / 2
     low, high = np.quantile(differences, [tail, 1 - tail])
     return float(low), float(high)

@@ -52,14 +52,10 @@ def choose_c(x: np.ndarray, y: np.ndarray, folds: int = 10) -> float:
     return max(C_GRID, key=lambda c: np.mean(scores[c]))
 
 
-def cross_validate(x: np.ndarray, y: np.ndarray, folds: int = 10, inner_folds: int = 10) -> float:
-    """Accuracy x100 of 10-fold CV; each outer fold scales and picks C on its training part only."""
-    return _cross_validate(x, y, folds, inner_folds)[0]
-
-
-def _cross_validate(x: np.ndarray, y: np.ndarray, folds: int, inner_folds: int) -> tuple[float, np.ndarray]:
-    """`cross_validate`'s accuracy (the mean of the folds', as SentEval reports it), and whether each
-    item was classified right by the fold that held it out."""
+def cross_validate(x: np.ndarray, y: np.ndarray, folds: int = 10, inner_folds: int = 10) -> tuple[float, np.ndarray]:
+    """Accuracy x100 of 10-fold CV (the mean of the folds', as SentEval reports it), each outer fold
+    scaling and picking C on its training part only; and whether each item was classified right by
+    the fold that held it out."""
     _, StratifiedKFold, _ = _sklearn()
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED)
     accuracies, correct = [], np.zeros(len(y), dtype=bool)
@@ -86,7 +82,7 @@ def _evaluate_task(embed: Embed, task: str, data_dir: Path, inner_folds: int) ->
     started = time.perf_counter()
     if task in BINARY_TASKS:
         data = load_binary(data_dir, task)
-        accuracy, correct = _cross_validate(embed(data.sentences), data.labels, 10, inner_folds)
+        accuracy, correct = cross_validate(embed(data.sentences), data.labels, 10, inner_folds)
         result = {"accuracy": accuracy, "n": len(data.labels)}
     elif task == "SST2":
         train, dev, test = (load_sst2(data_dir, s) for s in ("train", "dev", "test"))
