@@ -276,3 +276,38 @@ def test_the_report_command_rewrites_the_markdown_as_it_goes(tmp_path, monkeypat
     result = CliRunner().invoke(main, ["report", "--models", "tiny", "--prompts", "prompteol", *options])
     assert result.exit_code == 1 and "Aborted" in result.output  # click's answer to an interrupt
     assert "- tiny / prompteol: search and evaluation" in markdown.read_text()
+
+
+def test_alphas_beyond_the_grid_run_only_at_its_edge_and_agree_with_it(tiny_lm, tmp_path, monkeypatch):
+    data = write_senteval(tmp_path / "downstream")
+    raw = write_raw_stsb(tmp_path / "raw")
+    out = tmp_path / "results"
+    report.run_model_prompt("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4, evaluate=False)
+    folder = out / "tiny" / "prompteol"
+    grid = json.loads((folder / "grid.json").read_text())["records"]
+    raw_grid = json.loads((folder / "grid_raw.json").read_text())["records"]
+    choice = report.choose(grid, raw_grid)
+    markdown = tmp_path / "RESULTS.md"
+    if not report.at_the_grid_edge(choice):  # nothing to run, nothing missing
+        assert report.run_beyond_grid("tiny", tiny_lm, "prompteol", data, raw, out, 4) is None
+        report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
+        assert "beyond the grid" not in markdown.read_text()
+    monkeypatch.setattr(report, "at_the_grid_edge", lambda choice: True)
+    report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
+    assert "- tiny / prompteol: NS alphas beyond the grid" in markdown.read_text()
+
+    step = report.run_beyond_grid("tiny", tiny_lm, "prompteol", data, raw, out, 4)
+    layer = choice["scale"].layer
+    labels = [r["label"] for r in step["records"]]
+    assert step["layer"] == layer and labels == ["baseline", *(f"NS l={layer} a={a:g}" for a in report.BEYOND_ALPHAS)]
+    # Its baseline and alpha=4 rows are the grid's own settings, scored again in another pass.
+    on_grid, on_raw_grid = {r["label"]: r for r in grid}, {r["label"]: r for r in raw_grid}
+    for record in step["records"][:2]:
+        assert record["STS-B dev"] == pytest.approx(on_grid[record["label"]]["spearman"], abs=1e-3)
+        assert record["STS-B raw dev"] == pytest.approx(on_raw_grid[record["label"]]["spearman"], abs=1e-3)
+        assert record["spearman"] == pytest.approx((record["STS-B dev"] + record["STS-B raw dev"]) / 2, abs=1e-3)
+    report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
+    text = markdown.read_text()
+    assert "NS alphas beyond the grid" not in text and f"so NS l={layer} with larger alphas" in text
+    last = step["records"][-1]
+    assert f"| {last['label']} | {last['STS-B dev']:.2f} | {last['STS-B raw dev']:.2f} |" in text
