@@ -82,13 +82,24 @@ def test_report_extras(tiny_lm, tmp_path):
     report.run_extras("tiny", tiny_lm, data, out, batch_size=4, transfer=False)  # the dev parts, run first
     assert (folder / "layers.json").is_file() and (folder / "aux.json").is_file()
     assert not (folder / "transfer.json").exists()
+    markdown = tmp_path / "RESULTS.md"
+    report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
+    assert "- tiny / prompteol: the layer sweep's best layers on raw STS-B dev" in markdown.read_text()
+    # The sweep's best layers on raw dev, each CP row with its interval against the baseline.
+    on_raw = report.run_sweep_on_raw("tiny", tiny_lm, write_raw_stsb(tmp_path / "raw"), out, batch_size=4)
+    sweep = json.loads((folder / "layers.json").read_text())["records"]
+    best = sorted(sweep[1:], key=lambda r: -r["spearman"])[: report.SWEEP_TOP]
+    assert [r["label"] for r in on_raw["records"]] == ["baseline", *(r["label"] for r in best)]
+    assert all(r["low"] <= r["difference"] <= r["high"] for r in on_raw["records"][1:])
     report.run_extras("tiny", tiny_lm, data, out, batch_size=4, transfer_tasks=["MRPC"], inner_folds=3)
     assert (folder / "transfer.json").is_file()
     part = json.loads((out / "tiny" / "prompteol" / "transfer-tasks" / "MRPC.json").read_text())
     assert part["settings"][0] == "baseline" and len(part["results"]) == 2  # kept per task, for resuming
-    markdown = tmp_path / "RESULTS.md"
     report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     text = markdown.read_text()
+    assert "- tiny / prompteol: the layer sweep's best layers" not in text
+    last = on_raw["records"][-1]
+    assert f"| {last['spearman']:.2f} | {last['difference']:+.2f} [{last['low']:+.2f}, {last['high']:+.2f}] |" in text
     assert "CP at every layer" in text and "| irrelevant |" in text and "| MRPC | avg | MRPC F1 |" in text
     base, cp = (row["report"]["tasks"]["MRPC"] for row in json.loads((folder / "transfer.json").read_text())["rows"])
     low, high = cp["interval_vs_baseline"]

@@ -275,6 +275,27 @@ def run_beyond_grid(
     return _step(folder / "alpha_beyond.json", beyond)
 
 
+SWEEP_TOP = 3
+
+
+def run_sweep_on_raw(model_name: str, lm, raw_dir: Path, out: Path, batch_size: int) -> dict:
+    """The PromptEOL layer sweep's best `SWEEP_TOP` layers (on SentEval dev) on raw STS-B dev, each
+    with its 95% interval against the baseline: whether layers the paper's grid leaves out help the
+    kind of text users embed. Like the sweep, it does not move the defaults."""
+    folder = out / model_name / "prompteol"
+    sweep = json.loads((folder / "layers.json").read_text())
+    top = sorted((r for r in sweep["records"] if r["norm"] != "none"), key=lambda r: -r["spearman"])[:SWEEP_TOP]
+    encoder = CPEncoder(lm, prompt="prompteol", cp=None)
+
+    def layers_raw(checkpoints: Path) -> dict:
+        pairs = {RAW_DEV: load_raw_stsb(raw_dir, "dev")}
+        settings = [None, *(CPConfig(r["layer"], r["alpha"], r["norm"]) for r in top)]
+        result = score_settings(encoder, pairs, settings, batch_size, True, checkpoints=checkpoints)
+        return {"split": RAW_DEV, "resamples": INTERVAL_RESAMPLES, "level": 0.95, "records": _with_intervals(result)}
+
+    return _step(folder / "layers_raw.json", layers_raw)
+
+
 def _chosen(choice: dict) -> list[CPConfig | None]:
     """The report's rows: the baseline, the best NS and NR, and the default when it is another."""
     chosen = [None, choice["scale"], choice["recover"]]
@@ -452,6 +473,8 @@ def run(
             run_beyond_grid(model_name, lm_of(model_name), prompt, data_dir, raw_dir, out, batch_size)
             progress()
         if "prompteol" in prompts:
+            run_sweep_on_raw(model_name, lm_of(model_name), raw_dir, out, batch_size)
+            progress()
             run_extras(model_name, lm_of(model_name), data_dir, out, batch_size)
             progress()
 
@@ -790,6 +813,7 @@ def _extras_markdown(model_name: str, folder: Path, path: Path, missing: list[st
             f"![layer sweep]({(folder / 'layers.png').relative_to(path.parent).as_posix()})",
             "",
         ]
+        lines += _sweep_on_raw_markdown(model_name, folder, sweep, missing)
     else:
         missing.append(f"{model_name} / prompteol: layer sweep")
     if aux.is_file():
@@ -809,6 +833,25 @@ def _extras_markdown(model_name: str, folder: Path, path: Path, missing: list[st
     else:
         missing.append(f"{model_name} / prompteol: transfer tasks")
     return lines
+
+
+def _sweep_on_raw_markdown(model_name: str, folder: Path, sweep: dict, missing: list[str]) -> list[str]:
+    path = folder / "layers_raw.json"
+    if not path.is_file():
+        missing.append(f"{model_name} / prompteol: the layer sweep's best layers on raw STS-B dev")
+        return []
+    step = json.loads(path.read_text())
+    on_senteval = {r["label"]: r["spearman"] for r in sweep["records"]}
+    lines = [
+        f"The sweep's {len(step['records']) - 1} best layers on raw STS-B dev ({step['seconds']:.0f} s; "
+        "intervals as above):",
+        "",
+        "| setting | STS-B dev | raw STS-B dev | raw dev vs baseline, 95% interval |",
+        "|---|---|---|---|",
+    ]
+    for r in step["records"]:
+        lines.append(f"| {r['label']} | {on_senteval[r['label']]:.2f} | {r['spearman']:.2f} | {_shown_interval(r)} |")
+    return [*lines, ""]
 
 
 def _transfer_markdown(model_name: str, step: dict) -> list[str]:
