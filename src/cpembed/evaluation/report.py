@@ -844,7 +844,7 @@ def _sweep_on_raw_markdown(model_name: str, folder: Path, sweep: dict, missing: 
     on_senteval = {r["label"]: r["spearman"] for r in sweep["records"]}
     lines = [
         f"The sweep's {len(step['records']) - 1} best layers on raw STS-B dev ({step['seconds']:.0f} s; "
-        "intervals as above):",
+        f"paired bootstrap over the pairs, {step['resamples']:,} resamples):",
         "",
         "| setting | STS-B dev | raw STS-B dev | raw dev vs baseline, 95% interval |",
         "|---|---|---|---|",
