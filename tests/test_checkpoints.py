@@ -104,3 +104,18 @@ def test_bad_input_is_refused_before_any_work(tiny_lm, tmp_path):
     with pytest.raises(TypeError):
         checkpoints.encode_variants_resumable(CPEncoder(tiny_lm), [1, 2], SETTINGS, tmp_path)
     assert checkpoints.encode_variants_resumable(CPEncoder(tiny_lm), [], SETTINGS, tmp_path)[0].shape[0] == 0
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_path):
+    path = tmp_path / "grid.png"
+    path.write_bytes(b"the old picture")
+
+    def half_then_fail(stream):
+        stream.write(b"half a pict")
+        raise Stop
+
+    with pytest.raises(Stop):
+        checkpoints.write_atomically(path, half_then_fail)
+    assert path.read_bytes() == b"the old picture" and [p.name for p in tmp_path.iterdir()] == ["grid.png"]
+    checkpoints.write_atomically(path, lambda stream: stream.write(b"the new one"))
+    assert path.read_bytes() == b"the new one" and [p.name for p in tmp_path.iterdir()] == ["grid.png"]

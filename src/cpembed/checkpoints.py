@@ -102,7 +102,7 @@ def kept_seconds(root: Path) -> float:
 
 
 def _add_seconds(root: Path, seconds: float) -> None:
-    _write_atomically(root / SECONDS_FILE, lambda f: f.write(json.dumps(kept_seconds(root) + seconds).encode()))
+    write_atomically(root / SECONDS_FILE, lambda f: f.write(json.dumps(kept_seconds(root) + seconds).encode()))
 
 
 def _load(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -117,16 +117,20 @@ def _load(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
 
 
 def _save(path: Path, part: np.ndarray) -> None:
-    _write_atomically(path, lambda f: np.save(f, part))
+    write_atomically(path, lambda f: np.save(f, part))
 
 
-def _write_atomically(path: Path, write) -> None:
+def write_atomically(path: Path, write) -> None:
+    """`write(stream)` into `path`, which readers see either as before or complete."""
     # A unique temporary name, renamed when complete: a killed write is never read, and two runs
     # of the same step never write into one file.
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    with open(partial, "wb") as stream:
-        write(stream)
-    os.replace(partial, path)
+    try:
+        with open(partial, "wb") as stream:
+            write(stream)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)  # gone once renamed; a failed write leaves nothing behind
 
 
 def _key(encoder: CPEncoder, sentences: list[str], variants: list[CPConfig | None], chunk_sentences: int) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoints import write_atomically
 from .search import SearchResult
 
 
@@ -18,6 +19,13 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(fig, path: Path) -> None:
+    """The figure as a PNG at `path`, written whole: a report rewritten while another process reads or
+    commits it never leaves a half-written picture."""
+    write_atomically(Path(path), lambda stream: fig.savefig(stream, format="png", dpi=120))
+    _pyplot().close(fig)
 
 
 def grid_heatmap(result: SearchResult, path: Path, title: str) -> Path:
@@ -44,8 +52,7 @@ def grid_heatmap(result: SearchResult, path: Path, title: str) -> Path:
     ax.set_title(f"{title}\n{result.split} Spearman x100; {baseline}", fontsize=9)
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
     return path
 
 
@@ -61,8 +68,7 @@ def layer_sweep_plot(result: SearchResult, path: Path, title: str) -> Path:
     ax.set_title(title, fontsize=9)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
     return path
 
 
@@ -90,8 +96,7 @@ def controls_plot(panels: dict[str, dict], path: Path, title: str, raw_panels: d
                 ax.set_title(f"{prompt}: {split.split(',')[0]} not run yet", fontsize=9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
     return path
 
 

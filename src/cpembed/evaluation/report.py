@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import kept_seconds
+from ..checkpoints import kept_seconds, write_atomically
 from ..config import CPConfig
 from ..encoder import CPEncoder
 from ..models import cache_dir, load_model
@@ -65,7 +65,7 @@ def _step(path: Path, compute: Callable[[Path], dict]) -> dict:
     result = compute(checkpoints)
     result["seconds"] = round(time.perf_counter() - started, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    write_atomically(path, lambda stream: stream.write((json.dumps(result, indent=2) + "\n").encode()))
     shutil.rmtree(checkpoints, ignore_errors=True)
     logger.warning("wrote %s (%.0f s)", path, result["seconds"])
     return result
@@ -571,7 +571,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
         )
     if missing:
         lines += ["", "## Not yet run", "", *(f"- {m}" for m in missing)]
-    path.write_text("\n".join(lines) + "\n")
+    write_atomically(path, lambda stream: stream.write(("\n".join(lines) + "\n").encode()))
 
 
 def _at_a_glance(out: Path, models: Sequence[str], prompts: Sequence[str]) -> list[str]:
