@@ -433,8 +433,9 @@ def run(
     dtype: str = "float32",
     device: str | None = None,
 ) -> None:
-    """Cheapest and most telling first: every search and each model's PromptEOL layer sweep and
-    wording ablation (all on dev splits), then the baselines to compare with, then each model's STS
+    """Cheapest and most telling first: every search (with alphas past the grid where its best
+    NS sits at the edge) and each model's PromptEOL layer sweep (its best layers also on raw dev)
+    and wording ablation (all on dev splits), then the baselines to compare with, then each model's STS
     evaluations and transfer tasks (the hours), one model after the other in the order given (the
     default lists the smaller first).
 
@@ -453,10 +454,12 @@ def run(
     for model_name in models:
         for prompt in prompts:
             run_model_prompt(model_name, lm_of(model_name), prompt, data_dir, raw_dir, out, batch_size, evaluate=False)
+            run_beyond_grid(model_name, lm_of(model_name), prompt, data_dir, raw_dir, out, batch_size)
             progress()
     for model_name in models:
         if "prompteol" in prompts:
             run_extras(model_name, lm_of(model_name), data_dir, out, batch_size, transfer=False)
+            run_sweep_on_raw(model_name, lm_of(model_name), raw_dir, out, batch_size)
             progress()
     if minilm:
         from .baselines import MiniLMEncoder
@@ -468,12 +471,6 @@ def run(
     for model_name in models:  # a model's evaluations finish before the next (larger, slower) one's begin
         for prompt in prompts:
             run_model_prompt(model_name, lm_of(model_name), prompt, data_dir, raw_dir, out, batch_size)
-            progress()
-        for prompt in prompts:  # dev only, but after the evaluations the issue asks for
-            run_beyond_grid(model_name, lm_of(model_name), prompt, data_dir, raw_dir, out, batch_size)
-            progress()
-        if "prompteol" in prompts:
-            run_sweep_on_raw(model_name, lm_of(model_name), raw_dir, out, batch_size)
             progress()
             run_extras(model_name, lm_of(model_name), data_dir, out, batch_size)
             progress()
