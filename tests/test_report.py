@@ -317,8 +317,15 @@ def test_alphas_beyond_the_grid_run_only_at_its_edge_and_agree_with_it(tiny_lm, 
         assert record["STS-B dev"] == pytest.approx(on_grid[record["label"]]["spearman"], abs=1e-3)
         assert record["STS-B raw dev"] == pytest.approx(on_raw_grid[record["label"]]["spearman"], abs=1e-3)
         assert record["spearman"] == pytest.approx((record["STS-B dev"] + record["STS-B raw dev"]) / 2, abs=1e-3)
+    # Each alpha past the grid against the grid's alpha=4 on raw dev, with its interval.
+    assert all("vs_edge" not in r for r in step["records"][:2])
+    for record in step["records"][2:]:
+        expected = record["STS-B raw dev"] - step["records"][1]["STS-B raw dev"]
+        assert record["vs_edge"] == pytest.approx(expected, abs=1e-3)
+        assert record["vs_edge_low"] <= record["vs_edge"] <= record["vs_edge_high"]
     report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     text = markdown.read_text()
     assert "NS alphas beyond the grid" not in text and f"so NS l={layer} with larger alphas" in text
     last = step["records"][-1]
-    assert f"| {last['label']} | {last['STS-B dev']:.2f} | {last['STS-B raw dev']:.2f} |" in text
+    shown = f"{last['vs_edge']:+.2f} [{last['vs_edge_low']:+.2f}, {last['vs_edge_high']:+.2f}]"
+    assert f"| {last['label']} | {last['STS-B dev']:.2f} | {last['STS-B raw dev']:.2f} |" in text and shown in text
