@@ -329,3 +329,36 @@ def test_alphas_beyond_the_grid_run_only_at_its_edge_and_agree_with_it(tiny_lm, 
     last = step["records"][-1]
     shown = f"{last['vs_edge']:+.2f} [{last['vs_edge_low']:+.2f}, {last['vs_edge_high']:+.2f}]"
     assert f"| {last['label']} | {last['STS-B dev']:.2f} | {last['STS-B raw dev']:.2f} |" in text and shown in text
+
+
+def test_the_report_runs_every_dev_step_first_and_a_models_sts_before_its_transfer(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(report, "load_model", lambda name, **kw: name)
+    monkeypatch.setattr(report, "_step", lambda path, compute: calls.append(("minilm",)))
+    for name in ("run_beyond_grid", "run_sweep_on_raw"):
+        monkeypatch.setattr(report, name, lambda model, *a, name=name, **k: calls.append((name, model)))
+    monkeypatch.setattr(
+        report,
+        "run_model_prompt",
+        lambda model, lm, prompt, *a, evaluate=True, **k: calls.append(("sts" if evaluate else "dev", model, prompt)),
+    )
+    monkeypatch.setattr(
+        report,
+        "run_extras",
+        lambda model, *a, transfer=True, **k: calls.append(("transfer" if transfer else "extras", model)),
+    )
+    report.run(["small", "large"], ["prompteol", "cot"], tmp_path, tmp_path, tmp_path)
+    kinds = [c[0] for c in calls]
+    last_dev = max(i for i, k in enumerate(kinds) if k in ("dev", "run_beyond_grid", "extras", "run_sweep_on_raw"))
+    assert last_dev < kinds.index("minilm") < kinds.index("sts")  # every dev step before any test split
+    assert calls[kinds.index("minilm") + 1 :] == [
+        ("sts", "small", "prompteol"),
+        ("sts", "small", "cot"),
+        ("transfer", "small"),
+        ("sts", "large", "prompteol"),
+        ("sts", "large", "cot"),
+        ("transfer", "large"),
+    ]
+    calls.clear()
+    report.run(["small"], ["cot"], tmp_path, tmp_path, tmp_path)  # no PromptEOL: no sweep, no transfer
+    assert [c[0] for c in calls] == ["dev", "run_beyond_grid", "minilm", "sts"]

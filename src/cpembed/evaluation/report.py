@@ -488,6 +488,7 @@ def run(
         for prompt in prompts:
             run_model_prompt(model_name, lm_of(model_name), prompt, data_dir, raw_dir, out, batch_size)
             progress()
+        if "prompteol" in prompts:
             run_extras(model_name, lm_of(model_name), data_dir, out, batch_size)
             progress()
 
