@@ -77,21 +77,24 @@ def test_report_extras(tiny_lm, tmp_path):
     from senteval_fixture import write_transfer
 
     data = write_transfer(write_senteval(tmp_path / "downstream"))
+    raw = write_raw_stsb(tmp_path / "raw")
     out = tmp_path / "results"
     folder = out / "tiny" / "prompteol"
-    report.run_extras("tiny", tiny_lm, data, out, batch_size=4, transfer=False)  # the dev parts, run first
+    report.run_extras("tiny", tiny_lm, data, raw, out, batch_size=4, transfer=False)  # the dev parts, run first
     assert (folder / "layers.json").is_file() and (folder / "aux.json").is_file()
     assert not (folder / "transfer.json").exists()
     markdown = tmp_path / "RESULTS.md"
+    (folder / "layers_raw.json").rename(tmp_path / "layers_raw.json")  # a report from before that step
     report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     assert "- tiny / prompteol: the layer sweep's best layers on raw STS-B dev" in markdown.read_text()
+    (tmp_path / "layers_raw.json").rename(folder / "layers_raw.json")
     # The sweep's best layers on raw dev, each CP row with its interval against the baseline.
-    on_raw = report.run_sweep_on_raw("tiny", tiny_lm, write_raw_stsb(tmp_path / "raw"), out, batch_size=4)
+    on_raw = json.loads((folder / "layers_raw.json").read_text())
     sweep = json.loads((folder / "layers.json").read_text())["records"]
     best = sorted(sweep[1:], key=lambda r: -r["spearman"])[: report.SWEEP_TOP]
     assert [r["label"] for r in on_raw["records"]] == ["baseline", *(r["label"] for r in best)]
     assert all(r["low"] <= r["difference"] <= r["high"] for r in on_raw["records"][1:])
-    report.run_extras("tiny", tiny_lm, data, out, batch_size=4, transfer_tasks=["MRPC"], inner_folds=3)
+    report.run_extras("tiny", tiny_lm, data, raw, out, batch_size=4, transfer_tasks=["MRPC"], inner_folds=3)
     assert (folder / "transfer.json").is_file()
     part = json.loads((out / "tiny" / "prompteol" / "transfer-tasks" / "MRPC.json").read_text())
     assert part["settings"][0] == "baseline" and len(part["results"]) == 2  # kept per task, for resuming
@@ -293,22 +296,21 @@ def test_alphas_beyond_the_grid_run_only_at_its_edge_and_agree_with_it(tiny_lm, 
     data = write_senteval(tmp_path / "downstream")
     raw = write_raw_stsb(tmp_path / "raw")
     out = tmp_path / "results"
-    report.run_model_prompt("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4, evaluate=False)
     folder = out / "tiny" / "prompteol"
-    grid = json.loads((folder / "grid.json").read_text())["records"]
-    raw_grid = json.loads((folder / "grid_raw.json").read_text())["records"]
-    choice = report.choose(grid, raw_grid)
     markdown = tmp_path / "RESULTS.md"
-    if not report.at_the_grid_edge(choice):  # nothing to run, nothing missing
-        assert report.run_beyond_grid("tiny", tiny_lm, "prompteol", data, raw, out, 4) is None
-        report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
-        assert "beyond the grid" not in markdown.read_text()
+    monkeypatch.setattr(report, "at_the_grid_edge", lambda choice: False)  # nothing to run, nothing missing
+    report.run_model_prompt("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4, evaluate=False)
+    report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
+    assert not (folder / "alpha_beyond.json").exists() and "beyond the grid" not in markdown.read_text().lower()
+
     monkeypatch.setattr(report, "at_the_grid_edge", lambda choice: True)
     report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     assert "- tiny / prompteol: NS alphas beyond the grid" in markdown.read_text()
-
-    step = report.run_beyond_grid("tiny", tiny_lm, "prompteol", data, raw, out, 4)
-    layer = choice["scale"].layer
+    report.run_model_prompt("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4, evaluate=False)
+    step = json.loads((folder / "alpha_beyond.json").read_text())
+    grid = json.loads((folder / "grid.json").read_text())["records"]
+    raw_grid = json.loads((folder / "grid_raw.json").read_text())["records"]
+    layer = report.choose(grid, raw_grid)["scale"].layer
     labels = [r["label"] for r in step["records"]]
     assert step["layer"] == layer and labels == ["baseline", *(f"NS l={layer} a={a:g}" for a in report.BEYOND_ALPHAS)]
     # Its baseline and alpha=4 rows are the grid's own settings, scored again in another pass.
@@ -335,8 +337,6 @@ def test_the_report_runs_every_dev_step_first_and_a_models_sts_before_its_transf
     calls = []
     monkeypatch.setattr(report, "load_model", lambda name, **kw: name)
     monkeypatch.setattr(report, "_step", lambda path, compute: calls.append(("minilm",)))
-    for name in ("run_beyond_grid", "run_sweep_on_raw"):
-        monkeypatch.setattr(report, name, lambda model, *a, name=name, **k: calls.append((name, model)))
     monkeypatch.setattr(
         report,
         "run_model_prompt",
@@ -349,7 +349,7 @@ def test_the_report_runs_every_dev_step_first_and_a_models_sts_before_its_transf
     )
     report.run(["small", "large"], ["prompteol", "cot"], tmp_path, tmp_path, tmp_path)
     kinds = [c[0] for c in calls]
-    last_dev = max(i for i, k in enumerate(kinds) if k in ("dev", "run_beyond_grid", "extras", "run_sweep_on_raw"))
+    last_dev = max(i for i, k in enumerate(kinds) if k in ("dev", "extras"))
     assert last_dev < kinds.index("minilm") < kinds.index("sts")  # every dev step before any test split
     assert calls[kinds.index("minilm") + 1 :] == [
         ("sts", "small", "prompteol"),
@@ -361,4 +361,4 @@ def test_the_report_runs_every_dev_step_first_and_a_models_sts_before_its_transf
     ]
     calls.clear()
     report.run(["small"], ["cot"], tmp_path, tmp_path, tmp_path)  # no PromptEOL: no sweep, no transfer
-    assert [c[0] for c in calls] == ["dev", "run_beyond_grid", "minilm", "sts"]
+    assert [c[0] for c in calls] == ["dev", "minilm", "sts"]

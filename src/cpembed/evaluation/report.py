@@ -183,17 +183,21 @@ def _against_contrast(result: SearchResult) -> list[dict]:
     (CP-NR for the NR controls, CP-NS for the others) and that difference's 95% interval: the
     direct test of whether the contrast itself matters. Empty for the baseline and CP rows."""
     contrast = {s.norm: i for i, s in enumerate(result.settings) if s is not None and s.intervention == "contrast"}
-    scores = result.splits[RAW_DEV]
     rows = []
     for i, setting in enumerate(result.settings):
         if setting is None or setting.intervention == "contrast":
             rows.append({})
             continue
-        cp = contrast["recover" if setting.norm == "recover" else "scale"]
-        low, high = result.interval(RAW_DEV, setting, against=result.settings[cp], resamples=INTERVAL_RESAMPLES)
-        difference = scores[i] - scores[cp]
-        rows.append({"vs_cp": round(difference, 4), "vs_cp_low": round(low, 4), "vs_cp_high": round(high, 4)})
+        rows.append(_raw_difference(result, i, contrast["recover" if setting.norm == "recover" else "scale"], "vs_cp"))
     return rows
+
+
+def _raw_difference(result: SearchResult, i: int, j: int, name: str) -> dict:
+    """Setting i's raw dev Spearman minus setting j's, with the difference's 95% paired-bootstrap
+    interval, as `name`, `name_low` and `name_high`."""
+    raw = result.splits[RAW_DEV]
+    low, high = result.interval(RAW_DEV, result.settings[i], against=result.settings[j], resamples=INTERVAL_RESAMPLES)
+    return {name: round(raw[i] - raw[j], 4), f"{name}_low": round(low, 4), f"{name}_high": round(high, 4)}
 
 
 INTERVAL_RESAMPLES = 2000
@@ -251,26 +255,24 @@ def at_the_grid_edge(choice: dict) -> bool:
     return choice["scale"].alpha >= max(PAPER_ALPHAS)
 
 
-def run_beyond_grid(
-    model_name: str, lm, prompt: str, data_dir: Path, raw_dir: Path, out: Path, batch_size: int
+def _beyond_grid_step(
+    encoder: CPEncoder, data_dir: Path, raw_dir: Path, folder: Path, choice: dict, batch_size: int
 ) -> dict | None:
     """When the best NS alpha is the grid's largest: NS at its layer with `BEYOND_ALPHAS`, scored on
     both dev splits in one pass. It says whether the grid's edge is the peak; the defaults still come
     from the paper's grid, the search the issue and the paper define. None when not at the edge."""
-    folder = out / model_name / prompt
-    grid = json.loads((folder / "grid.json").read_text())["records"]
-    raw_grid = json.loads((folder / "grid_raw.json").read_text())["records"]
-    choice = choose(grid, raw_grid)
     if not at_the_grid_edge(choice):
         return None
     layer = choice["scale"].layer
-    encoder = CPEncoder(lm, prompt=prompt, cp=None)
 
     def beyond(checkpoints: Path) -> dict:
         pairs = {SENTEVAL_DEV: load_stsb(data_dir, "dev"), RAW_DEV: load_raw_stsb(raw_dir, "dev")}
         settings = [None, *(CPConfig(layer, alpha, "scale") for alpha in BEYOND_ALPHAS)]
         result = score_settings(encoder, pairs, settings, batch_size, True, checkpoints=checkpoints)
-        return {"layer": layer, "resamples": INTERVAL_RESAMPLES, "records": _against_the_edge(result)}
+        records = result.records()
+        for i in range(2, len(settings)):  # each alpha past the grid against the grid's own largest
+            records[i] |= _raw_difference(result, i, 1, "vs_edge")
+        return {"layer": layer, "resamples": INTERVAL_RESAMPLES, "records": records}
 
     return _step(folder / "alpha_beyond.json", beyond)
 
@@ -278,14 +280,11 @@ def run_beyond_grid(
 SWEEP_TOP = 3
 
 
-def run_sweep_on_raw(model_name: str, lm, raw_dir: Path, out: Path, batch_size: int) -> dict:
-    """The PromptEOL layer sweep's best `SWEEP_TOP` layers (on SentEval dev) on raw STS-B dev, each
-    with its 95% interval against the baseline: whether layers the paper's grid leaves out help the
-    kind of text users embed. Like the sweep, it does not move the defaults."""
-    folder = out / model_name / "prompteol"
-    sweep = json.loads((folder / "layers.json").read_text())
+def _sweep_on_raw_step(encoder: CPEncoder, raw_dir: Path, folder: Path, sweep: dict, batch_size: int) -> dict:
+    """The layer sweep's best `SWEEP_TOP` layers (on SentEval dev) on raw STS-B dev, each with its
+    95% interval against the baseline: whether layers the paper's grid leaves out help the kind of
+    text users embed. Like the sweep, it does not move the defaults."""
     top = sorted((r for r in sweep["records"] if r["norm"] != "none"), key=lambda r: -r["spearman"])[:SWEEP_TOP]
-    encoder = CPEncoder(lm, prompt="prompteol", cp=None)
 
     def layers_raw(checkpoints: Path) -> dict:
         pairs = {RAW_DEV: load_raw_stsb(raw_dir, "dev")}
@@ -294,22 +293,6 @@ def run_sweep_on_raw(model_name: str, lm, raw_dir: Path, out: Path, batch_size: 
         return {"split": RAW_DEV, "resamples": INTERVAL_RESAMPLES, "level": 0.95, "records": _with_intervals(result)}
 
     return _step(folder / "layers_raw.json", layers_raw)
-
-
-def _against_the_edge(result: SearchResult) -> list[dict]:
-    """Each record, and for the alphas past the grid their raw dev difference from the grid's own
-    largest alpha (the first CP setting) with its 95% paired-bootstrap interval: is the step up real?"""
-    edge = result.settings[1]
-    raw = result.splits[RAW_DEV]
-    records = result.records()
-    for i, setting in enumerate(result.settings[2:], start=2):
-        low, high = result.interval(RAW_DEV, setting, against=edge, resamples=INTERVAL_RESAMPLES)
-        records[i] |= {
-            "vs_edge": round(raw[i] - raw[1], 4),
-            "vs_edge_low": round(low, 4),
-            "vs_edge_high": round(high, 4),
-        }
-    return records
 
 
 def _chosen(choice: dict) -> list[CPConfig | None]:
@@ -324,7 +307,8 @@ def run_model_prompt(
     model_name: str, lm, prompt: str, data_dir: Path, raw_dir: Path, out: Path, batch_size: int, evaluate: bool = True
 ) -> None:
     """Dev searches (SentEval and raw STS-B dev, the controls on both, the chosen rows' intervals
-    on raw dev), then STS for the baseline and the chosen NS and NR settings."""
+    on raw dev, alphas past the grid where its best NS sits at the edge), then STS for the baseline
+    and the chosen NS and NR settings."""
     folder = out / model_name / prompt
     folder.mkdir(parents=True, exist_ok=True)
     encoder = CPEncoder(lm, prompt=prompt, cp=None)
@@ -335,6 +319,7 @@ def run_model_prompt(
     _raw_controls_step(encoder, raw_dir, folder, choice["scale"], batch_size)
     chosen = _chosen(choice)
     _intervals_step(encoder, raw_dir, folder, chosen, raw_grid, batch_size)
+    _beyond_grid_step(encoder, data_dir, raw_dir, folder, choice, batch_size)
     if not evaluate:
         return
 
@@ -370,14 +355,16 @@ def run_extras(
     model_name: str,
     lm,
     data_dir: Path,
+    raw_dir: Path,
     out: Path,
     batch_size: int,
     transfer_tasks: Sequence[str] = TRANSFER_TASKS,
     inner_folds: int = 10,
     transfer: bool = True,
 ) -> None:
-    """PromptEOL only: a layer sweep at the best NS alpha, the auxiliary-wording ablation (both on
-    STS-B dev, minutes), and unless `transfer` is False the transfer tasks (hours)."""
+    """PromptEOL only: a layer sweep at the best NS alpha (its best layers also on raw STS-B dev),
+    the auxiliary-wording ablation (all dev splits, minutes), and unless `transfer` is False the
+    transfer tasks (hours)."""
     from ..plots import layer_sweep_plot
     from ..search import ablate_aux_templates, sweep_layers
 
@@ -406,7 +393,7 @@ def run_extras(
         rows = [{"setting": label(s), "report": r} for s, r in zip(settings, reports, strict=True)]
         return {"rows": rows, "task_seconds": seconds}
 
-    _step(folder / "layers.json", sweep)
+    _sweep_on_raw_step(encoder, raw_dir, folder, _step(folder / "layers.json", sweep), batch_size)
     _step(folder / "aux.json", aux)
     if transfer:
         _step(folder / "transfer.json", transfer_tasks_step)
@@ -470,12 +457,10 @@ def run(
     for model_name in models:
         for prompt in prompts:
             run_model_prompt(model_name, lm_of(model_name), prompt, data_dir, raw_dir, out, batch_size, evaluate=False)
-            run_beyond_grid(model_name, lm_of(model_name), prompt, data_dir, raw_dir, out, batch_size)
             progress()
     for model_name in models:
         if "prompteol" in prompts:
-            run_extras(model_name, lm_of(model_name), data_dir, out, batch_size, transfer=False)
-            run_sweep_on_raw(model_name, lm_of(model_name), raw_dir, out, batch_size)
+            run_extras(model_name, lm_of(model_name), data_dir, raw_dir, out, batch_size, transfer=False)
             progress()
     if minilm:
         from .baselines import MiniLMEncoder
@@ -489,7 +474,7 @@ def run(
             run_model_prompt(model_name, lm_of(model_name), prompt, data_dir, raw_dir, out, batch_size)
             progress()
         if "prompteol" in prompts:
-            run_extras(model_name, lm_of(model_name), data_dir, out, batch_size)
+            run_extras(model_name, lm_of(model_name), data_dir, raw_dir, out, batch_size)
             progress()
 
 
