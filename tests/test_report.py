@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cpembed.evaluation import report
+from cpembed.evaluation import report, report_page
 from cpembed.search import score_settings
 from senteval_fixture import write_raw_stsb, write_senteval
 
@@ -36,7 +36,7 @@ def test_report_runs_resumes_and_lists_what_is_missing(tiny_lm, tmp_path, monkey
 
     markdown = tmp_path / "RESULTS.md"
     (out / "NOTES.md").write_text("Timings were taken on a shared machine.\n")
-    report.write_markdown(out, markdown, ["tiny"], ["prompteol", "cot"], "make results")
+    report_page.write_markdown(out, markdown, ["tiny"], ["prompteol", "cot"], "make results")
     text = markdown.read_text()
     assert "Timings were taken on a shared machine." in text
     assert "## tiny, prompteol" in text and "| baseline |" in text and "paper, LLaMA2-7B" in text
@@ -85,7 +85,7 @@ def test_report_extras(tiny_lm, tmp_path):
     assert not (folder / "transfer.json").exists()
     markdown = tmp_path / "RESULTS.md"
     (folder / "layers_raw.json").rename(tmp_path / "layers_raw.json")  # a report from before that step
-    report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
+    report_page.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     assert "- tiny / prompteol: the layer sweep's best layers on raw STS-B dev" in markdown.read_text()
     (tmp_path / "layers_raw.json").rename(folder / "layers_raw.json")
     # The sweep's best layers on raw dev, each CP row with its interval against the baseline.
@@ -98,7 +98,7 @@ def test_report_extras(tiny_lm, tmp_path):
     assert (folder / "transfer.json").is_file()
     part = json.loads((out / "tiny" / "prompteol" / "transfer-tasks" / "MRPC.json").read_text())
     assert part["settings"][0] == "baseline" and len(part["results"]) == 2  # kept per task, for resuming
-    report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
+    report_page.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     text = markdown.read_text()
     assert "- tiny / prompteol: the layer sweep's best layers" not in text
     last = on_raw["records"][-1]
@@ -142,7 +142,7 @@ def test_report_shows_raw_dev_controls_and_defaults(tiny_lm, tmp_path):
     assert "zero l=" in " ".join(labels) and len(labels) == 9
     assert not (folder / "sts.json").exists()  # the search phase evaluates nothing on test splits
     markdown = tmp_path / "RESULTS.md"
-    report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
+    report_page.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     text = markdown.read_text()
     assert "Raw STS-B dev, same grid" in text and "Is it the contrast?" in text
     assert "## Defaults this rule gives" in text and "| tiny | prompteol |" in text
@@ -174,7 +174,7 @@ def test_report_shows_raw_dev_controls_and_defaults(tiny_lm, tmp_path):
     assert figure_height == 2 * 432  # two rows of panels: SentEval dev, then raw dev (3.6 in at 120 dpi each)
     assert "bottom row: raw STS-B dev" in text and "controls on raw STS-B dev" not in text
     (folder / "controls_raw.json").unlink()  # a report from before this step still renders, and says so
-    report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
+    report_page.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     text = markdown.read_text()
     assert "- tiny / prompteol: controls on raw STS-B dev" in text and "| — | — | — |" in text
     # The chosen rows on raw dev, each with its interval; their scores are the raw grid's.
@@ -298,13 +298,15 @@ def test_alphas_beyond_the_grid_run_only_at_its_edge_and_agree_with_it(tiny_lm, 
     out = tmp_path / "results"
     folder = out / "tiny" / "prompteol"
     markdown = tmp_path / "RESULTS.md"
-    monkeypatch.setattr(report, "at_the_grid_edge", lambda choice: False)  # nothing to run, nothing missing
+    for module in (report, report_page):  # the steps and the page ask the same question
+        monkeypatch.setattr(module, "at_the_grid_edge", lambda choice: False)  # nothing to run, nothing missing
     report.run_model_prompt("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4, evaluate=False)
-    report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
+    report_page.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     assert not (folder / "alpha_beyond.json").exists() and "beyond the grid" not in markdown.read_text().lower()
 
-    monkeypatch.setattr(report, "at_the_grid_edge", lambda choice: True)
-    report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
+    for module in (report, report_page):
+        monkeypatch.setattr(module, "at_the_grid_edge", lambda choice: True)
+    report_page.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     assert "- tiny / prompteol: NS alphas beyond the grid" in markdown.read_text()
     report.run_model_prompt("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4, evaluate=False)
     step = json.loads((folder / "alpha_beyond.json").read_text())
@@ -325,7 +327,7 @@ def test_alphas_beyond_the_grid_run_only_at_its_edge_and_agree_with_it(tiny_lm, 
         expected = record["STS-B raw dev"] - step["records"][1]["STS-B raw dev"]
         assert record["vs_edge"] == pytest.approx(expected, abs=1e-3)
         assert record["vs_edge_low"] <= record["vs_edge"] <= record["vs_edge_high"]
-    report.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
+    report_page.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     text = markdown.read_text()
     assert "NS alphas beyond the grid" not in text and f"so NS l={layer} with larger alphas" in text
     last = step["records"][-1]

@@ -316,13 +316,14 @@ def report(models, prompts, data, raw_data, results, markdown, batch_size, dtype
     """
     from ..evaluation import report as reporting
     from ..evaluation.data import find_data_dir, find_raw_stsb_dir
+    from ..evaluation.report_page import write_markdown
 
     model_list = [m.strip() for m in models.split(",") if m.strip()]
     prompt_list = [p.strip() for p in prompts.split(",") if p.strip()]
     out = Path(results)
 
     def write() -> None:
-        reporting.write_markdown(out, Path(markdown), model_list, prompt_list, "make results")
+        write_markdown(out, Path(markdown), model_list, prompt_list, "make results")
         click.echo(f"wrote {markdown}", err=True)
 
     if not only_markdown:
