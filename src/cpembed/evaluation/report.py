@@ -1,7 +1,8 @@
-"""The reproduction report: search on STS-B dev, evaluate the chosen settings, write docs/RESULTS.md.
+"""The reproduction report's steps: search on STS-B dev, evaluate the chosen settings.
 
 Each step's result is a JSON file under the output folder; a step whose file exists is not run
-again, so `make results` resumes where it stopped and a partial report is always available.
+again, so `make results` resumes where it stopped and a partial report is always available;
+report_page.py draws docs/RESULTS.md from those files.
 """
 
 from __future__ import annotations
