@@ -179,15 +179,15 @@ def _against_contrast(result: SearchResult) -> list[dict]:
     return rows
 
 
+INTERVAL_RESAMPLES = 2000
+
+
 def _raw_difference(result: SearchResult, i: int, j: int, name: str) -> dict:
     """Setting i's raw dev Spearman minus setting j's, with the difference's 95% paired-bootstrap
     interval, as `name`, `name_low` and `name_high`."""
     raw = result.splits[RAW_DEV]
     low, high = result.interval(RAW_DEV, result.settings[i], against=result.settings[j], resamples=INTERVAL_RESAMPLES)
     return {name: round(raw[i] - raw[j], 4), f"{name}_low": round(low, 4), f"{name}_high": round(high, 4)}
-
-
-INTERVAL_RESAMPLES = 2000
 
 
 def _interval_records(result: SearchResult) -> list[dict]:
@@ -247,7 +247,7 @@ def _beyond_grid_step(
 ) -> dict | None:
     """When the best NS alpha is the grid's largest: NS at its layer with `BEYOND_ALPHAS`, scored on
     both dev splits in one pass. It says whether the grid's edge is the peak; the defaults still come
-    from the paper's grid, the search the issue and the paper define. None when not at the edge."""
+    from the paper's grid, the search the paper defines. None when not at the edge."""
     if not at_the_grid_edge(choice):
         return None
     layer = choice["scale"].layer
