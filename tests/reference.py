@@ -31,7 +31,7 @@ def reference_aux_vector(lm: LanguageModel, cp: CPConfig, sentence: str) -> torc
         handle = module.register_forward_hook(lambda _m, _a, o: grab(o))
     try:
         with torch.no_grad():
-            ids = lm.tokenizer(cp.aux_template.replace("{sentence}", text), return_tensors="pt").input_ids
+            ids = lm.tokenizer(cp.aux_template.replace("{sentence}", text), return_tensors="pt").input_ids.to(lm.device)
             lm.model(ids)  # the whole auxiliary prompt through every layer
     finally:
         handle.remove()
@@ -59,7 +59,7 @@ def reference_embedding(
 
         outputs = []
         for template in templates:
-            ids = lm.tokenizer(template.replace("{sentence}", text), return_tensors="pt").input_ids
+            ids = lm.tokenizer(template.replace("{sentence}", text), return_tensors="pt").input_ids.to(lm.device)
             handle = None
             if cp is not None:
 
@@ -89,4 +89,4 @@ def reference_embedding(
                 if handle is not None:
                     handle.remove()
             outputs.append(hidden_states[output_layer][0, -1])
-        return torch.stack(outputs).mean(0)
+        return torch.stack(outputs).mean(0).cpu()  # where the encoder returns its embeddings

@@ -56,3 +56,43 @@ def test_opening_cache_benchmark_writes_its_section(tiny_model_dir, tmp_path, mo
     rows = json.loads((target.parent / "performance" / "prefix_cache.json").read_text())["rows"]
     assert {r["engine"] for r in rows} == {"plain", "CP fast", "CP fast, opening per pack", "CP naive"}
     assert all(r["rate"] > 0 for r in rows) and len(rows) == 2 * 4
+
+
+def test_gpu_benchmark_parts_write_their_section(tmp_path):
+    """The GPU script's measurements, run on the CPU with a tiny 8-layer model (the paper's grid
+    reaches layer 7), rendered as PERFORMANCE.md renders them."""
+    import runpy
+    from pathlib import Path
+
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    from conftest import _COMMON, make_tokenizer
+    from cpembed import LanguageModel
+    from cpembed.benchmark import machine, save_measurement
+
+    script = runpy.run_path(str(Path(__file__).parents[1] / "benchmarks" / "large_model_gpu.py"), run_name="gpu")
+    tokenizer = make_tokenizer(bos=True)
+    config = LlamaConfig(vocab_size=len(tokenizer), **(_COMMON | {"num_hidden_layers": 8}))
+    lm = LanguageModel("tiny-8", AutoModelForCausalLM.from_config(config), tokenizer)
+    engines = ("plain (padded)", "plain", "CP padded", "CP fast", "CP naive")
+    case = dict(prompt="prompteol", words=12, batch_size=4, seconds=1.0, rate=4.0, peak_gib=0.0)
+    rows = [case | {"engine": engine} for engine in engines]
+    result = {
+        "command": "python benchmarks/large_model_gpu.py",
+        "machine": machine(),
+        "model": lm.name,
+        "num_layers": 8,
+        "dtype": "float32",
+        "count": 4,
+        "rounds": 1,
+        "rows": rows,
+        "grid": script["grid_over_plain"](lm, 4, 1),
+        "pack_budget": script["pack_budgets"](lm, 6, 1, budgets=(40, 768)),
+    }
+    text = save_measurement(tmp_path / "PERFORMANCE.md", "gpu", result).read_text()
+    assert "## A 7B-sized model on a GPU" in text and "| prompteol | 12 | 4 | 4 | 4 | 4 | 4 | 4 | 1.00 |" in text
+    assert "| 40 |" in text and "| 768 |" in text and "the grid costs" in text
+    sweep = {(r["budget"], r["run"]): r for r in result["pack_budget"]["rows"]}
+    packed = {(budget, run) for budget in (40, 768) for run in ("plain", "CP", "grid")}
+    assert set(sweep) == {("padded", "plain"), ("padded", "CP"), *packed}
+    assert all(r["rate"] > 0 for r in sweep.values())

@@ -147,7 +147,7 @@ def test_a_shared_model_is_never_converted_behind_another_encoder(tiny_lm):
     with pytest.raises(ValueError, match="load it with load_model"):
         CPEncoder(tiny_lm, dtype="bfloat16")
     assert tiny_lm.dtype == torch.float32
-    CPEncoder(tiny_lm, dtype="float32", device="cpu")  # matching settings are fine
+    CPEncoder(tiny_lm, dtype="float32", device=tiny_lm.device.type)  # matching settings are fine ("cuda" = "cuda:0")
 
 
 @pytest.mark.parametrize("device", ["tpu", "cuda:99", "not a device"])
@@ -177,7 +177,7 @@ def test_sentence_transformers_keyword_arguments(tiny_lm):
         convert_to_tensor=True,
         normalize_embeddings=True,
         precision="float32",
-        device="cpu",
+        device=tiny_lm.device.type,
     )
     assert isinstance(typical, torch.Tensor)
     np.testing.assert_allclose(typical.numpy(), plain / np.linalg.norm(plain, axis=1, keepdims=True), atol=1e-6)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import CONFIGS, SENTENCES
+from conftest import CONFIGS, SENTENCES, assert_same_embeddings
 from cpembed import CPConfig, CPEncoder, preprocess
 from reference import reference_embedding
-
-TOL = dict(atol=1e-5, rtol=1e-5)
 
 
 def _reference(encoder: CPEncoder, sentences, cp) -> torch.Tensor:
@@ -26,7 +24,7 @@ def test_cp_equals_two_pass_reference(tiny_models, arch, site, norm, engine):
     encoder = CPEncoder(tiny_models[arch], prompt="prompteol", cp=cp, engine=engine)
     fast = encoder.encode(SENTENCES, batch_size=4, convert_to_tensor=True)
     reference = _reference(encoder, SENTENCES, cp)
-    torch.testing.assert_close(fast, reference, **TOL)
+    assert_same_embeddings(fast, reference)
     # The comparison could fail: CP moves the embedding far more than the tolerance.
     plain = _reference(encoder, SENTENCES, None)
     assert (plain - reference).abs().max() > 1e-2
@@ -39,7 +37,7 @@ def test_prompts_and_output_layers_equal_reference(tiny_lm, prompt, output_layer
     cp = CPConfig(layer=4, alpha=3.0)
     encoder = CPEncoder(tiny_lm, prompt=prompt, cp=cp, output_layer=output_layer, engine=engine)
     fast = encoder.encode(SENTENCES, batch_size=3, convert_to_tensor=True)
-    torch.testing.assert_close(fast, _reference(encoder, SENTENCES, cp), **TOL)
+    assert_same_embeddings(fast, _reference(encoder, SENTENCES, cp))
 
 
 @pytest.mark.parametrize("engine", ["packed", "padded"])
@@ -51,9 +49,9 @@ def test_plain_mode_equals_output_hidden_states(tiny_lm, output_layer, engine):
         expected = []
         for sentence in SENTENCES:
             text = encoder.prompt.templates[0].fill(preprocess(sentence))
-            ids = tiny_lm.tokenizer(text, return_tensors="pt").input_ids
-            expected.append(tiny_lm.model(ids, output_hidden_states=True).hidden_states[output_layer][0, -1])
-    torch.testing.assert_close(fast, torch.stack(expected), **TOL)
+            ids = tiny_lm.tokenizer(text, return_tensors="pt").input_ids.to(tiny_lm.device)
+            expected.append(tiny_lm.model(ids, output_hidden_states=True).hidden_states[output_layer][0, -1].cpu())
+    assert_same_embeddings(fast, torch.stack(expected))
 
 
 @pytest.mark.parametrize(("engine", "padding_side"), [("padded", "right"), ("padded", "left"), ("packed", "right")])
@@ -64,12 +62,12 @@ def test_batch_invariance(tiny_lm, engine, padding_side, cp):
     together = encoder.encode(SENTENCES, batch_size=len(SENTENCES), convert_to_tensor=True)
     shuffled_order = [3, 0, 5, 1, 4, 2]
     shuffled = encoder.encode([SENTENCES[i] for i in shuffled_order], batch_size=2, convert_to_tensor=True)
-    torch.testing.assert_close(together, alone, **TOL)
-    torch.testing.assert_close(shuffled, alone[shuffled_order], **TOL)
+    assert_same_embeddings(together, alone)
+    assert_same_embeddings(shuffled, alone[shuffled_order])
 
 
 def test_padding_sides_agree(tiny_lm):
     cp = CPConfig(layer=3, alpha=2.0)
     right = CPEncoder(tiny_lm, cp=cp, padding_side="right", engine="padded").encode(SENTENCES, convert_to_tensor=True)
     left = CPEncoder(tiny_lm, cp=cp, padding_side="left", engine="padded").encode(SENTENCES, convert_to_tensor=True)
-    torch.testing.assert_close(left, right, **TOL)
+    assert_same_embeddings(left, right)

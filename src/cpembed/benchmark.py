@@ -86,8 +86,8 @@ def measure(run: Callable[[], object]) -> tuple[float, float]:
 
 def _engines(lm, prompt: str, cp: CPConfig, batch_size: int) -> dict[str, Callable[[list[str]], object]]:
     plain_padded = CPEncoder(lm, prompt, cp=None, engine="padded")
-    plain = CPEncoder(lm, prompt, cp=None)
-    fast = CPEncoder(lm, prompt, cp=cp)
+    plain = CPEncoder(lm, prompt, cp=None, engine="packed")
+    fast = CPEncoder(lm, prompt, cp=cp, engine="packed")
     padded = CPEncoder(lm, prompt, cp=cp, engine="padded")
     naive = NaiveCP(CPEncoder(lm, prompt, cp=cp, engine="padded"))
     return {
@@ -151,7 +151,7 @@ def run_benchmark(
 def _grid_over_plain(lm, prompt: str, count: int, rounds: int) -> dict:
     """The paper's 5 x 5 x 2 grid plus the baseline, in one pass, against one plain pass."""
     texts = [sentences_of(8 + (i * 5) % 25, 1, first=i)[0] for i in range(count)]
-    plain = CPEncoder(lm, prompt, cp=None)
+    plain = CPEncoder(lm, prompt, cp=None, engine="packed")
     settings = grid_settings(layers=[x for x in PAPER_LAYERS if x <= plain.output_layer])
     plain_s = grid_s = float("inf")
     for _ in range(rounds):
@@ -260,6 +260,8 @@ def render_markdown(path: Path) -> Path:
         lines += _bf16_sts_lines(json.loads((folder / "bf16_sts.json").read_text()))
     if (folder / "prefix_cache.json").is_file():
         lines += _prefix_cache_lines(json.loads((folder / "prefix_cache.json").read_text()))
+    if (folder / "gpu.json").is_file():
+        lines += _gpu_lines(json.loads((folder / "gpu.json").read_text()))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -286,6 +288,70 @@ def _prefix_cache_lines(result: dict) -> list[str]:
         lines.append(
             f"| {prompt} | {words} | {plain:.1f} | {fast:.1f} | {per_pack:.1f} | {naive:.1f} | "
             f"{fast / per_pack:.2f}x | {fast / plain:.2f} | {fast / naive:.1f}x |"
+        )
+    return [*lines, ""]
+
+
+_GPU_ENGINES = ("plain (padded)", "plain", "CP padded", "CP fast", "CP naive")
+_GPU_HEADERS = ("plain (padded)", "plain (packed)", "CP padded", "CP packed", "CP naive")
+
+
+def _gpu_lines(result: dict) -> list[str]:
+    m = result["machine"]
+    rate = {(r["prompt"], r["words"], r["batch_size"], r["engine"]): r["rate"] for r in result["rows"]}
+    peak = {(r["prompt"], r["words"], r["batch_size"], r["engine"]): r["peak_gib"] for r in result["rows"]}
+    lines = [
+        "## A 7B-sized model on a GPU",
+        "",
+        f"`{result['command']}` on {m.get('gpu', m['cpu'])} (torch {m['torch']}, CUDA {m.get('cuda')}): "
+        f"{result['model']} ({result['num_layers']} layers),",
+        f"{result['dtype']}, {result['count']} sentences per run, best of {result['rounds']} rounds in alternating "
+        "order. Paper CP settings. Rates are sentences per second; **CP / plain** compares each engine",
+        "with its own plain pass; **naive** is the research code's way (two whole passes, LM head included).",
+        "",
+        "| prompt | words | batch | " + " | ".join(_GPU_HEADERS) + " | CP / plain (padded) | CP / plain (packed) "
+        "| fastest CP / naive | peak GiB, CP padded / naive |",
+        "|---|---|---|" + "---|" * (len(_GPU_ENGINES) + 4),
+    ]
+    for prompt, words, batch in dict.fromkeys(k[:3] for k in rate):
+        r = {e: rate[(prompt, words, batch, e)] for e in _GPU_ENGINES}
+        fastest_cp = max(r["CP fast"], r["CP padded"])
+        lines.append(
+            f"| {prompt} | {words} | {batch} | "
+            + " | ".join(f"{r[e]:.0f}" for e in _GPU_ENGINES)
+            + f" | {r['CP padded'] / r['plain (padded)']:.2f} | {r['CP fast'] / r['plain']:.2f} "
+            f"| {fastest_cp / r['CP naive']:.2f}x "
+            f"| {peak[(prompt, words, batch, 'CP padded')]:.1f} / {peak[(prompt, words, batch, 'CP naive')]:.1f} |"
+        )
+    grid = result["grid"]
+    seconds = grid["seconds"]
+    fastest_plain = min(v for k, v in seconds.items() if k.startswith("plain"))
+    grid_s = next(v for k, v in seconds.items() if k.startswith("grid"))
+    lines += [
+        "",
+        f"**The paper's grid** ({grid['settings']} settings in one pass, {grid['sentences']} {grid['prompt']} "
+        "sentences of 8-32 words): "
+        + ", ".join(f"{name} {s:.2f} s" for name, s in seconds.items())
+        + f"; the grid costs **{grid_s / fastest_plain:.2f}x** the fastest plain pass.",
+        "",
+    ]
+    return lines + _pack_budget_lines(result["pack_budget"])
+
+
+def _pack_budget_lines(sweep: dict) -> list[str]:
+    rate = {(str(r["budget"]), r["run"]): r["rate"] for r in sweep["rows"]}
+    budgets = [b for b in dict.fromkeys(str(r["budget"]) for r in sweep["rows"]) if b != "padded"]
+    lines = [
+        f"**Tokens per pack.** {sweep['sentences']} {sweep['prompt']} sentences of {sweep['words']} words in one "
+        f"batch, so only the budget splits it (the table above used {sweep['default']}); the padded engine at",
+        f"batch 256 beside it: plain {rate[('padded', 'plain')]:.0f}, CP {rate[('padded', 'CP')]:.0f} sentences/s.",
+        "",
+        "| tokens per pack | plain (packed) | CP packed | the grid (31 settings) |",
+        "|---|---|---|---|",
+    ]
+    for budget in budgets:
+        lines.append(
+            f"| {budget} | {rate[(budget, 'plain')]:.0f} | {rate[(budget, 'CP')]:.0f} | {rate[(budget, 'grid')]:.0f} |"
         )
     return [*lines, ""]
 

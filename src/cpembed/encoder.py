@@ -50,9 +50,11 @@ class CPEncoder:
         device: "cpu", "cuda", ...; None picks CUDA when available.
         max_length: token budget of one prompt; longer sentences are cut, the template never.
         padding_side: "right" or "left" (padded engine only); results do not depend on it.
-        engine: "packed" (default: a batch's prompts packed into one sequence without padding,
-            the template's opening computed once per loaded model) or "padded" (one padded row per prompt,
-            the plain way). Both give the same embeddings (tested to 1e-5 in float32).
+        engine: "packed" (a batch's prompts packed into one sequence without padding, the
+            template's opening computed once per loaded model), "padded" (one padded row per
+            prompt, the plain way) or "auto" (the default: packed on a CPU, padded on a GPU, the
+            faster of the two on each as measured in docs/PERFORMANCE.md). All give the same
+            embeddings (tested to 1e-5 in float32).
 
     Example:
         >>> encoder = CPEncoder()                                     # doctest: +SKIP
@@ -70,7 +72,7 @@ class CPEncoder:
         device: str | torch.device | None = None,
         max_length: int = 512,
         padding_side: Literal["right", "left"] = "right",
-        engine: Literal["packed", "padded"] = "packed",
+        engine: Literal["auto", "packed", "padded"] = "auto",
     ) -> None:
         self.prompt = resolve_prompt(prompt)
         if isinstance(model, LanguageModel):
@@ -100,8 +102,10 @@ class CPEncoder:
         if padding_side not in ("right", "left"):
             raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
         self.padding_side = padding_side
-        if engine not in ("packed", "padded"):
-            raise ValueError(f"engine must be 'packed' or 'padded', got {engine!r}")
+        if engine not in ("auto", "packed", "padded"):
+            raise ValueError(f"engine must be 'auto', 'packed' or 'padded', got {engine!r}")
+        if engine == "auto":
+            engine = "packed" if self.lm.device.type == "cpu" else "padded"
         window = getattr(self.lm.model.config, "sliding_window", None)
         # The packed engine's own attention mask does not model sliding windows; no prompt may exceed one.
         self.engine = "padded" if window and window < max_length else engine

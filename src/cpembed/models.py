@@ -169,7 +169,7 @@ def native_bfloat16(device: torch.device) -> bool:
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
     if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
@@ -181,6 +181,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise ValueError(f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s) visible")
     if resolved.type not in ("cpu", "cuda"):
         raise ValueError(f"device {device!r} is not supported: use 'cpu', 'cuda' or 'cuda:N'")
+    if resolved.type == "cuda" and resolved.index is None:
+        # "cuda" is the current GPU; name it, so it compares equal to where a loaded model sits.
+        resolved = torch.device("cuda", torch.cuda.current_device())
     return resolved
 
 

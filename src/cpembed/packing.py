@@ -20,8 +20,14 @@ from .prompts import Template, prompt_token_ids
 from .steering import run_until_stopped
 
 # Attention over a packed sequence is dense (N x N, most of it masked), so its cost grows with the
-# square of the pack's length while the rest grows linearly: keep packs short.
-MAX_PACKED_TOKENS = 768
+# square of the pack's length while the rest grows linearly: keep packs short on a CPU. A GPU is
+# only kept busy by long packs (docs/PERFORMANCE.md, "A 7B-sized model on a GPU").
+MAX_PACKED_TOKENS = {"cpu": 768, "cuda": 2048}
+
+
+def pack_budget(device: torch.device) -> int:
+    """The most tokens one pack may hold on `device`."""
+    return MAX_PACKED_TOKENS.get(device.type, MAX_PACKED_TOKENS["cpu"])
 
 
 @dataclass
@@ -88,16 +94,16 @@ def pack(lm: LanguageModel, template: str, rows: list[list[int]], k: int) -> Pac
     )
 
 
-def within_budget(tokenizer, templates: list[Template], sentences: list[str], k: int) -> list[slice]:
+def within_budget(tokenizer, templates: list[Template], sentences: list[str], k: int, budget: int) -> list[slice]:
     """Consecutive slices of a batch whose packed length (each prompt plus k last-token copies)
-    stays within MAX_PACKED_TOKENS; a prompt longer than that gets a pack of its own."""
+    stays within `budget` tokens; a prompt longer than that gets a pack of its own."""
     lengths = [0] * len(sentences)
     for template in templates:
         for i, ids in enumerate(prompt_token_ids(tokenizer, template, sentences)):
             lengths[i] = max(lengths[i], len(ids) + k)
     parts, start, total = [], 0, 0
     for i, length in enumerate(lengths):
-        if i > start and total + length > MAX_PACKED_TOKENS:
+        if i > start and total + length > budget:
             parts.append(slice(start, i))
             start, total = i, 0
         total += length

@@ -22,7 +22,7 @@ import torch
 from .config import CPConfig
 from .controls import partner_texts as shuffle_partner_texts
 from .encoder import OUTPUT_SIDE, CPEncoder, _sentence_list, length_sorted_batches
-from .packing import pack, within_budget
+from .packing import pack, pack_budget, within_budget
 from .prompts import Template, fit_sentences, preprocess, prompt_token_ids
 from .sites import site_module
 from .steering import capture, intervene, patch
@@ -73,7 +73,8 @@ def encode_variants(
         if partner_texts:
             others = [partner_texts[i] for i in rows]
             others = fit_sentences(encoder.lm.tokenizer, templates, others, encoder.max_length)
-        for part in within_budget(encoder.lm.tokenizer, templates, batch, len(variants)):
+        budget = pack_budget(encoder.lm.device)
+        for part in within_budget(encoder.lm.tokenizer, templates, batch, len(variants), budget):
             embedded = _encode_part(encoder, batch[part], others[part] if others else None, variants, means)
             out[:, rows[part]] = embedded.cpu()
     return [embeddings.numpy() for embeddings in out]
