@@ -67,13 +67,13 @@ def encode_variants(
             partner_texts = [preprocess(text) for text in shuffle_partners]
     means = _reference_vectors(encoder, variants)
     out = torch.empty(len(variants), len(cleaned), encoder.embedding_dimension)
+    budget = pack_budget(encoder.lm.device)
     for rows in length_sorted_batches(cleaned, batch_size, show_progress_bar):
         batch = fit_sentences(encoder.lm.tokenizer, templates, [cleaned[i] for i in rows], encoder.max_length)
         others = None
         if partner_texts:
             others = [partner_texts[i] for i in rows]
             others = fit_sentences(encoder.lm.tokenizer, templates, others, encoder.max_length)
-        budget = pack_budget(encoder.lm.device)
         for part in within_budget(encoder.lm.tokenizer, templates, batch, len(variants), budget):
             embedded = _encode_part(encoder, batch[part], others[part] if others else None, variants, means)
             out[:, rows[part]] = embedded.cpu()
