@@ -1,10 +1,11 @@
-"""The template-opening cache of the packed engine, measured: CP fast with and without it, beside
-plain and the research code's naive two-pass CP, in one process, configurations interleaved.
+"""The template-opening cache, measured: CP with and without it, beside plain and the research
+code's naive two-pass CP, in one process, configurations interleaved.
 
     python benchmarks/prefix_cache.py [--count 48] [--rounds 2] [--model smollm2-135m]
-        [--prompts prompteol,knowledge,ck] [--words 8,40]
+        [--prompts prompteol,knowledge,ck] [--words 8,40] [--engine packed|padded]
 
-Writes docs/performance/prefix_cache.json; docs/PERFORMANCE.md shows it.
+Writes docs/performance/prefix_cache.json (prefix_cache_padded.json for the padded engine);
+docs/PERFORMANCE.md shows it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from cpembed import CPEncoder, load_model, packing
+from cpembed import CPEncoder, encoder, load_model, packing
 from cpembed.benchmark import machine, measure, save_measurement, sentences_of
 from cpembed.config import PAPER_CP
 from cpembed.naive import NaiveCP
@@ -24,13 +25,14 @@ from cpembed.naive import NaiveCP
 
 @contextmanager
 def opening_per_pack():
-    """The engine as it was before the cache: every pack computes its template's opening itself."""
+    """The engines as they were before the cache: every pack or padded batch computes its
+    template's opening itself."""
     real = packing.cached_prefix
-    packing.cached_prefix = lambda lm, template, ids: (0, [])
+    packing.cached_prefix = encoder.cached_prefix = lambda lm, template, ids: (0, [])
     try:
         yield
     finally:
-        packing.cached_prefix = real
+        packing.cached_prefix = encoder.cached_prefix = real
 
 
 def main() -> None:
@@ -40,6 +42,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--prompts", default="prompteol,knowledge,ck", help="Comma-separated.")
     parser.add_argument("--words", default="8,40", help="Sentence lengths, comma-separated.")
+    parser.add_argument("--engine", choices=("packed", "padded"), default="packed")
     parser.add_argument("--output", default="docs/PERFORMANCE.md")
     args = parser.parse_args()
 
@@ -47,7 +50,10 @@ def main() -> None:
     cases = []
     for prompt in args.prompts.split(","):
         cp = PAPER_CP[prompt]
-        plain, fast = CPEncoder(lm, prompt, cp=None), CPEncoder(lm, prompt, cp=cp)
+        plain, fast = (
+            CPEncoder(lm, prompt, cp=None, engine=args.engine),
+            CPEncoder(lm, prompt, cp=cp, engine=args.engine),
+        )
         naive = NaiveCP(CPEncoder(lm, prompt, cp=cp, engine="padded"))
         for words in map(int, args.words.split(",")):
             texts = sentences_of(words, args.count)
@@ -69,13 +75,15 @@ def main() -> None:
     ]
     result = {
         "machine": machine(),
+        "engine": args.engine,
         "model": args.model,
         "num_layers": lm.num_layers,
         "count": args.count,
         "rows": rows,
         "command": "python " + " ".join(["benchmarks/prefix_cache.py", *sys.argv[1:]]),
     }
-    target = save_measurement(Path(args.output), "prefix_cache", result)
+    name = "prefix_cache" if args.engine == "packed" else f"prefix_cache_{args.engine}"
+    target = save_measurement(Path(args.output), name, result)
     print(f"wrote {target}", file=sys.stderr)
 
 

@@ -41,19 +41,25 @@ def test_bench_command_writes_the_report(tiny_model_dir, tmp_path):
     assert {t["name"] for t in timings} == {"plain", "plain (padded)", "CP fast", "CP padded", "CP naive"}
 
 
-def test_opening_cache_benchmark_writes_its_section(tiny_model_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("engine", ["packed", "padded"])
+def test_opening_cache_benchmark_writes_its_section(tiny_model_dir, tmp_path, monkeypatch, engine):
     import runpy
     import sys
     from pathlib import Path
 
+    from cpembed import encoder, packing
+
     script = Path(__file__).parents[1] / "benchmarks" / "prefix_cache.py"
     target = tmp_path / "docs" / "PERFORMANCE.md"
     args = ["--model", tiny_model_dir, "--count", "4", "--rounds", "1", "--prompts", "prompteol", "--words", "8,20"]
-    monkeypatch.setattr(sys, "argv", [str(script), *args, "--output", str(target)])
+    monkeypatch.setattr(sys, "argv", [str(script), *args, "--engine", engine, "--output", str(target)])
     runpy.run_path(str(script), run_name="__main__")
+    assert encoder.cached_prefix is packing.cached_prefix  # the uncached runs put the cache back
     text = target.read_text()
-    assert "## The template's opening, computed once per model" in text
-    rows = json.loads((target.parent / "performance" / "prefix_cache.json").read_text())["rows"]
+    title = "## The template's opening, computed once per model"
+    assert (title + ": the padded engine" in text) == (engine == "padded") and title in text
+    name = "prefix_cache" if engine == "packed" else "prefix_cache_padded"
+    rows = json.loads((target.parent / "performance" / f"{name}.json").read_text())["rows"]
     assert {r["engine"] for r in rows} == {"plain", "CP fast", "CP fast, opening per pack", "CP naive"}
     assert all(r["rate"] > 0 for r in rows) and len(rows) == 2 * 4
 

@@ -74,6 +74,10 @@ def test_encoder_engines_agree_and_sliding_windows_fall_back(tiny_lm, monkeypatc
     # A prompt may not exceed a sliding window in the packed engine: such encoders use padding.
     monkeypatch.setattr(tiny_lm.model.config, "sliding_window", 64, raising=False)
     assert CPEncoder(tiny_lm, max_length=65, engine="packed").engine == "padded"
+    # ...and run whole rows: a cached opening could fall out of the window.
+    monkeypatch.setattr(tiny_lm, "prefix_states", {})
+    CPEncoder(tiny_lm, cp=cp, max_length=65, engine="padded").encode(SENTENCES)
+    assert tiny_lm.prefix_states == {}
     assert CPEncoder(tiny_lm, max_length=64, engine="packed").engine == "packed"
 
 
@@ -99,9 +103,18 @@ def test_a_prefix_that_merges_across_the_template_boundary(tiny_lm):
     torch.testing.assert_close(packed, expected, atol=1e-5, rtol=1e-5)
 
 
-def test_a_template_opening_is_computed_once_per_model(tiny_lm, monkeypatch):
-    """Every pack after a template's first reads the opening's keys and values from the model's
-    cache, and its own sequence starts after them."""
+def _reference(encoder: CPEncoder, sentences: list[str]) -> np.ndarray:
+    from reference import reference_embedding
+
+    templates = [t.text for t in encoder.prompt.templates]
+    lm, cp, layer = encoder.lm, encoder.cp, encoder.output_layer
+    return np.stack([reference_embedding(lm, templates, s, cp, layer) for s in sentences])
+
+
+@pytest.mark.parametrize("engine", ["packed", "padded"])
+def test_a_template_opening_is_computed_once_per_model(tiny_lm, monkeypatch, engine):
+    """Every pack or padded batch after a template's first reads the opening's keys and values
+    from the model's cache, and its own sequence starts after them."""
     from cpembed import packing
 
     monkeypatch.setattr(tiny_lm, "prefix_states", {})
@@ -113,32 +126,29 @@ def test_a_template_opening_is_computed_once_per_model(tiny_lm, monkeypatch):
     )
     try:
         cp = CPConfig(layer=3, alpha=2.0)
-        encoder = CPEncoder(tiny_lm, cp=cp, engine="packed")
+        encoder = CPEncoder(tiny_lm, cp=cp, engine=engine)
         first = encoder.encode(SENTENCES, batch_size=2)
         again = encoder.encode(SENTENCES[::-1], batch_size=3)
     finally:
         hook.remove()
-    # One opening per template (the prompt and the auxiliary prompt), however many packs ran.
+    # One opening per template (the prompt and the auxiliary prompt), however many batches ran.
     assert len(computed) == 2 and len(first_tokens) > 2 * len(computed)
-    np.testing.assert_allclose(again[::-1], first, atol=1e-5, rtol=1e-5)
-    np.testing.assert_allclose(
-        first, CPEncoder(tiny_lm, cp=cp, engine="padded").encode(SENTENCES), atol=1e-5, rtol=1e-5
-    )
+    assert_same_embeddings(again[::-1], first)
+    assert_same_embeddings(first, _reference(encoder, SENTENCES))
 
 
-def test_a_first_pack_that_shares_a_word_does_not_bind_later_packs(tiny_lm, monkeypatch):
-    """The first pack's sentences all start with "The", so its shared prefix (and the cached one)
-    reaches into the sentences; later packs reuse only the part they have in common with it."""
+@pytest.mark.parametrize("engine", ["packed", "padded"])
+def test_a_first_batch_that_shares_a_word_does_not_bind_later_ones(tiny_lm, monkeypatch, engine):
+    """The first batch's sentences all start with "The", so its shared prefix (and the cached one)
+    reaches into the sentences; later batches reuse only the part they have in common with it."""
     from cpembed import packing
 
     monkeypatch.setattr(tiny_lm, "prefix_states", {})
     cp = CPConfig(layer=2, alpha=1.0)
-    encoder = CPEncoder(tiny_lm, cp=cp, engine="packed")
+    encoder = CPEncoder(tiny_lm, cp=cp, engine=engine)
     encoder.encode(["The cat sat.", "The dog ran."], batch_size=2)
     stored, _ = tiny_lm.prefix_states[(encoder.prompt.templates[0].text, str(tiny_lm.device), tiny_lm.dtype)]
     others = ["A bird sang.", "Rain fell all day long."]
     rows = packing.prompt_token_ids(tiny_lm.tokenizer, encoder.prompt.templates[0], others)
-    assert len(stored) > packing.common_prefix(rows)  # the stored prefix is longer than this pack's
-    np.testing.assert_allclose(
-        encoder.encode(others), CPEncoder(tiny_lm, cp=cp, engine="padded").encode(others), atol=1e-5, rtol=1e-5
-    )
+    assert len(stored) > packing.common_prefix(rows)  # the stored prefix is longer than this batch's
+    assert_same_embeddings(encoder.encode(others), _reference(encoder, others))

@@ -260,6 +260,8 @@ def render_markdown(path: Path) -> Path:
         lines += _bf16_sts_lines(json.loads((folder / "bf16_sts.json").read_text()))
     if (folder / "prefix_cache.json").is_file():
         lines += _prefix_cache_lines(json.loads((folder / "prefix_cache.json").read_text()))
+    if (folder / "prefix_cache_padded.json").is_file():
+        lines += _prefix_cache_lines(json.loads((folder / "prefix_cache_padded.json").read_text()))
     if (folder / "gpu.json").is_file():
         lines += _gpu_lines(json.loads((folder / "gpu.json").read_text()))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -269,16 +271,18 @@ def render_markdown(path: Path) -> Path:
 def _prefix_cache_lines(result: dict) -> list[str]:
     m = result["machine"]
     rate = {(r["prompt"], r["words"], r["engine"]): r["rate"] for r in result["rows"]}
+    padded = result.get("engine", "packed") == "padded"
+    cp, unit = ("CP padded", "batch") if padded else ("CP fast", "pack")
     lines = [
-        "## The template's opening, computed once per model",
+        "## The template's opening, computed once per model" + (": the padded engine" if padded else ""),
         "",
         f"`{result['command']}` on {m['cpu']} ({m['cores']} logical cores), `{result['model']}`, float32, batch 16,",
-        f"{result['count']} sentences per run, best of the rounds. **CP fast** reads the opening's keys and values",
-        "from the model's cache; **opening per pack** is the same engine computing them in every pack, as",
-        "it did before the cache. Paper CP settings. Rates are sentences per second.",
+        f"{result['count']} sentences per run, best of the rounds. **{cp}** reads the opening's keys and values",
+        f"from the model's cache; **opening per {unit}** is the same engine computing them in every {unit}, as",
+        f"it did before the cache. Paper CP settings; plain runs the {'padded' if padded else 'packed'} engine too. "
+        "Rates are sentences per second.",
         "",
-        "| prompt | words | plain | CP fast | opening per pack | CP naive | cache gain | CP fast / plain "
-        "| CP fast / naive |",
+        f"| prompt | words | plain | {cp} | opening per {unit} | CP naive | cache gain | {cp} / plain | {cp} / naive |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for prompt, words in dict.fromkeys((r["prompt"], r["words"]) for r in result["rows"]):

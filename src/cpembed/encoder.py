@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from .config import CPConfig, default_cp
 from .controls import REFERENCE_SENTENCES, partners
 from .models import DEFAULT_MODEL, LanguageModel, load_model, resolve_device, resolve_dtype
+from .packing import cache_arguments, cached_prefix, common_prefix
 from .prompts import Prompt, Template, fit_sentences, preprocess, prompt_token_ids, resolve_prompt
 from .sites import SitePath, site_module
 from .steering import capture, intervene, patch, run_until_stopped
@@ -29,10 +30,11 @@ OUTPUT_SIDE = SitePath("", "output")  # hidden_states[k] is a module's output
 
 @dataclass
 class _Batch:
-    input_ids: torch.Tensor  # (B, T)
-    attention_mask: torch.Tensor  # (B, T), 1 = real token
+    input_ids: torch.Tensor  # (B, T): the tokens after the cached opening
+    attention_mask: torch.Tensor  # (B, cached + T), 1 = real token
     position_ids: torch.Tensor  # (B, T), counted over real tokens only, so padding never shifts them
-    last: torch.Tensor  # (B,), index of each row's last real token
+    last: torch.Tensor  # (B,), index into input_ids of each row's last real token
+    prefix: list[tuple[torch.Tensor, torch.Tensor]]  # per layer (keys, values) of the cached opening, or []
 
 
 class CPEncoder:
@@ -107,8 +109,10 @@ class CPEncoder:
         if engine == "auto":
             engine = "packed" if self.lm.device.type == "cpu" else "padded"
         window = getattr(self.lm.model.config, "sliding_window", None)
-        # The packed engine's own attention mask does not model sliding windows; no prompt may exceed one.
-        self.engine = "padded" if window and window < max_length else engine
+        # The packed engine's own attention mask does not model sliding windows, and a cached opening
+        # could fall out of one: where a prompt may exceed the window, run padded rows whole.
+        self._window_bites = bool(window and window < max_length)
+        self.engine = "padded" if self._window_bites else engine
         tokenizer = self.lm.tokenizer
         self._pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
         self._aux_template = Template(cp.aux_template) if cp else None
@@ -323,11 +327,20 @@ class CPEncoder:
             input_ids=batch.input_ids,
             attention_mask=batch.attention_mask,
             position_ids=batch.position_ids,
-            use_cache=False,
+            **cache_arguments(self.lm, batch.prefix),
         )
 
     def _batch(self, template: Template, sentences: list[str]) -> _Batch:
+        """Padded rows of `template` filled with `sentences`. The opening that every row shares is
+        not in them: its keys and values come from the model's cache (packing.py), as in a pack.
+
+        Call it before entering any hook: the first batch of a template runs the decoder over its opening.
+        """
         rows = prompt_token_ids(self.lm.tokenizer, template, sentences)
+        cached, prefix = 0, []
+        if not self._window_bites:
+            cached, prefix = cached_prefix(self.lm, template.text, rows[0][: common_prefix(rows)])
+            rows = [row[cached:] for row in rows]
         width = max(len(row) for row in rows)
         input_ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
         attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -335,10 +348,12 @@ class CPEncoder:
             span = slice(0, len(row)) if self.padding_side == "right" else slice(width - len(row), width)
             input_ids[i, span] = torch.tensor(row)
             attention_mask[i, span] = 1
-        position_ids = (attention_mask.cumsum(1) - 1).clamp(min=0)
+        position_ids = (attention_mask.cumsum(1) - 1).clamp(min=0) + cached
         last = width - 1 - attention_mask.flip(1).argmax(1)  # any padding side
+        attention_mask = torch.cat([torch.ones((len(rows), cached), dtype=torch.long), attention_mask], 1)
+        prefix = [(keys.expand(len(rows), -1, -1, -1), values.expand(len(rows), -1, -1, -1)) for keys, values in prefix]
         device = self.lm.device
-        return _Batch(input_ids.to(device), attention_mask.to(device), position_ids.to(device), last.to(device))
+        return _Batch(input_ids.to(device), attention_mask.to(device), position_ids.to(device), last.to(device), prefix)
 
 
 def length_sorted_batches(texts: list[str], batch_size: int, show_progress_bar: bool | None) -> Iterator[torch.Tensor]:

@@ -49,14 +49,12 @@ class Packed:
 
     def run(self, lm: LanguageModel) -> None:
         """Run the decoder over the pack until a hook has what it needs."""
-        # A fresh cache object per pack: the forward appends to it, the stored tensors stay as they are.
-        past = {_cache_argument(lm): DynamicCache(ddp_cache_data=self.prefix), "use_cache": True} if self.prefix else {}
         run_until_stopped(
             lm.decoder,
             input_ids=self.input_ids,
             attention_mask=self.attention_mask,
             position_ids=self.position_ids,
-            **past,
+            **cache_arguments(lm, self.prefix),
         )
 
 
@@ -153,6 +151,16 @@ def _prefix_states(lm: LanguageModel, ids: list[int]) -> list[tuple[torch.Tensor
     inputs = {"input_ids": torch.tensor([ids], device=lm.device), "position_ids": positions}
     lm.decoder(**inputs, **{_cache_argument(lm): cache}, use_cache=True)
     return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+def cache_arguments(lm: LanguageModel, prefix: list[tuple[torch.Tensor, torch.Tensor]]) -> dict:
+    """The forward's keyword arguments that hand it `prefix` as already computed keys and values.
+
+    A fresh cache object per call: the forward appends to it, the stored tensors stay as they are.
+    """
+    if not prefix:
+        return {"use_cache": False}
+    return {_cache_argument(lm): DynamicCache(ddp_cache_data=prefix), "use_cache": True}
 
 
 def _cache_argument(lm: LanguageModel) -> str:
