@@ -102,3 +102,20 @@ def test_gpu_benchmark_parts_write_their_section(tmp_path):
     packed = {(budget, run) for budget in (40, 768) for run in ("plain", "CP", "grid")}
     assert set(sweep) == {("padded", "plain"), ("padded", "CP"), *packed}
     assert all(r["rate"] > 0 for r in sweep.values())
+
+
+def test_engines_benchmark_writes_its_section(tiny_model_dir, tmp_path, monkeypatch):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "engines.py"
+    target = tmp_path / "docs" / "PERFORMANCE.md"
+    args = ["--model", tiny_model_dir, "--count", "4", "--rounds", "1", "--prompts", "prompteol", "--words", "8,20"]
+    monkeypatch.setattr(sys, "argv", [str(script), *args, "--batch-sizes", "2", "--output", str(target)])
+    runpy.run_path(str(script), run_name="__main__")
+    rows = json.loads((target.parent / "performance" / "engines.json").read_text())["rows"]
+    assert len(rows) == 2 * 2 * 2 and {r["engine"] for r in rows} == {"packed", "padded"}
+    text = target.read_text()
+    assert "## Packed against padded" in text and "| prompteol | CP | 20 | 2 |" in text
+    assert "configurations." in text.split("## Packed against padded")[1]

@@ -262,6 +262,8 @@ def render_markdown(path: Path) -> Path:
         lines += _prefix_cache_lines(json.loads((folder / "prefix_cache.json").read_text()))
     if (folder / "prefix_cache_padded.json").is_file():
         lines += _prefix_cache_lines(json.loads((folder / "prefix_cache_padded.json").read_text()))
+    if (folder / "engines.json").is_file():
+        lines += _engines_lines(json.loads((folder / "engines.json").read_text()))
     if (folder / "gpu.json").is_file():
         lines += _gpu_lines(json.loads((folder / "gpu.json").read_text()))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -294,6 +296,31 @@ def _prefix_cache_lines(result: dict) -> list[str]:
             f"{fast / per_pack:.2f}x | {fast / plain:.2f} | {fast / naive:.1f}x |"
         )
     return [*lines, ""]
+
+
+def _engines_lines(result: dict) -> list[str]:
+    m = result["machine"]
+    rate = {(r["prompt"], r["setting"], r["words"], r["batch_size"], r["engine"]): r["rate"] for r in result["rows"]}
+    lines = [
+        "## Packed against padded",
+        "",
+        f"`{result['command']}` on {m['cpu']} ({m['cores']} logical cores), `{result['model']}`, float32,",
+        f"{result['count']} sentences per run, best of {result['rounds']} rounds in alternating order. Both engines "
+        "read the template's opening from the cache; paper CP settings. Rates are sentences per second.",
+        "",
+        "| prompt | run | words | batch | packed | padded | padded / packed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key in dict.fromkeys(k[:4] for k in rate):
+        packed, padded = rate[(*key, "packed")], rate[(*key, "padded")]
+        prompt, setting, words, batch = key
+        lines.append(
+            f"| {prompt} | {setting} | {words} | {batch} | {packed:.1f} | {padded:.1f} | {padded / packed:.2f} |"
+        )
+    ratios = [rate[(*key, "padded")] / rate[(*key, "packed")] for key in dict.fromkeys(k[:4] for k in rate)]
+    faster = sum(r > 1 for r in ratios)
+    lines += ["", f"Padded is the faster engine in {faster} of {len(ratios)} configurations.", ""]
+    return lines
 
 
 _GPU_ENGINES = ("plain (padded)", "plain", "CP padded", "CP fast", "CP naive")

@@ -52,11 +52,10 @@ class CPEncoder:
         device: "cpu", "cuda", ...; None picks CUDA when available.
         max_length: token budget of one prompt; longer sentences are cut, the template never.
         padding_side: "right" or "left" (padded engine only); results do not depend on it.
-        engine: "packed" (a batch's prompts packed into one sequence without padding, the
-            template's opening computed once per loaded model), "padded" (one padded row per
-            prompt, the plain way) or "auto" (the default: packed on a CPU, padded on a GPU, the
-            faster of the two on each as measured in docs/PERFORMANCE.md). All give the same
-            embeddings (tested to 1e-5 in float32).
+        engine: "padded" (the default: one padded row per prompt) or "packed" (a batch's prompts
+            packed into one sequence without padding). Both read the template's opening from a
+            cache kept on the loaded model, and give the same embeddings (tested to 1e-5 in
+            float32); padded was the faster on a CPU and on a GPU (docs/PERFORMANCE.md).
 
     Example:
         >>> encoder = CPEncoder()                                     # doctest: +SKIP
@@ -74,7 +73,7 @@ class CPEncoder:
         device: str | torch.device | None = None,
         max_length: int = 512,
         padding_side: Literal["right", "left"] = "right",
-        engine: Literal["auto", "packed", "padded"] = "auto",
+        engine: Literal["padded", "packed"] = "padded",
     ) -> None:
         self.prompt = resolve_prompt(prompt)
         if isinstance(model, LanguageModel):
@@ -104,10 +103,8 @@ class CPEncoder:
         if padding_side not in ("right", "left"):
             raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
         self.padding_side = padding_side
-        if engine not in ("auto", "packed", "padded"):
-            raise ValueError(f"engine must be 'auto', 'packed' or 'padded', got {engine!r}")
-        if engine == "auto":
-            engine = "packed" if self.lm.device.type == "cpu" else "padded"
+        if engine not in ("padded", "packed"):
+            raise ValueError(f"engine must be 'padded' or 'packed', got {engine!r}")
         window = getattr(self.lm.model.config, "sliding_window", None)
         # The packed engine's own attention mask does not model sliding windows, and a cached opening
         # could fall out of one: where a prompt may exceed the window, run padded rows whole.
