@@ -250,22 +250,19 @@ def render_markdown(path: Path) -> Path:
     lines = ["# Performance", ""]
     if (folder / "NOTES.md").is_file():  # what the numbers alone do not say, written by whoever ran them
         lines += [(folder / "NOTES.md").read_text().strip(), ""]
-    if (folder / "bench.json").is_file():
-        lines += _bench_lines(json.loads((folder / "bench.json").read_text()))
-    if (folder / "service.json").is_file():
-        lines += _service_lines(json.loads((folder / "service.json").read_text()))
-    if (folder / "ray.json").is_file():
-        lines += _ray_lines(json.loads((folder / "ray.json").read_text()))
-    if (folder / "bf16_sts.json").is_file():
-        lines += _bf16_sts_lines(json.loads((folder / "bf16_sts.json").read_text()))
-    if (folder / "prefix_cache.json").is_file():
-        lines += _prefix_cache_lines(json.loads((folder / "prefix_cache.json").read_text()))
-    if (folder / "prefix_cache_padded.json").is_file():
-        lines += _prefix_cache_lines(json.loads((folder / "prefix_cache_padded.json").read_text()))
-    if (folder / "engines.json").is_file():
-        lines += _engines_lines(json.loads((folder / "engines.json").read_text()))
-    if (folder / "gpu.json").is_file():
-        lines += _gpu_lines(json.loads((folder / "gpu.json").read_text()))
+    sections = (  # each kept measurement and what draws its section, in the page's order
+        ("bench.json", _bench_lines),
+        ("service.json", _service_lines),
+        ("ray.json", _ray_lines),
+        ("bf16_sts.json", _bf16_sts_lines),
+        ("prefix_cache.json", _prefix_cache_lines),
+        ("prefix_cache_padded.json", _prefix_cache_lines),
+        ("engines.json", _engines_lines),
+        ("gpu.json", _gpu_lines),
+    )
+    for name, draw in sections:
+        if (folder / name).is_file():
+            lines += draw(json.loads((folder / name).read_text()))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
