@@ -18,7 +18,6 @@ import torch
 
 from .encoder import CPEncoder
 from .models import LanguageModel, cache_dir
-from .variants import encode_variants
 
 
 def weights_fingerprint(lm: LanguageModel) -> str:
@@ -87,10 +86,8 @@ class CachedEncoder:
         self.hits += len(set(keys)) - len(missing)
         self.misses += len(missing)
         if missing:
-            # The packed engine: equal to encoder.encode (tested), with no padding and the shared
-            # template prefix computed once per batch.
-            (vectors,) = encode_variants(
-                self.encoder, list(missing.values()), [self.encoder.cp], batch_size, show_progress_bar
+            vectors = self.encoder.encode(
+                list(missing.values()), batch_size=batch_size, show_progress_bar=show_progress_bar
             )
             with self._connect() as db:
                 db.executemany(

@@ -107,7 +107,7 @@ class LanguageModel:
     # The `mean` control's fixed auxiliary vectors, by (aux template, site, layer, max_length): computed once
     # per loaded model, whichever encoder or engine asks first.
     reference_aux: dict = field(default_factory=dict, init=False, repr=False)
-    # The packed engine's cached keys and values of each template's opening tokens (see packing.py).
+    # Both engines' cached keys and values of each template's opening tokens (see packing.py).
     prefix_states: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
