@@ -5,6 +5,7 @@ and their keys and values come from a cache kept on the loaded model: the first 
 template computes them, every later pack (normal and auxiliary prompts alike) reads them. A pack
 reuses only the leading token ids it shares with the cached ones, so a tokenizer that merges the
 template's last word with a sentence's first piece only shortens what is reused; results stay exact.
+The padded engine (encoder.py) reads the same cache for the rows of its batches.
 """
 
 from __future__ import annotations
