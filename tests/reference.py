@@ -90,3 +90,9 @@ def reference_embedding(
                     handle.remove()
             outputs.append(hidden_states[output_layer][0, -1])
         return torch.stack(outputs).mean(0).cpu()  # where the encoder returns its embeddings
+
+
+def encoder_reference(encoder, sentences: list[str], cp: CPConfig | None) -> torch.Tensor:
+    """`reference_embedding` of each sentence with `encoder`'s model, prompt and output layer."""
+    templates = [t.text for t in encoder.prompt.templates]
+    return torch.stack([reference_embedding(encoder.lm, templates, s, cp, encoder.output_layer) for s in sentences])

@@ -7,12 +7,7 @@ import torch
 
 from conftest import CONFIGS, SENTENCES, assert_same_embeddings
 from cpembed import CPConfig, CPEncoder, preprocess
-from reference import reference_embedding
-
-
-def _reference(encoder: CPEncoder, sentences, cp) -> torch.Tensor:
-    templates = [t.text for t in encoder.prompt.templates]
-    return torch.stack([reference_embedding(encoder.lm, templates, s, cp, encoder.output_layer) for s in sentences])
+from reference import encoder_reference
 
 
 @pytest.mark.parametrize("engine", ["packed", "padded"])
@@ -23,10 +18,10 @@ def test_cp_equals_two_pass_reference(tiny_models, arch, site, norm, engine):
     cp = CPConfig(layer=3, alpha=2.5, norm=norm, site=site)
     encoder = CPEncoder(tiny_models[arch], prompt="prompteol", cp=cp, engine=engine)
     fast = encoder.encode(SENTENCES, batch_size=4, convert_to_tensor=True)
-    reference = _reference(encoder, SENTENCES, cp)
+    reference = encoder_reference(encoder, SENTENCES, cp)
     assert_same_embeddings(fast, reference)
     # The comparison could fail: CP moves the embedding far more than the tolerance.
-    plain = _reference(encoder, SENTENCES, None)
+    plain = encoder_reference(encoder, SENTENCES, None)
     assert (plain - reference).abs().max() > 1e-2
 
 
@@ -37,7 +32,7 @@ def test_prompts_and_output_layers_equal_reference(tiny_lm, prompt, output_layer
     cp = CPConfig(layer=4, alpha=3.0)
     encoder = CPEncoder(tiny_lm, prompt=prompt, cp=cp, output_layer=output_layer, engine=engine)
     fast = encoder.encode(SENTENCES, batch_size=3, convert_to_tensor=True)
-    assert_same_embeddings(fast, _reference(encoder, SENTENCES, cp))
+    assert_same_embeddings(fast, encoder_reference(encoder, SENTENCES, cp))
 
 
 @pytest.mark.parametrize("engine", ["packed", "padded"])

@@ -8,6 +8,7 @@ import pytest
 from conftest import SENTENCES, assert_same_embeddings
 from cpembed import CPConfig, CPEncoder
 from cpembed.variants import encode_variants
+from reference import encoder_reference
 
 VARIANTS = [
     None,
@@ -102,14 +103,6 @@ def test_a_prefix_that_merges_across_the_template_boundary(tiny_lm):
     torch.testing.assert_close(packed, expected, atol=1e-5, rtol=1e-5)
 
 
-def _reference(encoder: CPEncoder, sentences: list[str]) -> np.ndarray:
-    from reference import reference_embedding
-
-    templates = [t.text for t in encoder.prompt.templates]
-    lm, cp, layer = encoder.lm, encoder.cp, encoder.output_layer
-    return np.stack([reference_embedding(lm, templates, s, cp, layer) for s in sentences])
-
-
 @pytest.mark.parametrize("engine", ["packed", "padded"])
 def test_a_template_opening_is_computed_once_per_model(tiny_lm, monkeypatch, engine):
     """Every pack or padded batch after a template's first reads the opening's keys and values
@@ -133,7 +126,7 @@ def test_a_template_opening_is_computed_once_per_model(tiny_lm, monkeypatch, eng
     # One opening per template (the prompt and the auxiliary prompt), however many batches ran.
     assert len(computed) == 2 and len(first_tokens) > 2 * len(computed)
     assert_same_embeddings(again[::-1], first)
-    assert_same_embeddings(first, _reference(encoder, SENTENCES))
+    assert_same_embeddings(first, encoder_reference(encoder, SENTENCES, cp))
 
 
 @pytest.mark.parametrize("engine", ["packed", "padded"])
@@ -150,4 +143,4 @@ def test_a_first_batch_that_shares_a_word_does_not_bind_later_ones(tiny_lm, monk
     others = ["A bird sang.", "Rain fell all day long."]
     rows = packing.prompt_token_ids(tiny_lm.tokenizer, encoder.prompt.templates[0], others)
     assert len(stored) > packing.common_prefix(rows)  # the stored prefix is longer than this batch's
-    assert_same_embeddings(encoder.encode(others), _reference(encoder, others))
+    assert_same_embeddings(encoder.encode(others), encoder_reference(encoder, others, cp))

@@ -308,13 +308,13 @@ def _engines_lines(result: dict) -> list[str]:
         "| prompt | run | words | batch | packed | padded | padded / packed |",
         "|---|---|---|---|---|---|---|",
     ]
-    for key in dict.fromkeys(k[:4] for k in rate):
-        packed, padded = rate[(*key, "packed")], rate[(*key, "padded")]
-        prompt, setting, words, batch = key
+    ratios = []
+    for prompt, setting, words, batch in dict.fromkeys(k[:4] for k in rate):
+        packed, padded = (rate[(prompt, setting, words, batch, engine)] for engine in ("packed", "padded"))
+        ratios.append(padded / packed)
         lines.append(
             f"| {prompt} | {setting} | {words} | {batch} | {packed:.1f} | {padded:.1f} | {padded / packed:.2f} |"
         )
-    ratios = [rate[(*key, "padded")] / rate[(*key, "packed")] for key in dict.fromkeys(k[:4] for k in rate)]
     faster = sum(r > 1 for r in ratios)
     lines += ["", f"Padded is the faster engine in {faster} of {len(ratios)} configurations.", ""]
     return lines
