@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from cpembed import CPEncoder, encoder, load_model, packing
+from cpembed import CPEncoder, load_model, packing
 from cpembed.benchmark import machine, measure, save_measurement, sentences_of
 from cpembed.config import PAPER_CP
 from cpembed.naive import NaiveCP
@@ -28,11 +28,11 @@ def opening_per_pack():
     """The engines as they were before the cache: every pack or padded batch computes its
     template's opening itself."""
     real = packing.cached_prefix
-    packing.cached_prefix = encoder.cached_prefix = lambda lm, template, ids: (0, [])
+    packing.cached_prefix = lambda lm, template, ids: (0, [])
     try:
         yield
     finally:
-        packing.cached_prefix = encoder.cached_prefix = real
+        packing.cached_prefix = real
 
 
 def main() -> None:

@@ -15,10 +15,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import packing
 from .config import CPConfig, default_cp
 from .controls import REFERENCE_SENTENCES, partners
 from .models import DEFAULT_MODEL, LanguageModel, load_model, resolve_device, resolve_dtype
-from .packing import cache_arguments, cached_prefix, common_prefix
 from .prompts import Prompt, Template, fit_sentences, preprocess, prompt_token_ids, resolve_prompt
 from .sites import SitePath, site_module
 from .steering import capture, intervene, patch, run_until_stopped
@@ -324,7 +324,7 @@ class CPEncoder:
             input_ids=batch.input_ids,
             attention_mask=batch.attention_mask,
             position_ids=batch.position_ids,
-            **cache_arguments(self.lm, batch.prefix),
+            **packing.cache_arguments(self.lm, batch.prefix),
         )
 
     def _batch(self, template: Template, sentences: list[str]) -> _Batch:
@@ -336,7 +336,7 @@ class CPEncoder:
         rows = prompt_token_ids(self.lm.tokenizer, template, sentences)
         cached, prefix = 0, []
         if not self._window_bites:
-            cached, prefix = cached_prefix(self.lm, template.text, rows[0][: common_prefix(rows)])
+            cached, prefix = packing.cached_prefix(self.lm, template.text, rows[0][: packing.common_prefix(rows)])
             rows = [row[cached:] for row in rows]
         width = max(len(row) for row in rows)
         input_ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
