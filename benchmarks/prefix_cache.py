@@ -12,27 +12,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm import tqdm
 
-from cpembed import CPEncoder, load_model, packing
-from cpembed.benchmark import machine, measure, save_measurement, sentences_of
+from cpembed import CPEncoder, load_model
+from cpembed.benchmark import machine, measure, opening_per_batch, save_measurement, sentences_of
 from cpembed.config import PAPER_CP
 from cpembed.naive import NaiveCP
-
-
-@contextmanager
-def opening_per_pack():
-    """The engines as they were before the cache: every pack or padded batch computes its
-    template's opening itself."""
-    real = packing.cached_prefix
-    packing.cached_prefix = lambda lm, template, ids: (0, [])
-    try:
-        yield
-    finally:
-        packing.cached_prefix = real
 
 
 def main() -> None:
@@ -88,7 +75,7 @@ def main() -> None:
 
 
 def _uncached(encoder: CPEncoder, texts: list[str]):
-    with opening_per_pack():
+    with opening_per_batch():
         return encoder.encode(texts, batch_size=16)
 
 

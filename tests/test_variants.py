@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import SENTENCES, assert_same_embeddings
 from cpembed import CPConfig, CPEncoder
@@ -144,3 +145,27 @@ def test_a_first_batch_that_shares_a_word_does_not_bind_later_ones(tiny_lm, monk
     rows = packing.prompt_token_ids(tiny_lm.tokenizer, encoder.prompt.templates[0], others)
     assert len(stored) > packing.common_prefix(rows)  # the stored prefix is longer than this batch's
     assert_same_embeddings(encoder.encode(others), encoder_reference(encoder, others, cp))
+
+
+@pytest.mark.parametrize("engine", ["packed", "padded"])
+def test_a_forward_reads_the_cached_opening_without_growing_it(tiny_lm, monkeypatch, engine):
+    """The cache a forward gets holds the opening alone when the forward ends, so no layer's keys
+    and values for the batch outlive that layer's attention; the stored opening is not written."""
+    from cpembed import packing
+
+    monkeypatch.setattr(tiny_lm, "prefix_states", {})
+    caches = []
+    real = packing.cache_arguments
+    monkeypatch.setattr(packing, "cache_arguments", lambda lm, prefix: caches.append(real(lm, prefix)) or caches[-1])
+    encoder = CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0), engine=engine)
+    encoder.encode(SENTENCES, batch_size=3)
+    (stored_ids, states), *_ = tiny_lm.prefix_states.values()
+    snapshot = [(keys.clone(), values.clone()) for keys, values in states]
+    encoder.encode(SENTENCES[::-1], batch_size=3)
+    used = [next(v for k, v in arguments.items() if k != "use_cache") for arguments in caches if arguments["use_cache"]]
+    assert used, "no forward read the cached opening"
+    for cache in used:
+        assert all(layer.keys.shape[-2] <= len(stored_ids) for layer in cache.layers)
+        assert cache.get_seq_length() == cache.layers[0].keys.shape[-2] > 0
+    for (keys, values), (keys_before, values_before) in zip(states, snapshot, strict=True):
+        assert torch.equal(keys, keys_before) and torch.equal(values, values_before)

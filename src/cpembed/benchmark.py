@@ -13,7 +13,8 @@ import platform
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import psutil
 import torch
 from tqdm.auto import tqdm
 
+from . import packing
 from .config import PAPER_CP, CPConfig
 from .controls import REFERENCE_SENTENCES
 from .encoder import CPEncoder
@@ -82,6 +84,18 @@ def measure(run: Callable[[], object]) -> tuple[float, float]:
         run()
         seconds = time.perf_counter() - started
     return seconds, rss.peak / 2**20
+
+
+@contextmanager
+def opening_per_batch() -> Iterator[None]:
+    """The engines as they were before the template-opening cache: every pack or padded batch
+    computes its template's opening itself. For measuring what the cache is worth."""
+    real = packing.cached_prefix
+    packing.cached_prefix = lambda lm, template, ids: (0, [])
+    try:
+        yield
+    finally:
+        packing.cached_prefix = real
 
 
 def _engines(lm, prompt: str, cp: CPConfig, batch_size: int) -> dict[str, Callable[[list[str]], object]]:
@@ -363,7 +377,8 @@ def _gpu_lines(result: dict) -> list[str]:
         + f"; the grid costs **{grid_s / fastest_plain:.2f}x** the fastest plain pass.",
         "",
     ]
-    return lines + _pack_budget_lines(result["pack_budget"])
+    lines += _pack_budget_lines(result["pack_budget"])
+    return lines + (_opening_cache_lines(result["opening_cache"]) if "opening_cache" in result else [])
 
 
 def _pack_budget_lines(sweep: dict) -> list[str]:
@@ -381,6 +396,22 @@ def _pack_budget_lines(sweep: dict) -> list[str]:
         lines.append(
             f"| {budget} | {rate[(budget, 'plain')]:.0f} | {rate[(budget, 'CP')]:.0f} | {rate[(budget, 'grid')]:.0f} |"
         )
+    return [*lines, ""]
+
+
+def _opening_cache_lines(sweep: dict) -> list[str]:
+    rate = {(r["prompt"], r["run"], r["opening"]): r["rate"] for r in sweep["rows"]}
+    lines = [
+        f"**The template's opening, cached.** The padded engine, {sweep['sentences']} sentences of "
+        f"{sweep['words']} words at batch {sweep['batch_size']}: the opening read from the cache against computed",
+        "in every batch. Sentences per second.",
+        "",
+        "| prompt | run | cached | per batch | cached / per batch |",
+        "|---|---|---|---|---|",
+    ]
+    for prompt, run in dict.fromkeys(k[:2] for k in rate):
+        cached, per_batch = rate[(prompt, run, "cached")], rate[(prompt, run, "per batch")]
+        lines.append(f"| {prompt} | {run} | {cached:.0f} | {per_batch:.0f} | {cached / per_batch:.2f}x |")
     return [*lines, ""]
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 from transformers import DynamicCache
+from transformers.cache_utils import Cache, DynamicLayer
 
 from .models import LanguageModel
 from .prompts import Template, prompt_token_ids
@@ -155,13 +156,30 @@ def _prefix_states(lm: LanguageModel, ids: list[int]) -> list[tuple[torch.Tensor
 
 
 def cache_arguments(lm: LanguageModel, prefix: list[tuple[torch.Tensor, torch.Tensor]]) -> dict:
-    """The forward's keyword arguments that hand it `prefix` as already computed keys and values.
-
-    A fresh cache object per call: the forward appends to it, the stored tensors stay as they are.
-    """
+    """The forward's keyword arguments that hand it `prefix` as already computed keys and values."""
     if not prefix:
         return {"use_cache": False}
-    return {_cache_argument(lm): DynamicCache(ddp_cache_data=prefix), "use_cache": True}
+    return {
+        _cache_argument(lm): Cache(layers=[_PrefixLayer(keys, values) for keys, values in prefix]),
+        "use_cache": True,
+    }
+
+
+class _PrefixLayer(DynamicLayer):
+    """One layer's cached prefix, read but never grown.
+
+    A DynamicLayer would keep every layer's keys and values for the whole batch until the forward
+    ends (3-5 GiB more at the peak for a 7B model at batch 128-256, docs/PERFORMANCE.md); these are
+    freed as soon as their layer's attention has used them. The stored prefix is never written.
+    """
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor):
+        super().__init__()
+        self.lazy_initialization(keys, values)
+        self.keys, self.values = keys, values
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        return torch.cat([self.keys, key_states], dim=-2), torch.cat([self.values, value_states], dim=-2)
 
 
 def _cache_argument(lm: LanguageModel) -> str:
