@@ -175,7 +175,7 @@ class _PrefixLayer(DynamicLayer):
 
     def __init__(self, keys: torch.Tensor, values: torch.Tensor):
         super().__init__()
-        self.lazy_initialization(keys, values)
+        super().update(keys[..., :0, :], values[..., :0, :])  # initializes the layer as each transformers version does
         self.keys, self.values = keys, values
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
