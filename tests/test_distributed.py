@@ -184,6 +184,25 @@ def test_bad_inputs_fail_clearly_before_any_work(tmp_path):
         distributed.plan([str(blank)])
 
 
+def test_a_pattern_in_a_file_name_stands_for_the_files_it_matches(tmp_path, monkeypatch):
+    for name in ("part-1.txt", "part-0.txt", "other.txt"):
+        (tmp_path / name).write_text("a line\n")
+    (tmp_path / "part-2.jsonl").write_text('{"text": "a line"}\n')
+    assert distributed.expand_patterns([str(tmp_path / "part-*.txt"), str(tmp_path / "other.txt")]) == [
+        str(tmp_path / "part-0.txt"),
+        str(tmp_path / "part-1.txt"),
+        str(tmp_path / "other.txt"),
+    ]
+    monkeypatch.chdir(tmp_path)  # a relative pattern keeps its inputs relative, as given
+    assert distributed.expand_patterns(["part-[01].txt"]) == ["part-0.txt", "part-1.txt"]
+    _, _, described = distributed.plan(["part-?.*"])
+    assert [d["path"] for d in described] == ["part-0.txt", "part-1.txt", "part-2.jsonl"]
+    with pytest.raises(FileNotFoundError, match=r"no input file matches .*\*\.parquet"):
+        distributed.plan([str(tmp_path / "*.parquet")])
+    with pytest.raises(FileNotFoundError, match="only be in the file name, not a folder's"):
+        distributed.plan([str(tmp_path / "*" / "part-0.txt")])
+
+
 def test_impossible_requests_fail_fast(tiny_model_dir, tmp_path):
     source = tmp_path / "one.txt"
     source.write_text("one line\ntwo lines\n")

@@ -13,12 +13,14 @@ same file, so a retry never duplicates a row).
 Inputs: `.txt` (one sentence a line; id = "<input>:<line number>", 1-based), `.jsonl` (a text
 field and optionally an id field; without one, "<input>:<line number>"), `.parquet` (the same
 columns; without an id field, "<input>:<row number>", 0-based). Local paths or any URI pyarrow's
-filesystems read (s3://, gs://, hdfs://, ...). Empty inputs are recorded in the manifest and
-produce no shard.
+filesystems read (s3://, gs://, hdfs://, ...). A pattern in an input's file name
+(`s3://bucket/corpus/*.parquet`) stands for the files it matches, in name order: no shell expands
+a remote one. Empty inputs are recorded in the manifest and produce no shard.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -95,10 +97,11 @@ def plan(inputs: list[str], text_field: str = "text", id_field: str | None = Non
     if isinstance(rows_per_shard, bool) or not isinstance(rows_per_shard, int) or rows_per_shard < 1:
         raise ValueError(f"rows_per_shard must be a positive integer, got {rows_per_shard!r}")
     shards, empty, described, seen_ids = [], [], [], set()
-    for uri in inputs:
+    for uri in expand_patterns(inputs):
         filesystem, path = _filesystem(uri)
         if filesystem.get_file_info(path).type != pafs.FileType.File:
-            raise FileNotFoundError(f"no such input file: {uri}")
+            hint = " (a pattern may only be in the file name, not a folder's)" if any(c in uri for c in "*?[") else ""
+            raise FileNotFoundError(f"no such input file: {uri}{hint}")
         kind = _kind(uri)
         # One read per input: checked, cut into shards and hashed (a rerun on changed data must
         # not reuse shards of the old data) in the same pass.
@@ -114,6 +117,31 @@ def plan(inputs: list[str], text_field: str = "text", id_field: str | None = Non
         rows = sum(r[3] for r in ranges)
         described.append({"path": uri, "rows": rows, "sha256": digest.hexdigest()})
     return shards, empty, described
+
+
+def expand_patterns(inputs: list[str]) -> list[str]:
+    """`inputs` with each one whose file name is a pattern (`*`, `?`, `[...]`) replaced by the
+    files it matches, sorted by name. Only the file name may be a pattern, not a folder."""
+    from pyarrow import fs as pafs
+
+    expanded = []
+    for uri in inputs:
+        name = uri.rsplit("/", 1)[-1]
+        filesystem, path = _filesystem(uri) if any(c in name for c in "*?[") else (None, None)
+        if filesystem is None or filesystem.get_file_info(path).type == pafs.FileType.File:
+            expanded.append(uri)  # not a pattern, or a file whose name holds such a character
+            continue
+        folder, pattern = path.rsplit("/", 1) if "/" in path else ("", path)
+        found = filesystem.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+        names = sorted(
+            info.base_name
+            for info in found
+            if info.type == pafs.FileType.File and fnmatch.fnmatchcase(info.base_name, pattern)
+        )
+        if not names:
+            raise FileNotFoundError(f"no input file matches {uri} (a pattern may only be in the file name)")
+        expanded += [uri[: len(uri) - len(name)] + match for match in names]
+    return expanded
 
 
 def _line_ranges(filesystem, path, uri, kind, text_field, id_field, rows_per_shard, seen_ids, digest):

@@ -45,8 +45,9 @@ def encode(inputs, output, normalize, engine, **options):
 
     Locally, one file is read and written in chunks, so memory stays flat however long it is;
     an output file appears only once it is complete. With --engine ray, text, JSONL or Parquet
-    files (local paths or any filesystem URI pyarrow reads) become Parquet shards with id,
-    embedding and optionally text, plus a manifest; a rerun resumes where a crash stopped.
+    files (local paths or any filesystem URI pyarrow reads; a quoted pattern in a file name, such
+    as 's3://bucket/corpus/*.parquet', stands for the files it matches) become Parquet shards with
+    id, embedding and optionally text, plus a manifest; a rerun resumes where a crash stopped.
     """
     ray_options = {k: options.pop(k) for k in list(options) if k in _RAY_FLAGS}
     if engine == "ray":
