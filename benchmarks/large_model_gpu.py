@@ -23,7 +23,7 @@ from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
 
 from cpembed import CPEncoder, LanguageModel, load_model, packing
-from cpembed.benchmark import _engines, machine, opening_per_batch, save_measurement, sentences_of
+from cpembed.benchmark import _engines, encode_opening_per_batch, machine, save_measurement, sentences_of
 from cpembed.config import PAPER_CP
 from cpembed.search import PAPER_LAYERS, grid_settings
 from cpembed.variants import encode_variants
@@ -176,18 +176,13 @@ def opening_cache(lm: LanguageModel, count: int, rounds: int, words: int = 12, b
         for name, cp in (("plain", None), ("CP", PAPER_CP[prompt])):
             encoder = CPEncoder(lm, prompt, cp=cp, engine="padded")
             runs[(prompt, name, "cached")] = lambda e=encoder: e.encode(texts, batch_size=batch_size)
-            runs[(prompt, name, "per batch")] = lambda e=encoder: _per_batch(e, texts, batch_size)
+            runs[(prompt, name, "per batch")] = lambda e=encoder: encode_opening_per_batch(e, texts, batch_size)
     seconds = dict.fromkeys(runs, float("inf"))
     for round_ in range(rounds):
         for key, run in runs.items() if round_ % 2 == 0 else reversed(runs.items()):
             seconds[key] = min(seconds[key], timed(run)[0])
     rows = [dict(prompt=p, run=n, opening=o, seconds=s, rate=count / s) for (p, n, o), s in seconds.items()]
     return {"words": words, "batch_size": batch_size, "sentences": count, "rows": rows}
-
-
-def _per_batch(encoder: CPEncoder, texts: list[str], batch_size: int):
-    with opening_per_batch():
-        return encoder.encode(texts, batch_size=batch_size)
 
 
 if __name__ == "__main__":

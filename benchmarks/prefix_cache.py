@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from cpembed import CPEncoder, load_model
-from cpembed.benchmark import machine, measure, opening_per_batch, save_measurement, sentences_of
+from cpembed.benchmark import encode_opening_per_batch, machine, measure, save_measurement, sentences_of
 from cpembed.config import PAPER_CP
 from cpembed.naive import NaiveCP
 
@@ -47,7 +47,12 @@ def main() -> None:
             cases += [
                 (prompt, words, "plain", lambda t=texts, e=plain: e.encode(t, batch_size=16)),
                 (prompt, words, "CP fast", lambda t=texts, e=fast: e.encode(t, batch_size=16)),
-                (prompt, words, "CP fast, opening per pack", lambda t=texts, e=fast: _uncached(e, t)),
+                (
+                    prompt,
+                    words,
+                    "CP fast, opening per pack",
+                    lambda t=texts, e=fast: encode_opening_per_batch(e, t, batch_size=16),
+                ),
                 (prompt, words, "CP naive", lambda t=texts, e=naive: e.encode(t, batch_size=16)),
             ]
     best: dict[tuple, float] = {}
@@ -72,11 +77,6 @@ def main() -> None:
     name = "prefix_cache" if args.engine == "packed" else f"prefix_cache_{args.engine}"
     target = save_measurement(Path(args.output), name, result)
     print(f"wrote {target}", file=sys.stderr)
-
-
-def _uncached(encoder: CPEncoder, texts: list[str]):
-    with opening_per_batch():
-        return encoder.encode(texts, batch_size=16)
 
 
 if __name__ == "__main__":

@@ -95,6 +95,7 @@ def test_gpu_benchmark_parts_write_their_section(tmp_path):
         "rows": rows,
         "grid": script["grid_over_plain"](lm, 4, 1),
         "pack_budget": script["pack_budgets"](lm, 6, 1, budgets=(40, 768)),
+        "opening_cache": script["opening_cache"](lm, 4, 1, batch_size=2),
     }
     text = save_measurement(tmp_path / "PERFORMANCE.md", "gpu", result).read_text()
     assert "## A 7B-sized model on a GPU" in text and "| prompteol | 12 | 4 | 4 | 4 | 4 | 4 | 4 | 1.00 |" in text
@@ -103,6 +104,11 @@ def test_gpu_benchmark_parts_write_their_section(tmp_path):
     packed = {(budget, run) for budget in (40, 768) for run in ("plain", "CP", "grid")}
     assert set(sweep) == {("padded", "plain"), ("padded", "CP"), *packed}
     assert all(r["rate"] > 0 for r in sweep.values())
+    opening = {(r["prompt"], r["run"], r["opening"]) for r in result["opening_cache"]["rows"]}
+    assert opening == {
+        (p, run, o) for p in ("prompteol", "knowledge") for run in ("plain", "CP") for o in ("cached", "per batch")
+    }
+    assert "**The template's opening, cached.**" in text and text.count("| knowledge | CP |") == 1
 
 
 def test_engines_benchmark_writes_its_section(tiny_model_dir, tmp_path, monkeypatch):

@@ -13,8 +13,7 @@ import platform
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -86,14 +85,13 @@ def measure(run: Callable[[], object]) -> tuple[float, float]:
     return seconds, rss.peak / 2**20
 
 
-@contextmanager
-def opening_per_batch() -> Iterator[None]:
-    """The engines as they were before the template-opening cache: every pack or padded batch
-    computes its template's opening itself. For measuring what the cache is worth."""
+def encode_opening_per_batch(encoder: CPEncoder, texts: list[str], batch_size: int):
+    """`encoder.encode` as the engines ran before the template-opening cache: every pack or padded
+    batch computes its template's opening itself. For measuring what the cache is worth."""
     real = packing.cached_prefix
     packing.cached_prefix = lambda lm, template, ids: (0, [])
     try:
-        yield
+        return encoder.encode(texts, batch_size=batch_size)
     finally:
         packing.cached_prefix = real
 
@@ -377,8 +375,7 @@ def _gpu_lines(result: dict) -> list[str]:
         + f"; the grid costs **{grid_s / fastest_plain:.2f}x** the fastest plain pass.",
         "",
     ]
-    lines += _pack_budget_lines(result["pack_budget"])
-    return lines + (_opening_cache_lines(result["opening_cache"]) if "opening_cache" in result else [])
+    return lines + _pack_budget_lines(result["pack_budget"]) + _opening_cache_lines(result["opening_cache"])
 
 
 def _pack_budget_lines(sweep: dict) -> list[str]:

@@ -100,7 +100,7 @@ def plan(inputs: list[str], text_field: str = "text", id_field: str | None = Non
     for uri in expand_patterns(inputs):
         filesystem, path = _filesystem(uri)
         if filesystem.get_file_info(path).type != pafs.FileType.File:
-            hint = " (a pattern may only be in the file name, not a folder's)" if any(c in uri for c in "*?[") else ""
+            hint = " (a pattern may only be in the file name, not a folder's)" if _is_pattern(uri) else ""
             raise FileNotFoundError(f"no such input file: {uri}{hint}")
         kind = _kind(uri)
         # One read per input: checked, cut into shards and hashed (a rerun on changed data must
@@ -127,9 +127,12 @@ def expand_patterns(inputs: list[str]) -> list[str]:
     expanded = []
     for uri in inputs:
         name = uri.rsplit("/", 1)[-1]
-        filesystem, path = _filesystem(uri) if any(c in name for c in "*?[") else (None, None)
-        if filesystem is None or filesystem.get_file_info(path).type == pafs.FileType.File:
-            expanded.append(uri)  # not a pattern, or a file whose name holds such a character
+        if not _is_pattern(name):
+            expanded.append(uri)
+            continue
+        filesystem, path = _filesystem(uri)
+        if filesystem.get_file_info(path).type == pafs.FileType.File:
+            expanded.append(uri)  # a file whose name holds such a character
             continue
         folder, pattern = path.rsplit("/", 1) if "/" in path else ("", path)
         found = filesystem.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
@@ -142,6 +145,10 @@ def expand_patterns(inputs: list[str]) -> list[str]:
             raise FileNotFoundError(f"no input file matches {uri} (a pattern may only be in the file name)")
         expanded += [uri[: len(uri) - len(name)] + match for match in names]
     return expanded
+
+
+def _is_pattern(text: str) -> bool:
+    return any(c in text for c in "*?[")
 
 
 def _line_ranges(filesystem, path, uri, kind, text_field, id_field, rows_per_shard, seen_ids, digest):
