@@ -85,6 +85,8 @@ def test_models_lists_every_builtin_with_its_pip_command():
         (["similarity", "a", "--layer", "3"], "at least two sentences"),
         (["encode", "-", "-o", "out.txt"], "must end in .npy or .jsonl"),
         (["encode", "-", "-o", "no/such/folder/out.npy"], "does not exist: create it first"),
+        (["encode", "-", "--text-field", "text"], "--text-field applies only to --engine ray"),  # the default, given
+        (["encode", "-", "--workers", "1", "--include-text"], "--workers, --include-text apply only to --engine ray"),
     ],
 )
 def test_bad_flags_give_one_clear_line(model_dir, args, message):
@@ -99,6 +101,15 @@ def test_non_utf8_input_names_the_line(model_dir, tmp_path):
     source.write_bytes("first line\ncaf\u00e9\n".encode("latin-1"))
     result = CliRunner().invoke(main, ["encode", str(source), "--model", model_dir])
     assert result.exit_code == 1 and "is not UTF-8 text (line 2)" in result.output
+
+
+def test_encode_refuses_to_write_over_its_input(model_dir, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text("a cat.\n", encoding="utf-8")
+    same_file = str(tmp_path / "." / "in.jsonl")
+    result = CliRunner().invoke(main, ["encode", str(source), "-o", same_file, "--model", model_dir])
+    assert result.exit_code != 0 and "is the input file" in result.output
+    assert source.read_text(encoding="utf-8") == "a cat.\n"
 
 
 def test_a_utf8_bom_is_not_embedded(model_dir, tmp_path):

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import numpy as np
 import pytest
 
-# mteb creates its results cache folder when imported: keep it out of the home directory.
-os.environ.setdefault("MTEB_CACHE", tempfile.mkdtemp(prefix="cpembed-mteb-"))
+# mteb creates its results cache folder when imported: keep it out of the home directory,
+# in a folder removed when the test run ends.
+if "MTEB_CACHE" not in os.environ:
+    os.environ["MTEB_CACHE"] = tempfile.mkdtemp(prefix="cpembed-mteb-")
+    atexit.register(shutil.rmtree, os.environ["MTEB_CACHE"], ignore_errors=True)
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 

@@ -122,6 +122,7 @@ def test_search_cli_writes_csv_json_and_heatmap(tiny_model_dir, data_dir, tmp_pa
     assert "| x |" in result.output
     result = CliRunner().invoke(main, ["search", "aux", "--layer", "2", "--aux-template", "Noise: {sentence}", *args])
     assert result.exit_code != 0 and "--template NAME=TEMPLATE" in result.output
+    assert "--aux-template" not in CliRunner().invoke(main, ["search", "aux", "--help"]).output
     result = CliRunner().invoke(main, ["search", "controls", "--layer", "2", *args])
     assert result.exit_code == 0, result.output
     labels = [r["label"] for r in json.loads((out / "controls.json").read_text())["records"]]

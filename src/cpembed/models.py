@@ -202,6 +202,11 @@ def load_model(
         >>> lm = load_model("smollm2-135m")            # doctest: +SKIP
         >>> lm = load_model("/models/Llama-2-7b-hf")   # doctest: +SKIP
     """
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(
+            f"model must be a built-in name, a path or a loaded model, got {type(name_or_path).__name__}: "
+            f"choose one of {', '.join(BUILTIN_MODELS)}"
+        )
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     name = os.fspath(name_or_path)

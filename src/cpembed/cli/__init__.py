@@ -78,10 +78,9 @@ _MODEL_OPTIONS = [
         help="Sentences per forward batch (serve: the most a gathered batch holds).",
     ),
 ]
-_SITE_OPTIONS = [
-    click.option("--site", type=click.Choice(SITES), help="Where CP reads and writes."),
-    click.option("--aux-template", help="Auxiliary prompt with one {sentence}."),
-]
+_SITE_OPTION = click.option("--site", type=click.Choice(SITES), help="Where CP reads and writes.")
+_AUX_TEMPLATE_OPTION = click.option("--aux-template", help="Auxiliary prompt with one {sentence}.")
+_SITE_OPTIONS = [_SITE_OPTION, _AUX_TEMPLATE_OPTION]
 _CP_OPTIONS = [
     click.option("--no-cp", is_flag=True, help="Plain prompt embeddings, without Contrastive Prompting."),
     click.option(
@@ -114,6 +113,14 @@ def encoder_options(command):
 def search_options(command):
     """Encoder flags without the CP setting itself, which a search varies."""
     return _apply(_MODEL_OPTIONS + _SITE_OPTIONS, command)
+
+
+def wording_search_options(command):
+    """search_options, with --aux-template hidden: a wording search varies the wording itself.
+
+    The flag is still parsed, so giving it gets an error naming the flag to use instead.
+    """
+    return _apply(_MODEL_OPTIONS + [_SITE_OPTION, click.option("--aux-template", hidden=True)], command)
 
 
 def build_encoder(**options):

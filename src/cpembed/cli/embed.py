@@ -53,7 +53,13 @@ def encode(inputs, output, normalize, engine, **options):
     if engine == "ray":
         _encode_on_ray(inputs, output, normalize, ray_options, options)
         return
-    given = [f"--{k.replace('_', '-')}" for k, v in ray_options.items() if v != _RAY_FLAGS[k]]
+    # Asked of click, not compared with the defaults: `--text-field text` is given too.
+    context = click.get_current_context()
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in ray_options
+        if context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    ]
     if given:
         raise click.UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to --engine ray")
     if len(inputs) != 1:
@@ -68,7 +74,7 @@ def encode(inputs, output, normalize, engine, **options):
     from ..streaming import count_checked_lines, encode_file, seekable_input
 
     options, batch_size = _split(options)
-    _check_output(output)  # before minutes of work, not after
+    _check_output(output, inputs[0])  # before minutes of work, not after
     _exit_cleanly_on_sigterm()
     with seekable_input(inputs[0]) as path:
         # Also before loading the model: a bad byte is found first.
@@ -86,17 +92,17 @@ def _exit_cleanly_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
-# Ray-only flags and their defaults.
-_RAY_FLAGS = {
-    "address": None,
-    "workers": 1,
-    "cpus_per_worker": 1,
-    "gpus_per_worker": 0,
-    "text_field": "text",
-    "id_field": None,
-    "include_text": False,
-    "rows_per_shard": 10_000,
-}
+# The flags only the Ray engine reads.
+_RAY_FLAGS = (
+    "address",
+    "workers",
+    "cpus_per_worker",
+    "gpus_per_worker",
+    "text_field",
+    "id_field",
+    "include_text",
+    "rows_per_shard",
+)
 
 
 def _encode_on_ray(inputs, output, normalize, ray_options, options) -> None:
@@ -125,7 +131,7 @@ def _encode_on_ray(inputs, output, normalize, ray_options, options) -> None:
         click.echo(f"  {empty} is empty: no rows, recorded in the manifest", err=True)
 
 
-def _check_output(output: str) -> None:
+def _check_output(output: str, source: str) -> None:
     if output == "-":
         return
     path = Path(output)
@@ -133,6 +139,9 @@ def _check_output(output: str) -> None:
         raise click.UsageError(f"--output must end in .npy or .jsonl (or be -), got {output!r}")
     if not path.parent.resolve().is_dir():
         raise click.UsageError(f"the folder of --output {output!r} does not exist: create it first")
+    if source != "-" and path.exists() and path.samefile(source):
+        # The output replaces its file only when complete, but then the sentences are gone.
+        raise click.UsageError(f"--output {output!r} is the input file: write the embeddings to another file")
 
 
 @main.command(short_help="Cosine similarity of two or more sentences.")

@@ -9,7 +9,7 @@ import click
 
 from ..config import NORMS
 from ..prompts import IRRELEVANT
-from . import _apply, _split, build_encoder, encoder_options, main, search_options
+from . import _apply, _split, build_encoder, encoder_options, main, search_options, wording_search_options
 
 
 @main.group(name="eval")
@@ -251,7 +251,7 @@ def search_layers_command(alpha, norm, data, output, **options):
 @click.option("--template", "templates", multiple=True, help="NAME=TEMPLATE, an extra auxiliary wording (repeatable).")
 @click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
 @click.option("--output", type=click.Path(file_okay=False), help="Write aux.csv and aux.json here.")
-@search_options
+@wording_search_options
 def search_aux_command(layer, alpha, norm, templates, data, output, **options):
     """Spearman on STS-B dev for each auxiliary wording (irrelevant, redundant, background, ...)."""
     from ..evaluation.data import find_data_dir
