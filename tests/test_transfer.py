@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 
 import numpy as np
 import pytest
@@ -53,6 +54,24 @@ def test_probe_is_at_chance_on_noise(data_dir):
 
 
 @needs_real_data
+def test_probe_converges_where_the_float32_hessian_cannot_be_solved():
+    """More correlated features than items at a weak penalty, as MRPC's pair features of a large model:
+    sklearn's Newton solver gives up on the Hessian and falls back to lbfgs, which must still converge."""
+    from scipy.linalg import LinAlgWarning
+    from sklearn.exceptions import ConvergenceWarning
+
+    from cpembed.evaluation.transfer import _fit
+
+    rng = np.random.default_rng(0)
+    factors = rng.normal(size=(200, 5))
+    x = factors @ rng.normal(size=(5, 400)) + 0.1 * rng.normal(size=(200, 400))
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    y = (factors[:, 0] + 0.5 * rng.normal(size=200) > 0).astype(int)
+    with pytest.warns(LinAlgWarning, match="resort to lbfgs"), warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        _fit(x, y, c=1000.0)
+
+
 def test_real_transfer_counts():
     counts = {task: len(senteval.load_binary(REAL_DATA, task).labels) for task in senteval.BINARY_TASKS}
     assert counts == {"MR": 10662, "CR": 3775, "SUBJ": 10000, "MPQA": 10606}

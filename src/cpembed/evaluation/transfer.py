@@ -19,6 +19,7 @@ from .data import BINARY_TASKS, load_binary, load_mrpc, load_sst2, load_trec
 TRANSFER_TASKS = ("MR", "CR", "SUBJ", "MPQA", "SST2", "TREC", "MRPC")
 C_GRID = tuple(2.0**t for t in range(-2, 4))
 SEED = 1111  # SentEval's
+MAX_ITERATIONS = 2000
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -37,8 +38,10 @@ def _fit(x: np.ndarray, y: np.ndarray, c: float):
     LogisticRegression, _, _ = _sklearn()
     # Newton steps reach the regularised optimum in a handful of iterations. lbfgs stopped at its
     # default tolerance short of it on LLM features (up to 0.4 points of accuracy on an MR fold), and
-    # took about twice as long for it.
-    return LogisticRegression(C=c, solver="newton-cholesky", max_iter=100).fit(x, y)
+    # took about twice as long for it. Where the float32 Hessian is too ill-conditioned to solve
+    # (MRPC's 4 x d pair features at a large C), sklearn falls back to lbfgs for the iterations left:
+    # the limit leaves it enough to converge, and a Newton fit never comes near it.
+    return LogisticRegression(C=c, solver="newton-cholesky", max_iter=MAX_ITERATIONS).fit(x, y)
 
 
 def choose_c(x: np.ndarray, y: np.ndarray, folds: int = 10) -> float:
