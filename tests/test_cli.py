@@ -110,6 +110,8 @@ def test_encode_refuses_to_write_over_its_input(model_dir, tmp_path):
     result = CliRunner().invoke(main, ["encode", str(source), "-o", same_file, "--model", model_dir])
     assert result.exit_code != 0 and "is the input file" in result.output
     assert source.read_text(encoding="utf-8") == "a cat.\n"
+    missing = CliRunner().invoke(main, ["encode", str(tmp_path / "missing.txt"), "-o", same_file, "--model", model_dir])
+    assert missing.exit_code != 0 and "no such input file" in missing.output
 
 
 def test_a_utf8_bom_is_not_embedded(model_dir, tmp_path):

@@ -122,7 +122,7 @@ def test_other_bad_settings(tiny_lm):
         CPEncoder(tiny_lm, max_length=0)
     with pytest.raises(TypeError, match="cp must be a CPConfig"):
         CPEncoder(tiny_lm, cp={"layer": 3})
-    with pytest.raises(TypeError, match="model must be a built-in name, a path or a loaded model, got int"):
+    with pytest.raises(TypeError, match="model must be a built-in name or a path, got int"):
         CPEncoder(model=5)
 
 

@@ -204,7 +204,7 @@ def load_model(
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(
-            f"model must be a built-in name, a path or a loaded model, got {type(name_or_path).__name__}: "
+            f"model must be a built-in name or a path, got {type(name_or_path).__name__}: "
             f"choose one of {', '.join(BUILTIN_MODELS)}"
         )
     torch_device = resolve_device(device)

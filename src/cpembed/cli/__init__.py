@@ -79,8 +79,7 @@ _MODEL_OPTIONS = [
     ),
 ]
 _SITE_OPTION = click.option("--site", type=click.Choice(SITES), help="Where CP reads and writes.")
-_AUX_TEMPLATE_OPTION = click.option("--aux-template", help="Auxiliary prompt with one {sentence}.")
-_SITE_OPTIONS = [_SITE_OPTION, _AUX_TEMPLATE_OPTION]
+_SITE_OPTIONS = [_SITE_OPTION, click.option("--aux-template", help="Auxiliary prompt with one {sentence}.")]
 _CP_OPTIONS = [
     click.option("--no-cp", is_flag=True, help="Plain prompt embeddings, without Contrastive Prompting."),
     click.option(

@@ -139,7 +139,8 @@ def _check_output(output: str, source: str) -> None:
         raise click.UsageError(f"--output must end in .npy or .jsonl (or be -), got {output!r}")
     if not path.parent.resolve().is_dir():
         raise click.UsageError(f"the folder of --output {output!r} does not exist: create it first")
-    if source != "-" and path.exists() and path.samefile(source):
+    # samefile needs both files: a missing input is reported when it is read, by its own message.
+    if source != "-" and path.exists() and Path(source).exists() and path.samefile(source):
         # The output replaces its file only when complete, but then the sentences are gone.
         raise click.UsageError(f"--output {output!r} is the input file: write the embeddings to another file")
 

@@ -39,7 +39,7 @@ def _fit(x: np.ndarray, y: np.ndarray, c: float):
     # Newton steps reach the regularised optimum in a handful of iterations. lbfgs stopped at its
     # default tolerance short of it on LLM features (up to 0.4 points of accuracy on an MR fold), and
     # took about twice as long for it. Where the float32 Hessian is too ill-conditioned to solve
-    # (MRPC's 4 x d pair features at a large C), sklearn falls back to lbfgs for the iterations left:
+    # (MRPC's 4 x d pair features of a 896-dimensional model), sklearn falls back to lbfgs for the iterations left:
     # the limit leaves it enough to converge, and a Newton fit never comes near it.
     return LogisticRegression(C=c, solver="newton-cholesky", max_iter=MAX_ITERATIONS).fit(x, y)
 
