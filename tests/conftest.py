@@ -7,6 +7,7 @@ reference run on the CUDA kernels too (`make test-cuda`).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,6 +41,42 @@ def float32_when_auto(monkeypatch):
     import cpembed.models
 
     monkeypatch.setattr(cpembed.models, "native_bfloat16", lambda device: False)
+
+
+# The evaluation data beside the repo (never copied into it). Tests reach it only through the
+# `senteval_data` and `raw_stsb_data` fixtures, which skip where it is absent; every other test
+# runs with the library's data search pointed at nothing, so a test that reads the shared data
+# without the fixture fails on every machine, data or not, instead of only on a fresh clone.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def no_evaluation_data_by_default(monkeypatch):
+    import cpembed.evaluation.data
+
+    monkeypatch.setattr(cpembed.evaluation.data, "SEARCH_PATHS", ())
+    monkeypatch.setattr(cpembed.evaluation.data, "RAW_STSB_PATHS", ())
+    monkeypatch.delenv("CPEMBED_DATA", raising=False)
+    monkeypatch.delenv("CPEMBED_RAW_DATA", raising=False)
+
+
+def _shared(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.is_dir():
+        pytest.skip(f"{'/'.join(parts)} not found beside the repo")
+    return path
+
+
+@pytest.fixture(scope="session")
+def senteval_data() -> Path:
+    """SentEval's real `downstream/` folder; the test is skipped where it is absent."""
+    return _shared("senteval", "downstream")
+
+
+@pytest.fixture(scope="session")
+def raw_stsb_data() -> Path:
+    """The raw STS Benchmark folder; the test is skipped where it is absent."""
+    return _shared("stsb-raw")
 
 
 def assert_same_embeddings(actual, expected, err_msg: str = "") -> None:

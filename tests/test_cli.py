@@ -123,7 +123,7 @@ def test_a_utf8_bom_is_not_embedded(model_dir, tmp_path):
 
 def test_unknown_model_lists_the_choices():
     result = CliRunner().invoke(main, ["similarity", "a", "b", "--model", "nope-7b"])
-    assert result.exit_code == 1 and "choose one of smollm2-135m" in result.output
+    assert result.exit_code == 2 and "choose one of smollm2-135m" in result.output
 
 
 def test_alpha_on_a_default_that_ignores_it_names_the_default_and_the_fix():
@@ -138,3 +138,22 @@ def test_alpha_on_a_default_that_ignores_it_names_the_default_and_the_fix():
     assert chosen == CPConfig(layer=7, alpha=2.0, norm="scale")  # the table's layer, the given alpha and norm
     scaled = _encoder_options(model="smollm2-135m", alpha=2.0, **{**options, "intervention": "scale"})["cp"]
     assert scaled.alpha == 2.0 and scaled.intervention == "scale"  # the scale control uses alpha under any norm
+
+
+def test_errors_share_one_shape_and_documented_exit_statuses(model_dir, tmp_path):
+    """2: the command line cannot work as given; 1: the command could not finish. One "Error:" line each."""
+    usage = CliRunner().invoke(main, ["encode", str(tmp_path), "--model", model_dir], prog_name="cpembed")
+    assert usage.exit_code == 2
+    assert usage.output.splitlines() == [
+        f"Error: {tmp_path} is a folder: give a text file, one sentence a line; to embed every file in it, "
+        f"use --engine ray '{tmp_path}/*.txt'",
+        "Try 'cpembed encode --help' for help.",
+    ]
+    layer = CliRunner().invoke(main, ["similarity", "a", "b", "--layer", "99", "--model", model_dir])
+    assert layer.exit_code == 2 and layer.output.startswith("Error: CP layer 99 is out of range")
+    unknown = CliRunner().invoke(main, ["encode", "-", "--bogus"])
+    assert unknown.exit_code == 2 and unknown.output.startswith("Error: No such option '--bogus'")
+    assert "Usage:" not in usage.output + layer.output + unknown.output
+    missing = CliRunner().invoke(main, ["encode", str(tmp_path / "absent.txt"), "--model", model_dir])
+    assert missing.exit_code == 1
+    assert missing.output.splitlines() == [f"Error: no such input file: {tmp_path / 'absent.txt'}"]

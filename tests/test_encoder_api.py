@@ -49,6 +49,36 @@ def test_huge_sentence_is_cut_to_max_length(tiny_lm):
     assert out.shape == (2, 32) and np.isfinite(out).all()
 
 
+def test_similarity_never_leaves_minus_one_to_one(encoder):
+    rows = np.random.default_rng(0).normal(size=(50, encoder.embedding_dimension)).astype(np.float32)
+    matrix = encoder.similarity(rows, rows)  # float32 rounding put 11 of these diagonals at 1.0000002
+    assert matrix.max() <= 1.0 and matrix.min() >= -1.0
+    np.testing.assert_allclose(np.diag(matrix), 1.0, rtol=1e-6)
+
+
+def test_sentences_cut_to_fit_are_reported_once_per_call(tiny_lm, caplog):
+    encoder = CPEncoder(tiny_lm, cp=CPConfig(layer=3), max_length=48)
+    with caplog.at_level("WARNING", logger="cpembed"):
+        encoder.encode(["word " * 200] * 5 + ["short."], batch_size=2)  # 3 batches, each prompt and aux cut
+    cuts = [r.getMessage() for r in caplog.records if "to fit max_length" in r.getMessage()]
+    assert cuts == ["cut 5 sentence(s) to fit max_length=48 tokens (the template is kept whole)"]
+
+
+def test_layers_are_checked_before_the_weights_load(tiny_model_dir, monkeypatch):
+    import cpembed.encoder
+
+    def never(*args, **kwargs):
+        raise AssertionError("the weights were loaded before the settings were checked")
+
+    monkeypatch.setattr(cpembed.encoder, "load_model", never)
+    with pytest.raises(ValueError, match=r"CP layer 99 is out of range for a 6-layer model: use 1\.\.6"):
+        CPEncoder(tiny_model_dir, cp=CPConfig(layer=99))
+    with pytest.raises(ValueError, match=r"0\.\.6 or -7\.\.-1"):
+        CPEncoder(tiny_model_dir, cp=None, output_layer=99)
+    with pytest.raises(ValueError, match="max_length"):
+        CPEncoder(tiny_model_dir, max_length=0)
+
+
 def test_similarity(encoder):
     matrix = encoder.similarity(SENTENCES[:3], SENTENCES[:2])
     assert matrix.shape == (3, 2)
@@ -69,10 +99,10 @@ def test_cp_is_on_by_default_with_the_table_values(tiny_lm):
         CPEncoder(tiny_lm, prompt="knowledge")  # the paper's Knowledge default, l=7, is too deep here
 
 
-@pytest.mark.parametrize("bad", [["ok", 3], ["ok", None], [b"bytes"]])
-def test_non_string_names_the_index(encoder, bad):
+@pytest.mark.parametrize(("bad", "kind"), [(["ok", 3], "an int"), (["ok", None], "None"), ([b"bytes"], "a bytes")])
+def test_non_string_names_the_index(encoder, bad, kind):
     index = next(i for i, x in enumerate(bad) if not isinstance(x, str))
-    with pytest.raises(TypeError, match=rf"sentences\[{index}\]"):
+    with pytest.raises(TypeError, match=rf"sentences\[{index}\] is {kind}, expected str"):
         encoder.encode(bad)
 
 
@@ -122,7 +152,7 @@ def test_other_bad_settings(tiny_lm):
         CPEncoder(tiny_lm, max_length=0)
     with pytest.raises(TypeError, match="cp must be a CPConfig"):
         CPEncoder(tiny_lm, cp={"layer": 3})
-    with pytest.raises(TypeError, match="model must be a built-in name or a path, got int"):
+    with pytest.raises(TypeError, match="model must be a built-in name or a path, got an int"):
         CPEncoder(model=5)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -18,9 +16,6 @@ from cpembed.evaluation.metrics import (
 )
 from cpembed.evaluation.sts import STS_TASKS, evaluate_sts
 from senteval_fixture import write_raw_stsb, write_senteval
-
-REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "senteval" / "downstream"
-REAL_RAW = REAL_DATA.parents[1] / "stsb-raw"
 
 
 @pytest.fixture
@@ -163,21 +158,17 @@ def test_sts_scores_equal_a_direct_computation(data_dir):
 
 # -- the real data, skipped only where it is absent --------------------------------------------
 
-needs_real_data = pytest.mark.skipif(not REAL_DATA.is_dir(), reason="SentEval data not found beside the repo")
 
-
-@needs_real_data
-def test_real_sts_counts():
+def test_real_sts_counts(senteval_data):
     expected = {"STS12": 3108, "STS13": 1500, "STS14": 3750, "STS15": 3000, "STS16": 1186}
     for year, count in expected.items():
-        assert sum(len(p) for p in senteval.load_sts_year(REAL_DATA, year).values()) == count
-    assert [len(senteval.load_stsb(REAL_DATA, s)) for s in ("train", "dev", "test")] == [5749, 1500, 1379]
-    assert [len(senteval.load_sick(REAL_DATA, s)) for s in ("train", "trial", "test")] == [4500, 500, 4927]
+        assert sum(len(p) for p in senteval.load_sts_year(senteval_data, year).values()) == count
+    assert [len(senteval.load_stsb(senteval_data, s)) for s in ("train", "dev", "test")] == [5749, 1500, 1379]
+    assert [len(senteval.load_sick(senteval_data, s)) for s in ("train", "trial", "test")] == [4500, 500, 4927]
 
 
-@pytest.mark.skipif(not REAL_RAW.is_dir(), reason="raw STS-B not found beside the repo")
-def test_real_raw_stsb_counts():
-    assert [len(senteval.load_raw_stsb(REAL_RAW, s)) for s in ("dev", "test")] == [1500, 1379]
+def test_real_raw_stsb_counts(raw_stsb_data):
+    assert [len(senteval.load_raw_stsb(raw_stsb_data, s)) for s in ("dev", "test")] == [1500, 1379]
 
 
 def test_sts_for_many_settings_equals_one_at_a_time(tiny_lm, data_dir):

@@ -29,6 +29,11 @@ class FakeEncoder:
             raise RuntimeError("killed mid-file")
         return np.array([[len(s), len(sentences)] for s in sentences], np.float32)
 
+    def encode_chunks(self, chunks, batch_size, normalize_embeddings, bar):
+        for chunk in chunks:
+            yield chunk, self.encode(chunk)
+            bar.update(len(chunk))
+
 
 @pytest.fixture
 def lines_file(tmp_path):
@@ -136,3 +141,25 @@ def test_sigterm_leaves_no_partial_output(tiny_model_dir, tmp_path):
     os.kill(process.pid, signal.SIGTERM)
     assert process.wait(60) == 143
     assert sorted(p.name for p in tmp_path.iterdir()) == ["many.txt"]
+
+
+def test_the_bar_moves_after_every_batch_not_every_chunk(tiny_lm, tmp_path, monkeypatch):
+    import cpembed.streaming
+
+    moves: list[int] = []
+
+    class Bar:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n):
+            moves.append(n)
+
+    monkeypatch.setattr(cpembed.streaming, "progress_bar", lambda total, show: Bar())
+    path = tmp_path / "in.txt"
+    path.write_text("\n".join(SENTENCES) + "\n")
+    encode_file(CPEncoder(tiny_lm, cp=None), path, str(tmp_path / "out.npy"), batch_size=2, chunk_lines=4)
+    assert moves == [2, 2, 2]  # a chunk of 4 (two batches), then one of 2

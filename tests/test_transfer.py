@@ -11,7 +11,6 @@ import pytest
 from cpembed.evaluation import data as senteval
 from cpembed.evaluation.transfer import evaluate_transfer
 from senteval_fixture import write_transfer
-from test_evaluation import REAL_DATA, needs_real_data
 
 
 def bag_of_words(sentences: list[str]) -> np.ndarray:
@@ -53,7 +52,6 @@ def test_probe_is_at_chance_on_noise(data_dir):
     assert report["tasks"]["MR"]["accuracy"] < 75
 
 
-@needs_real_data
 def test_probe_converges_where_the_float32_hessian_cannot_be_solved():
     """More correlated features than items at a weak penalty, as MRPC's pair features of a large model:
     sklearn's Newton solver gives up on the Hessian and falls back to lbfgs, which must still converge."""
@@ -72,12 +70,12 @@ def test_probe_converges_where_the_float32_hessian_cannot_be_solved():
         _fit(x, y, c=1000.0)
 
 
-def test_real_transfer_counts():
-    counts = {task: len(senteval.load_binary(REAL_DATA, task).labels) for task in senteval.BINARY_TASKS}
+def test_real_transfer_counts(senteval_data):
+    counts = {task: len(senteval.load_binary(senteval_data, task).labels) for task in senteval.BINARY_TASKS}
     assert counts == {"MR": 10662, "CR": 3775, "SUBJ": 10000, "MPQA": 10606}
-    assert [len(senteval.load_sst2(REAL_DATA, s).labels) for s in ("train", "dev", "test")] == [67349, 872, 1821]
-    assert [len(senteval.load_trec(REAL_DATA, s).labels) for s in ("train", "test")] == [5452, 500]
-    assert [len(senteval.load_mrpc(REAL_DATA, s).labels) for s in ("train", "test")] == [4076, 1725]
+    assert [len(senteval.load_sst2(senteval_data, s).labels) for s in ("train", "dev", "test")] == [67349, 872, 1821]
+    assert [len(senteval.load_trec(senteval_data, s).labels) for s in ("train", "test")] == [5452, 500]
+    assert [len(senteval.load_mrpc(senteval_data, s).labels) for s in ("train", "test")] == [4076, 1725]
 
 
 def test_settings_share_one_pass_and_equal_their_own_encoders(tiny_lm, data_dir):

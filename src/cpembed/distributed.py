@@ -99,7 +99,10 @@ def plan(inputs: list[str], text_field: str = "text", id_field: str | None = Non
     shards, empty, described, seen_ids = [], [], [], set()
     for uri in expand_patterns(inputs):
         filesystem, path = _filesystem(uri)
-        if filesystem.get_file_info(path).type != pafs.FileType.File:
+        kind_on_disk = filesystem.get_file_info(path).type
+        if kind_on_disk == pafs.FileType.Directory:
+            raise IsADirectoryError(f"{uri} is a folder: give its files, e.g. '{uri.rstrip('/')}/*.parquet' (quoted)")
+        if kind_on_disk != pafs.FileType.File:
             hint = " (a pattern may only be in the file name, not a folder's)" if _is_pattern(uri) else ""
             raise FileNotFoundError(f"no such input file: {uri}{hint}")
         kind = _kind(uri)

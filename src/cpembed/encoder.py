@@ -18,10 +18,11 @@ from tqdm.auto import tqdm
 from . import packing
 from .config import CPConfig, default_cp
 from .controls import REFERENCE_SENTENCES, partners
-from .models import DEFAULT_MODEL, LanguageModel, load_model, resolve_device, resolve_dtype
-from .prompts import Prompt, Template, fit_sentences, preprocess, prompt_token_ids, resolve_prompt
+from .models import DEFAULT_MODEL, LanguageModel, declared_num_layers, load_model, resolve_device, resolve_dtype
+from .prompts import Prompt, Template, fit_sentences, preprocess, prompt_token_ids, resolve_prompt, warn_cut
 from .sites import SitePath, site_module
 from .steering import capture, intervene, patch, run_until_stopped
+from .validation import type_name
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,14 @@ class CPEncoder:
         engine: Literal["padded", "packed"] = "padded",
     ) -> None:
         self.prompt = resolve_prompt(prompt)
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+            raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
+        self.max_length = max_length
+        if padding_side not in ("right", "left"):
+            raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
+        self.padding_side = padding_side
+        if engine not in ("padded", "packed"):
+            raise ValueError(f"engine must be 'padded' or 'packed', got {engine!r}")
         if isinstance(model, LanguageModel):
             # Encoders may share a loaded model, so never convert it behind another encoder's back.
             if dtype is not None and resolve_dtype(dtype, model.device) != model.dtype:
@@ -89,22 +98,18 @@ class CPEncoder:
                     "or leave device unset"
                 )
             self.lm = model
-        else:
-            self.lm = load_model(model, dtype or "auto", device)
+        name = model.name if isinstance(model, LanguageModel) else model
         if cp == "auto":
-            cp = default_cp(self.lm.name, self.prompt.name)
+            cp = default_cp(os.fspath(name) if isinstance(name, os.PathLike) else name, self.prompt.name)
         if cp is not None and not isinstance(cp, CPConfig):
-            raise TypeError(f"cp must be a CPConfig, None or 'auto', got {type(cp).__name__}")
+            raise TypeError(f"cp must be a CPConfig, None or 'auto', got {type_name(cp)}")
         self.cp = cp
-        self.output_layer = self._check_output_layer(self.prompt.output_layer if output_layer is None else output_layer)
-        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
-            raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
-        self.max_length = max_length
-        if padding_side not in ("right", "left"):
-            raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
-        self.padding_side = padding_side
-        if engine not in ("padded", "packed"):
-            raise ValueError(f"engine must be 'padded' or 'packed', got {engine!r}")
+        output_layer = self.prompt.output_layer if output_layer is None else output_layer
+        if not isinstance(model, LanguageModel):
+            if (declared := declared_num_layers(model)) is not None:
+                check_layers(declared, cp, output_layer)  # before minutes of loading, not after
+            self.lm = load_model(model, dtype or "auto", device)
+        self.output_layer = check_layers(self.lm.num_layers, cp, output_layer)
         window = getattr(self.lm.model.config, "sliding_window", None)
         # The packed engine's own attention mask does not model sliding windows, and a cached opening
         # could fall out of one: where a prompt may exceed the window, run padded rows whole.
@@ -129,27 +134,6 @@ class CPEncoder:
     def get_sentence_embedding_dimension(self) -> int:
         """The sentence-transformers name of `embedding_dimension`."""
         return self.embedding_dimension
-
-    def _check_output_layer(self, output_layer: int) -> int:
-        """Turn a Python-style index into `hidden_states` (length L + 1) into 0..L."""
-        n = self.lm.num_layers
-        if isinstance(output_layer, bool) or not isinstance(output_layer, int) or not -(n + 1) <= output_layer <= n:
-            raise ValueError(
-                f"output_layer {output_layer!r} is out of range for a {n}-layer model: "
-                f"use 0..{n} or -{n + 1}..-1 (an index into hidden_states; -1 = final normed state)"
-            )
-        layer = output_layer % (n + 1)
-        if self.cp is not None:
-            if self.cp.layer > n:
-                raise ValueError(
-                    f"CP layer {self.cp.layer} is out of range for a {n}-layer model: use 1..{n} (1-based)"
-                )
-            if layer < self.cp.layer:
-                raise ValueError(
-                    f"output_layer {output_layer} reads hidden_states[{layer}], before the CP layer "
-                    f"{self.cp.layer}, so CP could not change it: use an output layer >= {self.cp.layer}"
-                )
-        return layer
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -197,12 +181,11 @@ class CPEncoder:
             if not isinstance(prompt, str):
                 raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
             texts = [prompt + text for text in texts]
-        if self.engine == "packed":
-            from .variants import encode_variants  # the packed engine is built on this class
-
-            embeddings = torch.from_numpy(encode_variants(self, texts, [self.cp], batch_size, show_progress_bar)[0])
-        else:
-            embeddings = self._encode_padded(texts, batch_size, show_progress_bar)
+        if show_progress_bar is None:
+            show_progress_bar = len(texts) > batch_size and sys.stderr.isatty()
+        with progress_bar(len(texts), show_progress_bar) as bar:
+            embeddings, cut = self._encode_texts(texts, batch_size, bar)
+        warn_cut(cut, self.max_length)
         if truncate_dim is not None:
             embeddings = embeddings[:, :truncate_dim]
         if normalize_embeddings:
@@ -215,15 +198,48 @@ class CPEncoder:
             return embeddings.numpy()
         return list(embeddings)
 
-    def _encode_padded(self, texts: list[str], batch_size: int, show_progress_bar: bool | None) -> torch.Tensor:
+    def encode_chunks(
+        self,
+        chunks: Iterable[list[str]],
+        batch_size: int = 32,
+        normalize_embeddings: bool = False,
+        bar: tqdm | None = None,
+    ) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Each list of sentences with its float32 `(n, d)` embeddings, as `encode` gives them, one list at a time.
+
+        For inputs too long to hold at once: `bar` (a tqdm the caller owns) moves after every
+        batch, and the sentences cut to fit `max_length` are reported once, after the last chunk.
+        """
+        cut = 0
+        for chunk in chunks:
+            with torch.inference_mode():
+                embeddings, chunk_cut = self._encode_texts(_sentence_list(chunk)[0], batch_size, bar)
+            cut += chunk_cut
+            if normalize_embeddings:
+                embeddings = torch.nn.functional.normalize(embeddings, dim=-1)
+            yield chunk, embeddings.numpy()
+        warn_cut(cut, self.max_length)
+
+    def _encode_texts(self, texts: list[str], batch_size: int, bar: tqdm | None) -> tuple[torch.Tensor, int]:
+        """(n, d) float32 embeddings in input order, and how many sentences were cut to fit."""
+        if self.engine == "packed":
+            from .variants import encode_variants  # the packed engine is built on this class
+
+            embeddings, cut = encode_variants(self, texts, [self.cp], batch_size, bar=bar, count_cut=True)
+            return torch.from_numpy(embeddings[0]), cut
         cleaned = [preprocess(text) for text in texts]
         partner = partners(cleaned) if self.cp and self.cp.intervention == "shuffle" else None
         embeddings = torch.empty(len(cleaned), self.embedding_dimension, dtype=torch.float32)
-        for rows in length_sorted_batches(cleaned, batch_size, show_progress_bar):
-            batch = [cleaned[i] for i in rows]
-            aux_sentences = [cleaned[partner[i]] for i in rows] if partner else batch
+        cut = 0
+        for rows in length_sorted_batches(cleaned, batch_size, bar):
+            batch = fit_sentences(self.lm.tokenizer, self._templates, [cleaned[i] for i in rows], self.max_length)
+            cut += sum(cleaned[i] != text for i, text in zip(rows.tolist(), batch, strict=True))
+            aux_sentences = batch
+            if partner:
+                aux = [cleaned[partner[i]] for i in rows]
+                aux_sentences = fit_sentences(self.lm.tokenizer, self._templates, aux, self.max_length)
             embeddings[rows] = self._embed(batch, aux_sentences).cpu()
-        return embeddings
+        return embeddings, cut
 
     def encode_query(self, sentences: str | Iterable[str], **options):
         """`encode` for queries (sentence-transformers' name). CP embeds queries and documents alike."""
@@ -237,7 +253,7 @@ class CPEncoder:
         """Cosine similarity matrix `(len(a), len(b))` between embeddings or sentences."""
         a, b = (torch.from_numpy(np.atleast_2d(self._as_embeddings(x))) for x in (a, b))
         a, b = torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(b, dim=-1)
-        return (a @ b.T).numpy()
+        return (a @ b.T).clamp(-1.0, 1.0).numpy()  # rounding can put a vector's cosine with itself at 1.0000002
 
     def _as_embeddings(self, x) -> np.ndarray:
         if isinstance(x, str) or (isinstance(x, (list, tuple)) and all(isinstance(s, str) for s in x)):
@@ -252,14 +268,12 @@ class CPEncoder:
     # -- the method ----------------------------------------------------------------------------
 
     def _embed(self, sentences: list[str], aux_sentences: list[str]) -> torch.Tensor:
-        """Embeddings of one batch of cleaned sentences, (B, hidden_size) float32.
+        """Embeddings of one batch of cleaned sentences, already cut to fit, (B, hidden_size) float32.
 
         `aux_sentences` go into the auxiliary prompt: the sentences themselves, or (shuffle) others.
         """
-        sentences = fit_sentences(self.lm.tokenizer, self._templates, sentences, self.max_length)
         v_aux = None
         if self.cp and self.cp.needs_aux_pass:
-            aux_sentences = fit_sentences(self.lm.tokenizer, self._templates, aux_sentences, self.max_length)
             v_aux = self._auxiliary_vectors(aux_sentences)
         elif self.cp and self.cp.intervention == "mean":
             v_aux = self.reference_aux_vector().expand(len(sentences), -1)
@@ -353,20 +367,40 @@ class CPEncoder:
         return _Batch(input_ids.to(device), attention_mask.to(device), position_ids.to(device), last.to(device), prefix)
 
 
-def length_sorted_batches(texts: list[str], batch_size: int, show_progress_bar: bool | None) -> Iterator[torch.Tensor]:
-    """Row indices of `texts` in batches, longest first so each batch pads little; a bar on stderr.
+def check_layers(n: int, cp: CPConfig | None, output_layer: int) -> int:
+    """Check CP's layer and the output layer against an `n`-layer model; the output layer as 0..n
+    (a Python-style index into `hidden_states`, which has n + 1 entries)."""
+    if isinstance(output_layer, bool) or not isinstance(output_layer, int) or not -(n + 1) <= output_layer <= n:
+        raise ValueError(
+            f"output_layer {output_layer!r} is out of range for a {n}-layer model: "
+            f"use 0..{n} or -{n + 1}..-1 (an index into hidden_states; -1 = final normed state)"
+        )
+    layer = output_layer % (n + 1)
+    if cp is not None:
+        if cp.layer > n:
+            raise ValueError(f"CP layer {cp.layer} is out of range for a {n}-layer model: use 1..{n} (1-based)")
+        if layer < cp.layer:
+            raise ValueError(
+                f"output_layer {output_layer} reads hidden_states[{layer}], before the CP layer "
+                f"{cp.layer}, so CP could not change it: use an output layer >= {cp.layer}"
+            )
+    return layer
 
-    `show_progress_bar=None` shows the bar for more than one batch when stderr is a terminal.
-    """
+
+def progress_bar(total: int, show: bool) -> tqdm:
+    """The encoding bar on stderr: sentences done, the rate and the time left."""
+    return tqdm(total=total, disable=not show, unit="sent", desc="encoding")
+
+
+def length_sorted_batches(texts: list[str], batch_size: int, bar: tqdm | None = None) -> Iterator[torch.Tensor]:
+    """Row indices of `texts` in batches, longest first so each batch pads little; `bar` moves after each."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     order = torch.from_numpy(np.argsort([-len(text) for text in texts], kind="stable"))
-    if show_progress_bar is None:
-        show_progress_bar = len(texts) > batch_size and sys.stderr.isatty()
-    with tqdm(total=len(texts), disable=not show_progress_bar, unit="sent", desc="encoding") as bar:
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
-            yield rows
+    for start in range(0, len(texts), batch_size):
+        rows = order[start : start + batch_size]
+        yield rows
+        if bar is not None:
             bar.update(len(rows))
 
 
@@ -378,5 +412,5 @@ def _sentence_list(sentences) -> tuple[list[str], bool]:
     texts = list(sentences)
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise TypeError(f"sentences[{i}] is a {type(text).__name__}, expected str: {text!r:.60}")
+            raise TypeError(f"sentences[{i}] is {type_name(text)}, expected str: {text!r:.60}")
     return texts, False

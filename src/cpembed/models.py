@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -21,6 +22,7 @@ import torch
 
 from .errors import ChecksumError, CPEmbedError, ModelLoadError, ModelNotFoundError, ModelNotInstalledError
 from .sites import decoder_layers
+from .validation import type_name
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +206,7 @@ def load_model(
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(
-            f"model must be a built-in name or a path, got {type(name_or_path).__name__}: "
+            f"model must be a built-in name or a path, got {type_name(name_or_path)}: "
             f"choose one of {', '.join(BUILTIN_MODELS)}"
         )
     torch_device = resolve_device(device)
@@ -233,6 +235,33 @@ def load_model(
                 "or give the path of a model folder or a .gguf file"
             )
     return LanguageModel(name, *_load_folder(folder, torch_dtype, torch_device))
+
+
+def declared_num_layers(name_or_path: str | os.PathLike) -> int | None:
+    """The decoder layer count a model declares, read without loading its weights; None where
+    it cannot be read cheaply (loading then reports what is wrong)."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        return None
+    name = os.fspath(name_or_path)
+    if name in BUILTIN_MODELS:
+        return BUILTIN_MODELS[name].num_layers
+    path = Path(name).expanduser()
+    try:
+        if path.is_file() and path.suffix == ".gguf" and _cache_entry(path.stem, _file_identity(path)).is_dir():
+            path = _cache_entry(path.stem, _file_identity(path))  # converted before: its config is quick to read
+        if (path / "config.json").is_file():
+            config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+            config = config.get("text_config", config)  # multimodal checkpoints nest the decoder's
+            return int(config["num_hidden_layers"])
+        if path.is_file() and path.suffix == ".gguf":
+            from gguf import GGUFReader
+
+            fields = GGUFReader(path).fields
+            architecture = bytes(fields["general.architecture"].parts[-1]).decode()
+            return int(fields[f"{architecture}.block_count"].parts[-1][0])
+    except Exception:  # a corrupt or unusual file: load_model names the problem
+        return None
+    return None
 
 
 def _load_folder(folder: Path, dtype: torch.dtype, device: torch.device):

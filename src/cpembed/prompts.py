@@ -102,7 +102,8 @@ def fit_sentences(tokenizer, templates: list[Template], sentences: list[str], ma
     """Sentences cut, token by token from their end, so that every template filled with them fits.
 
     One cut serves all of a sentence's prompts, so CP's normal and auxiliary prompts (and CK's
-    two prompts) always see the same words. Sentences that fit are returned unchanged.
+    two prompts) always see the same words. Sentences that fit are returned unchanged. The caller
+    counts the cuts and reports them once per run (`warn_cut`), not once per batch.
     """
     fitted = list(sentences)
     changed = True
@@ -114,10 +115,13 @@ def fit_sentences(tokenizer, templates: list[Template], sentences: list[str], ma
                 if length > max_length:
                     fitted[i] = _cut_to_fit(tokenizer, template, fitted[i], max_length, length)
                     changed = True
-    cut = sum(a != b for a, b in zip(fitted, sentences, strict=True))
-    if cut:
-        logger.warning("cut %d sentence(s) to fit max_length=%d tokens (the template is kept whole)", cut, max_length)
     return fitted
+
+
+def warn_cut(count: int, max_length: int) -> None:
+    """One warning for all the sentences a run had to cut."""
+    if count:
+        logger.warning("cut %d sentence(s) to fit max_length=%d tokens (the template is kept whole)", count, max_length)
 
 
 def prompt_token_ids(tokenizer, template: Template, sentences: list[str]) -> list[list[int]]:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import numpy as np
-from tqdm.auto import tqdm
+
+from .encoder import progress_bar
 
 # Lines embedded per chunk: big enough for length-sorted batches to pad little, small enough
 # that a chunk's embeddings (CHUNK_LINES x hidden float32) stay a few MB.
@@ -170,16 +171,10 @@ def encode_file(
         show_progress_bar = sys.stderr.isatty()
     complete = False
     try:
-        with (
-            path.open("rb") as stream,
-            tqdm(total=total, unit="sent", desc="encoding", disable=not show_progress_bar) as bar,
-        ):
-            for chunk in read_chunks(stream, chunk_lines):
-                embeddings = encoder.encode(
-                    chunk, batch_size=batch_size, normalize_embeddings=normalize, show_progress_bar=False
-                )
-                writer.write(chunk, np.atleast_2d(embeddings))
-                bar.update(len(chunk))
+        with path.open("rb") as stream, progress_bar(total, show_progress_bar) as bar:
+            chunks = read_chunks(stream, chunk_lines)
+            for chunk, embeddings in encoder.encode_chunks(chunks, batch_size, normalize, bar):
+                writer.write(chunk, embeddings)
         complete = True
     finally:
         writer.close(complete)

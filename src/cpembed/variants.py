@@ -13,17 +13,19 @@ prompts share (the template's opening words) is computed once per model, not onc
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from .config import CPConfig
 from .controls import partner_texts as shuffle_partner_texts
-from .encoder import OUTPUT_SIDE, CPEncoder, _sentence_list, length_sorted_batches
+from .encoder import OUTPUT_SIDE, CPEncoder, _sentence_list, length_sorted_batches, progress_bar
 from .packing import pack, pack_budget, within_budget
-from .prompts import Template, fit_sentences, preprocess, prompt_token_ids
+from .prompts import Template, fit_sentences, preprocess, prompt_token_ids, warn_cut
 from .sites import site_module
 from .steering import capture, intervene, patch
 
@@ -36,7 +38,9 @@ def encode_variants(
     batch_size: int = 16,
     show_progress_bar: bool | None = None,
     shuffle_partners: Sequence[str] | None = None,
-) -> list[np.ndarray]:
+    bar: tqdm | None = None,
+    count_cut: bool = False,
+) -> list[np.ndarray] | tuple[list[np.ndarray], int]:
     """One float32 `(n, d)` array per setting in `variants` (None = no CP), each equal to
     `CPEncoder(encoder.lm, encoder.prompt, cp=variant, output_layer=...).encode(sentences)`.
 
@@ -47,6 +51,9 @@ def encode_variants(
     The model, prompt, output layer and max_length come from `encoder`; its own `cp` is unused.
     One exception to the equality: a sentence too long for `max_length` is cut to fit every
     auxiliary wording in `variants`, so with several wordings it may be cut shorter than alone.
+
+    `bar` is a progress bar the caller owns (else one is shown as `show_progress_bar` says);
+    `count_cut=True` returns how many sentences were cut too, and leaves the warning to the caller.
     """
     texts, _ = _sentence_list(sentences)
     variants = list(variants)
@@ -66,10 +73,26 @@ def encode_variants(
         else:
             partner_texts = [preprocess(text) for text in shuffle_partners]
     means = _reference_vectors(encoder, variants)
+    if show_progress_bar is None:
+        show_progress_bar = len(cleaned) > batch_size and sys.stderr.isatty()
+    with ExitStack() as stack:
+        if bar is None:
+            bar = stack.enter_context(progress_bar(len(cleaned), show_progress_bar))
+        out, cut = _encode_batches(encoder, cleaned, partner_texts, templates, variants, means, batch_size, bar)
+    if count_cut:
+        return [embeddings.numpy() for embeddings in out], cut
+    warn_cut(cut, encoder.max_length)
+    return [embeddings.numpy() for embeddings in out]
+
+
+def _encode_batches(encoder, cleaned, partner_texts, templates, variants, means, batch_size, bar):
+    """(V, n, d) embeddings of cleaned sentences, and how many were cut to fit."""
     out = torch.empty(len(variants), len(cleaned), encoder.embedding_dimension)
     budget = pack_budget(encoder.lm.device)
-    for rows in length_sorted_batches(cleaned, batch_size, show_progress_bar):
+    cut = 0
+    for rows in length_sorted_batches(cleaned, batch_size, bar):
         batch = fit_sentences(encoder.lm.tokenizer, templates, [cleaned[i] for i in rows], encoder.max_length)
+        cut += sum(cleaned[i] != text for i, text in zip(rows.tolist(), batch, strict=True))
         others = None
         if partner_texts:
             others = [partner_texts[i] for i in rows]
@@ -77,7 +100,7 @@ def encode_variants(
         for part in within_budget(encoder.lm.tokenizer, templates, batch, len(variants), budget):
             embedded = _encode_part(encoder, batch[part], others[part] if others else None, variants, means)
             out[:, rows[part]] = embedded.cpu()
-    return [embeddings.numpy() for embeddings in out]
+    return out, cut
 
 
 def _encode_part(encoder: CPEncoder, sentences: list[str], others: list[str] | None, variants, means) -> torch.Tensor:

@@ -8,15 +8,21 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import sys
 
 import click
 
 from .. import __version__
 from ..config import INTERVENTIONS, NORMS, PAPER_CP, default_cp
-from ..errors import CPEmbedError
+from ..errors import CPEmbedError, ModelNotFoundError
 from ..models import DEFAULT_MODEL
 from ..prompts import PROMPTS, resolve_prompt
 from ..sites import SITES
+
+# Exit statuses (README, "Errors and exit statuses"): every error is one line on stderr that starts with "Error:".
+EXIT_FAILED = 1  # the command could not finish: a missing file or model, input it cannot read
+EXIT_USAGE = 2  # the command line asks for something that cannot work; a second line points to --help
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGTERM gives 143); an interrupted run leaves no partial output
 
 
 class _Group(click.Group):
@@ -27,6 +33,24 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (CPEmbedError, ValueError, TypeError, OSError) as error:
             raise click.ClickException(str(error)) from error
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as error:  # click's own layout starts with a usage line: one shape for all
+            click.echo(f"Error: {error.format_message()}", err=True)
+            if error.ctx is not None:
+                click.echo(f"Try '{error.ctx.command_path} --help' for help.", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as error:
+            click.echo(f"Error: {error.format_message()}", err=True)
+            sys.exit(EXIT_FAILED)
+        except click.Abort:  # click's name for Ctrl-C
+            click.echo("Error: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 @click.group(cls=_Group)
@@ -126,7 +150,13 @@ def build_encoder(**options):
     """A CPEncoder from the encoder flags (CP flags override the defaults table's entry)."""
     from ..encoder import CPEncoder  # imports torch: keep `cpembed --help` fast
 
-    return CPEncoder(**_encoder_options(**{"intervention": None, **options}))
+    settings = _encoder_options(**{"intervention": None, **options})
+    try:
+        return CPEncoder(**settings)
+    except (ValueError, TypeError) as error:
+        if isinstance(error, CPEmbedError) and not isinstance(error, ModelNotFoundError):
+            raise  # the model could not be loaded: the flags were fine
+        raise click.UsageError(str(error)) from error  # a flag's value, checked before any weight is read
 
 
 def _split(options: dict) -> tuple[dict, int]:

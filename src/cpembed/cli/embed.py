@@ -13,7 +13,7 @@ from . import _encoder_options, _split, build_encoder, encoder_options, main
 
 
 @main.command(short_help="Embed files of sentences to .npy/.jsonl, or to Parquet shards on a Ray cluster.")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option(
     "-o",
     "--output",
@@ -64,6 +64,11 @@ def encode(inputs, output, normalize, engine, **options):
         raise click.UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to --engine ray")
     if len(inputs) != 1:
         raise click.UsageError("the local engine embeds one input file; use --engine ray for several")
+    if Path(inputs[0]).is_dir():
+        raise click.UsageError(
+            f"{inputs[0]} is a folder: give a text file, one sentence a line; to embed every file in it, "
+            f"use --engine ray '{inputs[0].rstrip('/')}/*.txt'"
+        )
     if inputs[0].lower().endswith(".parquet"):
         raise click.UsageError("the local engine reads text, one sentence a line; read Parquet with --engine ray")
     if inputs[0].lower().endswith((".jsonl", ".json")):

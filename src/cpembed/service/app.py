@@ -209,11 +209,12 @@ def _texts(value, limits: Limits) -> list[str]:
         raise RequestError(400, "'input' is an empty list", param="input")
     if len(texts) > limits.max_inputs:
         raise RequestError(400, f"'input' has {len(texts)} items; the limit is {limits.max_inputs}", param="input")
+    # OpenAI also takes tokens: a list of ints, or a list of such lists. Anything else is a wrong item.
+    if all(isinstance(t, int) and not isinstance(t, bool) for t in texts) or all(isinstance(t, list) for t in texts):
+        raise RequestError(400, "token arrays are not supported: send text", param="input")
     for i, text in enumerate(texts):
-        if isinstance(text, (int, list)) and not isinstance(text, bool):
-            raise RequestError(400, "token arrays are not supported: send text", param="input")
         if not isinstance(text, str):
-            raise RequestError(400, f"input[{i}] must be a string, got {type(text).__name__}", param="input")
+            raise RequestError(400, f"input[{i}] must be a string, got {_json_type(text)}", param="input")
         if not text.strip():
             raise RequestError(400, f"input[{i}] is empty", param="input")
         try:
@@ -225,6 +226,12 @@ def _texts(value, limits: Limits) -> list[str]:
                 400, f"input[{i}] has {len(text)} characters; the limit is {limits.max_chars}", param="input"
             )
     return texts
+
+
+def _json_type(value) -> str:
+    """The JSON name of a decoded value's type, for messages to clients that speak JSON, not Python."""
+    names = {bool: "a boolean", int: "a number", float: "a number", list: "an array", dict: "an object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 def _encode_vector(row: np.ndarray, encoding_format: str):
