@@ -80,6 +80,13 @@ def test_dimensions_truncate_and_renormalize(url, encoder):
     np.testing.assert_allclose(vectors, full / np.linalg.norm(full, axis=1, keepdims=True), atol=1e-5)
 
 
+def test_null_encoding_format_means_float_and_errors_name_the_field(url):
+    status, body, _ = post(url, {"model": "tiny", "input": "x", "encoding_format": None, "user": None})
+    assert status == 200 and isinstance(body["data"][0]["embedding"], list) and body["object"] == "list"
+    assert post(url, {"model": "tiny", "input": ["a", 3]})[1]["error"]["param"] == "input"
+    assert post(url, {"model": "tiny", "input": "x", "dimensions": 0})[1]["error"]["param"] == "dimensions"
+
+
 def test_models_and_health(url):
     with urllib.request.urlopen(url + "/v1/models") as response:
         assert json.loads(response.read())["data"][0]["id"] == "tiny"
@@ -124,6 +131,9 @@ def test_concurrent_requests_each_get_their_own_rows(url, encoder):
         ({"model": "tiny", "input": "x", "encoding_format": "int8"}, 400, "'encoding_format'"),
         ({"model": "tiny", "input": "x", "dimensions": 0}, 400, "'dimensions'"),
         ({"model": "tiny", "input": "x", "dimensions": True}, 400, "'dimensions'"),
+        ({"model": "tiny", "input": "x", "dimensions": 1.5}, 400, "'dimensions' must be an integer from 1 to"),
+        ({"model": "tiny", "input": "x", "dimensions": "8"}, 400, "'dimensions' must be an integer from 1 to"),
+        ({"model": "tiny", "input": "x", "dimensions": 10**6}, 400, "'dimensions' must be an integer from 1 to"),
         ({"model": "tiny", "input": "x", "temperature": 1}, 400, "unrecognized field(s): temperature"),
         ({"model": "tiny", "input": "x", "user": 5}, 400, "'user' must be a string"),
         ({"input": "x"}, 400, "'model' is required"),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 try:
+    import pydantic  # noqa: F401
     import starlette  # noqa: F401
     import uvicorn  # noqa: F401
 except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ImportError("the service needs starlette and uvicorn: pip install 'cpembed[serve]'") from error
+    raise ImportError("the service needs pydantic, starlette and uvicorn: pip install 'cpembed[serve]'") from error
 
 from .app import Limits, RequestError, create_app
 from .batcher import DynamicBatcher, QueueFull

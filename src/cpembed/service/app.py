@@ -13,12 +13,14 @@ import logging
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..encoder import CPEncoder
@@ -55,7 +57,70 @@ class RequestError(Exception):
         return JSONResponse(body, status_code=self.status, headers=headers)
 
 
-KNOWN_FIELDS = {"input", "model", "encoding_format", "dimensions", "user"}
+class EmbeddingRequest(BaseModel):
+    """OpenAI's embeddings request. Validate with `context={"limits": Limits, "width": int}`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: no "8" or True for 8
+
+    input: str | list[str]
+    model: str
+    encoding_format: Literal["float", "base64"] | None = "float"  # null: float
+    dimensions: Annotated[int, Field(ge=1)] | None = None
+    user: str | None = None
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _no_tokens(cls, value):
+        # OpenAI also takes tokens: a list of ints, or a list of such lists. Anything else is a wrong item.
+        if isinstance(value, list) and value:
+            if all(type(t) is int for t in value) or all(isinstance(t, list) for t in value):
+                raise ValueError("token arrays are not supported: send text")
+        return value
+
+    @field_validator("input")
+    @classmethod
+    def _texts(cls, value: str | list[str], info: ValidationInfo) -> list[str]:
+        limits: Limits = info.context["limits"]
+        texts = [value] if isinstance(value, str) else value
+        if not texts:
+            raise ValueError("'input' is an empty list")
+        if len(texts) > limits.max_inputs:
+            raise ValueError(f"'input' has {len(texts)} items; the limit is {limits.max_inputs}")
+        for i, text in enumerate(texts):
+            if not text.strip():
+                raise ValueError(f"input[{i}] is empty")
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: valid JSON, but not text any tokenizer takes
+                raise ValueError(f"input[{i}] is not valid Unicode text") from None
+            if len(text) > limits.max_chars:
+                raise ValueError(f"input[{i}] has {len(text)} characters; the limit is {limits.max_chars}")
+        return texts
+
+    @field_validator("dimensions")
+    @classmethod
+    def _fits(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and value > info.context["width"]:
+            raise ValueError(f"'dimensions' must be {_expected('dimensions', info.context['width'])}")
+        return value
+
+
+class Embedding(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str  # str: encoding_format="base64"
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Embedding]
+    model: str
+    usage: Usage
 
 
 def create_app(
@@ -65,6 +130,7 @@ def create_app(
     if encoder.cp is not None and encoder.cp.intervention == "shuffle":
         raise ValueError("the shuffle control makes an embedding depend on other requests' sentences: not served")
     name = model_name or encoder.lm.name
+    width = encoder.embedding_dimension
     created = int(time.time())
 
     def embed(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -97,24 +163,39 @@ def create_app(
                 401, "missing or wrong API key: send 'Authorization: Bearer <key>'", code="invalid_api_key"
             )
 
-    async def embeddings(request: Request) -> JSONResponse:
+    async def embeddings(request: Request) -> Response:
         authorize(request)
         body = await _read_body(request, limits.max_body_bytes)
-        texts, encoding_format, dimensions = _parse(body, name, limits, encoder.embedding_dimension)
         try:
-            vectors, tokens = await batcher.submit(texts)
+            payload = json.loads(body)
+        except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting or numbers
+            raise RequestError(400, "the body is not valid JSON (or nests too deeply)") from None
+        try:
+            asked = EmbeddingRequest.model_validate(payload, context={"limits": limits, "width": width})
+        except ValidationError as error:
+            raise _refusal(error, width) from None
+        if asked.model != name:
+            raise RequestError(
+                404, f"the model {asked.model!r} is not served here; use {name!r}", "model", "model_not_found"
+            )
+        try:
+            vectors, tokens = await batcher.submit(asked.input)
         except QueueFull as error:
             raise RequestError(503, f"the service is busy ({error}); retry shortly", code="queue_full") from None
-        if dimensions is not None:
-            vectors = vectors[:, :dimensions]
+        if asked.dimensions is not None:
+            vectors = vectors[:, : asked.dimensions]
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         tokens = int(tokens.sum())
-        data = [
-            {"object": "embedding", "index": i, "embedding": _encode_vector(row, encoding_format)}
-            for i, row in enumerate(vectors)
-        ]
-        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-        return JSONResponse({"object": "list", "data": data, "model": name, "usage": usage})
+        answer = EmbeddingList(
+            data=[
+                Embedding(index=i, embedding=_encode_vector(row, asked.encoding_format))
+                for i, row in enumerate(vectors)
+            ],
+            model=name,
+            usage=Usage(prompt_tokens=tokens, total_tokens=tokens),
+        )
+        # pydantic writes the floats several times faster than json.dumps
+        return Response(answer.model_dump_json(), media_type="application/json")
 
     async def models(request: Request) -> JSONResponse:
         authorize(request)
@@ -169,63 +250,35 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _parse(body: bytes, served: str, limits: Limits, width: int) -> tuple[list[str], str, int | None]:
-    """The request's texts, encoding format and dimensions, or a RequestError saying what is wrong."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting or numbers
-        raise RequestError(400, "the body is not valid JSON (or nests too deeply)") from None
-    if not isinstance(payload, dict):
-        raise RequestError(400, "the body must be a JSON object")
-    unknown = sorted(set(payload) - KNOWN_FIELDS)
+def _expected(field: str, width: int) -> str:
+    return {
+        "input": "a string or a list of strings",
+        "encoding_format": "'float' or 'base64'",
+        "dimensions": f"an integer from 1 to {width}",
+    }.get(field, "a string")
+
+
+def _refusal(error: ValidationError, width: int) -> RequestError:
+    """What is wrong with a request body, as OpenAI's error: the field named, `input[1]` for an item."""
+    errors = error.errors(include_url=False)
+    unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
     if unknown:
-        raise RequestError(400, f"unrecognized field(s): {', '.join(unknown)}", param=unknown[0])
-    if "user" in payload and not isinstance(payload["user"], str):
-        raise RequestError(400, "'user' must be a string", param="user")
-    model = payload.get("model")
-    if not isinstance(model, str):
-        raise RequestError(400, "'model' is required and must be a string", param="model")
-    if model != served:
-        raise RequestError(404, f"the model {model!r} is not served here; use {served!r}", "model", "model_not_found")
-    texts = _texts(payload.get("input"), limits)
-    encoding_format = payload.get("encoding_format") or "float"
-    if encoding_format not in ("float", "base64"):
-        raise RequestError(400, "'encoding_format' must be 'float' or 'base64'", param="encoding_format")
-    dimensions = payload.get("dimensions")
-    if dimensions is not None and (
-        isinstance(dimensions, bool) or not isinstance(dimensions, int) or not 1 <= dimensions <= width
-    ):
-        raise RequestError(400, f"'dimensions' must be an integer from 1 to {width}", param="dimensions")
-    return texts, encoding_format, dimensions
-
-
-def _texts(value, limits: Limits) -> list[str]:
-    if value is None:
-        raise RequestError(400, "'input' is required: a string or a list of strings", param="input")
-    texts = [value] if isinstance(value, str) else value
-    if not isinstance(texts, list):
-        raise RequestError(400, "'input' must be a string or a list of strings", param="input")
-    if not texts:
-        raise RequestError(400, "'input' is an empty list", param="input")
-    if len(texts) > limits.max_inputs:
-        raise RequestError(400, f"'input' has {len(texts)} items; the limit is {limits.max_inputs}", param="input")
-    # OpenAI also takes tokens: a list of ints, or a list of such lists. Anything else is a wrong item.
-    if all(isinstance(t, int) and not isinstance(t, bool) for t in texts) or all(isinstance(t, list) for t in texts):
-        raise RequestError(400, "token arrays are not supported: send text", param="input")
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise RequestError(400, f"input[{i}] must be a string, got {_json_type(text)}", param="input")
-        if not text.strip():
-            raise RequestError(400, f"input[{i}] is empty", param="input")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: valid JSON, but not text any tokenizer takes
-            raise RequestError(400, f"input[{i}] is not valid Unicode text", param="input") from None
-        if len(text) > limits.max_chars:
-            raise RequestError(
-                400, f"input[{i}] has {len(text)} characters; the limit is {limits.max_chars}", param="input"
-            )
-    return texts
+        return RequestError(400, f"unrecognized field(s): {', '.join(unknown)}", param=unknown[0])
+    # The deepest error is the most precise: `input: ["a", 3]` fails as a string and at list item 1.
+    first = max(errors, key=lambda e: len(e["loc"]))
+    if not first["loc"]:
+        return RequestError(400, "the body must be a JSON object")
+    field = str(first["loc"][0])
+    index = [part for part in first["loc"] if isinstance(part, int)]
+    if first["type"] == "value_error":  # the validators' own messages
+        message = str(first["ctx"]["error"])
+    elif first["type"] == "missing":
+        message = f"'{field}' is required: {_expected(field, width)}"
+    elif index:
+        message = f"{field}[{index[0]}] must be a string, got {_json_type(first['input'])}"
+    else:
+        message = f"'{field}' must be {_expected(field, width)}"
+    return RequestError(400, message, param=field)
 
 
 def _json_type(value) -> str:
@@ -234,7 +287,7 @@ def _json_type(value) -> str:
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
-def _encode_vector(row: np.ndarray, encoding_format: str):
+def _encode_vector(row: np.ndarray, encoding_format: str | None):
     if encoding_format == "base64":  # little-endian float32 bytes, as OpenAI sends them
         return base64.b64encode(row.astype("<f4").tobytes()).decode("ascii")
     return row.tolist()
