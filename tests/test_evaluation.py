@@ -11,7 +11,6 @@ from cpembed.evaluation.metrics import (
     bootstrap_spearman_difference,
     paired_cosine,
     pearson,
-    rankdata,
     spearman,
 )
 from cpembed.evaluation.sts import STS_TASKS, evaluate_sts
@@ -23,16 +22,15 @@ def data_dir(tmp_path):
     return write_senteval(tmp_path / "downstream")
 
 
-def test_rankdata_averages_ties():
-    np.testing.assert_array_equal(rankdata([10, 20, 20, 5]), [2, 3.5, 3.5, 1])
-
-
 def test_spearman_and_pearson_by_hand():
     # ranks x: 1 2 3 4, ranks y: 1 3 2 4 -> d^2 = 0+1+1+0 = 2 -> 1 - 6*2/(4*15) = 0.8
     assert spearman([1, 2, 3, 4], [10, 30, 20, 40]) == pytest.approx(0.8)
+    # tied x share rank 2.5: ranks 1 2.5 2.5 4 against 1 2 3 4 -> Pearson of ranks 4.5 / sqrt(4.5 * 5)
+    assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(3 / np.sqrt(10))
     assert pearson([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
     assert pearson([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     assert spearman([1, 2, 3, 4], [1, 4, 9, 100]) == pytest.approx(1.0)  # monotone, not linear
+    assert pearson([1, 2, 3, 4], [1, 4, 9, 100]) == pytest.approx(151 / np.sqrt(5 * 6849))  # which Pearson sees
 
 
 def test_bootstrap_interval_of_a_spearman_difference():
@@ -55,20 +53,44 @@ def test_bootstrap_interval_of_a_spearman_difference():
         bootstrap_spearman_difference(gold[:1], noisy[:1], better[:1])
 
 
-def test_bootstrap_interval_of_an_accuracy_difference_matches_resampling_items():
+def test_bootstrap_spearman_interval_is_paired_and_narrows_with_more_pairs():
+    rng = np.random.default_rng(1)
+    gold = rng.random(1600)
+    baseline = gold + rng.normal(0, 0.5, 1600)
+    other = baseline + rng.normal(0, 0.05, 1600)  # nearly the baseline: the pairs barely move their difference
+    widths = []
+    for n in (400, 1600):
+        low, high = bootstrap_spearman_difference(gold[:n], baseline[:n], other[:n], resamples=500)
+        assert low < 100 * (spearman(other[:n], gold[:n]) - spearman(baseline[:n], gold[:n])) < high
+        widths.append(high - low)
+    # Either score alone has an interval about 14 points wide at 400 pairs; their paired difference, under 2.
+    assert widths[0] < 2
+    assert widths[1] == pytest.approx(widths[0] / 2, rel=0.25)  # 4x the pairs, half the width
+
+
+def test_bootstrap_spearman_leaves_out_draws_without_a_correlation():
+    # Three pairs: a ninth of the draws repeat one pair and have no Spearman; the rest still give an interval.
+    gold, baseline, other = np.array([1.0, 2.0, 3.0]), np.array([0.2, 0.9, 0.5]), np.array([0.1, 0.4, 0.8])
+    low, high = bootstrap_spearman_difference(gold, baseline, other)
+    assert -200 <= low < 100 * (spearman(other, gold) - spearman(baseline, gold)) < high <= 200
+    with pytest.raises(ValueError, match="too few distinct pairs"):  # a constant list: no draw has one
+        bootstrap_spearman_difference(gold, np.ones(3), other)
+
+
+def test_bootstrap_interval_of_an_accuracy_difference():
     rng = np.random.default_rng(0)
     baseline = rng.random(1000) < 0.8
     other = baseline.copy()
     other[rng.choice(np.flatnonzero(~baseline), 60, replace=False)] = True  # 60 gains
     other[rng.choice(np.flatnonzero(baseline), 20, replace=False)] = False  # 20 losses: +4 points
     low, high = bootstrap_accuracy_difference(baseline, other)
-    # The plain bootstrap, drawing items with replacement, gives the same interval up to sampling noise.
-    draws = rng.integers(0, 1000, size=(4000, 1000))
-    plain = np.quantile(100 * (other[draws].mean(1) - baseline[draws].mean(1)), [0.025, 0.975])
-    assert low == pytest.approx(plain[0], abs=0.25) and high == pytest.approx(plain[1], abs=0.25)
     assert 0 < low < 4 < high  # 80 discordant items out of 1000: the gain is real but its size is not sharp
+    # Paired, the spread comes from the 80 discordant items only: sd of (other - baseline) per item is
+    # sqrt(0.08 - 0.04^2), so about 4 +- 1.96 * 100 * 0.28 / sqrt(1000) = 4 +- 1.73 (unpaired: about 4 +- 3.4).
+    assert low == pytest.approx(4 - 1.73, abs=0.3) and high == pytest.approx(4 + 1.73, abs=0.3)
+    assert bootstrap_accuracy_difference(baseline, other) == (low, high)  # seeded
     assert bootstrap_accuracy_difference(baseline, baseline) == (0.0, 0.0)
-    assert bootstrap_accuracy_difference(other, baseline) == pytest.approx((-high, -low), abs=0.2)
+    assert bootstrap_accuracy_difference(other, baseline) == pytest.approx((-high, -low))  # the same draws, negated
     with pytest.raises(ValueError, match="equal, non-empty"):
         bootstrap_accuracy_difference(baseline, other[:10])
 

@@ -1,8 +1,18 @@
-"""Cosine similarity and rank correlation, as SentEval computes them (no scipy needed)."""
+"""Cosine similarity, and rank correlation with paired-bootstrap intervals from scipy (the `eval` extra)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+
+
+def _stats():
+    try:
+        from scipy import stats
+    except ImportError:
+        raise ImportError("correlations and intervals need scipy: pip install 'cpembed[eval]'") from None
+    return stats
 
 
 def paired_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -11,29 +21,13 @@ def paired_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)).clip(min=1e-12)
 
 
-def rankdata(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, ties sharing their average rank (scipy.stats.rankdata's default)."""
-    x = np.asarray(x)
-    order = np.argsort(x, kind="mergesort")
-    sorted_x = x[order]
-    # Each run of equal values gets the mean of the ranks it spans.
-    starts = np.r_[True, sorted_x[1:] != sorted_x[:-1]]
-    run_id = np.cumsum(starts) - 1
-    first = np.flatnonzero(starts)
-    last = np.r_[first[1:], len(x)] - 1
-    ranks = np.empty(len(x))
-    ranks[order] = (first[run_id] + last[run_id]) / 2 + 1
-    return ranks
-
-
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    x, y = x - x.mean(), y - y.mean()
-    return float((x * y).sum() / np.sqrt((x * x).sum() * (y * y).sum()))
+    return float(_stats().pearsonr(x, y).statistic)
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    return pearson(rankdata(x), rankdata(y))
+    """Ties share their average rank, as in SentEval."""
+    return float(_stats().spearmanr(x, y).statistic)
 
 
 def bootstrap_spearman_difference(
@@ -49,18 +43,41 @@ def bootstrap_spearman_difference(
     Both similarity lists score the same pairs, so each resample draws pairs (with replacement)
     and scores both on that draw: the interval reflects how much the *difference* depends on
     which pairs the split happens to hold, which is far less than either score alone does.
-    Percentile interval at `level`; `seed` makes it the same on every run.
+    Percentile interval at `level`; `seed` makes it the same on every run. Draws in which a list
+    repeats one value (no correlation defined; common only with a handful of pairs) are left out.
     """
+    stats = _stats()
     gold, baseline, other = (np.asarray(x, dtype=np.float64) for x in (gold, baseline, other))
     if not len(gold) == len(baseline) == len(other):
         raise ValueError(f"gold and similarities differ in length: {len(gold)}, {len(baseline)}, {len(other)}")
-    draws = np.random.default_rng(seed).integers(0, len(gold), size=(resamples, len(gold)))
-    with np.errstate(invalid="ignore", divide="ignore"):  # a draw of one repeated pair has no correlation
-        differences = np.array([100 * (spearman(other[d], gold[d]) - spearman(baseline[d], gold[d])) for d in draws])
-    differences = differences[np.isfinite(differences)]
-    if not len(differences):
-        raise ValueError(f"no resample of these {len(gold)} pairs has a defined Spearman: too few distinct pairs")
-    return _percentile_interval(differences, level)
+    if min(len(np.unique(x)) for x in (gold, baseline, other)) < 2:
+        raise ValueError(f"a list holds one value over these {len(gold)} pairs: too few distinct pairs")
+
+    def difference(gold, baseline, other, axis):
+        # Spearman is Pearson on average ranks (what spearmanr computes), here for a batch of draws at once.
+        gold, baseline, other = (stats.rankdata(x, axis=axis) for x in (gold, baseline, other))
+        correlation = stats.pearsonr
+        return 100 * (correlation(other, gold, axis=axis).statistic - correlation(baseline, gold, axis=axis).statistic)
+
+    with warnings.catch_warnings():  # a draw repeating one value has no correlation: nan, handled below
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)  # scipy's interval is then nan
+        result = stats.bootstrap(
+            (gold, baseline, other),
+            difference,
+            paired=True,
+            vectorized=True,
+            n_resamples=resamples,
+            batch=200,  # draws per call: faster than all at once, and 200 x pairs ranks in memory
+            confidence_level=level,
+            method="percentile",
+            rng=seed,
+        )
+    low, high = result.confidence_interval
+    if np.isnan(low):  # the same percentiles over the draws that have a correlation
+        differences = result.bootstrap_distribution[~np.isnan(result.bootstrap_distribution)]
+        low, high = np.quantile(differences, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
 
 
 def bootstrap_accuracy_difference(
@@ -74,21 +91,22 @@ def bootstrap_accuracy_difference(
 
     `*_correct` say, item by item, whether each classifier got it right. The classifiers are held
     fixed: the interval reflects which items the test data holds, not how training would vary.
-    A resample changes the difference only through how many items of each discordant kind it
-    draws (other right and baseline wrong, or the reverse), so those counts are drawn directly
-    from their multinomial, the same distribution as drawing items with replacement.
+    Each resample draws items (with replacement) and scores both classifiers on that draw.
+    Percentile interval at `level`; `seed` makes it the same on every run.
     """
-    baseline_correct, other_correct = (np.asarray(x, dtype=bool) for x in (baseline_correct, other_correct))
+    baseline_correct, other_correct = (np.asarray(x, dtype=np.float64) for x in (baseline_correct, other_correct))
     if len(baseline_correct) != len(other_correct) or not len(baseline_correct):
         raise ValueError(f"need two equal, non-empty item lists, got {len(baseline_correct)} and {len(other_correct)}")
-    n = len(baseline_correct)
-    gains, losses = np.sum(other_correct & ~baseline_correct), np.sum(baseline_correct & ~other_correct)
-    shares = [gains / n, losses / n, (n - gains - losses) / n]
-    counts = np.random.default_rng(seed).multinomial(n, shares, size=resamples)
-    return _percentile_interval(100 * (counts[:, 0] - counts[:, 1]) / n, level)
-
-
-def _percentile_interval(differences: np.ndarray, level: float) -> tuple[float, float]:
-    tail = (1 - level) / 2
-    low, high = np.quantile(differences, [tail, 1 - tail])
+    result = _stats().bootstrap(
+        (baseline_correct, other_correct),
+        lambda baseline, other, axis: 100 * np.mean(other - baseline, axis=axis),
+        paired=True,
+        vectorized=True,
+        n_resamples=resamples,
+        batch=100,  # draws per call: 100 x items indices in memory, not 2000 x items
+        confidence_level=level,
+        method="percentile",
+        rng=seed,
+    )
+    low, high = result.confidence_interval
     return float(low), float(high)
