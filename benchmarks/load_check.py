@@ -21,9 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from performance import save_measurement
 
 from cpembed import CPEncoder, load_model
-from cpembed.benchmark import machine, save_measurement, sentences_of
+from cpembed.bench import machine, sentences_of
 from cpembed.service import BackgroundServer, Limits, create_app
 
 

@@ -20,9 +20,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from cpembed import CPEncoder, load_model
-from cpembed.benchmark import sentences_of
-from cpembed.search import grid_settings
-from cpembed.variants import encode_variants
+from cpembed.bench import sentences_of
+from cpembed.evaluation.search import grid_settings
 
 
 def matmul_peak(hidden: int, intermediate: int, tokens: int = 800, repeats: int = 20) -> float:
@@ -37,10 +36,10 @@ def matmul_peak(hidden: int, intermediate: int, tokens: int = 800, repeats: int 
 
 
 def profiled(encoder: CPEncoder, texts: list[str], settings: list):
-    """(seconds, GFLOP counted, the profiler) of one `encode_variants` pass."""
+    """(seconds, GFLOP counted, the profiler) of one `encode_settings` pass."""
     with profile(activities=[ProfilerActivity.CPU], with_flops=True) as profiler:
         started = time.perf_counter()
-        encode_variants(encoder, texts, settings, batch_size=16)
+        encoder.encode_settings(texts, settings, batch_size=16)
         seconds = time.perf_counter() - started
     flops = sum(event.flops for event in profiler.key_averages() if event.flops)
     return seconds, flops / 1e9, profiler
@@ -59,7 +58,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     encoder = CPEncoder(load_model(args.model, "float32", "cpu"), prompt=args.prompt, cp=None)
     texts = sentences_of(args.words, args.sentences)
-    encode_variants(encoder, texts[:4], grid_settings(), batch_size=16)  # warm-up
+    encoder.encode_settings(texts[:4], grid_settings(), batch_size=16)  # warm-up
     config = encoder.lm.model.config
     peak = matmul_peak(config.hidden_size, config.intermediate_size)
     rows = {}

@@ -14,7 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cpembed.benchmark import machine, save_measurement, sentences_of
+from performance import save_measurement
+
+from cpembed.bench import machine, sentences_of
 from cpembed.distributed import embed_files
 
 

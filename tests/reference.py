@@ -44,15 +44,17 @@ def reference_embedding(
     sentence: str,
     cp: CPConfig | None,
     output_layer: int,
+    control: str | None = None,
     aux_sentence: str | None = None,
     aux_vector: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """`aux_sentence` (shuffle) replaces the sentence in the auxiliary prompt; `aux_vector` (mean)
+    """`control` ("zero", "scale", "shuffle", "mean") replaces CP's patch at `cp`'s layer and site;
+    `aux_sentence` (shuffle) replaces the sentence in the auxiliary prompt; `aux_vector` (mean)
     replaces the auxiliary pass altogether."""
     text = preprocess(sentence)
     with torch.no_grad():
         v_aux = aux_vector
-        if cp is not None and cp.intervention in ("contrast", "shuffle"):
+        if cp is not None and control in (None, "shuffle"):
             v_aux = reference_aux_vector(lm, cp, aux_sentence or sentence)
         if cp is not None:
             module, on_input = _site(lm, cp)
@@ -66,10 +68,10 @@ def reference_embedding(
                 def steer(x):
                     x = x.clone()
                     v_nor = x[0, -1]
-                    if cp.intervention == "zero":
+                    if control == "zero":
                         x[0, -1] = 0.0
                         return x
-                    if cp.intervention == "scale":
+                    if control == "scale":
                         x[0, -1] = cp.alpha * v_nor
                         return x
                     delta = v_nor - v_aux

@@ -52,17 +52,6 @@ def test_similarity(model_dir):
     assert len(matrix) == 3 and matrix[0].split()[0] == "1.000"
 
 
-@pytest.mark.parametrize("intervention", ["zero", "mean"])
-def test_encode_with_a_control(model_dir, tmp_path, intervention):
-    source, target = tmp_path / "in.txt", tmp_path / "out.npy"
-    source.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
-    flags = ["--layer", "3"] if intervention == "zero" else CP_FLAGS  # zero has no alpha
-    result = run("encode", str(source), "-o", str(target), "--model", model_dir, *flags, "--intervention", intervention)
-    assert result.exit_code == 0, result.output
-    cp = CPConfig(layer=3, alpha=2.0, intervention=intervention)
-    np.testing.assert_allclose(np.load(target), CPEncoder(model_dir, cp=cp).encode(SENTENCES), atol=1e-5)
-
-
 def test_models_lists_every_builtin_with_its_pip_command():
     result = run("models")
     assert result.exit_code == 0
@@ -78,9 +67,7 @@ def test_models_lists_every_builtin_with_its_pip_command():
         (["similarity", "a", "b", "--alpha", "0"], "alpha must be a finite number > 0"),
         (["similarity", "a", "b", "--no-cp", "--layer", "3"], "--no-cp cannot be combined with --layer"),
         (["similarity", "a", "b", "--norm", "recover", "--alpha", "2"], "--alpha has no effect with norm recover"),
-        (["similarity", "a", "b", "--intervention", "zero", "--alpha", "2"], "no effect with --intervention zero"),
-        (["similarity", "a", "b", "--intervention", "nope"], "Invalid value for '--intervention'"),
-        (["similarity", "a", "a", "--intervention", "shuffle"], "at least two different sentences"),
+        (["similarity", "a", "b", "--intervention", "zero"], "No such option '--intervention'"),  # search controls
         (["similarity", "a", "b", "--prompt", "nope"], "unknown prompt"),
         (["similarity", "a", "--layer", "3"], "at least two sentences"),
         (["encode", "-", "-o", "out.txt"], "must end in .npy or .jsonl"),
@@ -131,13 +118,11 @@ def test_alpha_on_a_default_that_ignores_it_names_the_default_and_the_fix():
     from cpembed.cli import _encoder_options
 
     options = dict(prompt="ck", no_cp=False, layer=None, norm=None, site=None, aux_template=None)
-    options.update(output_layer=None, dtype="auto", device=None, max_length=None, intervention=None)
+    options.update(output_layer=None, dtype="auto", device=None, max_length=None)
     with pytest.raises(click.UsageError, match=r"default for smollm2-135m and ck is NR, l=7\): add --norm scale"):
         _encoder_options(model="smollm2-135m", alpha=2.0, **options)
     chosen = _encoder_options(model="smollm2-135m", alpha=2.0, **{**options, "norm": "scale"})["cp"]
     assert chosen == CPConfig(layer=7, alpha=2.0, norm="scale")  # the table's layer, the given alpha and norm
-    scaled = _encoder_options(model="smollm2-135m", alpha=2.0, **{**options, "intervention": "scale"})["cp"]
-    assert scaled.alpha == 2.0 and scaled.intervention == "scale"  # the scale control uses alpha under any norm
 
 
 def test_errors_share_one_shape_and_documented_exit_statuses(model_dir, tmp_path):

@@ -7,18 +7,18 @@ import torch
 
 from conftest import SENTENCES
 from cpembed import CPConfig, CPEncoder
-from cpembed.controls import REFERENCE_SENTENCES, partners
-from cpembed.search import control_settings, label
-from cpembed.variants import encode_variants
+from cpembed.evaluation.controls import REFERENCE_SENTENCES, Control, encode_settings, partners
+from cpembed.evaluation.search import control_settings, label
 from reference import reference_aux_vector, reference_embedding
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 
 
-def _reference(encoder: CPEncoder, sentences: list[str], cp: CPConfig) -> torch.Tensor:
+def _reference(encoder: CPEncoder, sentences: list[str], control: Control) -> torch.Tensor:
     templates = [t.text for t in encoder.prompt.templates]
+    cp, kind = control.cp, control.kind
     aux_vector = None
-    if cp.intervention == "mean":  # written out: the mean over the reference set, one full pass each
+    if kind == "mean":  # written out: the mean over the reference set, one full pass each
         aux_vector = torch.stack([reference_aux_vector(encoder.lm, cp, s) for s in REFERENCE_SENTENCES]).mean(0)
     # The shuffle partner by its definition: the next different sentence, wrapping around.
     partner = [next(t for t in sentences[i + 1 :] + sentences[: i + 1] if t != s) for i, s in enumerate(sentences)]
@@ -30,7 +30,8 @@ def _reference(encoder: CPEncoder, sentences: list[str], cp: CPConfig) -> torch.
                 s,
                 cp,
                 encoder.output_layer,
-                aux_sentence=partner[i] if cp.intervention == "shuffle" else None,
+                control=kind,
+                aux_sentence=partner[i] if kind == "shuffle" else None,
                 aux_vector=aux_vector,
             )
             for i, s in enumerate(sentences)
@@ -39,34 +40,27 @@ def _reference(encoder: CPEncoder, sentences: list[str], cp: CPConfig) -> torch.
 
 
 CONTROLS = [
-    CPConfig(layer=3, alpha=2.0, intervention="zero"),
-    CPConfig(layer=3, alpha=2.0, intervention="scale"),
-    CPConfig(layer=3, alpha=2.0, intervention="shuffle"),
-    CPConfig(layer=2, norm="recover", intervention="shuffle", site="ffn"),
-    CPConfig(layer=3, alpha=2.0, intervention="mean"),
-    CPConfig(layer=4, norm="recover", intervention="mean", site="hidden"),
+    Control("zero", CPConfig(layer=3, alpha=2.0)),
+    Control("scale", CPConfig(layer=3, alpha=2.0)),
+    Control("shuffle", CPConfig(layer=3, alpha=2.0)),
+    Control("shuffle", CPConfig(layer=2, norm="recover", site="ffn")),
+    Control("mean", CPConfig(layer=3, alpha=2.0)),
+    Control("mean", CPConfig(layer=4, norm="recover", site="hidden")),
 ]
 
 
-@pytest.mark.parametrize("engine", ["packed", "padded"])
-@pytest.mark.parametrize("cp", CONTROLS, ids=label)
 @pytest.mark.parametrize("prompt", ["prompteol", "ck"])
-def test_controls_equal_reference(tiny_lm, cp, prompt, engine):
-    encoder = CPEncoder(tiny_lm, prompt=prompt, cp=cp, engine=engine)
-    expected = _reference(encoder, SENTENCES, cp)
-    torch.testing.assert_close(encoder.encode(SENTENCES, batch_size=4, convert_to_tensor=True), expected, **TOL)
-    # The comparison could fail: each control moves the embedding far more than the tolerance.
-    plain = CPEncoder(tiny_lm, prompt=prompt, cp=None).encode(SENTENCES, convert_to_tensor=True)
-    assert (plain - expected).abs().max() > 1e-2
-
-
-def test_controls_in_the_many_settings_engine(tiny_lm):
+def test_controls_in_one_pass_equal_the_reference(tiny_lm, prompt):
+    """Every control, beside CP and the baseline, from one pass: each equals two full hooked passes."""
+    encoder = CPEncoder(tiny_lm, prompt=prompt, cp=None)
     settings = [None, CPConfig(layer=3, alpha=2.0), *CONTROLS]
-    encoder = CPEncoder(tiny_lm, prompt="prompteol", cp=None)
-    together = encode_variants(encoder, SENTENCES, settings, batch_size=4)
-    for setting, embeddings in zip(settings, together, strict=True):
-        alone = CPEncoder(tiny_lm, prompt="prompteol", cp=setting, engine="padded").encode(SENTENCES, batch_size=3)
-        torch.testing.assert_close(torch.from_numpy(embeddings), torch.from_numpy(alone), **TOL)
+    together = encode_settings(encoder, SENTENCES, settings, batch_size=4)
+    plain = torch.from_numpy(together[0])
+    for control, embeddings in zip(CONTROLS, together[2:], strict=True):
+        expected = _reference(encoder, SENTENCES, control)
+        torch.testing.assert_close(torch.from_numpy(embeddings), expected, **TOL, msg=control.label)
+        # The comparison could fail: each control moves the embedding far more than the tolerance.
+        assert (plain - expected).abs().max() > 1e-2
 
 
 def _layer_calls(lm, run) -> list[int]:
@@ -83,11 +77,12 @@ def _layer_calls(lm, run) -> list[int]:
     return calls
 
 
-@pytest.mark.parametrize("intervention", ["zero", "scale"])
-def test_zero_and_scale_run_no_auxiliary_pass(tiny_lm, intervention):
+@pytest.mark.parametrize("kind", ["zero", "scale"])
+def test_zero_and_scale_run_no_auxiliary_pass(tiny_lm, kind):
     """One pass of the prompt, every layer once: CP would run layers 1..l twice."""
-    encoder = CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0, intervention=intervention))
-    calls = _layer_calls(tiny_lm, lambda: encoder.encode(SENTENCES, batch_size=len(SENTENCES)))
+    encoder = CPEncoder(tiny_lm, cp=None)
+    control = [Control(kind, CPConfig(layer=3, alpha=2.0))]
+    calls = _layer_calls(tiny_lm, lambda: encode_settings(encoder, SENTENCES, control, batch_size=len(SENTENCES)))
     assert calls == [1] * tiny_lm.num_layers
     cp_calls = _layer_calls(
         tiny_lm, lambda: CPEncoder(tiny_lm, cp=CPConfig(layer=3)).encode(SENTENCES, batch_size=len(SENTENCES))
@@ -109,22 +104,24 @@ def test_partners_never_self_and_deterministic():
 
 
 def test_shuffle_depends_on_order_not_on_batching(tiny_lm):
-    encoder = CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0, intervention="shuffle"))
-    first = encoder.encode(SENTENCES, batch_size=2)
+    encoder = CPEncoder(tiny_lm, cp=None)
+    shuffle = [Control("shuffle", CPConfig(layer=3, alpha=2.0))]
+    first = encode_settings(encoder, SENTENCES, shuffle, batch_size=2)[0]
     torch.testing.assert_close(
-        torch.from_numpy(encoder.encode(SENTENCES, batch_size=5)), torch.from_numpy(first), **TOL
+        torch.from_numpy(encode_settings(encoder, SENTENCES, shuffle, batch_size=5)[0]), torch.from_numpy(first), **TOL
     )
     contrast = CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0)).encode(SENTENCES)
     assert abs(first - contrast).max() > 1e-2  # another sentence's vector, not its own
     with pytest.raises(ValueError, match="at least two different"):
-        encoder.encode("a single sentence")
+        encode_settings(encoder, ["a single sentence"], shuffle)
 
 
 def test_mean_is_independent_of_the_batch(tiny_lm):
-    encoder = CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0, intervention="mean"))
-    alone = torch.stack([encoder.encode(s, convert_to_tensor=True) for s in SENTENCES])
+    encoder = CPEncoder(tiny_lm, cp=None)
+    mean = [Control("mean", CPConfig(layer=3, alpha=2.0))]
+    alone = torch.stack([torch.from_numpy(encode_settings(encoder, [s], mean)[0][0]) for s in SENTENCES])
     others = ["an unrelated sentence about cooking", "yet another one", *SENTENCES]
-    in_batch = encoder.encode(others, batch_size=8, convert_to_tensor=True)[2:]
+    in_batch = torch.from_numpy(encode_settings(encoder, others, mean, batch_size=8)[0][2:])
     torch.testing.assert_close(in_batch, alone, **TOL)
 
 
@@ -141,14 +138,24 @@ def test_control_settings_and_labels():
         "mean NS l=5 a=2",
         "mean NR l=5",
     ]
-    with pytest.raises(ValueError, match="intervention must be one of"):
-        CPConfig(intervention="random")
+    with pytest.raises(ValueError, match="a control is one of"):
+        Control("random", CPConfig())
+    with pytest.raises(TypeError):
+        CPConfig(intervention="zero")  # controls are not settings of CP
 
 
-def test_the_mean_reference_is_computed_once_per_model(tiny_lm):
-    """Not once per encode call: it costs 32 auxiliary passes."""
-    encoder = CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0, intervention="mean"))
-    tiny_lm.reference_aux.clear()
-    encoder.encode(SENTENCES[:2])
-    calls = _layer_calls(tiny_lm, lambda: encoder.encode(SENTENCES[:2], batch_size=2))
-    assert calls == [1] * tiny_lm.num_layers  # the second call runs only the prompt itself
+def test_cached_controls_equal_computed_ones(tiny_lm, tmp_path):
+    """Controls go through the embedding cache too: a shuffle row is keyed by its partner as well."""
+    from cpembed.cache import EmbeddingCache
+
+    encoder = CPEncoder(tiny_lm, cp=None)
+    settings = [None, *CONTROLS[:3], CONTROLS[4]]
+    computed = encode_settings(encoder, SENTENCES, settings, batch_size=4)
+    cache = EmbeddingCache(tmp_path)
+    first = encode_settings(encoder, SENTENCES, settings, batch_size=4, cache=cache)
+    again = encode_settings(encoder, SENTENCES[::-1], settings, batch_size=4, cache=cache)
+    for a, b in zip(computed, first, strict=True):
+        torch.testing.assert_close(torch.from_numpy(b), torch.from_numpy(a), **TOL)
+    # Reversed, each sentence has another shuffle partner: those rows are new, the others are read.
+    torch.testing.assert_close(torch.from_numpy(again[0][::-1].copy()), torch.from_numpy(computed[0]), **TOL)
+    assert abs(again[3][::-1] - computed[3]).max() > 1e-3

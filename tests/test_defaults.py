@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from experiments.report_steps import choose
 
 from cpembed import DEFAULT_CP, PAPER_CP, CPConfig, CPEncoder, default_cp
-from cpembed.evaluation.report import choose
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 SEARCHED = sorted(p.parent for p in RESULTS.glob("*/*/grid_raw.json") if (p.parent / "grid.json").is_file())

@@ -208,9 +208,6 @@ def test_impossible_requests_fail_fast(tiny_model_dir, tmp_path):
     source.write_text("one line\ntwo lines\n")
     with pytest.raises(ValueError, match="needs 1 GPU"):
         distributed.embed_files([str(source)], str(tmp_path / "gpu"), gpus_per_worker=1, model=tiny_model_dir)
-    with pytest.raises(ValueError, match="shuffle control"):
-        shuffle = CPConfig(layer=2, intervention="shuffle")
-        distributed.embed_files([str(source)], str(tmp_path / "shuffle"), model=tiny_model_dir, cp=shuffle)
     with pytest.raises(ValueError, match="cpus_per_worker must be > 0"):
         distributed.embed_files([str(source)], str(tmp_path / "cpu"), cpus_per_worker=0, model=tiny_model_dir)
 

@@ -10,13 +10,12 @@ from cpembed import CPConfig, CPEncoder, preprocess
 from reference import encoder_reference
 
 
-@pytest.mark.parametrize("engine", ["packed", "padded"])
 @pytest.mark.parametrize("arch", list(CONFIGS))
 @pytest.mark.parametrize("site", ["heads", "ffn", "hidden"])
 @pytest.mark.parametrize("norm", ["scale", "recover"])
-def test_cp_equals_two_pass_reference(tiny_models, arch, site, norm, engine):
+def test_cp_equals_two_pass_reference(tiny_models, arch, site, norm):
     cp = CPConfig(layer=3, alpha=2.5, norm=norm, site=site)
-    encoder = CPEncoder(tiny_models[arch], prompt="prompteol", cp=cp, engine=engine)
+    encoder = CPEncoder(tiny_models[arch], prompt="prompteol", cp=cp)
     fast = encoder.encode(SENTENCES, batch_size=4, convert_to_tensor=True)
     reference = encoder_reference(encoder, SENTENCES, cp)
     assert_same_embeddings(fast, reference)
@@ -25,20 +24,18 @@ def test_cp_equals_two_pass_reference(tiny_models, arch, site, norm, engine):
     assert (plain - reference).abs().max() > 1e-2
 
 
-@pytest.mark.parametrize("engine", ["packed", "padded"])
 @pytest.mark.parametrize("prompt", ["cot", "knowledge", "ck"])
 @pytest.mark.parametrize("output_layer", [4, -2, -1])
-def test_prompts_and_output_layers_equal_reference(tiny_lm, prompt, output_layer, engine):
+def test_prompts_and_output_layers_equal_reference(tiny_lm, prompt, output_layer):
     cp = CPConfig(layer=4, alpha=3.0)
-    encoder = CPEncoder(tiny_lm, prompt=prompt, cp=cp, output_layer=output_layer, engine=engine)
+    encoder = CPEncoder(tiny_lm, prompt=prompt, cp=cp, output_layer=output_layer)
     fast = encoder.encode(SENTENCES, batch_size=3, convert_to_tensor=True)
     assert_same_embeddings(fast, encoder_reference(encoder, SENTENCES, cp))
 
 
-@pytest.mark.parametrize("engine", ["packed", "padded"])
 @pytest.mark.parametrize("output_layer", [0, 1, 3, -2, -1])
-def test_plain_mode_equals_output_hidden_states(tiny_lm, output_layer, engine):
-    encoder = CPEncoder(tiny_lm, prompt="prompteol", cp=None, output_layer=output_layer, engine=engine)
+def test_plain_mode_equals_output_hidden_states(tiny_lm, output_layer):
+    encoder = CPEncoder(tiny_lm, prompt="prompteol", cp=None, output_layer=output_layer)
     fast = encoder.encode(SENTENCES, batch_size=4, convert_to_tensor=True)
     with torch.no_grad():
         expected = []
@@ -49,10 +46,9 @@ def test_plain_mode_equals_output_hidden_states(tiny_lm, output_layer, engine):
     assert_same_embeddings(fast, torch.stack(expected))
 
 
-@pytest.mark.parametrize(("engine", "padding_side"), [("padded", "right"), ("padded", "left"), ("packed", "right")])
 @pytest.mark.parametrize("cp", [None, CPConfig(layer=2, alpha=2.0), CPConfig(layer=3, norm="recover", site="ffn")])
-def test_batch_invariance(tiny_lm, engine, padding_side, cp):
-    encoder = CPEncoder(tiny_lm, prompt="prompteol", cp=cp, padding_side=padding_side, engine=engine)
+def test_batch_invariance(tiny_lm, cp):
+    encoder = CPEncoder(tiny_lm, prompt="prompteol", cp=cp)
     alone = torch.stack([encoder.encode(s, convert_to_tensor=True) for s in SENTENCES])
     together = encoder.encode(SENTENCES, batch_size=len(SENTENCES), convert_to_tensor=True)
     shuffled_order = [3, 0, 5, 1, 4, 2]
@@ -61,8 +57,63 @@ def test_batch_invariance(tiny_lm, engine, padding_side, cp):
     assert_same_embeddings(shuffled, alone[shuffled_order])
 
 
-def test_padding_sides_agree(tiny_lm):
+SETTINGS = [
+    None,
+    CPConfig(layer=2, alpha=0.5),
+    CPConfig(layer=2, alpha=3.0),
+    CPConfig(layer=4, norm="recover"),
+    CPConfig(layer=3, alpha=2.0, site="ffn"),
+    CPConfig(layer=3, alpha=2.0, site="hidden"),
+    CPConfig(layer=3, alpha=1.0, aux_template='The background of this sentence : "{sentence}" means in one word:"'),
+]
+
+
+@pytest.mark.parametrize("prompt", ["prompteol", "ck"])
+def test_many_settings_in_one_pass_equal_the_reference(tiny_lm, prompt):
+    """k copies of the last token, one per setting, each patched alone: every one equals two full passes."""
+    encoder = CPEncoder(tiny_lm, prompt=prompt, output_layer=-2, cp=None)
+    together = encoder.encode_settings(SENTENCES, SETTINGS, batch_size=4)
+    for setting, embeddings in zip(SETTINGS, together, strict=True):
+        assert_same_embeddings(embeddings, encoder_reference(encoder, SENTENCES, setting), err_msg=repr(setting))
+
+
+def test_many_settings_in_other_architectures(tiny_models):
+    for arch in ("mistral", "qwen3", "gemma3_text"):
+        encoder = CPEncoder(tiny_models[arch], cp=None)
+        together = encoder.encode_settings(SENTENCES, SETTINGS[:4], batch_size=3)
+        for setting, embeddings in zip(SETTINGS[:4], together, strict=True):
+            assert_same_embeddings(
+                embeddings, encoder_reference(encoder, SENTENCES, setting), err_msg=f"{arch} {setting!r}"
+            )
+
+
+def test_settings_are_checked_against_the_model(tiny_lm):
+    encoder = CPEncoder(tiny_lm, cp=None)
+    with pytest.raises(ValueError, match="out of range"):
+        encoder.encode_settings(SENTENCES, [None, CPConfig(layer=9)])
+    with pytest.raises(ValueError, match="at least one setting"):
+        encoder.encode_settings(SENTENCES, [])
+
+
+def test_a_sliding_window_shorter_than_a_prompt(tiny_models):
+    """Whole padded rows where one mask cannot serve both window and full layers; settings then cannot share a pass."""
+    import copy
+
+    lm = copy.deepcopy(tiny_models["mistral"])
+    lm.model.config.sliding_window = 24
+    for layer in lm.layers:
+        layer.self_attn.config.sliding_window = 24
+    long = ["word " * 30, *SENTENCES]
     cp = CPConfig(layer=3, alpha=2.0)
-    right = CPEncoder(tiny_lm, cp=cp, padding_side="right", engine="padded").encode(SENTENCES, convert_to_tensor=True)
-    left = CPEncoder(tiny_lm, cp=cp, padding_side="left", engine="padded").encode(SENTENCES, convert_to_tensor=True)
-    assert_same_embeddings(left, right)
+    encoder = CPEncoder(lm, cp=cp)
+    assert_same_embeddings(encoder.encode(long, batch_size=4), encoder_reference(encoder, long, cp))
+    with pytest.raises(ValueError, match="sliding window"):
+        encoder.encode_settings(long, [None, cp])
+
+
+@pytest.mark.parametrize("keyword", [{"engine": "packed"}, {"padding_side": "left"}])
+def test_the_old_engine_keywords_warn_and_change_nothing(tiny_lm, keyword):
+    cp = CPConfig(layer=3, alpha=2.0)
+    with pytest.warns(FutureWarning, match="has no effect"):
+        old = CPEncoder(tiny_lm, cp=cp, **keyword).encode(SENTENCES)
+    assert_same_embeddings(old, CPEncoder(tiny_lm, cp=cp).encode(SENTENCES))

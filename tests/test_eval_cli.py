@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cpembed import CPConfig, CPEncoder
 from cpembed.cli import main
-from cpembed.embedding_cache import CachedEncoder
 from senteval_fixture import write_raw_stsb, write_senteval, write_transfer
 
 
@@ -65,26 +62,3 @@ def test_eval_transfer(model_dir, tmp_path, monkeypatch):
     )
     assert result.exit_code == 0, result.output
     assert "MRPC F1" in result.output and (tmp_path / "out" / "transfer.json").is_file()
-
-
-def test_cache_hits_and_misses_on_a_changed_setting(tiny_lm, tmp_path):
-    sentences = ["a cat sits.", "a dog runs.", "a cat sits."]
-    first = CachedEncoder(CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0)), tmp_path)
-    expected = first.encoder.encode(sentences)
-    np.testing.assert_allclose(first.encode(sentences), expected, atol=1e-5, rtol=1e-5)
-    assert (first.hits, first.misses) == (0, 2)
-    again = CachedEncoder(CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0)), tmp_path)
-    np.testing.assert_array_equal(again.encode(sentences), first.encode(sentences))
-    assert (again.hits, again.misses) == (2, 0)
-    changed = CachedEncoder(CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=3.0)), tmp_path)
-    assert changed.path != first.path
-    out = changed.encode(sentences)
-    assert (changed.hits, changed.misses) == (0, 2)
-    assert np.abs(out - expected).max() > 1e-3  # not the stale alpha=2 rows
-    for other in (
-        CPEncoder(tiny_lm, cp=None),
-        CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0), max_length=64),
-        CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0), output_layer=4),
-    ):
-        assert CachedEncoder(other, tmp_path).path != first.path
-    assert CachedEncoder(CPEncoder(tiny_lm, cp=None), tmp_path).encode([]).shape == (0, 32)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from experiments import report_steps as report
+from experiments import results_page as report_page
 
-from cpembed.evaluation import report, report_page
-from cpembed.search import score_settings
+from cpembed.evaluation.search import score_settings
 from senteval_fixture import write_raw_stsb, write_senteval
 
 
@@ -28,7 +29,6 @@ def test_report_runs_resumes_and_lists_what_is_missing(tiny_lm, tmp_path, monkey
     assert settings[0] == "baseline" and settings[1].startswith("NS") and settings[2].startswith("NR")
     assert len(settings) == len(set(settings)) in (3, 4)  # the default is added when it is another setting
     assert (out / "tiny" / "prompteol" / "grid.png").is_file()
-    assert list((own_cache / "checkpoints").iterdir()) == []  # used by the steps, emptied when each ends
 
     # A second run reuses both steps instead of computing them again.
     monkeypatch.setattr(report, "evaluate_sts_settings", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
@@ -159,10 +159,10 @@ def test_report_shows_raw_dev_controls_and_defaults(tiny_lm, tmp_path):
         assert f"| {record['spearman']:.2f} | {shown} |" in text
     # Each control against CP with the sentence's own vector, of its norm: a difference of two raw scores.
     raw_score = {r["label"]: r["spearman"] for r in raw_controls["records"]}
-    cp_rows = [r for r in raw_controls["records"] if r["intervention"] == "contrast"]
+    cp_rows = [r for r in raw_controls["records"] if r["norm"] != "none" and "intervention" not in r]
     assert [r["norm"] for r in cp_rows] == ["scale", "recover"] and all("vs_cp" not in r for r in cp_rows)
     for record in raw_controls["records"]:
-        if record["intervention"] in (None, "contrast"):
+        if "intervention" not in record:  # the baseline and CP rows
             continue
         cp = cp_rows[1] if record["norm"] == "recover" else cp_rows[0]
         assert record["vs_cp"] == pytest.approx(raw_score[record["label"]] - raw_score[cp["label"]], abs=1e-3)
@@ -224,13 +224,13 @@ def test_intervals_copied_from_the_raw_grid_equal_a_second_encoding(tiny_lm, tmp
         assert all(mine[k] == pytest.approx(theirs[k], abs=1e-3) for k in mine if k != "label")
 
 
-def test_a_stopped_step_resumes_its_encoding_and_counts_the_earlier_time(tiny_lm, tmp_path, monkeypatch, own_cache):
-    from cpembed import CPEncoder, checkpoints
+def test_a_stopped_step_resumes_its_encoding(tiny_lm, tmp_path, monkeypatch, own_cache):
+    from cpembed import CPEncoder, cache
 
     data = write_senteval(tmp_path / "downstream")
     folder = tmp_path / "results" / "tiny" / "prompteol"
-    monkeypatch.setattr(checkpoints, "CHUNK_SENTENCES", 1)  # the fixture's dev split has 6 sentences
-    real, calls = checkpoints.encode_variants, []
+    monkeypatch.setattr(cache, "CHUNK_SENTENCES", 1)  # the fixture's dev split has 6 sentences
+    real, calls = CPEncoder.encode_settings, []
 
     def killed_on_third_chunk(*args, **kwargs):
         calls.append(1)
@@ -238,32 +238,27 @@ def test_a_stopped_step_resumes_its_encoding_and_counts_the_earlier_time(tiny_lm
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(checkpoints, "encode_variants", killed_on_third_chunk)
+    monkeypatch.setattr(CPEncoder, "encode_settings", killed_on_third_chunk)
     encoder = CPEncoder(tiny_lm)
     try:
         report._grid_step("tiny", encoder, data, folder, 4)
     except KeyboardInterrupt:
         pass
     assert not (folder / "grid.json").exists()
-    (step,) = (own_cache / "checkpoints").iterdir()
-    earlier = checkpoints.kept_seconds(step)
-    assert earlier > 0 and len(list(step.rglob("0000*.npy"))) == 2
 
     calls.clear()
-    monkeypatch.setattr(checkpoints, "encode_variants", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(CPEncoder, "encode_settings", lambda *a, **k: calls.append(1) or real(*a, **k))
     report._grid_step("tiny", encoder, data, folder, 4)
-    result = json.loads((folder / "grid.json").read_text())
     dev = report.load_stsb(data, "dev")
     chunks = len(set(dev.sentences1 + dev.sentences2))  # one sentence per chunk
-    assert len(calls) == chunks - 2  # the two kept chunks were read
-    assert result["seconds"] >= earlier and not step.exists()  # removed once the step's JSON is written
+    assert len(calls) == chunks - 2  # the two chunks the stopped run finished were read from the cache
+    assert json.loads((folder / "grid.json").read_text())["seconds"] > 0
 
 
 def test_the_report_command_rewrites_the_markdown_as_it_goes(tmp_path, monkeypatch):
     """A long run stopped after its first model and prompt leaves a report of what it finished."""
     from click.testing import CliRunner
-
-    from cpembed.cli import main
+    from experiments.__main__ import report as main
 
     data = write_senteval(tmp_path / "downstream")
     raw = write_raw_stsb(tmp_path / "raw")
@@ -287,7 +282,7 @@ def test_the_report_command_rewrites_the_markdown_as_it_goes(tmp_path, monkeypat
         str(markdown),
     ]
     options += ["--dtype", "bfloat16", "--device", "cpu"]
-    result = CliRunner().invoke(main, ["report", "--models", "tiny", "--prompts", "prompteol", *options])
+    result = CliRunner().invoke(main, ["--models", "tiny", "--prompts", "prompteol", *options])
     assert result.exit_code == 1 and "Aborted" in result.output  # click's answer to an interrupt
     assert "- tiny / prompteol: search and evaluation" in markdown.read_text()
 

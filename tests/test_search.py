@@ -12,7 +12,7 @@ from cpembed import CPEncoder
 from cpembed.cli import main
 from cpembed.evaluation import data as senteval
 from cpembed.evaluation.metrics import paired_cosine, spearman
-from cpembed.search import (
+from cpembed.evaluation.search import (
     AUX_TEMPLATES,
     ablate_aux_templates,
     compare_controls,

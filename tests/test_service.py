@@ -215,11 +215,6 @@ def test_api_key_is_checked_on_every_route_but_health(encoder):
             )
 
 
-def test_shuffle_is_not_served(tiny_lm):
-    with pytest.raises(ValueError, match="shuffle"):
-        service.create_app(CPEncoder(tiny_lm, cp=CPConfig(layer=2, intervention="shuffle")))
-
-
 class SlowEncoder:
     """Wraps an encoder; each encode waits until released, so tests can hold the worker."""
 

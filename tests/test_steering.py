@@ -7,6 +7,7 @@ import torch
 
 from conftest import SENTENCES
 from cpembed import CPConfig, CPEncoder, preprocess
+from cpembed.engine import auxiliary_vectors
 from cpembed.steering import norm_recovering, norm_scaling
 
 
@@ -55,7 +56,7 @@ def test_patch_changes_only_the_last_token(tiny_lm, norm):
     assert torch.equal(patched[:-1], v_nor[:-1])
     assert torch.equal(cp_out[-1][0, :-1], plain_out[-1][0, :-1])  # earlier positions, a later layer
     assert not torch.allclose(cp_out[-1][0, -1], plain_out[-1][0, -1])
-    v_aux = cp._auxiliary_vectors([preprocess(sentence[0])])[0]
+    v_aux = auxiliary_vectors(tiny_lm, cp.cp.aux_template, "heads", [3], [preprocess(sentence[0])])[3][0]
     delta_norm = (v_nor[-1] - v_aux).norm()
     if norm == "scale":
         torch.testing.assert_close(patched[-1].norm(), 2.0 * delta_norm)
@@ -65,14 +66,14 @@ def test_patch_changes_only_the_last_token(tiny_lm, norm):
 
 @pytest.mark.parametrize("layer", [1, 2, 5])
 def test_auxiliary_pass_runs_exactly_l_layers(tiny_lm, layer):
-    encoder = CPEncoder(tiny_lm, cp=CPConfig(layer=layer, alpha=2.0))
+    cp = CPConfig(layer=layer, alpha=2.0)
     calls = [0] * tiny_lm.num_layers
     handles = [
         block.register_forward_pre_hook(lambda _m, _a, i=i: calls.__setitem__(i, calls[i] + 1))
         for i, block in enumerate(tiny_lm.layers)
     ]
     try:
-        encoder._auxiliary_vectors(["a short sentence."])
+        auxiliary_vectors(tiny_lm, cp.aux_template, cp.site, [layer], ["a short sentence."])
     finally:
         for handle in handles:
             handle.remove()

@@ -111,17 +111,6 @@ def test_outputs_get_normal_permissions(lines_file, tmp_path):
     assert stat.S_IMODE((tmp_path / "out.npy").stat().st_mode) == 0o644
 
 
-def test_shuffle_pairs_across_the_whole_file_not_per_chunk(tiny_lm, tmp_path):
-    from cpembed import CPConfig
-
-    path = tmp_path / "three.txt"
-    path.write_text("one sentence.\nanother one.\nsame.\nsame.\nsame.\n")
-    encoder = CPEncoder(tiny_lm, cp=CPConfig(layer=2, intervention="shuffle"))
-    assert encode_file(encoder, path, str(tmp_path / "out.npy"), chunk_lines=2) == 5  # a chunk of "same." alone
-    expected = encoder.encode(path.read_text().splitlines())
-    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, atol=1e-5)
-
-
 def test_sigterm_leaves_no_partial_output(tiny_model_dir, tmp_path):
     import os
     import signal

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
 from dataclasses import dataclass
 from typing import Literal
 
+from .errors import InvalidValueError
 from .prompts import IRRELEVANT, Template
 from .sites import SITES
 
 Norm = Literal["scale", "recover"]
 NORMS: tuple[Norm, ...] = ("scale", "recover")
-
-# "contrast" is CP itself; the others are controls that ask whether the gain needs the contrast:
-#   zero     the last token's vector at the site becomes 0 (no auxiliary pass)
-#   scale    it becomes alpha * v_nor (no auxiliary pass)
-#   shuffle  CP with the auxiliary vector of another sentence of the input (see controls.partners)
-#   mean     CP with a fixed auxiliary vector: the mean over controls.REFERENCE_SENTENCES
-Intervention = Literal["contrast", "zero", "scale", "shuffle", "mean"]
-INTERVENTIONS: tuple[Intervention, ...] = ("contrast", "zero", "scale", "shuffle", "mean")
 
 
 @dataclass(frozen=True)
@@ -32,8 +28,9 @@ class CPConfig:
         site: "heads" (o_proj input, the paper's default), "ffn" (MLP output) or "hidden"
             (decoder layer output); the auxiliary vector is read at the same site it is written.
         aux_template: the auxiliary prompt, with one `{sentence}` placeholder.
-        intervention: "contrast" (CP) or a control: "zero", "scale", "shuffle", "mean"
-            (see INTERVENTIONS); `norm` and `alpha` apply to shuffle and mean as to CP.
+
+    The controls that ask whether a gain needs the contrast (zero, scale, shuffle, mean) are not
+    settings of CP: they live in `cpembed.evaluation.controls`.
 
     Example:
         >>> CPConfig(layer=5, alpha=2.0)
@@ -45,32 +42,23 @@ class CPConfig:
     norm: Norm = "scale"
     site: str = "heads"
     aux_template: str = IRRELEVANT
-    intervention: Intervention = "contrast"
 
     def __post_init__(self) -> None:
         if isinstance(self.layer, bool) or not isinstance(self.layer, int) or self.layer < 1:
-            raise ValueError(f"CP layer must be an integer >= 1 (1-based, as in the paper), got {self.layer!r}")
+            raise InvalidValueError(f"CP layer must be an integer >= 1 (1-based, as in the paper), got {self.layer!r}")
         if not isinstance(self.alpha, (int, float)) or not math.isfinite(self.alpha) or self.alpha <= 0:
-            raise ValueError(f"alpha must be a finite number > 0, got {self.alpha!r}")
+            raise InvalidValueError(f"alpha must be a finite number > 0, got {self.alpha!r}")
         if self.norm not in NORMS:
-            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
+            raise InvalidValueError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
         if self.site not in SITES:
-            raise ValueError(f"site must be one of {', '.join(SITES)}, got {self.site!r}")
+            raise InvalidValueError(f"site must be one of {', '.join(SITES)}, got {self.site!r}")
         Template(self.aux_template)  # validates the placeholder
-        if self.intervention not in INTERVENTIONS:
-            raise ValueError(f"intervention must be one of {', '.join(INTERVENTIONS)}, got {self.intervention!r}")
-
-    @property
-    def needs_aux_pass(self) -> bool:
-        """Whether each batch runs an auxiliary prompt (zero and scale need none; mean reads a fixed vector)."""
-        return self.intervention in ("contrast", "shuffle")
 
     def __repr__(self) -> str:
         aux = "..." if self.aux_template == IRRELEVANT else repr(self.aux_template)
         return (
             f"CPConfig(layer={self.layer}, alpha={self.alpha}, norm={self.norm!r}, "
-            f"site={self.site!r}, aux_template={aux}"
-            + (f", intervention={self.intervention!r})" if self.intervention != "contrast" else ")")
+            f"site={self.site!r}, aux_template={aux})"
         )
 
 
@@ -85,7 +73,7 @@ PAPER_CP: dict[str, CPConfig] = {
 }
 
 # Default CP settings of searched models, keyed by (model, prompt), chosen on dev splits by the rule
-# in `evaluation.report.choose` (docs/RESULTS.md, "Defaults this rule gives"). None means the
+# in `experiments/report_steps.py` (`choose`) (docs/RESULTS.md, "Defaults this rule gives"). None means the
 # search found no setting that helps raw text, so the default is the plain prompt embedding.
 DEFAULT_CP: dict[tuple[str, str], CPConfig | None] = {
     # SmolLM2-135M: SentEval STS-B dev 67.04 -> 69.79, raw STS-B dev 73.84 -> 73.99 (docs/RESULTS.md).
@@ -112,3 +100,24 @@ def default_cp(model: str, prompt: str) -> CPConfig | None:
     if (model, prompt) in DEFAULT_CP:
         return DEFAULT_CP[(model, prompt)]
     return PAPER_CP.get(prompt, PAPER_CP["custom"])
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """Everything that decides an embedding, resolved: what the cache, Ray, MTEB and reports key on."""
+
+    model: str
+    weights: str  # a fingerprint of the loaded weights (models.weights_fingerprint)
+    templates: tuple[str, ...]
+    output_layer: int  # 0..L
+    dtype: str
+    max_length: int
+    steering: str | None  # the setting's key (engine.Steering.key); None = no CP
+    version: str
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        """A short hex digest of the settings: equal settings, equal digest."""
+        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:32]

@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .errors import InputNotFoundError, InvalidTypeError, InvalidValueError
+
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 
@@ -93,18 +95,18 @@ def plan(inputs: list[str], text_field: str = "text", id_field: str | None = Non
     from pyarrow import fs as pafs
 
     if not inputs:
-        raise ValueError("give at least one input file")
+        raise InvalidValueError("give at least one input file")
     if isinstance(rows_per_shard, bool) or not isinstance(rows_per_shard, int) or rows_per_shard < 1:
-        raise ValueError(f"rows_per_shard must be a positive integer, got {rows_per_shard!r}")
+        raise InvalidValueError(f"rows_per_shard must be a positive integer, got {rows_per_shard!r}")
     shards, empty, described, seen_ids = [], [], [], set()
     for uri in expand_patterns(inputs):
         filesystem, path = _filesystem(uri)
         kind_on_disk = filesystem.get_file_info(path).type
         if kind_on_disk == pafs.FileType.Directory:
-            raise IsADirectoryError(f"{uri} is a folder: give its files, e.g. '{uri.rstrip('/')}/*.parquet' (quoted)")
+            raise InvalidValueError(f"{uri} is a folder: give its files, e.g. '{uri.rstrip('/')}/*.parquet' (quoted)")
         if kind_on_disk != pafs.FileType.File:
             hint = " (a pattern may only be in the file name, not a folder's)" if _is_pattern(uri) else ""
-            raise FileNotFoundError(f"no such input file: {uri}{hint}")
+            raise InputNotFoundError(f"no such input file: {uri}{hint}")
         kind = _kind(uri)
         # One read per input: checked, cut into shards and hashed (a rerun on changed data must
         # not reuse shards of the old data) in the same pass.
@@ -145,7 +147,7 @@ def expand_patterns(inputs: list[str]) -> list[str]:
             if info.type == pafs.FileType.File and fnmatch.fnmatchcase(info.base_name, pattern)
         )
         if not names:
-            raise FileNotFoundError(f"no input file matches {uri} (a pattern may only be in the file name)")
+            raise InputNotFoundError(f"no input file matches {uri} (a pattern may only be in the file name)")
         expanded += [uri[: len(uri) - len(name)] + match for match in names]
     return expanded
 
@@ -189,27 +191,31 @@ def _check_line(line: bytes, number: int, uri: str, kind: str, text_field: str, 
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
-        raise ValueError(f"{uri}:{number} is not UTF-8 text; convert the file first (e.g. iconv -t utf-8)") from None
+        raise InvalidValueError(
+            f"{uri}:{number} is not UTF-8 text; convert the file first (e.g. iconv -t utf-8)"
+        ) from None
     if kind == "text":  # plain text has no fields: its ids are line numbers, whatever id_field says
         return
     if not text.strip():
-        raise ValueError(f"{uri}:{number} is blank; a JSONL file holds one JSON object a line, with no blank lines")
+        raise InvalidValueError(
+            f"{uri}:{number} is blank; a JSONL file holds one JSON object a line, with no blank lines"
+        )
     try:
         record = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{uri}:{number} is not valid JSON ({error.msg})") from None
+        raise InvalidValueError(f"{uri}:{number} is not valid JSON ({error.msg})") from None
     if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
-        raise ValueError(f"{uri}:{number} has no string field {text_field!r} (choose it with --text-field)")
+        raise InvalidValueError(f"{uri}:{number} has no string field {text_field!r} (choose it with --text-field)")
     if id_field:
         _check_id(record.get(id_field), f"{uri}:{number}", id_field, seen_ids)
 
 
 def _check_id(value, where: str, id_field: str, seen_ids: set) -> None:
     if value is None or isinstance(value, (dict, list, bool)):
-        raise ValueError(f"{where} has no usable id field {id_field!r} (a string or an integer)")
+        raise InvalidValueError(f"{where} has no usable id field {id_field!r} (a string or an integer)")
     key = str(value)
     if key in seen_ids:
-        raise ValueError(f"{where}: id {key!r} appears twice; ids must be unique across all inputs")
+        raise InvalidValueError(f"{where}: id {key!r} appears twice; ids must be unique across all inputs")
     seen_ids.add(key)
 
 
@@ -223,7 +229,7 @@ def _parquet_ranges(filesystem, path, uri, text_field, id_field, rows_per_shard,
     table = pq.read_table(pa.BufferReader(data), columns=[c for c in (text_field, id_field) if c])
     column = table.column(text_field)
     if column.null_count:
-        raise ValueError(f"{uri}: {column.null_count} row(s) have no {text_field!r}")
+        raise InvalidValueError(f"{uri}: {column.null_count} row(s) have no {text_field!r}")
     n = table.num_rows
     for i, value in enumerate(table.column(id_field).to_pylist() if id_field else [f"{uri}:{i}" for i in range(n)]):
         _check_id(value, f"{uri} row {i}", id_field or "(row number)", seen_ids)
@@ -360,7 +366,7 @@ def requested_settings(encoder_options: dict) -> dict:
     if cp == "auto":
         cp = default_cp(str(encoder_options.get("model", "smollm2-135m")), prompt.name)
     if cp is not None and not isinstance(cp, CPConfig):
-        raise TypeError(f"cp must be a CPConfig, None or 'auto', got {type(cp).__name__}")
+        raise InvalidTypeError(f"cp must be a CPConfig, None or 'auto', got {type(cp).__name__}")
     output_layer = encoder_options.get("output_layer")
     return {
         "model": str(encoder_options.get("model", "smollm2-135m")),
@@ -449,12 +455,9 @@ def embed_files(
     import ray
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        raise InvalidValueError(f"workers must be a positive integer, got {workers!r}")
     if not cpus_per_worker > 0 or gpus_per_worker < 0:
-        raise ValueError("cpus_per_worker must be > 0 and gpus_per_worker >= 0")
-    cp = encoder_options.get("cp")
-    if cp is not None and cp != "auto" and cp.intervention == "shuffle":
-        raise ValueError("the shuffle control pairs sentences within one input; it is not available on Ray")
+        raise InvalidValueError("cpus_per_worker must be > 0 and gpus_per_worker >= 0")
     if encoder_options.get("dtype") in (None, "auto"):
         # Decided here, once, so that every worker computes in the same dtype: workers' hardware
         # is not known to the driver, so "auto" means bfloat16 on GPU workers, float32 on CPUs.
@@ -524,9 +527,9 @@ def embed_files(
 def _check_resources(available: dict, cpus: float, gpus: float) -> None:
     """Fail now, not hang: Ray waits forever for a worker the cluster can never place."""
     if available.get("CPU", 0) < cpus:
-        raise ValueError(f"a worker needs {cpus:g} CPU(s) but the cluster has {available.get('CPU', 0):g}")
+        raise InvalidValueError(f"a worker needs {cpus:g} CPU(s) but the cluster has {available.get('CPU', 0):g}")
     if gpus and available.get("GPU", 0) < gpus:
-        raise ValueError(
+        raise InvalidValueError(
             f"a worker needs {gpus:g} GPU(s) but the cluster has {available.get('GPU', 0):g}: "
             "lower --gpus-per-worker, or run on a cluster with GPUs"
         )

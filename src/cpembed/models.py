@@ -8,6 +8,7 @@ transformers, and keep a safetensors copy in the cache (`CPEMBED_CACHE`, default
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -20,7 +21,15 @@ from pathlib import Path
 
 import torch
 
-from .errors import ChecksumError, CPEmbedError, ModelLoadError, ModelNotFoundError, ModelNotInstalledError
+from .errors import (
+    ChecksumError,
+    CPEmbedError,
+    InvalidTypeError,
+    InvalidValueError,
+    ModelLoadError,
+    ModelNotFoundError,
+    ModelNotInstalledError,
+)
 from .sites import decoder_layers
 from .validation import type_name
 
@@ -106,10 +115,7 @@ class LanguageModel:
     model: torch.nn.Module
     tokenizer: object
     model_type: str = field(init=False)
-    # The `mean` control's fixed auxiliary vectors, by (aux template, site, layer, max_length): computed once
-    # per loaded model, whichever encoder or engine asks first.
-    reference_aux: dict = field(default_factory=dict, init=False, repr=False)
-    # Both engines' cached keys and values of each template's opening tokens (see packing.py).
+    # The engine's cached keys and values of each template's opening tokens (engine.py).
     prefix_states: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -143,6 +149,17 @@ class LanguageModel:
     def dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
 
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A cheap fingerprint of the weights: the config plus a few values of every parameter."""
+        digest = hashlib.sha256(self.model.config.to_json_string(use_diff=False).encode())
+        with torch.no_grad():
+            for name, parameter in self.model.named_parameters():
+                digest.update(name.encode())
+                digest.update(str(tuple(parameter.shape)).encode())
+                digest.update(parameter.detach().flatten()[:64].float().cpu().numpy().tobytes())
+        return digest.hexdigest()
+
 
 def resolve_dtype(dtype: str | torch.dtype, device: torch.device | None = None) -> torch.dtype:
     """A torch dtype from a name; "auto" is bfloat16 where the hardware computes it natively (a
@@ -154,7 +171,7 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device | None = None) 
         return torch.bfloat16 if native_bfloat16(device or resolve_device(None)) else torch.float32
     names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
     if dtype not in names:
-        raise ValueError(f"unknown dtype {dtype!r}: use 'auto', 'float32' or 'bfloat16' (or a torch.dtype)")
+        raise InvalidValueError(f"unknown dtype {dtype!r}: use 'auto', 'float32' or 'bfloat16' (or a torch.dtype)")
     return names[dtype]
 
 
@@ -175,14 +192,14 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N'") from None
+        raise InvalidValueError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N'") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         reason = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
-        raise ValueError(f"device {device!r} is not available ({reason}): use device 'cpu'")
+        raise InvalidValueError(f"device {device!r} is not available ({reason}): use device 'cpu'")
     if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
-        raise ValueError(f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s) visible")
+        raise InvalidValueError(f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s) visible")
     if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"device {device!r} is not supported: use 'cpu', 'cuda' or 'cuda:N'")
+        raise InvalidValueError(f"device {device!r} is not supported: use 'cpu', 'cuda' or 'cuda:N'")
     if resolved.type == "cuda" and resolved.index is None:
         # "cuda" is the current GPU; name it, so it compares equal to where a loaded model sits.
         resolved = torch.device("cuda", torch.cuda.current_device())
@@ -205,7 +222,7 @@ def load_model(
         >>> lm = load_model("/models/Llama-2-7b-hf")   # doctest: +SKIP
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
-        raise TypeError(
+        raise InvalidTypeError(
             f"model must be a built-in name or a path, got {type_name(name_or_path)}: "
             f"choose one of {', '.join(BUILTIN_MODELS)}"
         )

@@ -10,8 +10,6 @@ mteb.evaluate(model, mteb.get_tasks(tasks=["STSBenchmark"]))
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 import numpy as np
@@ -61,10 +59,7 @@ def _model_meta(encoder: CPEncoder):
         from mteb.models import ModelMeta
     except ImportError:
         raise ImportError("the MTEB model needs mteb: pip install 'cpembed[mteb]'") from None
-    from .embedding_cache import encoder_settings
-
-    settings = encoder_settings(encoder)
-    revision = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    revision = encoder.settings().digest()[:12]
     model = encoder.lm.name.replace("/", "_").strip("_") or "model"
     return ModelMeta(
         loader=None,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from .errors import InvalidTypeError, InvalidValueError
+
 PLACEHOLDER = "{sentence}"
 
 # ASCII quotes, a space before each colon, nothing after the final quote (SPEC section 1).
@@ -34,10 +36,10 @@ class Template:
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str):
-            raise TypeError(f"a template must be a str, got {type(self.text).__name__}")
+            raise InvalidTypeError(f"a template must be a str, got {type(self.text).__name__}")
         count = self.text.count(PLACEHOLDER)
         if count != 1:
-            raise ValueError(
+            raise InvalidValueError(
                 f"a template needs exactly one {PLACEHOLDER} placeholder, found {count} in "
                 f'{self.text!r}; e.g. \'This sentence : "{{sentence}}" means in one word:"\''
             )
@@ -71,12 +73,12 @@ def resolve_prompt(prompt: str | Prompt) -> Prompt:
     if isinstance(prompt, Prompt):
         return prompt
     if not isinstance(prompt, str):
-        raise TypeError(f"prompt must be a name or a template string, got {type(prompt).__name__}")
+        raise InvalidTypeError(f"prompt must be a name or a template string, got {type(prompt).__name__}")
     if "{" in prompt:  # a template, not a name
         return Prompt("custom", (Template(prompt),), output_layer=-1)
     key = _ALIASES.get(prompt.lower(), prompt.lower())
     if key not in PROMPTS:
-        raise ValueError(
+        raise InvalidValueError(
             f"unknown prompt {prompt!r}: choose one of {', '.join(PROMPTS)}, "
             f"or pass a template with one {PLACEHOLDER} placeholder"
         )
@@ -132,7 +134,7 @@ def prompt_token_ids(tokenizer, template: Template, sentences: list[str]) -> lis
 def _cut_to_fit(tokenizer, template: Template, sentence: str, max_length: int, length: int) -> str:
     minimum = len(tokenizer(template.fill(""))["input_ids"])
     if minimum > max_length:
-        raise ValueError(
+        raise InvalidValueError(
             f"max_length={max_length} is shorter than the template itself ({minimum} tokens); "
             f"use max_length >= {minimum + 1}"
         )

@@ -39,21 +39,12 @@ def norm_recovering(v_nor: torch.Tensor, v_aux: torch.Tensor, eps: float = 1e-7)
     return delta * v_nor.norm(dim=-1, keepdim=True) / (delta.norm(dim=-1, keepdim=True) + eps)
 
 
-def steer(v_nor: torch.Tensor, v_aux: torch.Tensor, norm: str, alpha: float) -> torch.Tensor:
+def steer(v_nor: torch.Tensor, v_aux: torch.Tensor, norm: str = "scale", alpha: float = 1.0) -> torch.Tensor:
     """The patched vector: NS (`norm="scale"`) or NR (`norm="recover"`), computed in float32."""
     v_nor, v_aux = v_nor.float(), v_aux.float()
     if norm == "recover":
         return norm_recovering(v_nor, v_aux)
     return norm_scaling(v_nor, v_aux, alpha)
-
-
-def intervene(v_nor: torch.Tensor, v_aux: torch.Tensor | None, cp) -> torch.Tensor:
-    """The vector a `CPConfig` writes in place of v_nor: CP's (NS or NR), or a control's. float32."""
-    if cp.intervention == "zero":
-        return torch.zeros_like(v_nor, dtype=torch.float32)
-    if cp.intervention == "scale":
-        return cp.alpha * v_nor.float()
-    return steer(v_nor, v_aux, cp.norm, cp.alpha)  # contrast, shuffle and mean differ only in v_aux
 
 
 def _rows(positions: torch.Tensor) -> torch.Tensor:

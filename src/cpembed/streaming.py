@@ -16,18 +16,20 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TextIO
 
 import numpy as np
 
 from .encoder import progress_bar
+from .errors import InputNotFoundError, InvalidValueError
+from .io import read_lines, temporary_beside
 
 # Lines embedded per chunk: big enough for length-sorted batches to pad little, small enough
 # that a chunk's embeddings (CHUNK_LINES x hidden float32) stay a few MB.
 CHUNK_LINES = 2048
 
 
-class NotUTF8Error(ValueError):
+class NotUTF8Error(InvalidValueError):
     """The input has a byte sequence that is not UTF-8."""
 
 
@@ -53,7 +55,7 @@ def seekable_input(name: str) -> Iterator[Path]:
     if name != "-":
         path = Path(name)
         if not path.is_file():
-            raise FileNotFoundError(f"no such input file: {name}")
+            raise InputNotFoundError(f"no such input file: {name}")
         yield path
         return
     with tempfile.NamedTemporaryFile(prefix="cpembed-stdin-", suffix=".txt", delete=False) as spool:
@@ -64,35 +66,12 @@ def seekable_input(name: str) -> Iterator[Path]:
         os.unlink(spool.name)
 
 
-def read_chunks(stream: BinaryIO, chunk_lines: int = CHUNK_LINES) -> Iterator[list[str]]:
-    """Lists of at most `chunk_lines` decoded lines, in order (the BOM of the first line dropped)."""
-    chunk: list[str] = []
-    for number, raw in enumerate(stream):
-        text = raw.decode("utf-8-sig" if number == 0 else "utf-8")
-        chunk.append(text.removesuffix("\n").removesuffix("\r"))
-        if len(chunk) == chunk_lines:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _temporary_beside(target: Path) -> Path:
-    """An empty file next to `target`, with the permissions a new file would get (mkstemp's are 0600)."""
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    os.close(handle)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(name, 0o666 & ~umask)
-    return Path(name)
-
-
 class NpyWriter:
     """Rows into an .npy file of known shape, through a memory map: memory stays flat."""
 
     def __init__(self, target: Path, rows: int, width: int) -> None:
         self.target = target
-        self.partial = _temporary_beside(target)
+        self.partial = temporary_beside(target)
         self.written = 0
         if rows == 0:  # an empty file cannot be memory-mapped
             with self.partial.open("wb") as file:  # a file object: np.save would append ".npy" to a name
@@ -124,7 +103,7 @@ class JsonlWriter:
         if target is None:
             self.out: TextIO = sys.stdout
         else:
-            self.partial = _temporary_beside(target)
+            self.partial = temporary_beside(target)
             self.out = self.partial.open("w", encoding="utf-8")
         self.written = 0
 
@@ -161,8 +140,6 @@ def encode_file(
     """
     if total is None:
         total = count_checked_lines(path)
-    if getattr(encoder, "cp", None) is not None and encoder.cp.intervention == "shuffle":
-        chunk_lines = max(total, 1)  # shuffle pairs sentences across the whole input: one chunk
     if output.endswith(".npy"):
         writer: NpyWriter | JsonlWriter = NpyWriter(Path(output), total, encoder.embedding_dimension)
     else:
@@ -172,7 +149,7 @@ def encode_file(
     complete = False
     try:
         with path.open("rb") as stream, progress_bar(total, show_progress_bar) as bar:
-            chunks = read_chunks(stream, chunk_lines)
+            chunks = read_lines(stream, chunk_lines)
             for chunk, embeddings in encoder.encode_chunks(chunks, batch_size, normalize, bar):
                 writer.write(chunk, embeddings)
         complete = True

@@ -13,8 +13,8 @@ import sys
 import click
 
 from .. import __version__
-from ..config import INTERVENTIONS, NORMS, PAPER_CP, default_cp
-from ..errors import CPEmbedError, ModelNotFoundError
+from ..config import NORMS, PAPER_CP, default_cp
+from ..errors import CPEmbedError, InvalidTypeError, InvalidValueError, ModelNotFoundError
 from ..models import DEFAULT_MODEL
 from ..prompts import PROMPTS, resolve_prompt
 from ..sites import SITES
@@ -31,7 +31,9 @@ class _Group(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (CPEmbedError, ValueError, TypeError, OSError) as error:
+        except (CPEmbedError, OSError) as error:  # anything else is a bug: its traceback shows
+            if ctx.params.get("debug"):
+                raise
             raise click.ClickException(str(error)) from error
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
@@ -55,7 +57,8 @@ class _Group(click.Group):
 
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="cpembed")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of an error, not just its one line.")
+def main(debug: bool) -> None:
     """Sentence embeddings from decoder-only LLMs, with Contrastive Prompting."""
     logging.basicConfig(level=logging.WARNING, format="cpembed: %(message)s")
     from transformers.utils import logging as transformers_logging
@@ -112,15 +115,8 @@ _CP_OPTIONS = [
         help="CP intervention layer l, 1-based as in the paper. Unset CP flags come from the defaults table "
         "for the model and prompt (cpembed.DEFAULT_CP, else the paper's setting).",
     ),
-    click.option(
-        "--alpha", type=float, help="NS coefficient (NR and --intervention zero have none); default as for --layer."
-    ),
+    click.option("--alpha", type=float, help="NS coefficient (NR has none); default as for --layer."),
     click.option("--norm", type=click.Choice(NORMS), help="scale = NS, recover = NR; default as for --layer."),
-    click.option(
-        "--intervention",
-        type=click.Choice(INTERVENTIONS),
-        help="contrast = CP (default); zero, scale, shuffle, mean = controls (see README).",
-    ),
 ]
 
 
@@ -150,12 +146,10 @@ def build_encoder(**options):
     """A CPEncoder from the encoder flags (CP flags override the defaults table's entry)."""
     from ..encoder import CPEncoder  # imports torch: keep `cpembed --help` fast
 
-    settings = _encoder_options(**{"intervention": None, **options})
+    settings = _encoder_options(**options)
     try:
         return CPEncoder(**settings)
-    except (ValueError, TypeError) as error:
-        if isinstance(error, CPEmbedError) and not isinstance(error, ModelNotFoundError):
-            raise  # the model could not be loaded: the flags were fine
+    except (InvalidValueError, InvalidTypeError, ModelNotFoundError) as error:
         raise click.UsageError(str(error)) from error  # a flag's value, checked before any weight is read
 
 
@@ -165,10 +159,10 @@ def _split(options: dict) -> tuple[dict, int]:
 
 
 def _encoder_options(
-    model, prompt, no_cp, layer, alpha, norm, site, aux_template, output_layer, dtype, device, max_length, intervention
+    model, prompt, no_cp, layer, alpha, norm, site, aux_template, output_layer, dtype, device, max_length
 ) -> dict:
     """CPEncoder's keyword arguments from the encoder flags, without loading the model."""
-    given = dict(layer=layer, alpha=alpha, norm=norm, site=site, aux_template=aux_template, intervention=intervention)
+    given = dict(layer=layer, alpha=alpha, norm=norm, site=site, aux_template=aux_template)
     overrides = {k: v for k, v in given.items() if v is not None}
     if no_cp and overrides:
         raise click.UsageError(f"--no-cp cannot be combined with --{', --'.join(overrides).replace('_', '-')}")
@@ -185,10 +179,8 @@ def _encoder_options(
 
 
 def _check_alpha_used(cp, model: str, prompt: str, from_table: bool) -> None:
-    """--alpha that would change nothing is an error, not a silent no-op: NR and zero ignore alpha."""
-    if cp.intervention == "zero":
-        raise click.UsageError("--alpha has no effect with --intervention zero: leave --alpha out")
-    if cp.norm == "recover" and cp.intervention != "scale":
+    """--alpha that would change nothing is an error, not a silent no-op: NR ignores alpha."""
+    if cp.norm == "recover":
         where = f" (the default for {model} and {prompt} is NR, l={cp.layer})" if from_table else ""
         raise click.UsageError(f"--alpha has no effect with norm recover{where}: add --norm scale to use it")
 

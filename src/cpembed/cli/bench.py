@@ -1,7 +1,8 @@
-"""`cpembed bench`: throughput measured side by side."""
+"""`cpembed bench`: plain against CP on your model and machine."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -10,37 +11,26 @@ from ..models import DEFAULT_MODEL
 from . import main
 
 
-@main.command(short_help="Measure plain, fast CP and naive CP side by side; write docs/PERFORMANCE.md.")
+@main.command(short_help="Measure plain encoding against CP (and the grid) on this machine.")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True)
-@click.option("--output", default="docs/PERFORMANCE.md", show_default=True, help="The Markdown report.")
-@click.option("--rounds", type=int, default=2, show_default=True, help="Each configuration's best round counts.")
+@click.option("--prompts", default="prompteol,cot", show_default=True, help="Comma-separated prompt names.")
+@click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16"]), default="auto", show_default=True)
 @click.option("--count", type=int, default=64, show_default=True, help="Sentences per measurement.")
-@click.option("--quick", is_flag=True, help="A small run: one prompt, one length, one round.")
-def bench(model, output, rounds, count, quick):
-    """Throughput (sentences/s) and peak memory of plain, CP fast and CP naive for PromptEOL,
-    Knowledge and CK, at several batch sizes and sentence lengths; the grid search against one
-    plain pass; bfloat16 against float32; streaming memory. All in one process, interleaved."""
-    from .. import benchmark
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--rounds", type=int, default=2, show_default=True, help="Each configuration's best round counts.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the measurements here.")
+def bench(model, prompts, dtype, count, batch_size, rounds, json_path):
+    """Sentences per second of plain encoding and of CP (the default setting), the paper's grid in
+    one pass against one plain pass, and peak memory: all in one process, interleaved."""
+    from .. import bench as benchmark
     from ..models import load_model
+    from ..validation import positive_int
 
-    lm = load_model(model, "float32", "cpu")
-    options = {"rounds": rounds, "count": count}
-    if quick:
-        options |= dict(
-            prompts=("prompteol",),
-            lengths=(8,),
-            batch_sizes=(16,),
-            sweep_lengths=(8, 16),
-            rounds=1,
-            grid_count=16,
-            memory_lines=(32, 64),
-        )
-    result = benchmark.run_benchmark(lm, **options)
-    result["command"] = (
-        "cpembed bench" + ("" if model == DEFAULT_MODEL else f" --model {model}") + (" --quick" if quick else "")
-    )
-    target = Path(output)
-    benchmark.throughput_plot(result, target.parent / "performance" / "throughput.png")
-    benchmark.save_measurement(target, "bench", result)
-    click.echo(target.read_text())
-    click.echo(f"wrote {target}", err=True)
+    for name, value in (("--count", count), ("--batch-size", batch_size), ("--rounds", rounds)):
+        positive_int(name, value)
+    lm = load_model(model, dtype)
+    result = benchmark.run(lm, [p.strip() for p in prompts.split(",") if p.strip()], 12, count, batch_size, rounds)
+    click.echo(benchmark.markdown(result))
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        click.echo(f"wrote {json_path}", err=True)

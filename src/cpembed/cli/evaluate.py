@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -34,8 +35,8 @@ def eval_group() -> None:
 def eval_sts(tasks, data, raw_data, output, no_cache, **options):
     """Spearman x100 of cosine similarity on STS12-16, STS-B test and SICK-R test."""
     from ..evaluation.data import find_data_dir
-    from ..evaluation.reports import sts_markdown, write_report
     from ..evaluation.sts import evaluate_sts
+    from ..evaluation.tables import sts_markdown, write_report
 
     options, batch_size = _split(options)
     task_list = [t.strip() for t in tasks.split(",") if t.strip()]
@@ -62,7 +63,7 @@ def eval_sts(tasks, data, raw_data, output, no_cache, **options):
 def eval_transfer(tasks, data, output, no_cache, **options):
     """Accuracy of a logistic-regression probe on MR, CR, SUBJ, MPQA, SST-2, TREC and MRPC."""
     from ..evaluation.data import find_data_dir
-    from ..evaluation.reports import transfer_markdown, write_report
+    from ..evaluation.tables import transfer_markdown, write_report
     from ..evaluation.transfer import evaluate_transfer
 
     options, batch_size = _split(options)
@@ -79,12 +80,10 @@ def eval_transfer(tasks, data, output, no_cache, **options):
 
 def _embedder(encoder, batch_size: int, use_cache: bool):
     """A function sentences -> embeddings, through the on-disk cache unless disabled."""
-    if use_cache:
-        from ..embedding_cache import CachedEncoder
+    from ..cache import EmbeddingCache, encode_cached
 
-        cached = CachedEncoder(encoder)
-        return lambda sentences: cached.encode(sentences, batch_size=batch_size, show_progress_bar=True)
-    return lambda sentences: encoder.encode(sentences, batch_size=batch_size, show_progress_bar=True)
+    cache = EmbeddingCache() if use_cache else None
+    return lambda sentences: encode_cached(encoder, sentences, [encoder.cp], cache, batch_size, True)[0]
 
 
 def _settings(encoder, batch_size: int | None) -> dict:
@@ -93,10 +92,10 @@ def _settings(encoder, batch_size: int | None) -> dict:
     import torch
     import transformers
 
-    from ..embedding_cache import encoder_settings
-
     return {
-        **encoder_settings(encoder),
+        **encoder.settings().as_dict(),
+        "prompt": encoder.prompt.name,
+        "cp": dataclasses.asdict(encoder.cp) if encoder.cp else None,
         "batch_size": batch_size,
         "versions": {
             "python": platform.python_version(),
@@ -143,7 +142,7 @@ def _search_data_dir(data, rank_by: str):
 
 
 def _finish_search(result, encoder, output, stem: str, plot, intervals: bool = False) -> None:
-    from ..evaluation.reports import search_markdown
+    from ..evaluation.tables import search_markdown
 
     report = {
         "settings": _settings(encoder, None),
@@ -206,8 +205,8 @@ _RANK_OPTIONS = [
 @search_options
 def search_grid_command(layers, alphas, norms, data, output, rank_by, raw_data, intervals, **options):
     """Spearman on STS-B dev over l x alpha x {NS, NR}, plus the baseline, in one pass."""
-    from ..plots import grid_heatmap
-    from ..search import search_grid
+    from ..evaluation.plots import grid_heatmap
+    from ..evaluation.search import search_grid
 
     data_dir = _search_data_dir(data, rank_by)
     encoder, batch_size, site, aux = _search_encoder(options)
@@ -235,8 +234,8 @@ def search_grid_command(layers, alphas, norms, data, output, rank_by, raw_data, 
 def search_layers_command(alpha, norm, data, output, **options):
     """Spearman on STS-B dev for CP at every layer up to the output layer, at a fixed alpha."""
     from ..evaluation.data import find_data_dir
-    from ..plots import layer_sweep_plot
-    from ..search import sweep_layers
+    from ..evaluation.plots import layer_sweep_plot
+    from ..evaluation.search import sweep_layers
 
     data_dir = find_data_dir(data)
     encoder, batch_size, site, aux = _search_encoder(options)
@@ -255,7 +254,7 @@ def search_layers_command(alpha, norm, data, output, **options):
 def search_aux_command(layer, alpha, norm, templates, data, output, **options):
     """Spearman on STS-B dev for each auxiliary wording (irrelevant, redundant, background, ...)."""
     from ..evaluation.data import find_data_dir
-    from ..search import ablate_aux_templates
+    from ..evaluation.search import ablate_aux_templates
 
     extra = {}
     for item in templates:
@@ -282,53 +281,10 @@ def search_aux_command(layer, alpha, norm, templates, data, output, **options):
 @search_options
 def search_controls_command(layer, alpha, data, output, rank_by, raw_data, intervals, **options):
     """Spearman on STS-B dev for CP at (l, alpha) beside its controls: zero, scale, shuffle, mean."""
-    from ..search import compare_controls
+    from ..evaluation.search import compare_controls
 
     data_dir = _search_data_dir(data, rank_by)
     encoder, batch_size, site, aux = _search_encoder(options)
     raw_dir = Path(raw_data) if raw_data else None
     result = compare_controls(encoder, data_dir, layer, alpha, batch_size, site, aux, rank_by, raw_dir)
     _finish_search(result, encoder, output, "controls", None, intervals)
-
-
-@main.command(short_help="Run the reproduction report and write docs/RESULTS.md.")
-@click.option("--models", default="smollm2-135m,qwen2.5-coder-0.5b", show_default=True)
-@click.option("--prompts", default="prompteol,cot,knowledge,ck", show_default=True)
-@click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
-@click.option("--raw-data", type=click.Path(file_okay=False), help="Folder of the raw STS-B release.")
-@click.option("--results", default="docs/results", show_default=True, help="Where each step's JSON is kept.")
-@click.option("--markdown", default="docs/RESULTS.md", show_default=True)
-@click.option("--batch-size", type=int, default=16, show_default=True)
-@click.option(
-    "--dtype",
-    type=click.Choice(["float32", "bfloat16"]),
-    default="float32",
-    show_default=True,
-    help="float32 gives the same numbers on every machine; steps already run keep theirs.",
-)
-@click.option("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available).")
-@click.option("--only-markdown", is_flag=True, help="Rewrite the Markdown from the steps already run.")
-def report(models, prompts, data, raw_data, results, markdown, batch_size, dtype, device, only_markdown):
-    """Search each model and prompt on STS-B dev, evaluate the chosen settings, write the report.
-
-    Steps already run (their JSON exists) are skipped, and a stopped step resumes from the
-    encodings it kept, so the command picks up where it stopped.
-    """
-    from ..evaluation import report as reporting
-    from ..evaluation.data import find_data_dir, find_raw_stsb_dir
-    from ..evaluation.report_page import write_markdown
-
-    model_list = [m.strip() for m in models.split(",") if m.strip()]
-    prompt_list = [p.strip() for p in prompts.split(",") if p.strip()]
-    out = Path(results)
-
-    def write() -> None:
-        write_markdown(out, Path(markdown), model_list, prompt_list, "make results")
-        click.echo(f"wrote {markdown}", err=True)
-
-    if not only_markdown:
-        data_dir, raw_dir = find_data_dir(data), find_raw_stsb_dir(raw_data)
-        reporting.run(
-            model_list, prompt_list, data_dir, raw_dir, out, batch_size, progress=write, dtype=dtype, device=device
-        )
-    write()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputNotFoundError, InvalidValueError
+
 SEARCH_PATHS = ("data/senteval/downstream", "../shared/data/senteval/downstream")
 RAW_STSB_PATHS = ("data/stsb-raw", "../shared/data/stsb-raw")
 
@@ -24,7 +26,7 @@ STS_YEARS: dict[str, tuple[str, ...]] = {
 }
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataNotFoundError(InputNotFoundError):
     """The evaluation data folder or one of its files is missing."""
 
 
@@ -38,7 +40,7 @@ class Pairs:
 
     def __post_init__(self) -> None:
         if not len(self.sentences1) == len(self.sentences2) == len(self.scores):
-            raise ValueError("pairs and scores differ in length")
+            raise InvalidValueError("pairs and scores differ in length")
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -87,7 +89,7 @@ def load_sts_subset(data_dir: Path, year: str, subset: str) -> Pairs:
     inputs = _read_lines(folder / f"STS.input.{subset}.txt")
     gold = _read_lines(folder / f"STS.gs.{subset}.txt")
     if len(inputs) != len(gold):
-        raise ValueError(f"{year} {subset}: {len(inputs)} input lines but {len(gold)} gold lines")
+        raise InvalidValueError(f"{year} {subset}: {len(inputs)} input lines but {len(gold)} gold lines")
     first, second, scores = [], [], []
     for line, score in zip(inputs, gold, strict=True):
         if score.strip() == "":
@@ -106,7 +108,7 @@ def load_sts_year(data_dir: Path, year: str) -> dict[str, Pairs]:
 def load_stsb(data_dir: Path, split: str) -> Pairs:
     """STS Benchmark train/dev/test: score in column 5, sentences in 6 and 7 (tab-separated)."""
     if split not in ("train", "dev", "test"):
-        raise ValueError(f"STS-B split must be train, dev or test, got {split!r}")
+        raise InvalidValueError(f"STS-B split must be train, dev or test, got {split!r}")
     return _read_stsb_file(data_dir / "STS" / "STSBenchmark" / f"sts-{split}.csv", _tokens)
 
 
@@ -130,7 +132,7 @@ def load_sick(data_dir: Path, split: str = "test") -> Pairs:
         "test": "SICK_test_annotated.txt",
     }
     if split not in names:
-        raise ValueError(f"SICK split must be one of {', '.join(names)}, got {split!r}")
+        raise InvalidValueError(f"SICK split must be one of {', '.join(names)}, got {split!r}")
     rows = [line.split("\t") for line in _read_lines(data_dir / "SICK" / names[split])[1:] if line.strip()]
     return Pairs([_tokens(r[1]) for r in rows], [_tokens(r[2]) for r in rows], np.array([float(r[3]) for r in rows]))
 
@@ -155,7 +157,7 @@ def find_raw_stsb_dir(raw: str | os.PathLike | None = None) -> Path:
 def load_raw_stsb(raw_dir: Path, split: str) -> Pairs:
     """The STS Benchmark as released: original casing and punctuation, untokenized."""
     if split not in ("dev", "test"):
-        raise ValueError(f"raw STS-B split must be dev or test, got {split!r}")
+        raise InvalidValueError(f"raw STS-B split must be dev or test, got {split!r}")
     return _read_stsb_file(raw_dir / f"sts-{split}.csv", str.strip)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InvalidValueError
 from .data import STS_YEARS, Pairs, find_raw_stsb_dir, load_raw_stsb, load_sick, load_sts_year, load_stsb
 from .metrics import paired_cosine, pearson, spearman
 
@@ -33,7 +34,7 @@ def load_task(task: str, data_dir: Path | None, raw_dir: Path | None = None) -> 
         return {"test": load_sick(data_dir, "test")}
     if task == "STSBenchmark-raw":
         return {"test": load_raw_stsb(find_raw_stsb_dir(raw_dir), "test")}
-    raise ValueError(f"unknown STS task {task!r}: choose from {', '.join(STS_TASKS + RAW_TASKS)}")
+    raise InvalidValueError(f"unknown STS task {task!r}: choose from {', '.join(STS_TASKS + RAW_TASKS)}")
 
 
 def score_pairs(embed: Embed, pairs: Pairs) -> dict[str, float]:
@@ -90,20 +91,20 @@ def evaluate_sts_settings(
     raw_dir: Path | None = None,
     batch_size: int = 16,
     show_progress_bar: bool | None = None,
-    checkpoints: Path | None = None,
+    cache=None,
 ) -> list[dict]:
     """`evaluate_sts` for several CP settings (None = baseline) from one pass over the sentences.
 
     Every setting shares the model, prompt and output layer of `encoder`, so the baseline row is
-    always at the same output layer and dtype as the CP rows. With `checkpoints`, an interrupted
-    pass resumes from its finished parts (checkpoints.py).
+    always at the same output layer and dtype as the CP rows. With `cache` (an `EmbeddingCache`), an
+    interrupted pass resumes where it stopped.
     """
-    from ..checkpoints import encode_settings
+    from .controls import encode_settings
 
     unique: dict[str, None] = {}
     for task in tasks:
         for pairs in load_task(task, data_dir, raw_dir).values():
             unique.update(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
     sentences = list(unique)
-    embeddings = encode_settings(encoder, sentences, settings, batch_size, show_progress_bar, checkpoints)
+    embeddings = encode_settings(encoder, sentences, settings, batch_size, show_progress_bar, cache)
     return [evaluate_sts(precomputed_embed(sentences, e), tasks, data_dir, raw_dir) for e in embeddings]

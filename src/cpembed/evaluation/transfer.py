@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InvalidValueError
 from .data import BINARY_TASKS, load_binary, load_mrpc, load_sst2, load_trec
 
 TRANSFER_TASKS = ("MR", "CR", "SUBJ", "MPQA", "SST2", "TREC", "MRPC")
@@ -105,7 +106,7 @@ def _evaluate_task(embed: Embed, task: str, data_dir: Path, inner_folds: int) ->
             _, _, f1_score = _sklearn()
             result["f1"] = 100 * f1_score(test.labels, predicted)
     else:
-        raise ValueError(f"unknown transfer task {task!r}: choose from {', '.join(TRANSFER_TASKS)}")
+        raise InvalidValueError(f"unknown transfer task {task!r}: choose from {', '.join(TRANSFER_TASKS)}")
     result["seconds"] = time.perf_counter() - started
     return result, correct
 
@@ -121,7 +122,7 @@ def task_sentences(task: str, data_dir: Path) -> list[str]:
         splits = [load(data_dir, split) for split in ("train", "test")]
         parts = [s.sentences for s in splits] + ([s.second for s in splits] if task == "MRPC" else [])
     else:
-        raise ValueError(f"unknown transfer task {task!r}: choose from {', '.join(TRANSFER_TASKS)}")
+        raise InvalidValueError(f"unknown transfer task {task!r}: choose from {', '.join(TRANSFER_TASKS)}")
     return list(dict.fromkeys(sentence for part in parts for sentence in part))
 
 
@@ -146,21 +147,21 @@ def evaluate_transfer_settings(
     inner_folds: int = 10,
     batch_size: int = 16,
     show_progress_bar: bool | None = None,
-    checkpoints: Path | None = None,
+    cache=None,
 ) -> list[dict]:
     """`evaluate_transfer` for several CP settings (None = baseline) of one encoder.
 
     A task's sentences are embedded once for all settings (one prompt pass, one last token per
     setting), so a baseline-vs-CP comparison costs little more than the baseline alone. Each
     setting's result equals `evaluate_transfer` with its own encoder, except under `shuffle`,
-    whose partners are drawn from all of a task's sentences at once. With `checkpoints`, an
-    interrupted pass resumes from its finished parts (checkpoints.py).
+    whose partners are drawn from all of a task's sentences at once. With `cache` (an
+    `EmbeddingCache`), an interrupted pass resumes where it stopped.
 
     When the first setting is the baseline (None), every other setting's task result also holds
     `interval_vs_baseline`: a 95% paired-bootstrap interval of its accuracy minus the baseline's
     over the test items (under CV, every item; `bootstrap_accuracy_difference`).
     """
-    from ..checkpoints import encode_settings
+    from .controls import encode_settings
     from .metrics import bootstrap_accuracy_difference
     from .sts import precomputed_embed
 
@@ -168,7 +169,7 @@ def evaluate_transfer_settings(
     for task in tasks:
         started = time.perf_counter()
         sentences = task_sentences(task, data_dir)
-        embeddings = encode_settings(encoder, sentences, settings, batch_size, show_progress_bar, checkpoints)
+        embeddings = encode_settings(encoder, sentences, settings, batch_size, show_progress_bar, cache)
         shared_seconds = time.perf_counter() - started  # the one encoding pass all settings share
         correct = []
         for result, vectors in zip(results, embeddings, strict=True):

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..encoder import CPEncoder
+from ..errors import InvalidValueError
 from .batcher import DynamicBatcher, QueueFull
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class EmbeddingRequest(BaseModel):
         # OpenAI also takes tokens: a list of ints, or a list of such lists. Anything else is a wrong item.
         if isinstance(value, list) and value:
             if all(type(t) is int for t in value) or all(isinstance(t, list) for t in value):
-                raise ValueError("token arrays are not supported: send text")
+                raise InvalidValueError("token arrays are not supported: send text")
         return value
 
     @field_validator("input")
@@ -83,25 +84,25 @@ class EmbeddingRequest(BaseModel):
         limits: Limits = info.context["limits"]
         texts = [value] if isinstance(value, str) else value
         if not texts:
-            raise ValueError("'input' is an empty list")
+            raise InvalidValueError("'input' is an empty list")
         if len(texts) > limits.max_inputs:
-            raise ValueError(f"'input' has {len(texts)} items; the limit is {limits.max_inputs}")
+            raise InvalidValueError(f"'input' has {len(texts)} items; the limit is {limits.max_inputs}")
         for i, text in enumerate(texts):
             if not text.strip():
-                raise ValueError(f"input[{i}] is empty")
+                raise InvalidValueError(f"input[{i}] is empty")
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError:  # a lone surrogate: valid JSON, but not text any tokenizer takes
-                raise ValueError(f"input[{i}] is not valid Unicode text") from None
+                raise InvalidValueError(f"input[{i}] is not valid Unicode text") from None
             if len(text) > limits.max_chars:
-                raise ValueError(f"input[{i}] has {len(text)} characters; the limit is {limits.max_chars}")
+                raise InvalidValueError(f"input[{i}] has {len(text)} characters; the limit is {limits.max_chars}")
         return texts
 
     @field_validator("dimensions")
     @classmethod
     def _fits(cls, value: int | None, info: ValidationInfo) -> int | None:
         if value is not None and value > info.context["width"]:
-            raise ValueError(f"'dimensions' must be {_expected('dimensions', info.context['width'])}")
+            raise InvalidValueError(f"'dimensions' must be {_expected('dimensions', info.context['width'])}")
         return value
 
 
@@ -127,8 +128,6 @@ def create_app(
     encoder: CPEncoder, model_name: str | None = None, limits: Limits = Limits(), api_key: str | None = None
 ) -> Starlette:
     """The service for one encoder. `model_name` is the id clients send (default: the model's name)."""
-    if encoder.cp is not None and encoder.cp.intervention == "shuffle":
-        raise ValueError("the shuffle control makes an embedding depend on other requests' sentences: not served")
     name = model_name or encoder.lm.name
     width = encoder.embedding_dimension
     created = int(time.time())

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InvalidValueError
+
 
 class QueueFull(Exception):
     """More sentences are waiting than the service accepts; the caller should retry later."""
@@ -47,9 +49,9 @@ class DynamicBatcher:
     ) -> None:
         for name, value in (("max_batch_size", max_batch_size), ("max_queue", max_queue)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise InvalidValueError(f"{name} must be a positive integer, got {value!r}")
         if max_wait_ms < 0:
-            raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms!r}")
+            raise InvalidValueError(f"max_wait_ms must be >= 0, got {max_wait_ms!r}")
         self.embed, self.max_batch_size, self.max_queue = embed, max_batch_size, max_queue
         self.max_wait = max_wait_ms / 1000
         self._jobs: deque[_Job] = deque()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoints import write_atomically
+from ..io import atomic_write
 from .search import SearchResult
 
 
@@ -24,7 +24,7 @@ def _pyplot():
 def _save(fig, path: Path) -> None:
     """The figure as a PNG at `path`, written whole: a report rewritten while another process reads or
     commits it never leaves a half-written picture."""
-    write_atomically(Path(path), lambda stream: fig.savefig(stream, format="png", dpi=120))
+    atomic_write(Path(path), lambda stream: fig.savefig(stream, format="png", dpi=120))
     _pyplot().close(fig)
 
 

@@ -1,8 +1,9 @@
 """Choose CP settings on STS-B dev, and only there: a grid over (layer, alpha, norm), a layer sweep,
 and an ablation of the auxiliary prompt's wording.
 
-Every setting of one search is computed in a single pass over the data (see `variants`), so
-the paper's whole 5 x 5 x 2 grid costs a few plain passes, not fifty.
+Every setting of one search is computed in a single pass over the data (engine.py: one copy
+of the last token per setting), so the paper's whole 5 x 5 x 2 grid costs a few plain passes,
+not fifty; with a cache, a stopped search resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoints import encode_settings
-from .config import CPConfig
-from .encoder import CPEncoder
-from .evaluation.data import Pairs, find_raw_stsb_dir, load_raw_stsb, load_stsb
-from .evaluation.metrics import bootstrap_spearman_difference, paired_cosine, spearman
-from .prompts import IRRELEVANT
+from ..cache import EmbeddingCache
+from ..config import CPConfig
+from ..encoder import CPEncoder
+from ..errors import InvalidValueError
+from ..prompts import IRRELEVANT
+from .controls import Control, encode_settings
+from .data import Pairs, find_raw_stsb_dir, load_raw_stsb, load_stsb
+from .metrics import bootstrap_spearman_difference, paired_cosine, spearman
+
+Setting = CPConfig | Control | None
 
 SENTEVAL_DEV, RAW_DEV = "STS-B dev", "STS-B raw dev"
 # What a search ranks settings by: SentEval's (tokenized, lowercased) STS-B dev, the raw release's
@@ -46,7 +51,7 @@ class SearchResult:
     scores: what `intervals` resamples.
     """
 
-    settings: list[CPConfig | None]
+    settings: list[Setting]
     scores: list[float]
     labels: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -56,7 +61,7 @@ class SearchResult:
     gold: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def intervals(
-        self, split: str, resamples: int = 2000, seed: int = 0, against: CPConfig | None = None
+        self, split: str, resamples: int = 2000, seed: int = 0, against: Setting = None
     ) -> list[tuple[float, float] | None]:
         """Per setting, `interval` against the setting `against` (the baseline by default) on
         `split`; None for `against` itself."""
@@ -68,8 +73,8 @@ class SearchResult:
     def interval(
         self,
         split: str,
-        setting: CPConfig | None,
-        against: CPConfig | None = None,
+        setting: Setting,
+        against: Setting = None,
         resamples: int = 2000,
         seed: int = 0,
     ) -> tuple[float, float]:
@@ -78,7 +83,7 @@ class SearchResult:
         for wanted in (setting, against):
             if wanted not in self.settings:
                 what = "the baseline: include None" if wanted is None else f"{label(wanted)}: include it"
-                raise ValueError(f"intervals need {what} among the settings")
+                raise InvalidValueError(f"intervals need {what} among the settings")
         sims, gold = self.similarities[split], self.gold[split]
         base, other = sims[self.settings.index(against)], sims[self.settings.index(setting)]
         return bootstrap_spearman_difference(gold, base, other, resamples, seed=seed)
@@ -88,7 +93,7 @@ class SearchResult:
         return next((s for v, s in zip(self.settings, self.scores, strict=True) if v is None), None)
 
     @property
-    def best(self) -> tuple[CPConfig | None, float]:
+    def best(self) -> tuple[Setting, float]:
         i = int(np.argmax(self.scores))
         return self.settings[i], self.scores[i]
 
@@ -98,8 +103,10 @@ class SearchResult:
             row = {"label": label, "spearman": round(score, 4)}
             if len(self.splits) > 1:
                 row.update({name: round(values[i], 4) for name, values in self.splits.items()})
-            fields = asdict(setting) if setting else dict.fromkeys(asdict(CPConfig()), None) | {"norm": "none"}
-            row.update(fields)
+            if setting is None:
+                row.update(dict.fromkeys(asdict(CPConfig()), None) | {"norm": "none"})
+            else:
+                row.update(setting.fields() if isinstance(setting, Control) else asdict(setting))
             rows.append(row)
         return rows
 
@@ -120,58 +127,52 @@ def grid_settings(
     return settings
 
 
-def label(setting: CPConfig | None) -> str:
-    """A short name: "baseline", "NS l=5 a=2", "NR l=5", "zero l=5", "scale l=5 a=2", "shuffle NS l=5 a=2"."""
+def label(setting: Setting) -> str:
+    """A short name: "baseline", "NS l=5 a=2", "NR l=5", or a control's ("zero l=5", "shuffle NS l=5 a=2")."""
     if setting is None:
         return "baseline"
-    if setting.intervention == "zero":
-        return f"zero l={setting.layer}"
-    if setting.intervention == "scale":
-        return f"scale l={setting.layer} a={setting.alpha:g}"
-    name = f"NR l={setting.layer}" if setting.norm == "recover" else f"NS l={setting.layer} a={setting.alpha:g}"
-    return name if setting.intervention == "contrast" else f"{setting.intervention} {name}"
+    if isinstance(setting, Control):
+        return setting.label
+    return f"NR l={setting.layer}" if setting.norm == "recover" else f"NS l={setting.layer} a={setting.alpha:g}"
 
 
-def control_settings(layer: int, alpha: float, site: str = "heads", aux_template: str = IRRELEVANT) -> list:
+def control_settings(layer: int, alpha: float, site: str = "heads", aux_template: str = IRRELEVANT) -> list[Setting]:
     """CP at one (layer, alpha) beside every control of it: is the gain the contrast's?
 
     The baseline; CP-NS and CP-NR; zero; scale (alpha * v_nor); NS and NR with another sentence's
     auxiliary vector (shuffle) and with a fixed mean one (mean).
     """
-
-    def cp(norm: str, intervention: str) -> CPConfig:
-        return CPConfig(layer, alpha, norm, site, aux_template, intervention)
-
+    ns, nr = (CPConfig(layer, alpha, norm, site, aux_template) for norm in ("scale", "recover"))
     return [
         None,
-        cp("scale", "contrast"),
-        cp("recover", "contrast"),
-        cp("scale", "zero"),
-        cp("scale", "scale"),
-        cp("scale", "shuffle"),
-        cp("recover", "shuffle"),
-        cp("scale", "mean"),
-        cp("recover", "mean"),
+        ns,
+        nr,
+        Control("zero", ns),
+        Control("scale", ns),
+        Control("shuffle", ns),
+        Control("shuffle", nr),
+        Control("mean", ns),
+        Control("mean", nr),
     ]
 
 
 def score_settings(
     encoder: CPEncoder,
     pairs: Pairs | dict[str, Pairs],
-    settings: Sequence[CPConfig | None],
+    settings: Sequence[Setting],
     batch_size: int = 16,
     show_progress_bar: bool | None = None,
     labels: Sequence[str] | None = None,
-    checkpoints: Path | None = None,
+    cache: EmbeddingCache | None = None,
 ) -> SearchResult:
     """Spearman x100 of every setting on `pairs` (or on each of several named splits, ranked by
-    their mean), all settings and splits in one pass over the sentences. With `checkpoints`, the
-    pass keeps its finished parts there and an interrupted run resumes (checkpoints.py)."""
+    their mean), all settings and splits in one pass over the sentences. With `cache`, a stopped
+    search resumes where it stopped."""
     started = time.perf_counter()
     named = pairs if isinstance(pairs, dict) else {SENTEVAL_DEV: pairs}
     unique = list(dict.fromkeys(s for p in named.values() for s in p.sentences1 + p.sentences2))
     row = {s: i for i, s in enumerate(unique)}
-    embeddings = encode_settings(encoder, unique, settings, batch_size, show_progress_bar, checkpoints)
+    embeddings = encode_settings(encoder, unique, settings, batch_size, show_progress_bar, cache)
     splits, similarities = {}, {}
     for name, split in named.items():
         first, second = [row[s] for s in split.sentences1], [row[s] for s in split.sentences2]
@@ -196,7 +197,7 @@ def dev_splits(data_dir: Path | None, rank_by: str = "senteval", raw_dir: Path |
     Ranking by raw dev still scores SentEval dev beside it, so the two can be compared.
     """
     if rank_by not in RANKINGS:
-        raise ValueError(f"rank_by must be one of {', '.join(RANKINGS)}, got {rank_by!r}")
+        raise InvalidValueError(f"rank_by must be one of {', '.join(RANKINGS)}, got {rank_by!r}")
     splits = {}
     if rank_by != "raw" or data_dir is not None:
         splits[SENTEVAL_DEV] = load_stsb(data_dir, "dev")
@@ -250,14 +251,14 @@ def sweep_layers(
     site: str = "heads",
     batch_size: int = 16,
     show_progress_bar: bool | None = None,
-    checkpoints: Path | None = None,
     aux_template: str = IRRELEVANT,
+    cache: EmbeddingCache | None = None,
 ) -> SearchResult:
     """One setting per intervention layer, 1 .. the output layer, at a fixed alpha, on STS-B dev."""
     layers = range(1, encoder.output_layer + 1)
     settings = [None] + [CPConfig(layer, alpha, norm, site, aux_template) for layer in layers]
     pairs = load_stsb(data_dir, "dev")
-    return score_settings(encoder, pairs, settings, batch_size, show_progress_bar, checkpoints=checkpoints)
+    return score_settings(encoder, pairs, settings, batch_size, show_progress_bar, cache=cache)
 
 
 def ablate_aux_templates(
@@ -269,12 +270,12 @@ def ablate_aux_templates(
     extra: dict[str, str] | None = None,
     batch_size: int = 16,
     show_progress_bar: bool | None = None,
-    checkpoints: Path | None = None,
     site: str = "heads",
+    cache: EmbeddingCache | None = None,
 ) -> SearchResult:
     """The same (layer, alpha, site) with each auxiliary wording, on STS-B dev."""
     templates = {**AUX_TEMPLATES, **(extra or {})}
     settings = [None] + [CPConfig(layer, alpha, norm, site, aux_template=t) for t in templates.values()]
     pairs = load_stsb(data_dir, "dev")
     labels = ["baseline", *templates]
-    return score_settings(encoder, pairs, settings, batch_size, show_progress_bar, labels, checkpoints)
+    return score_settings(encoder, pairs, settings, batch_size, show_progress_bar, labels, cache)

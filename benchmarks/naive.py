@@ -2,7 +2,7 @@
 
 The auxiliary prompt runs through every layer and the LM head; the normal prompt runs whole with
 `output_hidden_states=True`; nothing is shared between prompts or sentences. It exists as the
-benchmark's point of comparison (`cpembed bench`), and gives the same embeddings as `CPEncoder`.
+benchmark's point of comparison (benchmarks/cp_vs_naive.py), and gives the same embeddings as `CPEncoder`.
 """
 
 from __future__ import annotations
@@ -10,20 +10,20 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .config import CPConfig
-from .encoder import CPEncoder
-from .prompts import fit_sentences, preprocess, prompt_token_ids
-from .sites import site_module
-from .steering import _hook, steer
+from cpembed.config import CPConfig
+from cpembed.encoder import CPEncoder
+from cpembed.prompts import Template, fit_sentences, preprocess, prompt_token_ids
+from cpembed.sites import site_module
+from cpembed.steering import _hook, steer
 
 
 class NaiveCP:
     """The settings (model, prompt, CP, output layer, max_length) of `encoder`, run the naive way."""
 
     def __init__(self, encoder: CPEncoder) -> None:
-        if encoder.cp is not None and encoder.cp.intervention != "contrast":
-            raise ValueError("the naive two-pass runner implements CP itself, not the controls")
         self.encoder = encoder
+        aux = [Template(encoder.cp.aux_template)] if encoder.cp else []
+        self.templates = [*encoder.prompt.templates, *aux]
 
     @torch.inference_mode()
     def encode(self, sentences: list[str], batch_size: int = 16) -> np.ndarray:
@@ -34,7 +34,7 @@ class NaiveCP:
 
     def _embed(self, sentences: list[str]) -> torch.Tensor:
         encoder, cp = self.encoder, self.encoder.cp
-        sentences = fit_sentences(encoder.lm.tokenizer, encoder._templates, sentences, encoder.max_length)
+        sentences = fit_sentences(encoder.lm.tokenizer, self.templates, sentences, encoder.max_length)
         v_aux = self._auxiliary(sentences, cp) if cp else None
         outputs = []
         for template in encoder.prompt.templates:
@@ -60,9 +60,7 @@ class NaiveCP:
 
     def _auxiliary(self, sentences: list[str], cp: CPConfig) -> torch.Tensor:
         encoder = self.encoder
-        ids, mask, positions = self._left_padded(
-            prompt_token_ids(encoder.lm.tokenizer, encoder._aux_template, sentences)
-        )
+        ids, mask, positions = self._left_padded(prompt_token_ids(encoder.lm.tokenizer, self.templates[-1], sentences))
         module, path = site_module(encoder.lm.layers[cp.layer - 1], cp.site, encoder.lm.model_type)
         captured = []
         with _hook(module, path.side, lambda x: captured.append(x[:, -1].clone())):
@@ -71,7 +69,7 @@ class NaiveCP:
 
     def _left_padded(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         width = max(len(row) for row in rows)
-        ids = torch.full((len(rows), width), self.encoder._pad_id, dtype=torch.long)
+        ids = torch.full((len(rows), width), self.encoder.lm.tokenizer.pad_token_id or 0, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
         for i, row in enumerate(rows):
             ids[i, width - len(row) :] = torch.tensor(row)

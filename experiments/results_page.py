@@ -12,11 +12,12 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import write_atomically
-from ..search import PAPER_ALPHAS, RAW_DEV, SENTEVAL_DEV, label
-from .report import at_the_grid_edge, choose
-from .reports import SHORT_NAMES
-from .sts import STS_TASKS
+from cpembed.evaluation.search import PAPER_ALPHAS, RAW_DEV, SENTEVAL_DEV, label
+from cpembed.evaluation.sts import STS_TASKS
+from cpembed.evaluation.tables import SHORT_NAMES
+from cpembed.io import atomic_write
+
+from .report_steps import at_the_grid_edge, choose
 
 PAPER_ROWS = {  # SPEC section 3: LLaMA2-7B, Spearman x100
     "PromptEOL": (58.81, 77.01, 66.34, 73.22, 73.56, 71.66, 69.64, 70.03),
@@ -122,7 +123,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
         )
     if missing:
         lines += ["", "## Not yet run", "", *(f"- {m}" for m in missing)]
-    write_atomically(path, lambda stream: stream.write(("\n".join(lines) + "\n").encode()))
+    atomic_write(path, lambda stream: stream.write(("\n".join(lines) + "\n").encode()))
 
 
 def _at_a_glance(out: Path, models: Sequence[str], prompts: Sequence[str]) -> list[str]:
@@ -169,7 +170,7 @@ def _at_a_glance(out: Path, models: Sequence[str], prompts: Sequence[str]) -> li
 
 def _controls_figures(out: Path, path: Path, models: Sequence[str], prompts: Sequence[str]) -> list[str]:
     """A figure per model of every prompt's controls beside its CP rows, drawn from their JSON."""
-    from ..plots import controls_plot
+    from cpembed.evaluation.plots import controls_plot
 
     lines = []
     for model_name in models:

@@ -7,19 +7,18 @@ report_page.py draws docs/RESULTS.md from those files.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..checkpoints import kept_seconds, write_atomically
-from ..config import CPConfig
-from ..encoder import CPEncoder
-from ..models import cache_dir, load_model
-from ..search import (
+from cpembed.cache import EmbeddingCache
+from cpembed.config import CPConfig
+from cpembed.encoder import CPEncoder
+from cpembed.evaluation.controls import Control
+from cpembed.evaluation.data import load_raw_stsb, load_stsb
+from cpembed.evaluation.search import (
     PAPER_ALPHAS,
     RAW_DEV,
     SENTEVAL_DEV,
@@ -29,31 +28,29 @@ from ..search import (
     label,
     score_settings,
 )
-from .data import load_raw_stsb, load_stsb
-from .sts import RAW_TASKS, STS_TASKS, evaluate_sts, evaluate_sts_settings, summarize_sts
-from .transfer import TRANSFER_TASKS, evaluate_transfer_settings, summarize_transfer
+from cpembed.evaluation.sts import RAW_TASKS, STS_TASKS, evaluate_sts, evaluate_sts_settings, summarize_sts
+from cpembed.evaluation.transfer import TRANSFER_TASKS, evaluate_transfer_settings, summarize_transfer
+from cpembed.io import atomic_write
+from cpembed.models import load_model
 
 logger = logging.getLogger(__name__)
 
 PROMPTS = ("prompteol", "cot", "knowledge", "ck")
 
 
-def _step(path: Path, compute: Callable[[Path], dict]) -> dict:
-    """The step's result from `path`, or `compute(checkpoints)` written there.
+def _step(path: Path, compute: Callable[[EmbeddingCache], dict]) -> dict:
+    """The step's result from `path`, or `compute(cache)` written there.
 
-    `checkpoints` is the step's own folder in the cache (not the repo) for the encodings it keeps
-    as it goes (checkpoints.py); it outlives a stopped run and is removed once `path` is written.
-    A resumed step's `seconds` include the compute time of the chunks an earlier run kept.
+    The embedding cache keeps every chunk a step encodes as soon as it is done, so a stopped step
+    resumes where it stopped; its `seconds` then count the run that finished it, not the earlier ones.
     """
     if path.is_file():
         return json.loads(path.read_text())
-    checkpoints = cache_dir() / "checkpoints" / hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:20]
-    started = time.perf_counter() - kept_seconds(checkpoints)
-    result = compute(checkpoints)
+    started = time.perf_counter()
+    result = compute(EmbeddingCache())
     result["seconds"] = round(time.perf_counter() - started, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, lambda stream: stream.write((json.dumps(result, indent=2) + "\n").encode()))
-    shutil.rmtree(checkpoints, ignore_errors=True)
+    atomic_write(path, lambda stream: stream.write((json.dumps(result, indent=2) + "\n").encode()))
     logger.warning("wrote %s (%.0f s)", path, result["seconds"])
     return result
 
@@ -61,12 +58,12 @@ def _step(path: Path, compute: Callable[[Path], dict]) -> dict:
 def _grid_step(model_name: str, encoder: CPEncoder, data_dir: Path, folder: Path, batch_size: int) -> list[dict]:
     """The paper's grid (layers beyond the output layer left out) on STS-B dev, with its heatmap."""
 
-    def grid(checkpoints: Path) -> dict:
-        from ..plots import grid_heatmap
+    def grid(cache: EmbeddingCache) -> dict:
+        from cpembed.evaluation.plots import grid_heatmap
 
         folder.mkdir(parents=True, exist_ok=True)
         pairs = load_stsb(data_dir, "dev")
-        result = score_settings(encoder, pairs, _grid(encoder), batch_size, True, checkpoints=checkpoints)
+        result = score_settings(encoder, pairs, _grid(encoder), batch_size, True, cache=cache)
         title = f"{model_name}, {encoder.prompt.name}, output layer {encoder.output_layer}"
         grid_heatmap(result, folder / "grid.png", title)
         return {"output_layer": encoder.output_layer, "dtype": str(encoder.lm.dtype), "records": result.records()}
@@ -81,9 +78,9 @@ def _raw_grid_step(encoder: CPEncoder, raw_dir: Path, folder: Path, batch_size: 
     taken while the similarities are in memory, so the intervals step need not encode again.
     """
 
-    def grid(checkpoints: Path) -> dict:
+    def grid(cache: EmbeddingCache) -> dict:
         pairs = {RAW_DEV: load_raw_stsb(raw_dir, "dev")}
-        result = score_settings(encoder, pairs, _grid(encoder), batch_size, True, checkpoints=checkpoints)
+        result = score_settings(encoder, pairs, _grid(encoder), batch_size, True, cache=cache)
         return {"split": RAW_DEV, "resamples": INTERVAL_RESAMPLES, "level": 0.95, "records": _with_intervals(result)}
 
     return _step(folder / "grid_raw.json", grid)["records"]
@@ -130,17 +127,19 @@ def _config(record: dict) -> CPConfig:
     return CPConfig(record["layer"], record["alpha"], record["norm"])
 
 
-def _score_controls(encoder: CPEncoder, pairs, setting: CPConfig, batch_size: int, checkpoints: Path) -> SearchResult:
+def _score_controls(
+    encoder: CPEncoder, pairs, setting: CPConfig, batch_size: int, cache: EmbeddingCache
+) -> SearchResult:
     """CP at the chosen NS (l, alpha) beside its controls, scored on `pairs`."""
     settings = control_settings(setting.layer, setting.alpha)
-    return score_settings(encoder, pairs, settings, batch_size, True, checkpoints=checkpoints)
+    return score_settings(encoder, pairs, settings, batch_size, True, cache=cache)
 
 
 def _controls_step(encoder: CPEncoder, data_dir: Path, folder: Path, setting: CPConfig, batch_size: int) -> dict:
     """The controls on STS-B dev."""
 
-    def controls(checkpoints: Path) -> dict:
-        result = _score_controls(encoder, load_stsb(data_dir, "dev"), setting, batch_size, checkpoints)
+    def controls(cache: EmbeddingCache) -> dict:
+        result = _score_controls(encoder, load_stsb(data_dir, "dev"), setting, batch_size, cache)
         return {"layer": setting.layer, "alpha": setting.alpha, "records": result.records()}
 
     return _step(folder / "controls.json", controls)
@@ -150,9 +149,9 @@ def _raw_controls_step(encoder: CPEncoder, raw_dir: Path, folder: Path, setting:
     """The same controls on raw STS-B dev, each with its interval against the baseline: whether
     what they show on SentEval's lowercased tokens holds on the kind of text users embed."""
 
-    def controls(checkpoints: Path) -> dict:
+    def controls(cache: EmbeddingCache) -> dict:
         pairs = {RAW_DEV: load_raw_stsb(raw_dir, "dev")}
-        result = _score_controls(encoder, pairs, setting, batch_size, checkpoints)
+        result = _score_controls(encoder, pairs, setting, batch_size, cache)
         return {
             "layer": setting.layer,
             "alpha": setting.alpha,
@@ -169,13 +168,13 @@ def _against_contrast(result: SearchResult) -> list[dict]:
     """Per control on raw dev, its difference from CP with the sentence's own auxiliary vector
     (CP-NR for the NR controls, CP-NS for the others) and that difference's 95% interval: the
     direct test of whether the contrast itself matters. Empty for the baseline and CP rows."""
-    contrast = {s.norm: i for i, s in enumerate(result.settings) if s is not None and s.intervention == "contrast"}
+    contrast = {s.norm: i for i, s in enumerate(result.settings) if isinstance(s, CPConfig)}
     rows = []
     for i, setting in enumerate(result.settings):
-        if setting is None or setting.intervention == "contrast":
+        if not isinstance(setting, Control):
             rows.append({})
             continue
-        rows.append(_raw_difference(result, i, contrast["recover" if setting.norm == "recover" else "scale"], "vs_cp"))
+        rows.append(_raw_difference(result, i, contrast[setting.cp.norm], "vs_cp"))
     return rows
 
 
@@ -218,7 +217,7 @@ def _intervals_step(
     did are encoded again for these rows.
     """
 
-    def intervals(checkpoints: Path) -> dict:
+    def intervals(cache: EmbeddingCache) -> dict:
         kept = {r["label"]: r for r in raw_grid}
         wanted = [label(s) for s in settings]
         if all(name in kept and (s is None or "low" in kept[name]) for s, name in zip(settings, wanted, strict=True)):
@@ -227,7 +226,7 @@ def _intervals_step(
             source = "grid_raw.json"
         else:
             pairs = {RAW_DEV: load_raw_stsb(raw_dir, "dev")}
-            result = score_settings(encoder, pairs, settings, batch_size, True, checkpoints=checkpoints)
+            result = score_settings(encoder, pairs, settings, batch_size, True, cache=cache)
             records, source = _interval_records(result), "encoded again"
         return {"split": RAW_DEV, "resamples": INTERVAL_RESAMPLES, "level": 0.95, "source": source, "records": records}
 
@@ -252,10 +251,10 @@ def _beyond_grid_step(
         return None
     layer = choice["scale"].layer
 
-    def beyond(checkpoints: Path) -> dict:
+    def beyond(cache: EmbeddingCache) -> dict:
         pairs = {SENTEVAL_DEV: load_stsb(data_dir, "dev"), RAW_DEV: load_raw_stsb(raw_dir, "dev")}
         settings = [None, *(CPConfig(layer, alpha, "scale") for alpha in BEYOND_ALPHAS)]
-        result = score_settings(encoder, pairs, settings, batch_size, True, checkpoints=checkpoints)
+        result = score_settings(encoder, pairs, settings, batch_size, True, cache=cache)
         records = result.records()
         for i in range(2, len(settings)):  # each alpha past the grid against the grid's own largest
             records[i] |= _raw_difference(result, i, 1, "vs_edge")
@@ -273,10 +272,10 @@ def _sweep_on_raw_step(encoder: CPEncoder, raw_dir: Path, folder: Path, sweep: d
     text users embed. Like the sweep, it does not move the defaults."""
     top = sorted((r for r in sweep["records"] if r["norm"] != "none"), key=lambda r: -r["spearman"])[:SWEEP_TOP]
 
-    def layers_raw(checkpoints: Path) -> dict:
+    def layers_raw(cache: EmbeddingCache) -> dict:
         pairs = {RAW_DEV: load_raw_stsb(raw_dir, "dev")}
         settings = [None, *(CPConfig(r["layer"], r["alpha"], r["norm"]) for r in top)]
-        result = score_settings(encoder, pairs, settings, batch_size, True, checkpoints=checkpoints)
+        result = score_settings(encoder, pairs, settings, batch_size, True, cache=cache)
         return {"split": RAW_DEV, "resamples": INTERVAL_RESAMPLES, "level": 0.95, "records": _with_intervals(result)}
 
     return _step(folder / "layers_raw.json", layers_raw)
@@ -310,7 +309,7 @@ def run_model_prompt(
     if not evaluate:
         return
 
-    def sts(_checkpoints: Path) -> dict:
+    def sts(_cache: EmbeddingCache) -> dict:
         reports, seconds = _sts_by_task(encoder, chosen, data_dir, raw_dir, folder / "sts-tasks", batch_size)
         rows = [{"setting": label(s), "report": r} for s, r in zip(chosen, reports, strict=True)]
         return {"rows": rows, "task_seconds": seconds}
@@ -324,10 +323,8 @@ def _sts_by_task(encoder: CPEncoder, settings: list, data_dir: Path, raw_dir: Pa
     tasks, seconds = {}, 0.0
     for task in STS_TASKS + RAW_TASKS:
 
-        def one(checkpoints: Path, task=task) -> dict:
-            reports = evaluate_sts_settings(
-                encoder, settings, [task], data_dir, raw_dir, batch_size, True, checkpoints=checkpoints
-            )
+        def one(cache: EmbeddingCache, task=task) -> dict:
+            reports = evaluate_sts_settings(encoder, settings, [task], data_dir, raw_dir, batch_size, True, cache=cache)
             return {"settings": [label(s) for s in settings], "results": [r["tasks"][task] for r in reports]}
 
         part = _step(parts / f"{task}.json", one)
@@ -352,8 +349,8 @@ def run_extras(
     """PromptEOL only: a layer sweep at the best NS alpha (its best layers also on raw STS-B dev),
     the auxiliary-wording ablation (all dev splits, minutes), and unless `transfer` is False the
     transfer tasks (hours)."""
-    from ..plots import layer_sweep_plot
-    from ..search import ablate_aux_templates, sweep_layers
+    from cpembed.evaluation.plots import layer_sweep_plot
+    from cpembed.evaluation.search import ablate_aux_templates, sweep_layers
 
     folder = out / model_name / "prompteol"
     encoder = CPEncoder(lm, prompt="prompteol", cp=None)
@@ -361,18 +358,16 @@ def run_extras(
     raw_path = folder / "grid_raw.json"
     best = choose(grid, json.loads(raw_path.read_text())["records"] if raw_path.is_file() else None)["scale"]
 
-    def sweep(checkpoints: Path) -> dict:
-        result = sweep_layers(encoder, data_dir, best.alpha, batch_size=batch_size, checkpoints=checkpoints)
+    def sweep(cache: EmbeddingCache) -> dict:
+        result = sweep_layers(encoder, data_dir, best.alpha, batch_size=batch_size, cache=cache)
         layer_sweep_plot(result, folder / "layers.png", f"{model_name}, prompteol, NS alpha={best.alpha:g}")
         return {"alpha": best.alpha, "records": result.records()}
 
-    def aux(checkpoints: Path) -> dict:
-        result = ablate_aux_templates(
-            encoder, data_dir, best.layer, best.alpha, batch_size=batch_size, checkpoints=checkpoints
-        )
+    def aux(cache: EmbeddingCache) -> dict:
+        result = ablate_aux_templates(encoder, data_dir, best.layer, best.alpha, batch_size=batch_size, cache=cache)
         return {"layer": best.layer, "alpha": best.alpha, "records": result.records()}
 
-    def transfer_tasks_step(_checkpoints: Path) -> dict:
+    def transfer_tasks_step(_cache: EmbeddingCache) -> dict:
         settings = [None, best]
         reports, seconds = _transfer_by_task(
             encoder, settings, transfer_tasks, data_dir, folder, batch_size, inner_folds
@@ -392,9 +387,9 @@ def _transfer_by_task(encoder, settings, tasks, data_dir, folder, batch_size, in
     results, seconds = {}, 0.0
     for task in tasks:
 
-        def one(checkpoints: Path, task=task) -> dict:
+        def one(cache: EmbeddingCache, task=task) -> dict:
             reports = evaluate_transfer_settings(
-                encoder, settings, [task], data_dir, inner_folds, batch_size, True, checkpoints=checkpoints
+                encoder, settings, [task], data_dir, inner_folds, batch_size, True, cache=cache
             )
             return {"settings": [label(s) for s in settings], "results": [r["tasks"][task] for r in reports]}
 
@@ -452,7 +447,7 @@ def run(
     if minilm:
         from .baselines import MiniLMEncoder
 
-        def minilm_sts(_checkpoints: Path) -> dict:
+        def minilm_sts(_cache: EmbeddingCache) -> dict:
             return {"report": evaluate_sts(MiniLMEncoder().encode, STS_TASKS + RAW_TASKS, data_dir, raw_dir)}
 
         _step(out / "all-MiniLM-L6-v2" / "sts.json", minilm_sts)

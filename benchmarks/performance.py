@@ -1,240 +1,31 @@
-"""`cpembed bench`: throughput and memory of plain, fast CP and naive CP, measured side by side.
+"""The measurements behind docs/PERFORMANCE.md: each benchmarks/ script keeps its result as
+docs/performance/<name>.json and `render_markdown` draws the page from all of them.
 
-Every configuration runs in the same process, in rounds whose order alternates, and each keeps
-its best round: on a shared, noisy machine the ratios between configurations hold even when the
-absolute numbers drift.
+`run_benchmark` is the side-by-side of plain, CP and naive CP (the research code's way). Every
+configuration runs in the same process, in rounds whose order alternates, and each keeps its best
+round: on a shared, noisy machine the ratios hold even when the absolute rates drift. Sections whose
+JSON came from an engine since removed (the packed engine) are kept as measured, and say so.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import platform
-import tempfile
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-import psutil
-import torch
-from tqdm.auto import tqdm
-
-from . import packing
-from .config import PAPER_CP, CPConfig
-from .controls import REFERENCE_SENTENCES
-from .encoder import CPEncoder
-from .naive import NaiveCP
-from .search import PAPER_LAYERS, grid_settings
-from .variants import encode_variants
-
-_WORDS = " ".join(s.rstrip(".") for s in REFERENCE_SENTENCES).split()
-
-
-def sentences_of(words: int, count: int, first: int = 0) -> list[str]:
-    """`count` different sentences of `words` words each, cut from the reference sentences at
-    different places (sentence i starts 7 * i words in), so no two share an opening."""
-    return [
-        " ".join(itertools.islice(itertools.cycle(_WORDS), 7 * i, 7 * i + words)) + "."
-        for i in range(first, first + count)
-    ]
-
-
-@dataclass
-class Timing:
-    name: str
-    prompt: str
-    words: int
-    batch_size: int
-    sentences: int
-    seconds: float
-    peak_rss_mb: float
-
-    @property
-    def rate(self) -> float:
-        return self.sentences / self.seconds
-
-
-class _PeakRSS:
-    """The process's largest resident set size while the block runs, sampled every 5 ms."""
-
-    def __enter__(self):
-        self.process, self.peak, self.running = psutil.Process(), 0, True
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while self.running:
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(0.005)
-
-    def __exit__(self, *_):
-        self.running = False
-        self.thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
-
-
-def measure(run: Callable[[], object]) -> tuple[float, float]:
-    with _PeakRSS() as rss:
-        started = time.perf_counter()
-        run()
-        seconds = time.perf_counter() - started
-    return seconds, rss.peak / 2**20
+from cpembed import engine
+from cpembed.config import PAPER_CP
+from cpembed.encoder import CPEncoder
 
 
 def encode_opening_per_batch(encoder: CPEncoder, texts: list[str], batch_size: int):
-    """`encoder.encode` as the engines ran before the template-opening cache: every pack or padded
-    batch computes its template's opening itself. For measuring what the cache is worth."""
-    real = packing.cached_prefix
-    packing.cached_prefix = lambda lm, template, ids: (0, [])
+    """`encoder.encode` as the engine ran before the template-opening cache: every batch computes
+    its template's opening itself. For measuring what the cache is worth."""
+    real = engine._cached_opening
+    engine._cached_opening = lambda lm, template, ids: (0, [])
     try:
         return encoder.encode(texts, batch_size=batch_size)
     finally:
-        packing.cached_prefix = real
-
-
-def _engines(lm, prompt: str, cp: CPConfig, batch_size: int) -> dict[str, Callable[[list[str]], object]]:
-    plain_padded = CPEncoder(lm, prompt, cp=None, engine="padded")
-    plain = CPEncoder(lm, prompt, cp=None, engine="packed")
-    fast = CPEncoder(lm, prompt, cp=cp, engine="packed")
-    padded = CPEncoder(lm, prompt, cp=cp, engine="padded")
-    naive = NaiveCP(CPEncoder(lm, prompt, cp=cp, engine="padded"))
-    return {
-        "plain (padded)": lambda s: plain_padded.encode(s, batch_size=batch_size),
-        "plain": lambda s: plain.encode(s, batch_size=batch_size),
-        "CP fast": lambda s: fast.encode(s, batch_size=batch_size),
-        "CP padded": lambda s: padded.encode(s, batch_size=batch_size),
-        "CP naive": lambda s: naive.encode(s, batch_size=batch_size),
-    }
-
-
-def run_benchmark(
-    lm,
-    prompts: tuple[str, ...] = ("prompteol", "knowledge", "ck"),
-    lengths: tuple[int, ...] = (8, 40),
-    batch_sizes: tuple[int, ...] = (4, 16, 64),
-    sweep_lengths: tuple[int, ...] = (5, 10, 20, 40, 80),
-    count: int = 64,
-    grid_count: int = 96,
-    memory_lines: tuple[int, ...] = (256, 1024),
-    rounds: int = 2,
-) -> dict:
-    """Every measurement of the report, as JSON-ready data."""
-    cases = []  # (prompt, words, batch size, engine name, run, sentences)
-    for prompt in prompts:
-        cp = PAPER_CP[prompt]
-        for words in lengths:
-            sizes = batch_sizes if (prompt, words) == (prompts[0], lengths[0]) else (16,)
-            for batch_size in sizes:
-                texts = sentences_of(words, count)
-                for name, run in _engines(lm, prompt, cp, batch_size).items():
-                    cases.append((prompt, words, batch_size, name, run, texts))
-    for words in sweep_lengths:  # throughput against length: PromptEOL, batch 16
-        if words in lengths:
-            continue
-        texts = sentences_of(words, max(16, count * lengths[0] // words))
-        for name, run in _engines(lm, prompts[0], PAPER_CP[prompts[0]], 16).items():
-            if name in ("plain", "CP fast", "CP naive"):
-                cases.append((prompts[0], words, 16, name, run, texts))
-
-    best: dict[tuple, Timing] = {}
-    with tqdm(total=rounds * len(cases), desc="benchmark", unit="run") as bar:
-        for round_ in range(rounds):
-            for prompt, words, batch_size, name, run, texts in cases if round_ % 2 == 0 else cases[::-1]:
-                seconds, peak = measure(lambda run=run, texts=texts: run(texts))
-                key = (prompt, words, batch_size, name)
-                if key not in best or seconds < best[key].seconds:
-                    best[key] = Timing(name, prompt, words, batch_size, len(texts), seconds, peak)
-                bar.update()
-    return {
-        "machine": machine(),
-        "model": lm.name,
-        "num_layers": lm.num_layers,
-        "timings": [asdict(t) | {"rate": t.rate} for t in best.values()],
-        "grid": _grid_over_plain(lm, prompts[0], grid_count, rounds),
-        "bfloat16": _bfloat16(lm, prompts[0], count),
-        "memory": _memory(lm, memory_lines),
-    }
-
-
-def _grid_over_plain(lm, prompt: str, count: int, rounds: int) -> dict:
-    """The paper's 5 x 5 x 2 grid plus the baseline, in one pass, against one plain pass."""
-    texts = [sentences_of(8 + (i * 5) % 25, 1, first=i)[0] for i in range(count)]
-    plain = CPEncoder(lm, prompt, cp=None, engine="packed")
-    settings = grid_settings(layers=[x for x in PAPER_LAYERS if x <= plain.output_layer])
-    plain_s = grid_s = float("inf")
-    for _ in range(rounds):
-        plain_s = min(plain_s, measure(lambda: plain.encode(texts, batch_size=16))[0])
-        grid_s = min(grid_s, measure(lambda: encode_variants(plain, texts, settings, batch_size=16))[0])
-    return {"prompt": prompt, "sentences": count, "settings": len(settings), "plain_s": plain_s, "grid_s": grid_s}
-
-
-def _bfloat16(lm, prompt: str, count: int) -> dict:
-    """Plain PromptEOL in bfloat16 against float32: speed and how far the embeddings move."""
-    from .models import load_model
-
-    texts = sentences_of(12, count)
-    fp32 = CPEncoder(lm, prompt, cp=None)
-    try:
-        bf16 = CPEncoder(load_model(lm.name, "bfloat16", "cpu"), prompt, cp=None)
-    except Exception as error:  # a model given as an object cannot always be reloaded
-        return {"skipped": str(error)}
-    fp32_s, a = _timed(lambda: fp32.encode(texts, batch_size=16))
-    bf16_s, b = _timed(lambda: bf16.encode(texts, batch_size=16))
-    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-    return {"float32_s": fp32_s, "bfloat16_s": bf16_s, "min_cosine": float(cos.min()), "sentences": count}
-
-
-def _timed(run):
-    started = time.perf_counter()
-    result = run()
-    return time.perf_counter() - started, result
-
-
-def _memory(lm, lines: tuple[int, ...]) -> list[dict]:
-    """Peak RSS of `cpembed encode`'s streaming path (CP fast) for inputs of different sizes."""
-    from . import streaming
-
-    encoder = CPEncoder(lm, "prompteol", cp=PAPER_CP["prompteol"])
-    found = []
-    with tempfile.TemporaryDirectory() as folder:
-        for n in lines:
-            source = Path(folder) / f"in{n}.txt"
-            source.write_text("\n".join(sentences_of(10, n)) + "\n", encoding="utf-8")
-            seconds, peak = measure(
-                lambda source=source: streaming.encode_file(
-                    encoder, source, str(Path(folder) / "out.npy"), batch_size=32, chunk_lines=256
-                )
-            )
-            found.append({"lines": n, "seconds": seconds, "peak_rss_mb": peak})
-    return found
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine() -> dict:
-    import transformers
-
-    return {
-        "cpu": _cpu_name(),
-        "cores": psutil.cpu_count(logical=True),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-    }
+        engine._cached_opening = real
 
 
 # -- the report --------------------------------------------------------------------------------
@@ -255,14 +46,24 @@ def save_measurement(path: Path, name: str, result: dict) -> Path:
     return render_markdown(path)
 
 
+# Measured with the packed and padded engines that the one engine replaced; the scripts that made
+# them went with those engines, and their numbers stay as they were measured.
+BEFORE_ONE_ENGINE = {"bench.json", "prefix_cache.json", "prefix_cache_padded.json", "engines.json", "gpu.json"}
+BEFORE_ONE_ENGINE_NOTE = (
+    "*Measured before the one-engine redesign (commit 20d35ee), with the packed and padded engines it "
+    "replaced; kept as measured, no script of today reproduces it.*"
+)
+
+
 def render_markdown(path: Path) -> Path:
-    """docs/PERFORMANCE.md from the measurements kept beside it (performance/bench.json from
-    `cpembed bench`, performance/service.json from benchmarks/load_check.py)."""
+    """docs/PERFORMANCE.md from the measurements kept beside it, one section per JSON, each made by
+    a script in benchmarks/ (the script's command is in its section)."""
     folder = path.parent / "performance"
     lines = ["# Performance", ""]
     if (folder / "NOTES.md").is_file():  # what the numbers alone do not say, written by whoever ran them
         lines += [(folder / "NOTES.md").read_text().strip(), ""]
     sections = (  # each kept measurement and what draws its section, in the page's order
+        ("one_engine.json", _one_engine_lines),
         ("bench.json", _bench_lines),
         ("service.json", _service_lines),
         ("ray.json", _ray_lines),
@@ -274,9 +75,32 @@ def render_markdown(path: Path) -> Path:
     )
     for name, draw in sections:
         if (folder / name).is_file():
-            lines += draw(json.loads((folder / name).read_text()))
+            section = draw(json.loads((folder / name).read_text()))
+            if name in BEFORE_ONE_ENGINE:
+                at = 2 if section[0].startswith("## ") else 0
+                section[at:at] = [BEFORE_ONE_ENGINE_NOTE, ""]
+            lines += section
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _one_engine_lines(result: dict) -> list[str]:
+    m, before, after = result["machine"], result["runs"]["before"], result["runs"]["after"]
+    return [
+        "## One engine: the grid search before and after",
+        "",
+        f"`{result['command']}` on {m['cpu']} ({m['cores']} logical cores, {m['threads']} torch threads):",
+        f"`cpembed search grid` on `{result['model']}`, PromptEOL, the paper's 31 settings on SentEval STS-B dev,",
+        "default dtype, each source tree in a fresh process (model load included), best of the rounds.",
+        "",
+        "| engine | seconds | best setting | Spearman |",
+        "|---|---|---|---|",
+        f"| before: packed, 768-token packs | {before['seconds']:.1f} | {before['best']} | {before['spearman']:.2f} |",
+        f"| after: one padded engine, k copies | {after['seconds']:.1f} | {after['best']} | {after['spearman']:.2f} |",
+        "",
+        f"After / before: **{after['seconds'] / before['seconds']:.2f}** of the time.",
+        "",
+    ]
 
 
 def _prefix_cache_lines(result: dict) -> list[str]:
@@ -560,7 +384,7 @@ ENGINE_NAMES = ("plain", "plain (padded)", "CP fast", "CP padded", "CP naive")
 
 def throughput_plot(result: dict, path: Path) -> Path:
     """Sentences per second against sentence length (PromptEOL, batch 16)."""
-    from .plots import _pyplot
+    from cpembed.evaluation.plots import _pyplot
 
     plt = _pyplot()
     prompt = result["timings"][0]["prompt"]

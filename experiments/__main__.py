@@ -1,0 +1,55 @@
+"""`make results` (python -m experiments): the reproduction report, docs/RESULTS.md.
+
+Hours on 2 CPU cores. Steps already run (their JSON exists) are skipped, and a stopped step
+resumes from the embedding cache, so the command picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cpembed.evaluation.data import find_data_dir, find_raw_stsb_dir
+
+from . import report_steps
+from .results_page import write_markdown
+
+
+@click.command()
+@click.option("--models", default="smollm2-135m,qwen2.5-coder-0.5b", show_default=True)
+@click.option("--prompts", default="prompteol,cot,knowledge,ck", show_default=True)
+@click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
+@click.option("--raw-data", type=click.Path(file_okay=False), help="Folder of the raw STS-B release.")
+@click.option("--results", default="docs/results", show_default=True, help="Where each step's JSON is kept.")
+@click.option("--markdown", default="docs/RESULTS.md", show_default=True)
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "bfloat16"]),
+    default="float32",
+    show_default=True,
+    help="float32 gives the same numbers on every machine; steps already run keep theirs.",
+)
+@click.option("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available).")
+@click.option("--only-markdown", is_flag=True, help="Rewrite the Markdown from the steps already run.")
+def report(models, prompts, data, raw_data, results, markdown, batch_size, dtype, device, only_markdown):
+    """Search each model and prompt on STS-B dev, evaluate the chosen settings, write the report."""
+    model_list = [m.strip() for m in models.split(",") if m.strip()]
+    prompt_list = [p.strip() for p in prompts.split(",") if p.strip()]
+    out = Path(results)
+
+    def write() -> None:
+        write_markdown(out, Path(markdown), model_list, prompt_list, "make results")
+        click.echo(f"wrote {markdown}", err=True)
+
+    if not only_markdown:
+        data_dir, raw_dir = find_data_dir(data), find_raw_stsb_dir(raw_data)
+        report_steps.run(
+            model_list, prompt_list, data_dir, raw_dir, out, batch_size, progress=write, dtype=dtype, device=device
+        )
+    write()
+
+
+if __name__ == "__main__":
+    report()
