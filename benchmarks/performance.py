@@ -48,7 +48,13 @@ def save_measurement(path: Path, name: str, result: dict) -> Path:
 
 # Measured with the packed and padded engines that the one engine replaced; the scripts that made
 # them went with those engines, and their numbers stay as they were measured.
-BEFORE_ONE_ENGINE = {"bench.json", "prefix_cache.json", "prefix_cache_padded.json", "engines.json", "gpu.json"}
+BEFORE_ONE_ENGINE = {  # the file, and the heading of a section that has none of its own
+    "bench.json": "Plain, CP and naive CP side by side",
+    "prefix_cache.json": "",
+    "prefix_cache_padded.json": "",
+    "engines.json": "",
+    "gpu.json": "",
+}
 BEFORE_ONE_ENGINE_NOTE = (
     "*Measured before the one-engine redesign (commit 20d35ee), with the packed and padded engines it "
     "replaced; kept as measured, no script of today reproduces it.*"
@@ -77,8 +83,9 @@ def render_markdown(path: Path) -> Path:
         if (folder / name).is_file():
             section = draw(json.loads((folder / name).read_text()))
             if name in BEFORE_ONE_ENGINE:
-                at = 2 if section[0].startswith("## ") else 0
-                section[at:at] = [BEFORE_ONE_ENGINE_NOTE, ""]
+                if not section[0].startswith("## "):
+                    section[0:0] = [f"## {BEFORE_ONE_ENGINE[name]}", ""]
+                section[2:2] = [BEFORE_ONE_ENGINE_NOTE, ""]
             lines += section
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

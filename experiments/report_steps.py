@@ -2,7 +2,7 @@
 
 Each step's result is a JSON file under the output folder; a step whose file exists is not run
 again, so `make results` resumes where it stopped and a partial report is always available;
-report_page.py draws docs/RESULTS.md from those files.
+results_page.py draws docs/RESULTS.md from those files.
 """
 
 from __future__ import annotations

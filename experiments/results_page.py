@@ -1,6 +1,6 @@
 """The reproduction report's page, docs/RESULTS.md, drawn from the JSON files the steps wrote.
 
-It reads those files only: rewriting the page never runs a model (`cpembed report --only-markdown`).
+It reads those files only: rewriting the page never runs a model (`python -m experiments --only-markdown`).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
         lines += [
             "## Defaults this rule gives",
             "",
-            "Chosen on dev splits only, by `choose` in `cpembed/evaluation/report.py`: every CP setting is",
+            "Chosen on dev splits only, by `choose` in `experiments/report_steps.py`: every CP setting is",
             "scored by the mean of SentEval STS-B dev and raw STS-B dev; the default is the best-scoring setting",
             "among those that beat the plain baseline on raw dev and on the mean; if none does, it is no CP.",
             "",

@@ -115,13 +115,13 @@ def test_unknown_model_lists_the_choices():
 
 def test_alpha_on_a_default_that_ignores_it_names_the_default_and_the_fix():
     """A searched default may be NR, which has no alpha: --alpha alone must not be a silent no-op."""
-    from cpembed.cli import _encoder_options
+    from cpembed.cli.options import encoder_arguments
 
     options = dict(prompt="ck", no_cp=False, layer=None, norm=None, site=None, aux_template=None)
     options.update(output_layer=None, dtype="auto", device=None, max_length=None)
     with pytest.raises(click.UsageError, match=r"default for smollm2-135m and ck is NR, l=7\): add --norm scale"):
-        _encoder_options(model="smollm2-135m", alpha=2.0, **options)
-    chosen = _encoder_options(model="smollm2-135m", alpha=2.0, **{**options, "norm": "scale"})["cp"]
+        encoder_arguments(model="smollm2-135m", alpha=2.0, **options)
+    chosen = encoder_arguments(model="smollm2-135m", alpha=2.0, **{**options, "norm": "scale"})["cp"]
     assert chosen == CPConfig(layer=7, alpha=2.0, norm="scale")  # the table's layer, the given alpha and norm
 
 

@@ -15,6 +15,8 @@ from click.testing import CliRunner
 from conftest import SENTENCES, assert_same_embeddings
 from cpembed import CPConfig, CPEncoder
 
+pytestmark = pytest.mark.ray
+
 ray = pytest.importorskip("ray")
 pq = pytest.importorskip("pyarrow.parquet")
 distributed = pytest.importorskip("cpembed.distributed")

@@ -26,6 +26,8 @@ from cpembed.evaluation.metrics import paired_cosine, spearman  # noqa: E402
 from cpembed.mteb_model import MTEBModel  # noqa: E402
 from senteval_fixture import write_senteval  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 
 def _local_sts_task(pairs):
     from datasets import Dataset, DatasetDict

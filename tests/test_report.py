@@ -11,6 +11,8 @@ from experiments import results_page as report_page
 from cpembed.evaluation.search import score_settings
 from senteval_fixture import write_raw_stsb, write_senteval
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path, monkeypatch):

@@ -111,6 +111,7 @@ def test_outputs_get_normal_permissions(lines_file, tmp_path):
     assert stat.S_IMODE((tmp_path / "out.npy").stat().st_mode) == 0o644
 
 
+@pytest.mark.slow
 def test_sigterm_leaves_no_partial_output(tiny_model_dir, tmp_path):
     import os
     import signal

@@ -1,6 +1,6 @@
 """cpembed: training-free sentence embeddings from decoder-only LLMs, with Contrastive Prompting."""
 
-from .config import DEFAULT_CP, PAPER_CP, CPConfig, default_cp
+from .config import DEFAULT_CP, PAPER_CP, VERSION, CPConfig, default_cp
 from .encoder import CPEncoder
 from .errors import (
     ChecksumError,
@@ -13,7 +13,7 @@ from .errors import (
 from .models import BUILTIN_MODELS, DEFAULT_MODEL, LanguageModel, load_model
 from .prompts import PROMPTS, Prompt, Template, preprocess
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = [
     "BUILTIN_MODELS",

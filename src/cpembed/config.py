@@ -12,6 +12,9 @@ from typing import Literal
 from .errors import InvalidValueError
 from .prompts import IRRELEVANT, Template
 from .sites import SITES
+from .validation import integer
+
+VERSION = "0.1.0"  # the package's version (pyproject.toml reads it from here)
 
 Norm = Literal["scale", "recover"]
 NORMS: tuple[Norm, ...] = ("scale", "recover")
@@ -44,8 +47,7 @@ class CPConfig:
     aux_template: str = IRRELEVANT
 
     def __post_init__(self) -> None:
-        if isinstance(self.layer, bool) or not isinstance(self.layer, int) or self.layer < 1:
-            raise InvalidValueError(f"CP layer must be an integer >= 1 (1-based, as in the paper), got {self.layer!r}")
+        integer("CP layer", self.layer, why=" (1-based, as in the paper)")
         if not isinstance(self.alpha, (int, float)) or not math.isfinite(self.alpha) or self.alpha <= 0:
             raise InvalidValueError(f"alpha must be a finite number > 0, got {self.alpha!r}")
         if self.norm not in NORMS:

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .errors import InputNotFoundError, InvalidTypeError, InvalidValueError
+from .validation import integer, type_name
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -96,8 +97,7 @@ def plan(inputs: list[str], text_field: str = "text", id_field: str | None = Non
 
     if not inputs:
         raise InvalidValueError("give at least one input file")
-    if isinstance(rows_per_shard, bool) or not isinstance(rows_per_shard, int) or rows_per_shard < 1:
-        raise InvalidValueError(f"rows_per_shard must be a positive integer, got {rows_per_shard!r}")
+    integer("rows_per_shard", rows_per_shard)
     shards, empty, described, seen_ids = [], [], [], set()
     for uri in expand_patterns(inputs):
         filesystem, path = _filesystem(uri)
@@ -357,8 +357,7 @@ def _encoder_arguments(settings: dict) -> dict:
 
 def requested_settings(encoder_options: dict) -> dict:
     """The configuration a run asks for, JSON-ready, resolved the way CPEncoder resolves it."""
-    from . import __version__
-    from .config import CPConfig, default_cp
+    from .config import VERSION, CPConfig, default_cp
     from .prompts import resolve_prompt
 
     prompt = resolve_prompt(encoder_options.get("prompt", "prompteol"))
@@ -366,7 +365,7 @@ def requested_settings(encoder_options: dict) -> dict:
     if cp == "auto":
         cp = default_cp(str(encoder_options.get("model", "smollm2-135m")), prompt.name)
     if cp is not None and not isinstance(cp, CPConfig):
-        raise InvalidTypeError(f"cp must be a CPConfig, None or 'auto', got {type(cp).__name__}")
+        raise InvalidTypeError(f"cp must be a CPConfig, None or 'auto', got {type_name(cp)}")
     output_layer = encoder_options.get("output_layer")
     return {
         "model": str(encoder_options.get("model", "smollm2-135m")),
@@ -376,7 +375,7 @@ def requested_settings(encoder_options: dict) -> dict:
         "dtype": encoder_options.get("dtype") or "float32",
         "device": encoder_options.get("device"),
         "max_length": encoder_options.get("max_length", 512),
-        "cpembed": __version__,
+        "cpembed": VERSION,
     }
 
 
@@ -454,8 +453,7 @@ def embed_files(
     """
     import ray
 
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InvalidValueError(f"workers must be a positive integer, got {workers!r}")
+    integer("workers", workers)
     if not cpus_per_worker > 0 or gpus_per_worker < 0:
         raise InvalidValueError("cpus_per_worker must be > 0 and gpus_per_worker >= 0")
     if encoder_options.get("dtype") in (None, "auto"):

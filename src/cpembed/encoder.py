@@ -14,11 +14,11 @@ import torch
 from tqdm.auto import tqdm
 
 from . import engine
-from .config import CPConfig, EncoderSettings, default_cp
+from .config import VERSION, CPConfig, EncoderSettings, default_cp
 from .errors import InvalidTypeError, InvalidValueError
 from .models import DEFAULT_MODEL, LanguageModel, declared_num_layers, load_model, resolve_device, resolve_dtype
 from .prompts import Prompt, resolve_prompt, warn_cut
-from .validation import positive_int, type_name
+from .validation import integer, type_name
 
 
 class CPEncoder:
@@ -69,7 +69,7 @@ class CPEncoder:
                     stacklevel=2,
                 )
         self.prompt = resolve_prompt(prompt)
-        self.max_length = positive_int("max_length", max_length)
+        self.max_length = integer("max_length", max_length)
         if isinstance(model, LanguageModel):
             # Encoders may share a loaded model, so never convert it behind another encoder's back.
             if dtype is not None and resolve_dtype(dtype, model.device) != model.dtype:
@@ -147,11 +147,8 @@ class CPEncoder:
             raise InvalidValueError(
                 f"this encoder's model is on {self.lm.device}; load it with device={device!r} instead"
             )
-        width = self.embedding_dimension
-        if truncate_dim is not None and (
-            isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int) or not 1 <= truncate_dim <= width
-        ):
-            raise InvalidValueError(f"truncate_dim must be an integer from 1 to {width}, got {truncate_dim!r}")
+        if truncate_dim is not None:
+            integer("truncate_dim", truncate_dim, 1, self.embedding_dimension)
         texts, single = sentence_list(sentences)
         if prompt is not None:
             if not isinstance(prompt, str):
@@ -214,8 +211,6 @@ class CPEncoder:
 
     def settings(self, setting: CPConfig | engine.Steering | None | Literal["own"] = "own") -> EncoderSettings:
         """Everything that decides this encoder's embeddings (with `setting` in place of its own CP)."""
-        from . import __version__
-
         steering = self.steering(self.cp if setting == "own" else setting)
         return EncoderSettings(
             model=self.lm.name,
@@ -225,7 +220,7 @@ class CPEncoder:
             dtype=str(self.lm.dtype).removeprefix("torch."),
             max_length=self.max_length,
             steering=steering.key if steering else None,
-            version=__version__,
+            version=VERSION,
         )
 
     def steering(self, setting: CPConfig | engine.Steering | None) -> engine.Steering | None:

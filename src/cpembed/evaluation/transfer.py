@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidValueError
+from ..errors import InvalidValueError, require_extra
 from .data import BINARY_TASKS, load_binary, load_mrpc, load_sst2, load_trec
 
 TRANSFER_TASKS = ("MR", "CR", "SUBJ", "MPQA", "SST2", "TREC", "MRPC")
@@ -26,12 +26,11 @@ Embed = Callable[[list[str]], np.ndarray]
 
 
 def _sklearn():
-    try:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.metrics import f1_score
-        from sklearn.model_selection import StratifiedKFold
-    except ImportError:
-        raise ImportError("transfer tasks need scikit-learn: pip install 'cpembed[eval]'") from None
+    require_extra("eval", "sklearn")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold
+
     return LogisticRegression, StratifiedKFold, f1_score
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-try:
-    import pydantic  # noqa: F401
-    import starlette  # noqa: F401
-    import uvicorn  # noqa: F401
-except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ImportError("the service needs pydantic, starlette and uvicorn: pip install 'cpembed[serve]'") from error
+from ..errors import require_extra
 
-from .app import Limits, RequestError, create_app
-from .batcher import DynamicBatcher, QueueFull
+require_extra("serve", "pydantic", "starlette", "uvicorn")
+
+import uvicorn  # noqa: E402
+
+from .app import Limits, RequestError, create_app  # noqa: E402
+from .batcher import DynamicBatcher, QueueFull  # noqa: E402
 
 __all__ = ["BackgroundServer", "DynamicBatcher", "Limits", "QueueFull", "RequestError", "create_app", "serve"]
 

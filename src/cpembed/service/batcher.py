@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidValueError
+from ..validation import integer
 
 
 class QueueFull(Exception):
@@ -47,9 +48,8 @@ class DynamicBatcher:
         max_wait_ms: float = 5.0,
         max_queue: int = 4096,
     ) -> None:
-        for name, value in (("max_batch_size", max_batch_size), ("max_queue", max_queue)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidValueError(f"{name} must be a positive integer, got {value!r}")
+        integer("max_batch_size", max_batch_size)
+        integer("max_queue", max_queue)
         if max_wait_ms < 0:
             raise InvalidValueError(f"max_wait_ms must be >= 0, got {max_wait_ms!r}")
         self.embed, self.max_batch_size, self.max_queue = embed, max_batch_size, max_queue

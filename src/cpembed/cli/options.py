@@ -1,0 +1,151 @@
+"""The flags every command that encodes shares, and the encoder they build (no model is loaded to check them)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import click
+
+from ..config import NORMS, PAPER_CP, default_cp
+from ..errors import InvalidTypeError, InvalidValueError, ModelNotFoundError
+from ..models import DEFAULT_MODEL
+from ..prompts import PROMPTS, resolve_prompt
+from ..sites import SITES
+
+_MODEL_OPTIONS = [
+    click.option(
+        "--model",
+        default=DEFAULT_MODEL,
+        show_default=True,
+        help="Built-in name (see `cpembed models`), a model folder, or a .gguf file.",
+    ),
+    click.option(
+        "--prompt",
+        default="prompteol",
+        show_default=True,
+        help=f"{', '.join(PROMPTS)}, or a template with one {{sentence}}.",
+    ),
+    click.option(
+        "--output-layer", type=int, help="Index into hidden_states (-1 = final normed state); default per prompt."
+    ),
+    click.option(
+        "--dtype",
+        type=click.Choice(["auto", "float32", "bfloat16"]),
+        default="auto",
+        show_default=True,
+        help="auto = bfloat16 on hardware that computes it natively (recent GPUs, AVX512-BF16/AMX CPUs), else float32.",
+    ),
+    click.option("--device", help="cpu, cuda, cuda:1, ... (default: CUDA if available)."),
+    click.option(
+        "--max-length",
+        type=int,
+        default=512,
+        show_default=True,
+        help="Token budget of one prompt; longer sentences are cut, never the template.",
+    ),
+    click.option(
+        "--batch-size",
+        type=int,
+        default=32,
+        show_default=True,
+        help="Sentences per forward batch (serve: the most a gathered batch holds).",
+    ),
+]
+_SITE_OPTION = click.option("--site", type=click.Choice(SITES), help="Where CP reads and writes.")
+_SITE_OPTIONS = [_SITE_OPTION, click.option("--aux-template", help="Auxiliary prompt with one {sentence}.")]
+_CP_OPTIONS = [
+    click.option("--no-cp", is_flag=True, help="Plain prompt embeddings, without Contrastive Prompting."),
+    click.option(
+        "--layer",
+        type=int,
+        help="CP intervention layer l, 1-based as in the paper. Unset CP flags come from the defaults table "
+        "for the model and prompt (cpembed.DEFAULT_CP, else the paper's setting).",
+    ),
+    click.option("--alpha", type=float, help="NS coefficient (NR has none); default as for --layer."),
+    click.option("--norm", type=click.Choice(NORMS), help="scale = NS, recover = NR; default as for --layer."),
+]
+
+
+def apply_options(options, command):
+    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+
+
+def encoder_options(command):
+    """The flags every command that encodes shares."""
+    return apply_options(_MODEL_OPTIONS + _CP_OPTIONS + _SITE_OPTIONS, command)
+
+
+def search_options(command):
+    """Encoder flags without the CP setting itself, which a search varies."""
+    return apply_options(_MODEL_OPTIONS + _SITE_OPTIONS, command)
+
+
+def wording_search_options(command):
+    """search_options, with --aux-template hidden: a wording search varies the wording itself.
+
+    The flag is still parsed, so giving it gets an error naming the flag to use instead.
+    """
+    return apply_options(_MODEL_OPTIONS + [_SITE_OPTION, click.option("--aux-template", hidden=True)], command)
+
+
+def build_encoder(**options):
+    """A CPEncoder from the encoder flags (CP flags override the defaults table's entry)."""
+    from ..encoder import CPEncoder  # imports torch: keep `cpembed --help` fast
+
+    settings = encoder_arguments(**options)
+    try:
+        return CPEncoder(**settings)
+    except (InvalidValueError, InvalidTypeError, ModelNotFoundError) as error:
+        raise click.UsageError(str(error)) from error  # a flag's value, checked before any weight is read
+
+
+def split_batch_size(options: dict) -> tuple[dict, int]:
+    batch_size = options.pop("batch_size")
+    return options, batch_size
+
+
+def encoder_arguments(
+    model, prompt, no_cp, layer, alpha, norm, site, aux_template, output_layer, dtype, device, max_length
+) -> dict:
+    """CPEncoder's keyword arguments from the encoder flags, without loading the model."""
+    given = dict(layer=layer, alpha=alpha, norm=norm, site=site, aux_template=aux_template)
+    overrides = {k: v for k, v in given.items() if v is not None}
+    if no_cp and overrides:
+        raise click.UsageError(f"--no-cp cannot be combined with --{', --'.join(overrides).replace('_', '-')}")
+    cp = None
+    if not no_cp:
+        name = resolve_prompt(prompt).name
+        base = default_cp(model, name) or (PAPER_CP[name] if overrides else None)
+        cp = dataclasses.replace(base, **overrides) if base else None
+        if alpha is not None and cp is not None:
+            _check_alpha_used(cp, model, name, from_table=norm is None)
+    return dict(
+        model=model, prompt=prompt, cp=cp, output_layer=output_layer, dtype=dtype, device=device, max_length=max_length
+    )
+
+
+def _check_alpha_used(cp, model: str, prompt: str, from_table: bool) -> None:
+    """--alpha that would change nothing is an error, not a silent no-op: NR ignores alpha."""
+    if cp.norm == "recover":
+        where = f" (the default for {model} and {prompt} is NR, l={cp.layer})" if from_table else ""
+        raise click.UsageError(f"--alpha has no effect with norm recover{where}: add --norm scale to use it")
+
+
+class CommaList(click.ParamType):
+    """A comma-separated list of `item` values ("3,4,5" -> [3, 4, 5]); click names a bad item."""
+
+    name = "list"
+
+    def __init__(self, item: click.ParamType = click.STRING) -> None:
+        self.item = item
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        return [self.item.convert(part.strip(), param, ctx) for part in value.split(",") if part.strip()]
+
+
+DATA_OPTION = click.option(
+    "--data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (or CPEMBED_DATA)."
+)
