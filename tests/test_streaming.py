@@ -111,26 +111,77 @@ def test_outputs_get_normal_permissions(lines_file, tmp_path):
     assert stat.S_IMODE((tmp_path / "out.npy").stat().st_mode) == 0o644
 
 
-@pytest.mark.slow
-def test_sigterm_leaves_no_partial_output(tiny_model_dir, tmp_path):
-    import os
-    import signal
+def _encode_until_its_partial_appears(model_dir: str, folder):
+    """A `cpembed encode` subprocess of 30,000 lines to folder/out.npy, once its partial file exists."""
     import subprocess
     import sys
     import time
 
-    source = tmp_path / "many.txt"
+    source = folder / "many.txt"
     source.write_text("\n".join(f"sentence number {i} is here." for i in range(30_000)) + "\n")
-    target = tmp_path / "out.npy"
-    command = [sys.executable, "-m", "cpembed", "encode", str(source), "-o", str(target), "--model", tiny_model_dir]
+    command = [
+        sys.executable,
+        "-m",
+        "cpembed",
+        "encode",
+        str(source),
+        "-o",
+        str(folder / "out.npy"),
+        "--model",
+        model_dir,
+    ]
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob(".out.npy.*.partial")) and process.poll() is None and time.monotonic() < deadline:
+    while not list(folder.glob(".out.npy.*.partial")) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert process.poll() is None, "the run ended before it could be interrupted"
+    return process
+
+
+@pytest.mark.slow
+def test_sigterm_leaves_no_partial_output(tiny_model_dir, tmp_path):
+    import os
+    import signal
+
+    process = _encode_until_its_partial_appears(tiny_model_dir, tmp_path)
     os.kill(process.pid, signal.SIGTERM)
     assert process.wait(60) == 143
     assert sorted(p.name for p in tmp_path.iterdir()) == ["many.txt"]
+
+
+@pytest.mark.slow
+def test_the_next_run_removes_what_a_killed_run_left(tiny_model_dir, tmp_path):
+    """SIGKILL leaves the pre-sized partial file; the next run of the same output removes it."""
+    import os
+    import signal
+
+    process = _encode_until_its_partial_appears(tiny_model_dir, tmp_path)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(60)
+    (left,) = tmp_path.glob(".out.npy.*.partial")
+    assert left.stat().st_size > 0
+    small = tmp_path / "small.txt"
+    small.write_text("one sentence.\nanother one.\n")
+    result = CliRunner().invoke(
+        main, ["encode", str(small), "-o", str(tmp_path / "out.npy"), "--model", tiny_model_dir]
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["many.txt", "out.npy", "small.txt"]
+    assert np.load(tmp_path / "out.npy").shape == (2, 32)
+
+
+def test_a_live_writers_partial_is_left_alone(tmp_path):
+    import os
+
+    from cpembed.io import remove_stale_partials
+
+    target = tmp_path / "out.npy"
+    live = tmp_path / f".out.npy.{os.getppid()}.abc.partial"  # the test runner's parent: running
+    dead, old_style = tmp_path / ".out.npy.999999999.abc.partial", tmp_path / ".out.npy.k3j2h1.partial"
+    for path in (live, dead, old_style):
+        path.write_bytes(b"x")
+    assert sorted(p.name for p in remove_stale_partials(target)) == sorted([dead.name, old_style.name])
+    assert live.exists()
 
 
 def test_the_bar_moves_after_every_batch_not_every_chunk(tiny_lm, tmp_path, monkeypatch):
