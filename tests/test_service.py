@@ -306,3 +306,35 @@ def test_load_check_script_runs_and_reports(tiny_model_dir, tmp_path):
     result = json.loads((tmp_path / "performance" / "service.json").read_text())
     assert set(result["runs"]) == {"batched", "one by one"} and result["sentences"] >= 24
     assert "## The embeddings service" in target.read_text() and "p99 ms" in target.read_text()
+
+
+def test_a_client_that_drops_mid_upload_is_not_an_error(encoder):
+    """A disconnect is the client's doing: no ERROR in any log, no traceback, and the service serves on."""
+    import logging
+    import socket
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    keep = Keep(level=logging.WARNING)
+    loggers = [logging.getLogger(name) for name in ("cpembed", "uvicorn", "uvicorn.error", "starlette")]
+    for logger in loggers:
+        logger.addHandler(keep)
+    try:
+        app = service.create_app(encoder, "tiny")
+        with service.BackgroundServer(app) as base:
+            port = int(base.rsplit(":", 1)[1])
+            for _ in range(3):
+                with socket.create_connection(("127.0.0.1", port)) as raw:
+                    raw.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+                    raw.sendall(b'Content-Length: 100\r\n\r\n{"model": "tiny", "inp')
+                time.sleep(0.3)
+            status, body, _ = post(base, {"model": "tiny", "input": "still serving"})
+    finally:
+        for logger in loggers:
+            logger.removeHandler(keep)
+    assert status == 200 and len(body["data"]) == 1
+    assert [r.getMessage() for r in records if r.levelno >= logging.ERROR] == []

@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -219,6 +219,11 @@ def create_app(
     async def http_error(_request: Request, error: HTTPException) -> JSONResponse:
         return RequestError(error.status_code, str(error.detail)).response()
 
+    async def client_gone(_request: Request, _error: ClientDisconnect) -> Response:
+        # The client closed the connection before its request was whole: nothing went wrong here,
+        # and nobody is left to answer (the server drops what is sent to a closed connection).
+        return Response(status_code=400)
+
     async def internal_error(_request: Request, error: Exception) -> JSONResponse:
         logger.error("request failed", exc_info=error)  # the details stay in the server's log
         body = {"error": {"message": "internal error", "type": "server_error", "param": None, "code": None}}
@@ -231,7 +236,12 @@ def create_app(
             Route("/v1/models/{model_id:path}", model, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
         ],
-        exception_handlers={RequestError: request_error, HTTPException: http_error, Exception: internal_error},
+        exception_handlers={
+            RequestError: request_error,
+            HTTPException: http_error,
+            ClientDisconnect: client_gone,
+            Exception: internal_error,
+        },
         lifespan=lifespan,
     )
 
