@@ -207,6 +207,11 @@ def test_api_key_is_checked_on_every_route_but_health(encoder):
             urllib.request.urlopen(base + "/v1/models")
         with error.value:
             assert error.value.code == 401
+        for path in ("/v1/nothing-here", "/admin", "/v1/models/other"):  # the key first, then the route
+            with pytest.raises(urllib.error.HTTPError) as error:
+                urllib.request.urlopen(base + path)
+            with error.value:
+                assert error.value.code == 401
         with urllib.request.urlopen(base + "/health") as response:
             assert response.status == 200
         with openai.OpenAI(base_url=base + "/v1", api_key="s3cret") as client:
@@ -338,3 +343,120 @@ def test_a_client_that_drops_mid_upload_is_not_an_error(encoder):
             logger.removeHandler(keep)
     assert status == 200 and len(body["data"]) == 1
     assert [r.getMessage() for r in records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_large_request_is_split_so_small_ones_are_not_starved():
+    """Each batch takes one part of each waiting request in turn: a small request that arrives while a
+    large one is being served gets its rows after one more batch, not after the whole large request."""
+    batches: list[list[str]] = []
+    go = threading.Event()
+
+    def embed(texts):
+        batches.append(list(texts))
+        go.wait(30)  # the first batch is held until the small request is queued
+        return np.array([[int(t.split()[1])] for t in texts])
+
+    batcher = service.DynamicBatcher(embed, max_batch_size=10, max_wait_ms=0)
+    batcher.start()
+
+    async def main():
+        large = asyncio.ensure_future(batcher.submit([f"large {i}" for i in range(100)]))
+        await asyncio.sleep(0.05)  # the large request's first batch is running
+        small = asyncio.ensure_future(batcher.submit(["small 7", "small 8"]))
+        await asyncio.sleep(0.05)
+        go.set()
+        return await small, await large
+
+    try:
+        small, large = asyncio.run(main())
+    finally:
+        go.set()
+        batcher.stop()
+    assert small[:, 0].tolist() == [7, 8] and large[:, 0].tolist() == list(range(100))  # each caller's own rows
+    assert "small 7" in batches[1] and len(batches) == 11  # the next batch, not after the large request's ten
+    assert all(len(batch) <= 10 for batch in batches)
+
+
+def test_admission_follows_the_measured_speed_and_the_size_of_the_request():
+    """At 100 sentences/s and a 0.5 s budget: a request is refused when the work queued ahead would
+    delay it longer, with a Retry-After from that estimate; a small request still gets in."""
+    hold = threading.Event()
+
+    def embed(texts):
+        hold.wait(30)
+        time.sleep(len(texts) / 100)
+        return np.zeros((len(texts), 1))
+
+    batcher = service.DynamicBatcher(embed, max_batch_size=40, max_wait_ms=0, max_queue_seconds=0.5)
+    batcher.start()
+    hold.set()
+    try:
+        asyncio.run(batcher.submit(["warm"] * 40))  # measures the speed: about 100 sentences/s
+        assert 50 < batcher.rate < 150
+        hold.clear()
+
+        async def main():
+            running = asyncio.ensure_future(batcher.submit(["held by the worker"] * 40))
+            await asyncio.sleep(0.05)
+            first = asyncio.ensure_future(batcher.submit(["a"] * 40))  # 0 s queued ahead
+            second = asyncio.ensure_future(batcher.submit(["b"] * 40))  # 0.4 s ahead: admitted
+            await asyncio.sleep(0.05)
+            with pytest.raises(service.QueueFull, match="limit 0.5 s") as refused:
+                await batcher.submit(["c"] * 40)  # 0.8 s ahead
+            small = asyncio.ensure_future(batcher.submit(["d"] * 2))  # 0.04 s ahead: admitted
+            await asyncio.sleep(0.05)
+            hold.set()
+            await asyncio.gather(running, first, second, small)
+            return refused.value
+
+        refused = asyncio.run(main())
+    finally:
+        hold.set()
+        batcher.stop()
+    assert refused.retry_after == 1
+
+
+@pytest.mark.slow
+def test_cpembed_serve_exits_0_after_a_clean_shutdown_on_sigterm(tiny_model_dir):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "cpembed", "serve", "--model", tiny_model_dir, "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        assert post(f"http://127.0.0.1:{port}", {"model": tiny_model_dir, "input": "one more"})[0] == 200
+        os.kill(process.pid, signal.SIGTERM)
+        assert process.wait(60) == 0, process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()
+        process.stderr.close()
+
+
+def test_a_body_that_does_not_arrive_in_time_is_refused(encoder):
+    import socket
+
+    app = service.create_app(encoder, "tiny", service.Limits(body_seconds=0.5))
+    with service.BackgroundServer(app) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+            raw.sendall(b'Content-Length: 100\r\n\r\n{"model": "tiny"')  # and then nothing more
+            started = time.monotonic()
+            answer = raw.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 408") and "did not arrive within 0.5 s" in answer
+    assert 0.4 < time.monotonic() - started < 5

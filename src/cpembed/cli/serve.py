@@ -20,8 +20,42 @@ from .options import build_encoder, encoder_options, split_batch_size
 @click.option(
     "--max-queue", type=click.IntRange(min=1), default=4096, show_default=True, help="Waiting sentences before 503."
 )
+@click.option(
+    "--max-queue-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Refuse (503, Retry-After) a request that the work queued ahead would delay longer, at the measured speed.",
+)
+@click.option(
+    "--graceful-timeout",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="On SIGTERM/SIGINT, how long requests in flight may take to finish.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Connections and requests in progress at once; beyond it, 503.",
+)
 @encoder_options
-def serve(host, port, served_name, api_key, max_wait_ms, max_inputs, max_chars, max_queue, **options):
+def serve(
+    host,
+    port,
+    served_name,
+    api_key,
+    max_wait_ms,
+    max_inputs,
+    max_chars,
+    max_queue,
+    max_queue_seconds,
+    graceful_timeout,
+    max_connections,
+    **options,
+):
     """Serve POST /v1/embeddings, GET /v1/models and GET /health; concurrent requests share batches
     of up to --batch-size sentences. Embeddings are L2-normalized, as OpenAI's are."""
     from .. import service  # without the serve extra: one line that names the pip command
@@ -37,10 +71,11 @@ def serve(host, port, served_name, api_key, max_wait_ms, max_inputs, max_chars, 
         max_batch_size=batch_size,
         max_wait_ms=max_wait_ms,
         max_queue=max_queue,
+        max_queue_seconds=max_queue_seconds,
     )
     app = service.create_app(encoder, served_name or options["model"], limits, api_key)
     click.echo(f"serving {served_name or options['model']} on http://{host}:{port}/v1", err=True)
-    service.serve(app, host, port)
+    service.serve(app, host, port, graceful_timeout, max_connections)
 
 
 def _check_port_free(host: str, port: int) -> None:

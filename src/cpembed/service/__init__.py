@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+
 from ..errors import require_extra
 
 require_extra("serve", "pydantic", "starlette", "uvicorn")
@@ -14,9 +18,49 @@ from .batcher import DynamicBatcher, QueueFull  # noqa: E402
 __all__ = ["BackgroundServer", "DynamicBatcher", "Limits", "QueueFull", "RequestError", "create_app", "serve"]
 
 
-def serve(app, host: str = "127.0.0.1", port: int = 8000, graceful_timeout: float = 30.0) -> None:
-    """Run the service until SIGINT/SIGTERM; in-flight requests finish before it stops."""
-    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=graceful_timeout, log_level="info")
+# What one server holds at once, and for how long: documented in the README ("Limits").
+MAX_CONNECTIONS = 256  # connections and requests in progress; beyond it new requests get 503
+KEEP_ALIVE_SECONDS = 5  # an idle kept-alive connection is closed after this
+MAX_HEADER_BYTES = 64 * 1024  # request line and headers
+
+
+def serve(
+    app,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    graceful_timeout: float = 60.0,
+    max_connections: int = MAX_CONNECTIONS,
+) -> None:
+    """Run the service until SIGINT/SIGTERM, then stop taking requests, let those in flight finish
+    (for up to `graceful_timeout` seconds) and return: a clean shutdown exits with status 0."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        timeout_graceful_shutdown=graceful_timeout,
+        limit_concurrency=max_connections,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        log_level="info",
+    )
+    _CleanExitServer(config).run()
+
+
+class _CleanExitServer(uvicorn.Server):
+    """uvicorn's server, which after a graceful shutdown on a signal does not raise the signal again
+    (uvicorn does, so that the process would end with 143 for SIGTERM although nothing failed)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 class BackgroundServer:

@@ -6,6 +6,7 @@ Every bad request gets a 4xx with OpenAI's error body (`{"error": {"message", "t
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import json
@@ -19,6 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -37,24 +39,29 @@ class Limits:
     max_inputs: int = 2048  # strings per request (OpenAI's own limit)
     max_chars: int = 20_000  # characters per string
     max_body_bytes: int = 8 * 2**20
+    body_seconds: float = 30.0  # the most a request body may take to arrive (a slow upload holds a connection)
     max_batch_size: int = 32  # sentences per forward batch
     max_wait_ms: float = 5.0  # how long a request waits for others to share its batch
-    max_queue: int = 4096  # sentences waiting; beyond it, 503 with Retry-After
+    max_queue: int = 4096  # sentences waiting, at any speed; beyond it, 503 with Retry-After
+    max_queue_seconds: float = 30.0  # the longest the work queued ahead may delay a request, at the measured speed
 
 
 class RequestError(Exception):
     """A request the service refuses: an HTTP status and OpenAI's error fields."""
 
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, param: str | None = None, code: str | None = None, retry_after: int = 1
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.param, self.code = status, message, param, code
+        self.retry_after = retry_after
 
     def response(self) -> JSONResponse:
         kind = {401: "authentication_error", 404: "not_found_error", 503: "server_error"}.get(
             self.status, "invalid_request_error"
         )
         body = {"error": {"message": self.message, "type": kind, "param": self.param, "code": self.code}}
-        headers = {"Retry-After": "1"} if self.status == 503 else None
+        headers = {"Retry-After": str(self.retry_after)} if self.status == 503 else None
         return JSONResponse(body, status_code=self.status, headers=headers)
 
 
@@ -143,6 +150,7 @@ def create_app(
         limits.max_batch_size,
         limits.max_wait_ms,
         limits.max_queue,
+        limits.max_queue_seconds,
     )
 
     @asynccontextmanager
@@ -153,18 +161,8 @@ def create_app(
         finally:
             batcher.stop()  # the server has finished its in-flight requests by now
 
-    def authorize(request: Request) -> None:
-        if api_key is None:
-            return
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
-            raise RequestError(
-                401, "missing or wrong API key: send 'Authorization: Bearer <key>'", code="invalid_api_key"
-            )
-
     async def embeddings(request: Request) -> Response:
-        authorize(request)
-        body = await _read_body(request, limits.max_body_bytes)
+        body = await _read_body(request, limits.max_body_bytes, limits.body_seconds)
         try:
             payload = json.loads(body)
         except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting or numbers
@@ -180,7 +178,8 @@ def create_app(
         try:
             vectors, tokens = await batcher.submit(asked.input)
         except QueueFull as error:
-            raise RequestError(503, f"the service is busy ({error}); retry shortly", code="queue_full") from None
+            message = f"the service is busy ({error}); retry in {error.retry_after} s"
+            raise RequestError(503, message, code="queue_full", retry_after=error.retry_after) from None
         if asked.dimensions is not None:
             vectors = vectors[:, : asked.dimensions]
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -197,12 +196,10 @@ def create_app(
         return Response(answer.model_dump_json(), media_type="application/json")
 
     async def models(request: Request) -> JSONResponse:
-        authorize(request)
         entry = {"id": name, "object": "model", "created": created, "owned_by": "cpembed"}
         return JSONResponse({"object": "list", "data": [entry]})
 
     async def model(request: Request) -> JSONResponse:
-        authorize(request)
         wanted = request.path_params["model_id"]
         if wanted != name:
             raise RequestError(
@@ -236,6 +233,7 @@ def create_app(
             Route("/v1/models/{model_id:path}", model, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
         ],
+        middleware=[Middleware(RequireKey, key=api_key)] if api_key is not None else [],
         exception_handlers={
             RequestError: request_error,
             HTTPException: http_error,
@@ -246,16 +244,39 @@ def create_app(
     )
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+class RequireKey:
+    """Every route but /health asks for `Authorization: Bearer <key>` first: an unknown route or a
+    bad request without the key gets 401, not 404 or 400, so nothing is learned without it."""
+
+    def __init__(self, app, key: str) -> None:
+        self.app, self.key = app, key.encode()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/health":
+            headers = dict(scope["headers"])
+            scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.key):
+                message = "missing or wrong API key: send 'Authorization: Bearer <key>'"
+                await RequestError(401, message, code="invalid_api_key").response()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _read_body(request: Request, limit: int, seconds: float) -> bytes:
+    """The body, refused when larger than `limit` bytes or slower than `seconds` to arrive."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(413, f"the request body is larger than {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"the request body is larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestError(413, f"the request body is larger than {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestError(408, f"the request body did not arrive within {seconds:g} s") from None
     return b"".join(chunks)
 
 
