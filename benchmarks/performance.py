@@ -299,17 +299,23 @@ def _service_lines(result: dict) -> list[str]:
         f"`{result['command']}` on {m['cpu']} ({m['cores']} logical cores, {m['threads']} torch threads): "
         f"`{result['model']}` with {result['cp']}, {result['requests']} requests of 1-4 sentences "
         f"({result['sentences']} sentences) from {result['concurrency']} concurrent clients on loopback, "
-        "the same load with dynamic batching (up to 32 sentences a batch, 5 ms wait) and without it.",
+        f"dynamic batching (up to 32 sentences a batch, 5 ms wait), admission by queue time "
+        f"(--max-queue-seconds {result.get('max_queue_seconds', 'unset')}). A refused request got a 503 with "
+        "Retry-After at once instead of an answer late; latencies are those of the served requests.",
         "",
-        "| batching | requests/s | sentences/s | p50 ms | p95 ms | p99 ms |",
-        "|---|---|---|---|---|---|",
+        "| batching | served | refused early | errors | requests/s | sentences/s | p50 ms | p95 ms | p99 ms "
+        "| refusal p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, run in result["runs"].items():
+        refusal = run.get("refusal_p99_ms")
         lines.append(
-            f"| {label} | {run['requests_per_s']:.2f} | {run['sentences_per_s']:.1f} | {run['p50_ms']:.0f} "
-            f"| {run['p95_ms']:.0f} | {run['p99_ms']:.0f} |"
+            f"| {label} | {run.get('served', '-')} | {run.get('refused', '-')} | {run.get('errors', '-')} "
+            f"| {run['requests_per_s']:.2f} | {run['sentences_per_s']:.1f} | {run['p50_ms']:.0f} "
+            f"| {run['p95_ms']:.0f} | {run['p99_ms']:.0f} | {'-' if refusal is None else f'{refusal:.0f}'} |"
         )
-    return [*lines, "", f"Dynamic batching's gain in sentences/s: **{result['gain']:.2f}x**.", ""]
+    gain = result.get("gain")
+    return [*lines, "", *([f"Dynamic batching's gain in sentences/s: **{gain:.2f}x**.", ""] if gain else [])]
 
 
 def _bench_lines(result: dict) -> list[str]:

@@ -303,14 +303,16 @@ def test_load_check_script_runs_and_reports(tiny_model_dir, tmp_path):
     target = tmp_path / "PERFORMANCE.md"
     subprocess.run(
         [sys.executable, str(script), "--model", tiny_model_dir, "--requests", "24", "--concurrency", "4"]
-        + ["--output", str(target)],
+        + ["--unbatched", "--output", str(target)],
         check=True,
         timeout=300,
         capture_output=True,
     )
     result = json.loads((tmp_path / "performance" / "service.json").read_text())
     assert set(result["runs"]) == {"batched", "one by one"} and result["sentences"] >= 24
-    assert "## The embeddings service" in target.read_text() and "p99 ms" in target.read_text()
+    for run in result["runs"].values():
+        assert run["served"] + run["refused"] == 24 and run["errors"] == 0
+    assert "## The embeddings service" in target.read_text() and "refused early" in target.read_text()
 
 
 def test_a_client_that_drops_mid_upload_is_not_an_error(encoder):
