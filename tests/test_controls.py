@@ -7,7 +7,7 @@ import torch
 
 from conftest import SENTENCES
 from cpembed import CPConfig, CPEncoder
-from cpembed.evaluation.controls import REFERENCE_SENTENCES, Control, encode_settings, partners
+from cpembed.evaluation.controls import REFERENCE_SENTENCES, Control, encode_with_controls, partners
 from cpembed.evaluation.search import control_settings, label
 from reference import reference_aux_vector, reference_embedding
 
@@ -54,7 +54,7 @@ def test_controls_in_one_pass_equal_the_reference(tiny_lm, prompt):
     """Every control, beside CP and the baseline, from one pass: each equals two full hooked passes."""
     encoder = CPEncoder(tiny_lm, prompt=prompt, cp=None)
     settings = [None, CPConfig(layer=3, alpha=2.0), *CONTROLS]
-    together = encode_settings(encoder, SENTENCES, settings, batch_size=4)
+    together = encode_with_controls(encoder, SENTENCES, settings, batch_size=4)
     plain = torch.from_numpy(together[0])
     for control, embeddings in zip(CONTROLS, together[2:], strict=True):
         expected = _reference(encoder, SENTENCES, control)
@@ -82,7 +82,7 @@ def test_zero_and_scale_run_no_auxiliary_pass(tiny_lm, kind):
     """One pass of the prompt, every layer once: CP would run layers 1..l twice."""
     encoder = CPEncoder(tiny_lm, cp=None)
     control = [Control(kind, CPConfig(layer=3, alpha=2.0))]
-    calls = _layer_calls(tiny_lm, lambda: encode_settings(encoder, SENTENCES, control, batch_size=len(SENTENCES)))
+    calls = _layer_calls(tiny_lm, lambda: encode_with_controls(encoder, SENTENCES, control, batch_size=len(SENTENCES)))
     assert calls == [1] * tiny_lm.num_layers
     cp_calls = _layer_calls(
         tiny_lm, lambda: CPEncoder(tiny_lm, cp=CPConfig(layer=3)).encode(SENTENCES, batch_size=len(SENTENCES))
@@ -106,22 +106,24 @@ def test_partners_never_self_and_deterministic():
 def test_shuffle_depends_on_order_not_on_batching(tiny_lm):
     encoder = CPEncoder(tiny_lm, cp=None)
     shuffle = [Control("shuffle", CPConfig(layer=3, alpha=2.0))]
-    first = encode_settings(encoder, SENTENCES, shuffle, batch_size=2)[0]
+    first = encode_with_controls(encoder, SENTENCES, shuffle, batch_size=2)[0]
     torch.testing.assert_close(
-        torch.from_numpy(encode_settings(encoder, SENTENCES, shuffle, batch_size=5)[0]), torch.from_numpy(first), **TOL
+        torch.from_numpy(encode_with_controls(encoder, SENTENCES, shuffle, batch_size=5)[0]),
+        torch.from_numpy(first),
+        **TOL,
     )
     contrast = CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0)).encode(SENTENCES)
     assert abs(first - contrast).max() > 1e-2  # another sentence's vector, not its own
     with pytest.raises(ValueError, match="at least two different"):
-        encode_settings(encoder, ["a single sentence"], shuffle)
+        encode_with_controls(encoder, ["a single sentence"], shuffle)
 
 
 def test_mean_is_independent_of_the_batch(tiny_lm):
     encoder = CPEncoder(tiny_lm, cp=None)
     mean = [Control("mean", CPConfig(layer=3, alpha=2.0))]
-    alone = torch.stack([torch.from_numpy(encode_settings(encoder, [s], mean)[0][0]) for s in SENTENCES])
+    alone = torch.stack([torch.from_numpy(encode_with_controls(encoder, [s], mean)[0][0]) for s in SENTENCES])
     others = ["an unrelated sentence about cooking", "yet another one", *SENTENCES]
-    in_batch = torch.from_numpy(encode_settings(encoder, others, mean, batch_size=8)[0][2:])
+    in_batch = torch.from_numpy(encode_with_controls(encoder, others, mean, batch_size=8)[0][2:])
     torch.testing.assert_close(in_batch, alone, **TOL)
 
 
@@ -150,10 +152,10 @@ def test_cached_controls_equal_computed_ones(tiny_lm, tmp_path):
 
     encoder = CPEncoder(tiny_lm, cp=None)
     settings = [None, *CONTROLS[:3], CONTROLS[4]]
-    computed = encode_settings(encoder, SENTENCES, settings, batch_size=4)
+    computed = encode_with_controls(encoder, SENTENCES, settings, batch_size=4)
     cache = EmbeddingCache(tmp_path)
-    first = encode_settings(encoder, SENTENCES, settings, batch_size=4, cache=cache)
-    again = encode_settings(encoder, SENTENCES[::-1], settings, batch_size=4, cache=cache)
+    first = encode_with_controls(encoder, SENTENCES, settings, batch_size=4, cache=cache)
+    again = encode_with_controls(encoder, SENTENCES[::-1], settings, batch_size=4, cache=cache)
     for a, b in zip(computed, first, strict=True):
         torch.testing.assert_close(torch.from_numpy(b), torch.from_numpy(a), **TOL)
     # Reversed, each sentence has another shuffle partner: those rows are new, the others are read.

@@ -375,7 +375,8 @@ def test_a_large_request_is_split_so_small_ones_are_not_starved():
         go.set()
         batcher.stop()
     assert small[:, 0].tolist() == [7, 8] and large[:, 0].tolist() == list(range(100))  # each caller's own rows
-    assert "small 7" in batches[1] and len(batches) == 11  # the next batch, not after the large request's ten
+    # In turn: the large request's part already in line, then the small one, not after all ten of the large.
+    assert "small 7" in batches[2] and len(batches) == 11
     assert all(len(batch) <= 10 for batch in batches)
 
 

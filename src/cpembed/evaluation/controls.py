@@ -153,7 +153,9 @@ def reference_aux_vector(encoder, cp: CPConfig) -> torch.Tensor:
     return torch.cat(vectors).mean(0, keepdim=True)
 
 
-def encode_settings(encoder, sentences: list[str], settings, batch_size: int = 16, show_progress_bar=None, cache=None):
+def encode_with_controls(
+    encoder, sentences: list[str], settings, batch_size: int = 16, show_progress_bar=None, cache=None
+):
     """One float32 `(n, d)` array per setting (a `CPConfig`, a `Control`, or None for the baseline),
     from one pass over `sentences`, through `cache` when one is given (so a stopped run resumes).
     The shuffle control's partners are drawn from the whole of `sentences`."""

@@ -20,7 +20,7 @@ from ..config import CPConfig
 from ..encoder import CPEncoder
 from ..errors import InvalidValueError
 from ..prompts import IRRELEVANT
-from .controls import Control, encode_settings
+from .controls import Control, encode_with_controls
 from .data import Pairs, find_raw_stsb_dir, load_raw_stsb, load_stsb
 from .metrics import bootstrap_spearman_difference, paired_cosine, spearman
 
@@ -172,7 +172,7 @@ def score_settings(
     named = pairs if isinstance(pairs, dict) else {SENTEVAL_DEV: pairs}
     unique = list(dict.fromkeys(s for p in named.values() for s in p.sentences1 + p.sentences2))
     row = {s: i for i, s in enumerate(unique)}
-    embeddings = encode_settings(encoder, unique, settings, batch_size, show_progress_bar, cache)
+    embeddings = encode_with_controls(encoder, unique, settings, batch_size, show_progress_bar, cache)
     splits, similarities = {}, {}
     for name, split in named.items():
         first, second = [row[s] for s in split.sentences1], [row[s] for s in split.sentences2]

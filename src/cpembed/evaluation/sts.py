@@ -99,12 +99,12 @@ def evaluate_sts_settings(
     always at the same output layer and dtype as the CP rows. With `cache` (an `EmbeddingCache`), an
     interrupted pass resumes where it stopped.
     """
-    from .controls import encode_settings
+    from .controls import encode_with_controls
 
     unique: dict[str, None] = {}
     for task in tasks:
         for pairs in load_task(task, data_dir, raw_dir).values():
             unique.update(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
     sentences = list(unique)
-    embeddings = encode_settings(encoder, sentences, settings, batch_size, show_progress_bar, cache)
+    embeddings = encode_with_controls(encoder, sentences, settings, batch_size, show_progress_bar, cache)
     return [evaluate_sts(precomputed_embed(sentences, e), tasks, data_dir, raw_dir) for e in embeddings]

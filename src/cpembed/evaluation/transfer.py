@@ -160,7 +160,7 @@ def evaluate_transfer_settings(
     `interval_vs_baseline`: a 95% paired-bootstrap interval of its accuracy minus the baseline's
     over the test items (under CV, every item; `bootstrap_accuracy_difference`).
     """
-    from .controls import encode_settings
+    from .controls import encode_with_controls
     from .metrics import bootstrap_accuracy_difference
     from .sts import precomputed_embed
 
@@ -168,7 +168,7 @@ def evaluate_transfer_settings(
     for task in tasks:
         started = time.perf_counter()
         sentences = task_sentences(task, data_dir)
-        embeddings = encode_settings(encoder, sentences, settings, batch_size, show_progress_bar, cache)
+        embeddings = encode_with_controls(encoder, sentences, settings, batch_size, show_progress_bar, cache)
         shared_seconds = time.perf_counter() - started  # the one encoding pass all settings share
         correct = []
         for result, vectors in zip(results, embeddings, strict=True):

@@ -3,10 +3,12 @@
 The model runs in one worker thread, never in the event loop. A request waits at most
 `max_wait_ms` for company before its batch starts; each caller gets exactly its own rows back.
 A request larger than a batch is split: each batch takes at most one part of each waiting
-request in turn, and a request that has not had a batch yet goes ahead of those that have, so
-one request of 2,048 long strings cannot hold the worker while small requests wait behind it. Admission follows the measured speed: a request is refused (QueueFull,
-with the seconds after which to retry) when the work queued ahead of it would keep it waiting
-longer than `max_queue_seconds`.
+request in turn, and a request with parts left goes to the back of the line, so one request of
+2,048 long strings cannot hold the worker while small requests wait behind it. (Putting new
+requests ahead of those already served starves a request whose part was cut by a full batch:
+under steady load it measured a p99 of 23 s against a p95 of 5 s.) Admission follows the
+measured speed: a request is refused (QueueFull, with the seconds after which to retry) when
+the work queued ahead of it would keep it waiting longer than `max_queue_seconds`.
 """
 
 from __future__ import annotations
@@ -123,9 +125,7 @@ class DynamicBatcher:
                     f"about {wait:.0f} s of work is queued ahead (limit {self.max_queue_seconds:g} s)",
                     self._retry_after(len(texts)),
                 )
-            # Ahead of the requests that have had a batch already, behind those that have not.
-            served = next((i for i, job in enumerate(self._jobs) if job.taken), len(self._jobs))
-            self._jobs.insert(served, _Job(texts, future, loop))
+            self._jobs.append(_Job(texts, future, loop))
             self._waiting += len(texts)
             self._condition.notify_all()
         return await future
