@@ -226,3 +226,17 @@ def test_sentence_transformers_keyword_arguments(tiny_lm):
         encoder.encode(texts, truncate_dim=10_000)
     with pytest.raises(TypeError, match="prompt must be a string"):
         encoder.encode(texts, prompt=3)
+
+
+def test_queries_and_documents_take_their_own_prompts_when_given(tiny_lm):
+    cp = CPConfig(layer=3, alpha=2.0)
+    custom = 'A search query : "{sentence}" means in one word:"'
+    encoder = CPEncoder(tiny_lm, cp=cp, query_prompt=custom, document_prompt="cot")
+    query, document = encoder.encode_query(SENTENCES), encoder.encode_document(SENTENCES)
+    np.testing.assert_allclose(query, CPEncoder(tiny_lm, custom, cp=cp).encode(SENTENCES), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(document, CPEncoder(tiny_lm, "cot", cp=cp).encode(SENTENCES), atol=1e-5, rtol=1e-5)
+    assert np.abs(query - encoder.encode(SENTENCES)).max() > 1e-3  # not the encoder's own prompt
+    plain = CPEncoder(tiny_lm, cp=cp)  # no role prompts: queries and documents are encoded alike
+    np.testing.assert_array_equal(plain.encode_query(SENTENCES), plain.encode_document(SENTENCES))
+    with pytest.raises(ValueError, match="unknown prompt"):
+        CPEncoder(tiny_lm, cp=cp, query_prompt="nope")

@@ -35,6 +35,9 @@ class CPEncoder:
             or "bfloat16" (or a torch dtype); None is "auto", or keeps a loaded model's dtype.
         device: "cpu", "cuda", ...; None picks CUDA when available.
         max_length: token budget of one prompt; longer sentences are cut, the template never.
+        query_prompt, document_prompt: the prompts of `encode_query` and `encode_document` (names
+            or templates, as `prompt`); None is `prompt`. Each takes its own default CP setting and
+            output layer when `cp` and `output_layer` are left to their defaults.
         padding_side, engine: accepted for compatibility and ignored (a FutureWarning says so):
             cpembed has one engine (engine.py), whose masks make the padding side irrelevant.
 
@@ -55,6 +58,8 @@ class CPEncoder:
         max_length: int = 512,
         padding_side: Literal["right", "left"] | None = None,
         engine: Literal["padded", "packed"] | None = None,
+        query_prompt: str | Prompt | None = None,
+        document_prompt: str | Prompt | None = None,
     ) -> None:
         for name, value, choices in (
             ("padding_side", padding_side, ("right", "left")),
@@ -69,6 +74,10 @@ class CPEncoder:
                     stacklevel=2,
                 )
         self.prompt = resolve_prompt(prompt)
+        roles = {role: given for role, given in (("query", query_prompt), ("document", document_prompt)) if given}
+        asked_cp, asked_layer = cp, output_layer  # what the encoders of those roles inherit
+        for given in roles.values():
+            resolve_prompt(given)  # a bad name fails here, before the model loads
         self.max_length = integer("max_length", max_length)
         if isinstance(model, LanguageModel):
             # Encoders may share a loaded model, so never convert it behind another encoder's back.
@@ -95,6 +104,12 @@ class CPEncoder:
                 check_layers(declared, cp, output_layer)  # before minutes of loading, not after
             self.lm = load_model(model, dtype or "auto", device)
         self.output_layer = check_layers(self.lm.num_layers, cp, output_layer)
+        # encode_query / encode_document: an encoder on the same model with that role's prompt, which
+        # takes its own default CP and output layer unless this one's were given.
+        self._roles = {
+            role: CPEncoder(self.lm, given, cp=asked_cp, output_layer=asked_layer, max_length=max_length)
+            for role, given in roles.items()
+        }
 
     def __repr__(self) -> str:
         return (
@@ -261,12 +276,17 @@ class CPEncoder:
         warn_cut(cut, self.max_length)
 
     def encode_query(self, sentences: str | Iterable[str], **options):
-        """`encode` for queries (sentence-transformers' name). CP embeds queries and documents alike."""
-        return self.encode(sentences, **options)
+        """`encode` for search queries (sentence-transformers' name), with `query_prompt` if one was given."""
+        return self.for_role("query").encode(sentences, **options)
 
     def encode_document(self, sentences: str | Iterable[str], **options):
-        """`encode` for documents (sentence-transformers' name). CP embeds queries and documents alike."""
-        return self.encode(sentences, **options)
+        """`encode` for documents (sentence-transformers' name), with `document_prompt` if one was given."""
+        return self.for_role("document").encode(sentences, **options)
+
+    def for_role(self, role: Literal["query", "document"]) -> CPEncoder:
+        """The encoder of queries or of documents: this one, or one on the same loaded model with
+        that role's prompt (its own default CP and output layer unless this encoder's were given)."""
+        return self._roles.get(role, self)
 
     def similarity(self, a, b) -> np.ndarray:
         """Cosine similarity matrix `(len(a), len(b))` between embeddings or sentences."""

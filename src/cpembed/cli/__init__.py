@@ -62,7 +62,10 @@ def main(debug: bool) -> None:
 
 
 def _register() -> None:
-    from . import bench, embed, evaluate, serve
+    from . import bench, beyond, embed, evaluate, serve
+
+    for command in beyond.COMMANDS:
+        evaluate.eval_group.add_command(command)
 
     for command in (
         embed.encode,

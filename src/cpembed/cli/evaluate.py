@@ -51,9 +51,9 @@ def eval_sts(tasks, data, raw_data, output, no_cache, **options):
     needs_senteval = any(not t.endswith("-raw") for t in task_list)
     data_dir = find_data_dir(data) if needs_senteval else None
     encoder = build_encoder(**options)
-    embed = _embedder(encoder, batch_size, use_cache=not no_cache)
+    embed = embedder(encoder, batch_size, use_cache=not no_cache)
     results = evaluate_sts(embed, task_list, data_dir, Path(raw_data) if raw_data else None)
-    report = {"settings": _settings(encoder, batch_size), **results}
+    report = {"settings": run_settings(encoder, batch_size), **results}
     click.echo(sts_markdown(report))
     if output:
         for path in write_report(report, Path(output), "sts", sts_markdown):
@@ -75,16 +75,16 @@ def eval_transfer(tasks, data, output, no_cache, **options):
     options, batch_size = split_batch_size(options)
     data_dir = find_data_dir(data)
     encoder = build_encoder(**options)
-    embed = _embedder(encoder, batch_size, use_cache=not no_cache)
+    embed = embedder(encoder, batch_size, use_cache=not no_cache)
     results = evaluate_transfer(embed, tasks, data_dir)
-    report = {"settings": _settings(encoder, batch_size), **results}
+    report = {"settings": run_settings(encoder, batch_size), **results}
     click.echo(transfer_markdown(report))
     if output:
         for path in write_report(report, Path(output), "transfer", transfer_markdown):
             click.echo(f"wrote {path}", err=True)
 
 
-def _embedder(encoder, batch_size: int, use_cache: bool):
+def embedder(encoder, batch_size: int, use_cache: bool):
     """A function sentences -> embeddings, through the on-disk cache unless disabled."""
     from ..cache import EmbeddingCache, encode_cached
 
@@ -92,7 +92,7 @@ def _embedder(encoder, batch_size: int, use_cache: bool):
     return lambda sentences: encode_cached(encoder, sentences, [encoder.cp], cache, batch_size, True)[0]
 
 
-def _settings(encoder, batch_size: int | None) -> dict:
+def run_settings(encoder, batch_size: int | None) -> dict:
     import platform
 
     import torch
@@ -143,7 +143,7 @@ def _finish_search(result, encoder, output, stem: str, plot, intervals: bool = F
     from ..evaluation.tables import search_markdown
 
     report = {
-        "settings": _settings(encoder, None),
+        "settings": run_settings(encoder, None),
         "search": stem,
         "seconds": result.seconds,
         "ranked_by": result.split,

@@ -89,13 +89,13 @@ def wording_search_options(command):
     return apply_options(_MODEL_OPTIONS + [_SITE_OPTION, click.option("--aux-template", hidden=True)], command)
 
 
-def build_encoder(**options):
+def build_encoder(query_prompt=None, document_prompt=None, **options):
     """A CPEncoder from the encoder flags (CP flags override the defaults table's entry)."""
     from ..encoder import CPEncoder  # imports torch: keep `cpembed --help` fast
 
     settings = encoder_arguments(**options)
     try:
-        return CPEncoder(**settings)
+        return CPEncoder(**settings, query_prompt=query_prompt, document_prompt=document_prompt)
     except (InvalidValueError, InvalidTypeError, ModelNotFoundError) as error:
         raise click.UsageError(str(error)) from error  # a flag's value, checked before any weight is read
 
