@@ -1,0 +1,443 @@
+"""Beyond STS: retrieval, reranking, pair classification, clustering and multilingual STS.
+
+The jobs embeddings are used for, on small public sets read in place from the beyond-STS folder
+(`--data DIR`, `CPEMBED_BEYOND_DATA`, or the usual places; see that folder's README.md):
+
+- SciFact retrieval: nDCG@10 and recall@100 of cosine ranking over the whole corpus (as BEIR/MTEB).
+- WikiQA reranking: MAP and MRR@10 of cosine ranking of each question's candidate sentences.
+- TwitterURL pair classification: average precision of the cosine, and accuracy and F1 at their best thresholds.
+- 20 Newsgroups subject clustering: V-measure of k-means, mean and spread over seeds.
+- STS Benchmark machine-translated into 11 languages: Spearman x100 of the cosine.
+
+Choose settings on the dev splits (SciFact train queries, WikiQA dev, stsb-multi-mt dev); TwitterURL
+and 20NG have none, so they are scored with settings chosen elsewhere. Every summary score is x100.
+Per-query scores (`per_query`) are fractions in [0, 1], as sklearn gives them; per-seed V-measures
+(`per_seed`) are x100. Scale per-query scores by 100 before `paired_interval` to get points.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InvalidValueError, require_extra
+from .data import DataNotFoundError, Pairs, _find
+from .metrics import paired_cosine
+from .sts import precomputed_embed, score_pairs
+
+LANGUAGES = ("en", "de", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh", "ja")
+BEYOND_PATHS = ("data/beyond-sts", "../shared/data/beyond-sts")
+TASK_FOLDERS = (
+    "retrieval/scifact",
+    "reranking/wikiqa",
+    "pair-classification/twitter-url",
+    "clustering/20ng-subjects",
+    "multilingual/stsb-multi-mt",
+)
+MRR_CUTOFF = 10  # MRR@10, as MTEB reports it for reranking
+
+Embed = Callable[[list[str]], np.ndarray]
+
+
+def find_beyond_dir(data: str | os.PathLike | None = None) -> Path:
+    """The beyond-STS folder: `data`, else `CPEMBED_BEYOND_DATA`, else the usual places."""
+    return _find(
+        data,
+        "CPEMBED_BEYOND_DATA",
+        BEYOND_PATHS,  # read at call time, so tests can point the search elsewhere
+        lambda c: any((c / folder).is_dir() for folder in TASK_FOLDERS),
+        "no beyond-STS data at {}: expected a folder holding " + ", ".join(f"{f}/" for f in TASK_FOLDERS) + " "
+        "(the offline copies its README.md describes). Pass --data DIR or set CPEMBED_BEYOND_DATA.",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Loaders
+
+
+def _lines(path: Path) -> list[str]:
+    if not path.is_file():
+        raise DataNotFoundError(f"missing data file {path}")
+    # Split on "\n" only: str.splitlines() also splits on U+2028, U+0085 and other characters that
+    # can sit inside a tweet, an abstract or a JSON string.
+    return [line for line in path.read_text(encoding="utf-8").split("\n") if line]
+
+
+def _table(path: Path, columns: tuple[str, ...]) -> list[list[str]]:
+    """The rows of a headed TSV file without quoting, checked against the columns expected."""
+    header, *rows = _lines(path) or [""]
+    if tuple(header.split("\t")) != columns:
+        raise InvalidValueError(f"{path}: header {header!r}, expected the columns {' '.join(columns)} (tab-separated)")
+    fields = [row.split("\t") for row in rows]
+    for number, row in enumerate(fields, start=2):
+        if len(row) != len(columns):
+            raise InvalidValueError(f"{path}, line {number}: {len(row)} fields, expected {len(columns)}")
+    return fields
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in _lines(path)]
+
+
+def _check_split(task: str, split: str, splits: tuple[str, ...], note: str = "") -> None:
+    if split not in splits:
+        raise InvalidValueError(f"{task} split must be {' or '.join(splits)}, got {split!r}{note}")
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """A retrieval set: every query has at least one judged document, every judged document is in the corpus."""
+
+    queries: dict[str, str]  # query id -> text
+    corpus: dict[str, str]  # doc id -> title + " " + text
+    qrels: dict[str, dict[str, int]]  # query id -> {doc id: relevance}; unjudged documents count as 0
+
+    def __post_init__(self) -> None:
+        if set(self.qrels) != set(self.queries):
+            raise InvalidValueError(
+                f"queries and qrels name different queries: {len(set(self.queries) - set(self.qrels))} without "
+                f"qrels, {len(set(self.qrels) - set(self.queries))} qrels without a query"
+            )
+        unknown = {doc for judged in self.qrels.values() for doc in judged} - set(self.corpus)
+        if unknown:
+            raise InvalidValueError(f"qrels name {len(unknown)} documents the corpus lacks, e.g. {min(unknown)!r}")
+
+
+def load_scifact(root: Path, split: str) -> Retrieval:
+    """SciFact queries of `split` ("train" to choose settings, "test" to report) and the whole corpus."""
+    _check_split("SciFact", split, ("train", "test"), " (train is the split to choose settings on)")
+    folder = Path(root) / "retrieval" / "scifact"
+    corpus = {d["_id"]: f"{d['title']} {d['text']}".strip() for d in _jsonl(folder / "corpus.jsonl")}
+    qrels: dict[str, dict[str, int]] = {}
+    for query, doc, score in _table(folder / f"qrels-{split}.tsv", ("query-id", "corpus-id", "score")):
+        qrels.setdefault(query, {})[doc] = int(score)
+    queries = {q["_id"]: q["text"] for q in _jsonl(folder / f"queries-{split}.jsonl") if q["_id"] in qrels}
+    return Retrieval(queries, corpus, qrels)
+
+
+@dataclass(frozen=True)
+class Rerank:
+    """One question and its candidate sentences, some of which answer it."""
+
+    query: str
+    positives: list[str]
+    negatives: list[str]
+
+
+def load_wikiqa(root: Path, split: str) -> list[Rerank]:
+    """WikiQA questions with at least one answer: "dev" to choose settings, "test" to report."""
+    _check_split("WikiQA", split, ("dev", "test"))
+    path = Path(root) / "reranking" / "wikiqa" / f"{split}.jsonl"
+    return [Rerank(item["query"], item["positive"], item["negative"]) for item in _jsonl(path)]
+
+
+def load_twitter_url(root: Path) -> tuple[list[str], list[str], np.ndarray]:
+    """TwitterURL test pairs: first sentences, second sentences, labels (1 = paraphrase)."""
+    rows = _table(Path(root) / "pair-classification" / "twitter-url" / "test.tsv", ("label", "sentence1", "sentence2"))
+    return [r[1] for r in rows], [r[2] for r in rows], np.array([int(r[0]) for r in rows], dtype=np.int64)
+
+
+def load_20ng(root: Path) -> tuple[list[str], np.ndarray]:
+    """20 Newsgroups test subject lines and their newsgroups, numbered in the newsgroups' sorted order."""
+    rows = _table(Path(root) / "clustering" / "20ng-subjects" / "test.tsv", ("label", "text"))
+    _, labels = np.unique([r[0] for r in rows], return_inverse=True)
+    return [r[1] for r in rows], labels.astype(np.int64)
+
+
+def load_stsb_multi(root: Path, language: str, split: str) -> Pairs:
+    """Machine-translated STS Benchmark in `language`: "dev" to choose settings, "test" to report."""
+    if language not in LANGUAGES:
+        raise InvalidValueError(f"stsb-multi-mt has no language {language!r}: choose from {', '.join(LANGUAGES)}")
+    _check_split("stsb-multi-mt", split, ("dev", "test"))
+    path = Path(root) / "multilingual" / "stsb-multi-mt" / f"{language}-{split}.tsv"
+    rows = _table(path, ("score", "sentence1", "sentence2"))
+    return Pairs([r[1] for r in rows], [r[2] for r in rows], np.array([float(r[0]) for r in rows]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring
+
+
+def _sklearn_metrics():
+    require_extra("eval", "sklearn")
+    from sklearn import metrics
+
+    return metrics
+
+
+def _embed_rows(embed: Embed, texts: list[str], unit: bool = True) -> np.ndarray:
+    """The float64 rows of `embed(texts)`, unit length if `unit`; each distinct text embedded once, in one call."""
+    require_extra("eval", "sklearn")
+    from sklearn.preprocessing import normalize
+
+    unique = list(dict.fromkeys(texts))
+    vectors = np.asarray(embed(unique), dtype=np.float64)
+    if vectors.ndim != 2 or len(vectors) != len(unique):
+        raise InvalidValueError(f"embed returned shape {vectors.shape} for {len(unique)} texts, expected (n, d)")
+    row = {text: i for i, text in enumerate(unique)}
+    if unit:
+        vectors = normalize(vectors)  # a zero vector stays zero: cosine 0 with everything
+    return vectors[[row[t] for t in texts]]
+
+
+def _recall_at(relevant: np.ndarray, scores: np.ndarray, k: int) -> float:
+    """Share of the relevant items among the k best scores, ties at the cut-off shared out evenly.
+
+    Documents tied with the k-th best take the slots left in proportion, the expected recall under a
+    random order of the tie; sklearn's nDCG averages over ties the same way.
+    """
+    if k >= len(scores):
+        return 1.0
+    cut = np.partition(scores, len(scores) - k)[len(scores) - k]  # the k-th best score
+    above, tied = scores > cut, scores == cut
+    found = relevant[above].sum() + relevant[tied].sum() * (k - above.sum()) / tied.sum()
+    return float(found / relevant.sum())
+
+
+def evaluate_retrieval(
+    embed_query: Embed, embed_document: Embed, data: Retrieval, k: int = 10, recall_k: int = 100
+) -> dict:
+    """nDCG@k and recall@recall_k (x100, mean over queries) of exact cosine ranking over the whole corpus.
+
+    nDCG is sklearn's: linear gain (the qrels' relevance; unjudged documents 0), log2 discount, and
+    tied scores averaged over their orders. Recall counts documents with relevance > 0.
+    """
+    metrics = _sklearn_metrics()
+    if min(k, recall_k) < 1 or len(data.corpus) < 2:
+        raise InvalidValueError(f"need k, recall_k >= 1 and two documents, got {k}, {recall_k}, {len(data.corpus)}")
+    doc_ids, query_ids = list(data.corpus), list(data.queries)
+    documents = _embed_rows(embed_document, list(data.corpus.values()))  # (docs, d)
+    queries = _embed_rows(embed_query, list(data.queries.values()))  # (queries, d)
+    column = {doc: i for i, doc in enumerate(doc_ids)}
+    ndcg, recall = np.zeros(len(query_ids)), np.zeros(len(query_ids))
+    block = 256  # queries per matrix product: 256 x docs scores in memory at a time
+    for start in range(0, len(query_ids), block):
+        scores = queries[start : start + block] @ documents.T  # (block, docs)
+        for offset, query_scores in enumerate(scores):
+            i = start + offset
+            gains = np.zeros(len(doc_ids))
+            for doc, relevance in data.qrels[query_ids[i]].items():
+                gains[column[doc]] = max(relevance, 0)
+            ndcg[i] = metrics.ndcg_score(gains[None], query_scores[None], k=k)
+            recall[i] = _recall_at(gains > 0, query_scores, recall_k) if gains.any() else 0.0
+    return {
+        f"ndcg@{k}": 100 * float(ndcg.mean()),
+        f"recall@{recall_k}": 100 * float(recall.mean()),
+        "per_query": {f"ndcg@{k}": ndcg, f"recall@{recall_k}": recall},  # fractions, not x100
+        "queries": len(query_ids),
+    }
+
+
+def evaluate_rerank(embed_query: Embed, embed_document: Embed, items: list[Rerank]) -> dict:
+    """MAP and MRR@10 (x100, mean over questions) of the cosine ranking of each question's candidates.
+
+    Ties: sklearn's average precision takes tied scores as one threshold, so a relevant candidate
+    tied with others counts as ranked after all of them; the reciprocal rank breaks ties the same
+    way (rank = candidates scoring at least as high), so a constant embedding cannot score well by ties.
+    """
+    metrics = _sklearn_metrics()
+    if not items:
+        raise InvalidValueError("no reranking items to score")
+    for item in items:
+        if not item.positives:
+            raise InvalidValueError(f"question {item.query!r} has no positive candidate: AP is undefined")
+    queries = _embed_rows(embed_query, [item.query for item in items])
+    candidates = _embed_rows(embed_document, [c for item in items for c in item.positives + item.negatives])
+    ap, rr = np.zeros(len(items)), np.zeros(len(items))
+    start = 0
+    for i, item in enumerate(items):
+        count = len(item.positives) + len(item.negatives)
+        scores = candidates[start : start + count] @ queries[i]
+        start += count
+        relevant = np.arange(count) < len(item.positives)
+        ap[i] = metrics.average_precision_score(relevant, scores)
+        rank = int((scores >= scores[relevant].max()).sum())
+        rr[i] = 1 / rank if rank <= MRR_CUTOFF else 0.0
+    return {
+        "map": 100 * float(ap.mean()),
+        f"mrr@{MRR_CUTOFF}": 100 * float(rr.mean()),
+        "per_query": {"ap": ap, "rr": rr},  # fractions, not x100
+        "queries": len(items),
+    }
+
+
+def evaluate_pairs(embed: Embed, first: list[str], second: list[str], labels: np.ndarray) -> dict:
+    """Pair classification by cosine: average precision, and accuracy and F1 at their best thresholds (x100).
+
+    As in MTEB, accuracy and F1 each take the threshold best for them (a pair is positive when its
+    cosine is at least the threshold), so they describe the embedding, not one classifier. The
+    thresholds come back in `thresholds`; accuracy's may be inf (calling every pair negative).
+    """
+    metrics = _sklearn_metrics()
+    labels = np.asarray(labels)
+    if not len(first) == len(second) == len(labels):
+        raise InvalidValueError(f"pairs and labels differ in length: {len(first)}, {len(second)}, {len(labels)}")
+    if set(np.unique(labels)) != {0, 1}:
+        raise InvalidValueError(f"labels must hold both 0 and 1, got {sorted(set(np.unique(labels).tolist()))}")
+    rows = _embed_rows(embed, list(first) + list(second))
+    scores = paired_cosine(rows[: len(first)], rows[len(first) :])
+    positives = labels.sum()
+    fpr, tpr, roc_thresholds = metrics.roc_curve(labels, scores, drop_intermediate=False)
+    accuracy = (tpr * positives + (1 - fpr) * (len(labels) - positives)) / len(labels)
+    precision, recall, pr_thresholds = metrics.precision_recall_curve(labels, scores)
+    precision, recall = precision[:-1], recall[:-1]  # the last point (recall 0) has no threshold
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(precision), where=recall > 0)
+    return {
+        "ap": 100 * float(metrics.average_precision_score(labels, scores)),
+        "accuracy": 100 * float(accuracy.max()),
+        "f1": 100 * float(f1.max()),
+        "thresholds": {"accuracy": float(roc_thresholds[accuracy.argmax()]), "f1": float(pr_thresholds[f1.argmax()])},
+        "pairs": len(labels),
+        "scores": scores,
+    }
+
+
+def evaluate_clustering(
+    embed: Embed, texts: list[str], labels: np.ndarray, seeds: int = 10, normalize: bool = True
+) -> dict:
+    """V-measure (x100) of k-means with k = the number of labels: mean, standard deviation and per seed.
+
+    sklearn's KMeans (Lloyd, k-means++ start, one start per seed `0 .. seeds - 1`). With `normalize`
+    (the default) it clusters unit-length embeddings: squared distance between unit vectors is
+    2 - 2 cosine, so clusters follow the similarity every other task here scores, and not the norm,
+    which varies much among LLM hidden states. MTEB clusters raw embeddings (with MiniBatchKMeans),
+    so this is "MTEB-style", not MTEB's number; `normalize=False` clusters the raw embeddings.
+    """
+    require_extra("eval", "sklearn")
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import v_measure_score
+
+    labels = np.asarray(labels)
+    if len(texts) != len(labels):
+        raise InvalidValueError(f"{len(texts)} texts but {len(labels)} labels")
+    if seeds < 1:
+        raise InvalidValueError(f"seeds must be at least 1, got {seeds}")
+    clusters = len(np.unique(labels))
+    x = _embed_rows(embed, list(texts), unit=normalize)
+    distinct = len(np.unique(x, axis=0))
+    if distinct < clusters:  # KMeans would warn and return fewer clusters than asked for
+        raise InvalidValueError(f"only {distinct} distinct embeddings for {clusters} clusters: the embedding collapsed")
+    per_seed = np.array(
+        [
+            v_measure_score(labels, KMeans(n_clusters=clusters, n_init=1, random_state=seed).fit_predict(x))
+            for seed in range(seeds)
+        ]
+    )
+    return {
+        "v_measure": 100 * float(per_seed.mean()),
+        "std": 100 * float(per_seed.std()),  # population standard deviation over the seeds
+        "per_seed": 100 * per_seed,
+        "texts": len(texts),
+    }
+
+
+def evaluate_sts_multilingual(
+    embed: Embed, root: Path, languages: Sequence[str] = LANGUAGES, split: str = "test"
+) -> dict:
+    """Spearman x100 of cosine similarity for each language of stsb-multi-mt, and their mean."""
+    if not languages:
+        raise InvalidValueError("no languages to score")
+    results = {}
+    for language in languages:
+        pairs = load_stsb_multi(root, language, split)
+        unique = list(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
+        scored = score_pairs(precomputed_embed(unique, np.asarray(embed(unique))), pairs)
+        results[language] = {"spearman": scored["spearman"], "pairs": scored["n"]}
+    return {"languages": results, "mean": float(np.mean([r["spearman"] for r in results.values()]))}
+
+
+# ---------------------------------------------------------------------------------------------
+# Intervals
+
+
+def _stats():
+    require_extra("eval", "scipy")
+    from scipy import stats
+
+    return stats
+
+
+def paired_interval(
+    statistic: Callable[[np.ndarray], float],
+    baseline: np.ndarray,
+    other: np.ndarray,
+    resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """A paired-bootstrap interval for statistic(other) - statistic(baseline) on aligned per-item scores.
+
+    `baseline[i]` and `other[i]` score the same item (query, question; or seed, for V-measure, where
+    the pairing is only by seed number), so each resample draws items with replacement and applies
+    `statistic` (e.g. `np.mean`) to both on that draw. Percentile interval at `level`, in the units
+    of the scores (scale `per_query` fractions by 100 first, to get points); `seed` fixes the draws.
+    """
+    baseline, other = (np.asarray(x, dtype=np.float64) for x in (baseline, other))
+    if len(baseline) != len(other) or len(baseline) < 2:
+        raise InvalidValueError(f"need two equal lists of at least 2 items, got {len(baseline)} and {len(other)}")
+    result = _stats().bootstrap(
+        (baseline, other),
+        lambda b, o: statistic(o) - statistic(b),
+        paired=True,
+        vectorized=False,
+        n_resamples=resamples,
+        confidence_level=level,
+        method="percentile",
+        rng=seed,
+    )
+    low, high = result.confidence_interval
+    return float(low), float(high)
+
+
+def pairs_ap_interval(
+    labels: np.ndarray,
+    baseline_scores: np.ndarray,
+    other_scores: np.ndarray,
+    resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """A paired-bootstrap interval for 100 * (AP(other) - AP(baseline)) of pair classification.
+
+    Average precision is not a mean over pairs, so each resample draws pairs with replacement and
+    recomputes both APs on that draw. Draws without a positive pair (AP undefined; rare unless
+    positives are very few) are left out. Percentile interval at `level`; `seed` fixes the draws.
+    """
+    metrics, stats = _sklearn_metrics(), _stats()
+    labels, baseline_scores, other_scores = (np.asarray(x) for x in (labels, baseline_scores, other_scores))
+    if not len(labels) == len(baseline_scores) == len(other_scores):
+        raise InvalidValueError(
+            f"labels and scores differ in length: {len(labels)}, {len(baseline_scores)}, {len(other_scores)}"
+        )
+    if set(np.unique(labels)) != {0, 1}:
+        raise InvalidValueError("labels must hold both 0 and 1")
+
+    def difference(labels, baseline, other):
+        if not labels.any():
+            return np.nan
+        ap = metrics.average_precision_score
+        return 100 * (ap(labels, other) - ap(labels, baseline))
+
+    with warnings.catch_warnings():  # scipy warns when draws are nan (no positive): handled below
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap(
+            (labels, baseline_scores, other_scores),
+            difference,
+            paired=True,
+            vectorized=False,
+            n_resamples=resamples,
+            confidence_level=level,
+            method="percentile",
+            rng=seed,
+        )
+    low, high = result.confidence_interval
+    if np.isnan(low):  # the same percentiles over the draws that have a positive pair
+        distribution = result.bootstrap_distribution[~np.isnan(result.bootstrap_distribution)]
+        low, high = np.quantile(distribution, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
