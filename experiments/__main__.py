@@ -13,6 +13,7 @@ import click
 from cpembed.evaluation.data import find_data_dir, find_raw_stsb_dir
 
 from . import report_steps
+from .beyond_steps import TASKS
 from .results_page import write_markdown
 
 
@@ -33,7 +34,26 @@ from .results_page import write_markdown
 )
 @click.option("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available).")
 @click.option("--only-markdown", is_flag=True, help="Rewrite the Markdown from the steps already run.")
-def report(models, prompts, data, raw_data, results, markdown, batch_size, dtype, device, only_markdown):
+@click.option(
+    "--beyond", is_flag=True, help="Run the beyond-STS tasks (retrieval, reranking, pairs, clustering, 11 languages)."
+)
+@click.option("--beyond-data", type=click.Path(file_okay=False), help="The beyond-STS folder (or CPEMBED_BEYOND_DATA).")
+@click.option("--tasks", default=",".join(TASKS), show_default=True, help="With --beyond: which tasks.")
+def report(
+    models,
+    prompts,
+    data,
+    raw_data,
+    results,
+    markdown,
+    batch_size,
+    dtype,
+    device,
+    only_markdown,
+    beyond,
+    beyond_data,
+    tasks,
+):
     """Search each model and prompt on STS-B dev, evaluate the chosen settings, write the report."""
     model_list = [m.strip() for m in models.split(",") if m.strip()]
     prompt_list = [p.strip() for p in prompts.split(",") if p.strip()]
@@ -43,12 +63,32 @@ def report(models, prompts, data, raw_data, results, markdown, batch_size, dtype
         write_markdown(out, Path(markdown), model_list, prompt_list, "make results")
         click.echo(f"wrote {markdown}", err=True)
 
-    if not only_markdown:
+    if beyond and not only_markdown:
+        _run_beyond(model_list, prompt_list, beyond_data, out, batch_size, dtype, device, tasks.split(","), write)
+    elif not only_markdown:
         data_dir, raw_dir = find_data_dir(data), find_raw_stsb_dir(raw_data)
         report_steps.run(
             model_list, prompt_list, data_dir, raw_dir, out, batch_size, progress=write, dtype=dtype, device=device
         )
     write()
+
+
+def _run_beyond(models, prompts, data, out, batch_size, dtype, device, tasks, write) -> None:
+    """The beyond-STS section, the baselines first (MiniLM: minutes), then each model and prompt."""
+    from cpembed.evaluation.beyond import find_beyond_dir
+
+    from cpembed.models import load_model
+
+    from .baselines import MiniLMEncoder
+    from .beyond_steps import run_beyond, run_minilm
+
+    root = find_beyond_dir(data)
+    run_minilm(MiniLMEncoder(), root, out, tasks)
+    for model_name in models:
+        lm = load_model(model_name, dtype=dtype, device=device)
+        for prompt in prompts:
+            run_beyond(model_name, lm, prompt, root, out, batch_size, tasks)
+            write()
 
 
 if __name__ == "__main__":

@@ -107,6 +107,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
         ]
     for model_name in models:
         lines += _extras_markdown(model_name, out / model_name / "prompteol", path, missing)
+    lines += _beyond_sts_markdown(out, models, prompts, missing)
     minilm = out / "all-MiniLM-L6-v2" / "sts.json"
     lines += ["## For comparison", "", "| setting | " + " | ".join(header[1:]) + " |", "|" + "---|" * len(header)]
     if minilm.is_file():
@@ -442,3 +443,102 @@ def _transfer_markdown(model_name: str, step: dict) -> list[str]:
         lines.append("| CP - baseline | " + " | ".join(difference) + " |")
     base, cp = PAPER_TRANSFER_AVERAGE
     return lines + ["", f"Paper, LLaMA2-7B, average of the seven: PromptEOL {base:.2f}, + CP-NS {cp:.2f}.", ""]
+
+
+# The beyond-STS tasks, the metrics each reports, and the one its interval is about.
+BEYOND_TASKS = {
+    "retrieval": ("Retrieval: SciFact test (300 claims, 5,183 abstracts)", ("nDCG@10", "recall@100")),
+    "rerank": ("Answer reranking: WikiQA test (243 questions)", ("MAP", "MRR@10")),
+    "pairs": ("Pair classification: TwitterURLCorpus test (9,334 pairs)", ("AP", "accuracy", "F1")),
+    "cluster": ("Clustering: 20 Newsgroups subject lines (k-means, k = 20, 10 seeds)", ("V-measure", "std")),
+}
+
+
+def _beyond_sts_markdown(out: Path, models: Sequence[str], prompts: Sequence[str], missing: list[str]) -> list[str]:
+    """Per task, the plain baseline and the shipped default CP of each model and prompt, CP minus the
+    baseline with its 95% paired-bootstrap interval, and all-MiniLM-L6-v2 beside them."""
+    lines = [
+        "## Beyond STS: the jobs embeddings are used for",
+        "",
+        "`python -m experiments --beyond`. The plain prompt embedding and the shipped default CP setting",
+        "of each model and prompt (chosen on STS dev splits by the rule below, never here), from one",
+        "encoding pass per task; each CP row's difference from its baseline has a 95% paired-bootstrap",
+        "interval over queries (retrieval, reranking), pairs (AP) or k-means seeds (clustering).",
+        "",
+    ]
+    for task, (title, metrics) in BEYOND_TASKS.items():
+        rows = []
+        for model_name in models:
+            for prompt in prompts:
+                path = out / model_name / prompt / "beyond" / f"{task}.json"
+                if not path.is_file():
+                    continue
+                step = json.loads(path.read_text())
+                rows += [_beyond_row(f"{model_name}, {prompt}", row, metrics, step["seconds"]) for row in step["rows"]]
+        minilm = out / "all-MiniLM-L6-v2" / "beyond" / f"{task}.json"
+        if minilm.is_file():
+            step = json.loads(minilm.read_text())
+            rows.append(_beyond_row("all-MiniLM-L6-v2", step["rows"][0] | {"setting": ""}, metrics, step["seconds"]))
+        if rows:
+            header = ["model, prompt", "setting", *metrics, f"{metrics[0]}: CP - baseline [95%]", "seconds"]
+            lines += [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *rows, ""]
+    multilingual = _multilingual_lines(out, models, prompts)
+    lines += multilingual
+    for model_name in models:
+        for prompt in prompts:
+            absent = [
+                t
+                for t in (*BEYOND_TASKS, "sts-multilingual")
+                if not (out / model_name / prompt / "beyond" / f"{t}.json").is_file()
+            ]
+            if absent:
+                missing.append(f"{model_name} / {prompt}: beyond-STS {', '.join(absent)}")
+    return lines
+
+
+def _beyond_row(name: str, row: dict, metrics: Sequence[str], seconds: float) -> str:
+    first = metrics[0]
+    difference = "—"
+    if f"{first} vs baseline" in row:
+        difference = f"{row[f'{first} vs baseline']:+.2f}"
+        if f"{first} low" in row:
+            difference += f" [{row[f'{first} low']:+.2f}, {row[f'{first} high']:+.2f}]"
+    cells = " | ".join(f"{row[m]:.2f}" for m in metrics)
+    return f"| {name} | {row['setting']} | {cells} | {difference} | {seconds:.0f} |"
+
+
+def _multilingual_lines(out: Path, models: Sequence[str], prompts: Sequence[str]) -> list[str]:
+    rows, languages = [], None
+    sources = [(f"{m}, {p}", out / m / p / "beyond" / "sts-multilingual.json") for m in models for p in prompts]
+    sources.append(("all-MiniLM-L6-v2", out / "all-MiniLM-L6-v2" / "beyond" / "sts-multilingual.json"))
+    for name, path in sources:
+        if not path.is_file():
+            continue
+        for row in json.loads(path.read_text())["rows"]:
+            languages = languages or [k for k in row if k not in ("setting", "mean")]
+            cells = " | ".join(f"{row[lang]:.2f}" for lang in languages)
+            rows.append(f"| {name} | {row['setting']} | {cells} | **{row['mean']:.2f}** |")
+    if not rows:
+        return []
+    header = ["model, prompt", "setting", *languages, "mean"]
+    title = "**STS in 11 languages: stsb-multi-mt test, Spearman x100, the English templates**"
+    lines = [title, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *rows, ""]
+    translated = [
+        f"| {m}, {p} | {row['language']} | {row['setting']} | {row['spearman']:.2f} |"
+        for m in models
+        for p in prompts
+        if (path := out / m / p / "beyond" / "sts-multilingual.json").is_file()
+        for row in json.loads(path.read_text()).get("translated", [])
+    ]
+    if translated:
+        lines += [
+            "The same test split with PromptEOL and the auxiliary prompt translated into the sentence's language",
+            "(by the developers, not native speakers, keeping the English frame; `TRANSLATED` in",
+            "`experiments/beyond_steps.py`):",
+            "",
+            "| model, prompt | language | setting | Spearman |",
+            "|---|---|---|---|",
+            *translated,
+            "",
+        ]
+    return lines

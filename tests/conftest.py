@@ -44,7 +44,7 @@ def float32_when_auto(monkeypatch):
 
 
 # The evaluation data beside the repo (never copied into it). Tests reach it only through the
-# `senteval_data` and `raw_stsb_data` fixtures, which skip where it is absent; every other test
+# `senteval_data`, `raw_stsb_data` and `beyond_data` fixtures, which skip where it is absent; every other test
 # runs with the library's data search pointed at nothing, so a test that reads the shared data
 # without the fixture fails on every machine, data or not, instead of only on a fresh clone.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -52,12 +52,14 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 @pytest.fixture(autouse=True)
 def no_evaluation_data_by_default(monkeypatch):
+    import cpembed.evaluation.beyond
     import cpembed.evaluation.data
 
     monkeypatch.setattr(cpembed.evaluation.data, "SEARCH_PATHS", ())
     monkeypatch.setattr(cpembed.evaluation.data, "RAW_STSB_PATHS", ())
-    monkeypatch.delenv("CPEMBED_DATA", raising=False)
-    monkeypatch.delenv("CPEMBED_RAW_DATA", raising=False)
+    monkeypatch.setattr(cpembed.evaluation.beyond, "BEYOND_PATHS", ())
+    for variable in ("CPEMBED_DATA", "CPEMBED_RAW_DATA", "CPEMBED_BEYOND_DATA"):
+        monkeypatch.delenv(variable, raising=False)
 
 
 def _shared(*parts: str) -> Path:
@@ -77,6 +79,12 @@ def senteval_data() -> Path:
 def raw_stsb_data() -> Path:
     """The raw STS Benchmark folder; the test is skipped where it is absent."""
     return _shared("stsb-raw")
+
+
+@pytest.fixture(scope="session")
+def beyond_data() -> Path:
+    """The beyond-STS folder (retrieval, reranking, pairs, clustering, 11 languages); skipped where absent."""
+    return _shared("beyond-sts")
 
 
 def assert_same_embeddings(actual, expected, err_msg: str = "") -> None:

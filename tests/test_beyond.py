@@ -33,22 +33,6 @@ from cpembed.evaluation.beyond import (
 from cpembed.evaluation.data import DataNotFoundError
 
 
-@pytest.fixture(autouse=True)
-def no_beyond_data_by_default(monkeypatch):
-    """The library's own search finds nothing here, so every test names its folder."""
-    monkeypatch.setattr(beyond, "BEYOND_PATHS", ())
-    monkeypatch.delenv("CPEMBED_BEYOND_DATA", raising=False)
-
-
-@pytest.fixture(scope="session")
-def beyond_data(senteval_data) -> Path:
-    """The real beyond-STS folder, a sibling of SentEval's data; the test is skipped where either is absent."""
-    folder = senteval_data.parents[1] / "beyond-sts"
-    if not folder.is_dir():
-        pytest.skip("beyond-sts data not found beside the repo")
-    return folder
-
-
 @pytest.fixture
 def root(tmp_path) -> Path:
     return write_beyond(tmp_path / "beyond-sts")

@@ -62,3 +62,41 @@ def test_eval_transfer(model_dir, tmp_path, monkeypatch):
     )
     assert result.exit_code == 0, result.output
     assert "MRPC F1" in result.output and (tmp_path / "out" / "transfer.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("task", "metrics"),
+    [
+        ("retrieval", ["nDCG@10", "recall@100"]),
+        ("rerank", ["MAP", "MRR@10"]),
+        ("pairs", ["AP", "accuracy", "F1"]),
+        ("cluster", ["V-measure"]),
+        ("sts-multilingual", ["de", "zh", "mean"]),
+    ],
+)
+def test_beyond_sts_commands_write_their_report(model_dir, tmp_path, monkeypatch, task, metrics):
+    from beyond_fixture import write_beyond
+
+    monkeypatch.setenv("CPEMBED_CACHE", str(tmp_path / "cache"))
+    root = write_beyond(tmp_path / "beyond")
+    args = ["eval", task, "--model", model_dir, "--layer", "3", "--data", str(root), "--output", str(tmp_path / "out")]
+    extra = ["--seeds", "2"] if task == "cluster" else ["--languages", "en,de,zh"] if task == "sts-multilingual" else []
+    result = CliRunner().invoke(main, [*args, *extra])
+    assert result.exit_code == 0, result.output
+    assert all(f"| {metric} |" in result.output for metric in metrics)
+    report = json.loads((tmp_path / "out" / f"{task}.json").read_text())
+    assert report["settings"]["cp"]["layer"] == 3 and report["task"] == task
+
+
+def test_queries_and_documents_take_the_prompts_they_are_given(model_dir, tmp_path, monkeypatch):
+    from beyond_fixture import write_beyond
+
+    monkeypatch.setenv("CPEMBED_CACHE", str(tmp_path / "cache"))
+    root = write_beyond(tmp_path / "beyond")
+    common = ["eval", "retrieval", "--model", model_dir, "--no-cp", "--data", str(root)]
+    same = CliRunner().invoke(main, common)
+    other = CliRunner().invoke(main, [*common, "--query-prompt", 'A question : "{sentence}" means in one word:"'])
+    assert same.exit_code == other.exit_code == 0, same.output + other.output
+    assert same.output != other.output  # the query prompt changed the ranking's scores
+    bad = CliRunner().invoke(main, [*common, "--document-prompt", "nope"])
+    assert bad.exit_code == 2 and "unknown prompt" in bad.output

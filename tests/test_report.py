@@ -361,3 +361,39 @@ def test_the_report_runs_every_dev_step_first_and_a_models_sts_before_its_transf
     calls.clear()
     report.run(["small"], ["cot"], tmp_path, tmp_path, tmp_path)  # no PromptEOL: no sweep, no transfer
     assert [c[0] for c in calls] == ["dev", "minilm", "sts"]
+
+
+def test_beyond_sts_steps_run_resume_and_render(tiny_lm, tmp_path, monkeypatch, own_cache):
+    """Baseline and the default CP from one pass per task, each CP row with its interval; a second run
+    computes nothing; the page gains the section, and only test splits are read."""
+    from experiments import beyond_steps
+
+    from beyond_fixture import write_beyond
+    from cpembed import CPConfig
+    from cpembed.evaluation import beyond
+
+    root = write_beyond(tmp_path / "beyond")
+    out = tmp_path / "results"
+    monkeypatch.setattr(beyond_steps, "default_cp", lambda model, prompt: CPConfig(layer=3, alpha=2.0))
+    splits = []
+    for name in ("load_scifact", "load_wikiqa", "load_stsb_multi"):
+        real = getattr(beyond, name)
+        monkeypatch.setattr(beyond, name, lambda *a, real=real: splits.append(a[-1]) or real(*a))
+    beyond_steps.run_beyond("tiny", tiny_lm, "prompteol", root, out, batch_size=4)
+    assert set(splits) == {"test"}  # the section reports test splits and chooses nothing on them
+    folder = out / "tiny" / "prompteol" / "beyond"
+    assert sorted(p.stem for p in folder.glob("*.json")) == sorted(beyond_steps.TASKS)
+    rerank = json.loads((folder / "rerank.json").read_text())
+    base, cp = rerank["rows"]
+    assert base["setting"] == "baseline" and cp["setting"] == "NS l=3 a=2"
+    assert cp["MAP low"] <= cp["MAP vs baseline"] <= cp["MAP high"]
+    multilingual = json.loads((folder / "sts-multilingual.json").read_text())
+    assert {r["language"] for r in multilingual["translated"]} == {"de", "zh"}
+
+    monkeypatch.setattr(beyond_steps, "encode_with_controls", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
+    beyond_steps.run_beyond("tiny", tiny_lm, "prompteol", root, out, batch_size=4)  # every step is kept
+    markdown = tmp_path / "RESULTS.md"
+    report_page.write_markdown(out, markdown, ["tiny"], ["prompteol", "cot"], "make results")
+    text = markdown.read_text()
+    assert "## Beyond STS" in text and "| tiny, prompteol | NS l=3 a=2 |" in text
+    assert "- tiny / cot: beyond-STS" in text and "STS in 11 languages" in text
