@@ -77,6 +77,7 @@ def render_markdown(path: Path) -> Path:
         ("prefix_cache.json", _prefix_cache_lines),
         ("prefix_cache_padded.json", _prefix_cache_lines),
         ("engines.json", _engines_lines),
+        ("gpu_one_engine.json", _gpu_one_engine_lines),
         ("gpu.json", _gpu_lines),
     )
     for name, draw in sections:
@@ -89,6 +90,30 @@ def render_markdown(path: Path) -> Path:
             lines += section
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _gpu_one_engine_lines(result: dict) -> list[str]:
+    m = result["machine"]
+    rate = {(r["prompt"], r["words"], r["batch_size"], r["run"]): r for r in result["rows"]}
+    lines = [
+        "## A 7B-sized model on a GPU, one engine",
+        "",
+        f"`{result['command']}` on {m['gpu']} (torch {m['torch_cuda']}): random weights, LLaMA-2-7B shape, "
+        f"bfloat16, {result['count']} sentences per run, best of {result['rounds']} rounds in alternating order. "
+        "Sentences per second; **naive** is the research code's way (two whole passes, LM head included); "
+        f"**grid** is the paper's {result['settings']} settings in one pass. Paper CP settings.",
+        "",
+        "| prompt | words | batch | plain | CP | CP naive | grid | CP / plain | CP / naive | grid / plain (time) "
+        "| peak GiB, CP |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for prompt, words, batch in dict.fromkeys(k[:3] for k in rate):
+        r = {run: rate[(prompt, words, batch, run)]["rate"] for run in ("plain", "CP", "CP naive", "grid")}
+        peak = rate[(prompt, words, batch, "CP")]["peak_gib"]
+        rates = " | ".join(f"{r[run]:.0f}" for run in ("plain", "CP", "CP naive", "grid"))
+        ratios = f"{r['CP'] / r['plain']:.2f} | {r['CP'] / r['CP naive']:.2f}x | {r['plain'] / r['grid']:.2f}x"
+        lines.append(f"| {prompt} | {words} | {batch} | {rates} | {ratios} | {peak:.1f} |")
+    return [*lines, ""]
 
 
 def _one_engine_lines(result: dict) -> list[str]:
