@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 
 from ..errors import InvalidValueError, require_extra
 from .data import DataNotFoundError, Pairs, _find
-from .metrics import paired_cosine
+from .metrics import paired_bootstrap, paired_cosine
 from .sts import precomputed_embed, score_pairs
 
 LANGUAGES = ("en", "de", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh", "ja")
@@ -356,13 +355,6 @@ def evaluate_sts_multilingual(
 # Intervals
 
 
-def _stats():
-    require_extra("eval", "scipy")
-    from scipy import stats
-
-    return stats
-
-
 def paired_interval(
     statistic: Callable[[np.ndarray], float],
     baseline: np.ndarray,
@@ -381,18 +373,7 @@ def paired_interval(
     baseline, other = (np.asarray(x, dtype=np.float64) for x in (baseline, other))
     if len(baseline) != len(other) or len(baseline) < 2:
         raise InvalidValueError(f"need two equal lists of at least 2 items, got {len(baseline)} and {len(other)}")
-    result = _stats().bootstrap(
-        (baseline, other),
-        lambda b, o: statistic(o) - statistic(b),
-        paired=True,
-        vectorized=False,
-        n_resamples=resamples,
-        confidence_level=level,
-        method="percentile",
-        rng=seed,
-    )
-    low, high = result.confidence_interval
-    return float(low), float(high)
+    return paired_bootstrap((baseline, other), lambda b, o: statistic(o) - statistic(b), resamples, level, seed)
 
 
 def pairs_ap_interval(
@@ -409,7 +390,7 @@ def pairs_ap_interval(
     recomputes both APs on that draw. Draws without a positive pair (AP undefined; rare unless
     positives are very few) are left out. Percentile interval at `level`; `seed` fixes the draws.
     """
-    metrics, stats = _sklearn_metrics(), _stats()
+    metrics = _sklearn_metrics()
     labels, baseline_scores, other_scores = (np.asarray(x) for x in (labels, baseline_scores, other_scores))
     if not len(labels) == len(baseline_scores) == len(other_scores):
         raise InvalidValueError(
@@ -424,20 +405,4 @@ def pairs_ap_interval(
         ap = metrics.average_precision_score
         return 100 * (ap(labels, other) - ap(labels, baseline))
 
-    with warnings.catch_warnings():  # scipy warns when draws are nan (no positive): handled below
-        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        result = stats.bootstrap(
-            (labels, baseline_scores, other_scores),
-            difference,
-            paired=True,
-            vectorized=False,
-            n_resamples=resamples,
-            confidence_level=level,
-            method="percentile",
-            rng=seed,
-        )
-    low, high = result.confidence_interval
-    if np.isnan(low):  # the same percentiles over the draws that have a positive pair
-        distribution = result.bootstrap_distribution[~np.isnan(result.bootstrap_distribution)]
-        low, high = np.quantile(distribution, [(1 - level) / 2, (1 + level) / 2])
-    return float(low), float(high)
+    return paired_bootstrap((labels, baseline_scores, other_scores), difference, resamples, level, seed)

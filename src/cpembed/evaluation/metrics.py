@@ -60,25 +60,16 @@ def bootstrap_spearman_difference(
         correlation = stats.pearsonr
         return 100 * (correlation(other, gold, axis=axis).statistic - correlation(baseline, gold, axis=axis).statistic)
 
-    with warnings.catch_warnings():  # a draw repeating one value has no correlation: nan, handled below
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        warnings.simplefilter("ignore", stats.DegenerateDataWarning)  # scipy's interval is then nan
-        result = stats.bootstrap(
-            (gold, baseline, other),
-            difference,
-            paired=True,
-            vectorized=True,
-            n_resamples=resamples,
-            batch=200,  # draws per call: faster than all at once, and 200 x pairs ranks in memory
-            confidence_level=level,
-            method="percentile",
-            rng=seed,
-        )
-    low, high = result.confidence_interval
-    if np.isnan(low):  # the same percentiles over the draws that have a correlation
-        differences = result.bootstrap_distribution[~np.isnan(result.bootstrap_distribution)]
-        low, high = np.quantile(differences, [(1 - level) / 2, (1 + level) / 2])
-    return float(low), float(high)
+    return paired_bootstrap(
+        (gold, baseline, other),
+        difference,
+        resamples,
+        level,
+        seed,
+        vectorized=True,
+        batch=200,  # draws per call: faster than all at once, and 200 x pairs ranks in memory
+        quiet=(stats.ConstantInputWarning,),  # a draw repeating one value has no correlation
+    )
 
 
 def bootstrap_accuracy_difference(
@@ -100,16 +91,50 @@ def bootstrap_accuracy_difference(
         raise InvalidValueError(
             f"need two equal, non-empty item lists, got {len(baseline_correct)} and {len(other_correct)}"
         )
-    result = _stats().bootstrap(
+    return paired_bootstrap(
         (baseline_correct, other_correct),
         lambda baseline, other, axis: 100 * np.mean(other - baseline, axis=axis),
-        paired=True,
+        resamples,
+        level,
+        seed,
         vectorized=True,
-        n_resamples=resamples,
         batch=100,  # draws per call: 100 x items indices in memory, not 2000 x items
-        confidence_level=level,
-        method="percentile",
-        rng=seed,
     )
+
+
+def paired_bootstrap(
+    samples: tuple[np.ndarray, ...],
+    difference,
+    resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+    vectorized: bool = False,
+    batch: int | None = None,
+    quiet: tuple[type[Warning], ...] = (),
+) -> tuple[float, float]:
+    """The percentile interval at `level` of `difference(*draw)` over resamples that draw the same
+    items from every array of `samples` (scipy.stats.bootstrap, paired). Draws on which the
+    difference is undefined (nan: a correlation of a constant, an AP without positives) are left
+    out; `quiet` names the warnings those draws raise. `seed` makes the interval the same every run."""
+    stats = _stats()
+    with warnings.catch_warnings():
+        for warning in (stats.DegenerateDataWarning, *quiet):  # scipy's interval is nan then: redone below
+            warnings.simplefilter("ignore", warning)
+        result = stats.bootstrap(
+            samples,
+            difference,
+            paired=True,
+            vectorized=vectorized,
+            n_resamples=resamples,
+            batch=batch,
+            confidence_level=level,
+            method="percentile",
+            rng=seed,
+        )
     low, high = result.confidence_interval
+    if np.isnan(low):
+        defined = result.bootstrap_distribution[~np.isnan(result.bootstrap_distribution)]
+        if not len(defined):
+            raise InvalidValueError("no resample has a defined difference: too few distinct items")
+        low, high = np.quantile(defined, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)
