@@ -60,7 +60,6 @@ def test_a_stopped_run_resumes_from_its_stored_chunks(tiny_lm, tmp_path, monkeyp
     calls = spy(monkeypatch)
     resumed = encode_cached(encoder, SENTENCES, SETTINGS, cache, batch_size=4)
     assert calls == [SENTENCES[2:4], SENTENCES[4:6]]  # the first chunk is read, not computed
-    assert cache.seconds([encoder.settings(s).digest() for s in SETTINGS]) > 0
     for got, want in zip(resumed, encoder.encode_settings(SENTENCES, SETTINGS), strict=True):
         np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,7 +24,7 @@ CHUNK_SENTENCES = 256  # what a stop can lose; large enough that batches stay fu
 
 
 class EmbeddingCache:
-    """Float32 vectors by (settings digest, row key); the compute seconds spent per digest too."""
+    """Float32 vectors by (settings digest, row key)."""
 
     def __init__(self, root: str | Path | None = None) -> None:
         folder = Path(root) if root else cache_dir()
@@ -35,7 +34,6 @@ class EmbeddingCache:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS vectors (digest TEXT, row TEXT, vector BLOB, PRIMARY KEY (digest, row))"
             )
-            db.execute("CREATE TABLE IF NOT EXISTS seconds (digest TEXT PRIMARY KEY, seconds REAL)")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=60)
@@ -52,7 +50,7 @@ class EmbeddingCache:
                     found[row] = np.frombuffer(blob, dtype=np.float32)
         return found
 
-    def put(self, digest: str, rows: Sequence[str], vectors: np.ndarray, seconds: float = 0.0) -> None:
+    def put(self, digest: str, rows: Sequence[str], vectors: np.ndarray) -> None:
         with self._connect() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
@@ -61,17 +59,6 @@ class EmbeddingCache:
                     for row, v in zip(rows, vectors, strict=True)
                 ),
             )
-            db.execute(
-                "INSERT INTO seconds VALUES (?, ?) "
-                "ON CONFLICT (digest) DO UPDATE SET seconds = seconds + excluded.seconds",
-                (digest, seconds),
-            )
-
-    def seconds(self, digests: Sequence[str]) -> float:
-        """Compute time spent on these digests, over every run that added to them."""
-        with self._connect() as db:
-            query = f"SELECT SUM(seconds) FROM seconds WHERE digest IN ({','.join('?' * len(digests))})"
-            return float(db.execute(query, list(digests)).fetchone()[0] or 0.0)
 
 
 def encode_cached(
@@ -106,15 +93,13 @@ def encode_cached(
         for start in range(0, len(missing), CHUNK_SENTENCES):
             rows = missing[start : start + CHUNK_SENTENCES]
             aux = {name: [texts[i] for i in rows] for name, texts in (aux_sentences or {}).items()}
-            started = time.perf_counter()
             chunk = [sentences[i] for i in rows]
             vectors = encoder.encode_settings(
                 chunk, [settings[j] for j in lacking], batch_size, aux_sentences=aux, bar=bar
             )
-            seconds = (time.perf_counter() - started) / len(lacking)
             for j, v in zip(lacking, vectors, strict=True):
                 chunk_keys = [keys[j][i] for i in rows]
-                cache.put(digests[j], chunk_keys, v, seconds)
+                cache.put(digests[j], chunk_keys, v)
                 found[j].update(zip(chunk_keys, v, strict=True))
     width = encoder.embedding_dimension
     return [
