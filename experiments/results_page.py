@@ -463,7 +463,9 @@ def _beyond_sts_markdown(out: Path, models: Sequence[str], prompts: Sequence[str
         "`python -m experiments --beyond`. The plain prompt embedding and the shipped default CP setting",
         "of each model and prompt (chosen on STS dev splits by the rule below, never here), from one",
         "encoding pass per task; each CP row's difference from its baseline has a 95% paired-bootstrap",
-        "interval over queries (retrieval, reranking), pairs (AP) or k-means seeds (clustering).",
+        "interval over queries (retrieval, reranking), pairs (AP) or k-means seeds (clustering). Wall",
+        "times are seconds on 2 CPU cores, or on an H200 GPU where marked (float32 either way: the two",
+        "gave the same numbers to the third decimal on the steps run on both).",
         "",
     ]
     for task, (title, metrics) in BEYOND_TASKS.items():
@@ -474,11 +476,11 @@ def _beyond_sts_markdown(out: Path, models: Sequence[str], prompts: Sequence[str
                 if not path.is_file():
                     continue
                 step = json.loads(path.read_text())
-                rows += [_beyond_row(f"{model_name}, {prompt}", row, metrics, step["seconds"]) for row in step["rows"]]
+                rows += [_beyond_row(f"{model_name}, {prompt}", row, metrics, step) for row in step["rows"]]
         minilm = out / "all-MiniLM-L6-v2" / "beyond" / f"{task}.json"
         if minilm.is_file():
             step = json.loads(minilm.read_text())
-            rows.append(_beyond_row("all-MiniLM-L6-v2", step["rows"][0] | {"setting": ""}, metrics, step["seconds"]))
+            rows.append(_beyond_row("all-MiniLM-L6-v2", step["rows"][0] | {"setting": ""}, metrics, step))
         if rows:
             header = ["model, prompt", "setting", *metrics, f"{metrics[0]}: CP - baseline [95%]", "seconds"]
             lines += [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *rows, ""]
@@ -496,7 +498,9 @@ def _beyond_sts_markdown(out: Path, models: Sequence[str], prompts: Sequence[str
     return lines
 
 
-def _beyond_row(name: str, row: dict, metrics: Sequence[str], seconds: float) -> str:
+def _beyond_row(name: str, row: dict, metrics: Sequence[str], step: dict) -> str:
+    """One setting's row; the step's wall time, with where it ran when that was not 2 CPU cores."""
+    seconds = f"{step['seconds']:.0f}" + (f" ({step['device']})" if step.get("device") else "")
     first = metrics[0]
     difference = "—"
     if f"{first} vs baseline" in row:
@@ -504,7 +508,7 @@ def _beyond_row(name: str, row: dict, metrics: Sequence[str], seconds: float) ->
         if f"{first} low" in row:
             difference += f" [{row[f'{first} low']:+.2f}, {row[f'{first} high']:+.2f}]"
     cells = " | ".join(f"{row[m]:.2f}" for m in metrics)
-    return f"| {name} | {row['setting']} | {cells} | {difference} | {seconds:.0f} |"
+    return f"| {name} | {row['setting']} | {cells} | {difference} | {seconds} |"
 
 
 def _multilingual_lines(out: Path, models: Sequence[str], prompts: Sequence[str]) -> list[str]:
