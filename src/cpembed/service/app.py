@@ -138,6 +138,8 @@ def create_app(
     name = model_name or encoder.lm.name
     width = encoder.embedding_dimension
     created = int(time.time())
+    # Which embeddings these are: the same digest as the embedding cache's for these settings.
+    settings = encoder.settings().digest()
 
     def embed(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         # In the worker thread: a tokenizer must not be used by two threads at once.
@@ -208,7 +210,7 @@ def create_app(
         return JSONResponse({"id": name, "object": "model", "created": created, "owned_by": "cpembed"})
 
     async def health(_request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "model": name})
+        return JSONResponse({"status": "ok", "model": name, "settings": settings})
 
     async def request_error(_request: Request, error: RequestError) -> JSONResponse:
         return error.response()
