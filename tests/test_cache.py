@@ -120,3 +120,12 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_path):
     assert path.read_bytes() == b"the old picture" and [p.name for p in tmp_path.iterdir()] == ["grid.png"]
     atomic_write(path, lambda stream: stream.write(b"the new one"))
     assert path.read_bytes() == b"the new one" and [p.name for p in tmp_path.iterdir()] == ["grid.png"]
+
+
+def test_a_cached_run_warns_once_about_cut_sentences(tiny_lm, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(caching, "CHUNK_SENTENCES", 2)  # three chunks, each with sentences to cut
+    encoder = CPEncoder(tiny_lm, cp=CPConfig(layer=3), max_length=48)
+    with caplog.at_level("WARNING", logger="cpembed"):
+        encode_cached(encoder, [f"{i} " + "word " * 200 for i in range(6)], [None], EmbeddingCache(tmp_path))
+    cuts = [r.getMessage() for r in caplog.records if "to fit max_length" in r.getMessage()]
+    assert cuts == ["cut 6 sentence(s) to fit max_length=48 tokens (the template is kept whole)"]

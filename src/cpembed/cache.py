@@ -19,6 +19,7 @@ import numpy as np
 from .encoder import CPEncoder, progress_bar, sentence_list
 from .engine import OWN
 from .models import cache_dir
+from .prompts import one_cut_warning
 
 CHUNK_SENTENCES = 256  # what a stop can lose; large enough that batches stay full
 
@@ -89,7 +90,7 @@ def encode_cached(
     lacking = [j for j in range(len(settings)) if any(keys[j][i] not in found[j] for i in missing)]
     if show_progress_bar is None:
         show_progress_bar = sys.stderr.isatty()
-    with progress_bar(len(missing), show_progress_bar) as bar:
+    with progress_bar(len(missing), show_progress_bar) as bar, one_cut_warning():
         for start in range(0, len(missing), CHUNK_SENTENCES):
             rows = missing[start : start + CHUNK_SENTENCES]
             aux = {name: [texts[i] for i in rows] for name, texts in (aux_sentences or {}).items()}

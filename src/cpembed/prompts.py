@@ -7,7 +7,10 @@ prompt's last token (the final `"`). When a sentence is too long for the budget 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import InvalidTypeError, InvalidValueError
@@ -121,9 +124,32 @@ def fit_sentences(tokenizer, templates: list[Template], sentences: list[str], ma
 
 
 def warn_cut(count: int, max_length: int) -> None:
-    """One warning for all the sentences a run had to cut."""
-    if count:
+    """One warning for all the sentences a run had to cut (inside `one_cut_warning`, at its end)."""
+    pending = _pending_cuts.get()
+    if pending is not None:
+        pending[max_length] = pending.get(max_length, 0) + count
+    elif count:
         logger.warning("cut %d sentence(s) to fit max_length=%d tokens (the template is kept whole)", count, max_length)
+
+
+_pending_cuts: contextvars.ContextVar[dict[int, int] | None] = contextvars.ContextVar("pending_cuts", default=None)
+
+
+@contextlib.contextmanager
+def one_cut_warning() -> Iterator[None]:
+    """Gather the cut warnings of everything run inside into one, given at the end: a run that
+    encodes in many calls (chunks of a file, of a cached search) warns once, not once a call."""
+    if _pending_cuts.get() is not None:  # an outer run gathers them already
+        yield
+        return
+    token = _pending_cuts.set({})
+    try:
+        yield
+    finally:
+        pending = _pending_cuts.get()
+        _pending_cuts.reset(token)
+        for max_length, count in pending.items():
+            warn_cut(count, max_length)
 
 
 def prompt_token_ids(tokenizer, template: Template, sentences: list[str]) -> list[list[int]]:
