@@ -109,9 +109,8 @@ def encode(
     templates = [*prompt.templates, *aux_templates]
     out = torch.empty(len(settings), len(cleaned), lm.hidden_size, dtype=torch.float32)
     cut = 0
-    order = torch.from_numpy(
-        np.argsort([-len(text) for text in cleaned], kind="stable")
-    )  # longest first: little padding
+    longest_first = np.argsort([-len(text) for text in cleaned], kind="stable")  # a batch pads little
+    order = torch.from_numpy(longest_first)
     for start in range(0, len(cleaned), batch_size):
         rows = order[start : start + batch_size]
         fitted = {
