@@ -233,8 +233,12 @@ def test_queries_and_documents_take_their_own_prompts_when_given(tiny_lm):
     custom = 'A search query : "{sentence}" means in one word:"'
     encoder = CPEncoder(tiny_lm, cp=cp, query_prompt=custom, document_prompt="cot")
     query, document = encoder.encode_query(SENTENCES), encoder.encode_document(SENTENCES)
-    np.testing.assert_allclose(query, CPEncoder(tiny_lm, custom, cp=cp).encode(SENTENCES), atol=1e-5, rtol=1e-5)
-    np.testing.assert_allclose(document, CPEncoder(tiny_lm, "cot", cp=cp).encode(SENTENCES), atol=1e-5, rtol=1e-5)
+    # Both at this encoder's output layer (-1 for PromptEOL), whatever their own prompt's default (-2 for cot).
+    expected_query = CPEncoder(tiny_lm, custom, cp=cp, output_layer=-1).encode(SENTENCES)
+    expected_document = CPEncoder(tiny_lm, "cot", cp=cp, output_layer=-1).encode(SENTENCES)
+    np.testing.assert_allclose(query, expected_query, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(document, expected_document, atol=1e-5, rtol=1e-5)
+    assert encoder.for_role("document").output_layer == encoder.output_layer == tiny_lm.num_layers
     assert np.abs(query - encoder.encode(SENTENCES)).max() > 1e-3  # not the encoder's own prompt
     plain = CPEncoder(tiny_lm, cp=cp)  # no role prompts: queries and documents are encoded alike
     np.testing.assert_array_equal(plain.encode_query(SENTENCES), plain.encode_document(SENTENCES))
