@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from .evaluate import embedder, run_settings
-from .options import CommaList, build_encoder, encoder_options, split_batch_size
+from .options import CommaList, apply_options, build_encoder, encoder_options, split_batch_size
 
 _DATA = click.option("--data", type=click.Path(file_okay=False), help="The beyond-STS folder (or CPEMBED_BEYOND_DATA).")
 _OUTPUT = click.option("--output", type=click.Path(file_okay=False), help="Write <task>.json and <task>.md here.")
@@ -23,9 +23,7 @@ _ROLE_PROMPTS = [
 
 
 def _role_prompts(command):
-    for option in reversed(_ROLE_PROMPTS):
-        command = option(command)
-    return command
+    return apply_options(_ROLE_PROMPTS, command)
 
 
 def _encoder(options: dict, query_prompt=None, document_prompt=None):
