@@ -186,3 +186,23 @@ def test_auto_dtype_is_bfloat16_only_on_native_hardware(monkeypatch):
     assert models.resolve_dtype("float32", cpu) == torch.float32
     with pytest.raises(ValueError, match="use 'auto', 'float32' or 'bfloat16'"):
         models.resolve_dtype("float16", cpu)
+
+
+def test_a_cached_model_keeps_a_bfloat16_copy_with_the_same_weights(saved_llama, tmp_path, monkeypatch):
+    import shutil
+
+    entry = tmp_path / "cache" / "fake-model-0123"
+    shutil.copytree(saved_llama, entry)
+    monkeypatch.setitem(models_module.BUILTIN_MODELS, "fake-model", BUILTIN_MODELS["smollm2-135m"])
+    monkeypatch.setattr(models_module, "_builtin_folder", lambda spec: entry)
+    first = load_model("fake-model", dtype="bfloat16", device="cpu")
+    copy = entry / "bfloat16"
+    assert copy.is_dir() and not list(entry.glob(".*"))  # published whole, no staging folder left
+    written = (copy / "model.safetensors").stat().st_mtime_ns
+    second = load_model("fake-model", dtype="bfloat16", device="cpu")
+    assert (copy / "model.safetensors").stat().st_mtime_ns == written  # read, not made again
+    cast_on_load = load_model(saved_llama, dtype="bfloat16", device="cpu")
+    for a, b, c in zip(first.model.parameters(), second.model.parameters(), cast_on_load.model.parameters()):
+        assert a.dtype == torch.bfloat16 and torch.equal(a, c) and torch.equal(b, c)
+    assert not (saved_llama / "bfloat16").exists()  # a user's own folder is never written to
+    assert load_model("fake-model", dtype="float32", device="cpu").dtype == torch.float32

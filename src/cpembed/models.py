@@ -230,11 +230,11 @@ def load_model(
     torch_dtype = resolve_dtype(dtype, torch_device)
     name = os.fspath(name_or_path)
     if name in BUILTIN_MODELS:
-        folder = _builtin_folder(BUILTIN_MODELS[name])
+        folder = _in_dtype(_builtin_folder(BUILTIN_MODELS[name]), torch_dtype)
     else:
         path = Path(name).expanduser()
         if path.is_file() and path.suffix == ".gguf":
-            folder = _converted_gguf(path, _file_identity(path), path.stem)
+            folder = _in_dtype(_converted_gguf(path, _file_identity(path), path.stem), torch_dtype)
         elif path.is_dir():
             if not (path / "config.json").is_file():
                 raise ModelLoadError(
@@ -393,15 +393,40 @@ def _converted_gguf(gguf: Path, key: str, name: str) -> Path:
     # The weights are plain tensors now; saving must not try to re-quantize them.
     del model.config.quantization_config
     model.hf_quantizer = None
-    # Write beside the target and rename, so a crash never leaves a half-written cache entry.
-    staging = Path(tempfile.mkdtemp(dir=_ensure_cache_dir(), prefix=f".{name}-"))
+    _publish(target, name, lambda staging: (model.save_pretrained(staging), tokenizer.save_pretrained(staging)))
+    return target
+
+
+def _in_dtype(folder: Path, dtype: torch.dtype) -> Path:
+    """A cached model's folder with its weights stored in `dtype`, made once from the float32 copy.
+
+    Loading float32 weights as bfloat16 maps and converts the whole float32 file first: 1.2 GB at
+    the peak for a 135M model, against 0.4 GB from a bfloat16 file. The copy holds the same values
+    as converting on every load (round to nearest), so embeddings do not change.
+    """
+    if dtype == torch.float32:
+        return folder
+    target = folder / str(dtype).removeprefix("torch.")
+    if target.is_dir():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    logger.info("storing %s's weights as %s once, so later loads need no float32 copy", folder.name, dtype)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    _publish(target, folder.name, lambda staging: (model.save_pretrained(staging), tokenizer.save_pretrained(staging)))
+    return target
+
+
+def _publish(target: Path, name: str, write) -> None:
+    """Run `write(folder)` on a fresh folder beside `target`, then rename it to `target`, so a crash
+    never leaves a half-written cache entry."""
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}-"))
     try:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+        write(staging)
         staging.rename(target)
     except OSError:
         if not target.is_dir():  # another process may have finished first; that copy is as good
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
