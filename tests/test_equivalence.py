@@ -7,6 +7,7 @@ import torch
 
 from conftest import CONFIGS, SENTENCES, assert_same_embeddings
 from cpembed import CPConfig, CPEncoder, preprocess
+from cpembed.engine import longest_first
 from reference import encoder_reference
 
 
@@ -55,6 +56,16 @@ def test_batch_invariance(tiny_lm, cp):
     shuffled = encoder.encode([SENTENCES[i] for i in shuffled_order], batch_size=2, convert_to_tensor=True)
     assert_same_embeddings(together, alone)
     assert_same_embeddings(shuffled, alone[shuffled_order])
+
+
+def test_batches_are_filled_longest_first_by_tokens_not_characters(tiny_lm):
+    # Nine Japanese characters are more tokens than 23 ASCII ones, so the two orders disagree here.
+    texts = ["Hi there, you.", "a b c d e f g h i j k l", "x", "日本語の文章です。"]
+    counts = [len(tiny_lm.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    order = longest_first(tiny_lm.tokenizer, texts).tolist()
+    assert sorted(order) == [0, 1, 2, 3]
+    assert [counts[i] for i in order] == sorted(counts, reverse=True)
+    assert longest_first(tiny_lm.tokenizer, []).tolist() == []
 
 
 SETTINGS = [
