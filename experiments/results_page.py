@@ -511,6 +511,12 @@ def _beyond_row(name: str, row: dict, metrics: Sequence[str], step: dict) -> str
     return f"| {name} | {row['setting']} | {cells} | {difference} | {seconds} |"
 
 
+def _above_or_below(row: dict, language: str) -> str:
+    """ " +" or " -" where a CP row's interval for `language` lies wholly above or below 0."""
+    low, high = row.get(f"{language} low"), row.get(f"{language} high")
+    return " +" if low is not None and low > 0 else " -" if high is not None and high < 0 else ""
+
+
 def _multilingual_lines(out: Path, models: Sequence[str], prompts: Sequence[str]) -> list[str]:
     rows, languages = [], None
     sources = [(f"{m}, {p}", out / m / p / "beyond" / "sts-multilingual.json") for m in models for p in prompts]
@@ -518,17 +524,32 @@ def _multilingual_lines(out: Path, models: Sequence[str], prompts: Sequence[str]
     for name, path in sources:
         if not path.is_file():
             continue
-        for row in json.loads(path.read_text())["rows"]:
-            languages = languages or [k for k in row if k not in ("setting", "mean")]
-            cells = " | ".join(f"{row[lang]:.2f}" for lang in languages)
-            rows.append(f"| {name} | {row['setting']} | {cells} | **{row['mean']:.2f}** |")
+        step_rows = json.loads(path.read_text())["rows"]
+        for row in step_rows:
+            languages = languages or [
+                k for k in row if k not in ("setting", "mean") and not k.endswith(("low", "high"))
+            ]
+            cells = " | ".join(f"{row[lang]:.2f}" + _above_or_below(row, lang) for lang in languages)
+            difference = "—"
+            if row is not step_rows[0]:
+                difference = f"{row['mean'] - step_rows[0]['mean']:+.2f}"
+                if "mean low" in row:
+                    difference += f" [{row['mean low']:+.2f}, {row['mean high']:+.2f}]"
+            rows.append(f"| {name} | {row['setting']} | {cells} | **{row['mean']:.2f}** | {difference} |")
     if not rows:
         return []
-    header = ["model, prompt", "setting", *languages, "mean"]
+    header = ["model, prompt", "setting", *languages, "mean", "mean: CP - baseline [95%]"]
     title = "**STS in 11 languages: stsb-multi-mt test, Spearman x100, the English templates**"
-    lines = [title, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *rows, ""]
+    note = (
+        "A CP score marked + or - differs from its baseline with a 95% paired-bootstrap interval that lies above or "
+        "below 0; the mean's interval draws the same source pairs in every language (they are translations of one "
+        "English set with one set of gold scores)."
+    )
+    lines = [title, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *rows, "", note, ""]
     translated = [
-        f"| {m}, {p} | {row['language']} | {row['setting']} | {row['spearman']:.2f} |"
+        f"| {m}, {p} | {row['language']} | {row['setting']} | {row['spearman']:.2f} | "
+        + (f"[{row['low']:+.2f}, {row['high']:+.2f}]" if "low" in row else "—")
+        + " |"
         for m in models
         for p in prompts
         if (path := out / m / p / "beyond" / "sts-multilingual.json").is_file()
@@ -540,8 +561,8 @@ def _multilingual_lines(out: Path, models: Sequence[str], prompts: Sequence[str]
             "(by the developers, not native speakers, keeping the English frame; `TRANSLATED` in",
             "`experiments/beyond_steps.py`):",
             "",
-            "| model, prompt | language | setting | Spearman |",
-            "|---|---|---|---|",
+            "| model, prompt | language | setting | Spearman | CP - baseline, 95% interval |",
+            "|---|---|---|---|---|",
             *translated,
             "",
         ]

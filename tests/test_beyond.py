@@ -27,10 +27,12 @@ from cpembed.evaluation.beyond import (
     load_stsb_multi,
     load_twitter_url,
     load_wikiqa,
+    multilingual_intervals,
     paired_interval,
     pairs_ap_interval,
 )
 from cpembed.evaluation.data import DataNotFoundError
+from cpembed.evaluation.metrics import spearman
 
 
 @pytest.fixture
@@ -297,6 +299,24 @@ def test_paired_interval():
     assert paired_interval(np.mean, baseline, other) == (low, high)  # the seed fixes the draws
     with pytest.raises(InvalidValueError, match="two equal lists"):
         paired_interval(np.mean, baseline, other[:-1])
+
+
+def test_multilingual_intervals_per_language_and_for_the_mean():
+    rng = np.random.default_rng(0)
+    gold = rng.random(300)
+    noisy = {lang: gold + rng.normal(0, 0.5, 300) for lang in ("en", "de", "zh")}
+    assert multilingual_intervals(gold, noisy, noisy, resamples=200) == dict.fromkeys(
+        ["en", "de", "zh", "mean"], (0, 0)
+    )
+    # Better in one language only: its interval lies above 0; the mean's above 0 too, and lower.
+    better = noisy | {"de": gold + rng.normal(0, 0.1, 300)}
+    found = multilingual_intervals(gold, noisy, better, resamples=500)
+    assert found["en"] == found["zh"] == (0, 0)
+    assert 0 < found["mean"][0] < found["de"][0] and found["mean"][1] < found["de"][1]
+    gain = 100 * (spearman(better["de"], gold) - spearman(noisy["de"], gold)) / 3
+    assert found["mean"][0] < gain < found["mean"][1]
+    with pytest.raises(InvalidValueError, match="same languages"):
+        multilingual_intervals(gold, noisy, {"en": gold})
 
 
 def test_pairs_ap_interval():

@@ -202,7 +202,8 @@ def test_a_cached_model_keeps_a_bfloat16_copy_with_the_same_weights(saved_llama,
     second = load_model("fake-model", dtype="bfloat16", device="cpu")
     assert (copy / "model.safetensors").stat().st_mtime_ns == written  # read, not made again
     cast_on_load = load_model(saved_llama, dtype="bfloat16", device="cpu")
-    for a, b, c in zip(first.model.parameters(), second.model.parameters(), cast_on_load.model.parameters()):
+    params = zip(first.model.parameters(), second.model.parameters(), cast_on_load.model.parameters(), strict=True)
+    for a, b, c in params:
         assert a.dtype == torch.bfloat16 and torch.equal(a, c) and torch.equal(b, c)
     assert not (saved_llama / "bfloat16").exists()  # a user's own folder is never written to
     assert load_model("fake-model", dtype="float32", device="cpu").dtype == torch.float32

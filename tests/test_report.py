@@ -389,6 +389,10 @@ def test_beyond_sts_steps_run_resume_and_render(tiny_lm, tmp_path, monkeypatch, 
     assert cp["MAP low"] <= cp["MAP vs baseline"] <= cp["MAP high"]
     multilingual = json.loads((folder / "sts-multilingual.json").read_text())
     assert {r["language"] for r in multilingual["translated"]} == {"de", "zh"}
+    base, cp = multilingual["rows"]
+    assert "mean low" not in base and cp["mean low"] <= cp["mean"] - base["mean"] <= cp["mean high"]
+    assert all(cp[f"{lang} low"] <= cp[lang] - base[lang] <= cp[f"{lang} high"] for lang in beyond.LANGUAGES)
+    assert all("low" in r for r in multilingual["translated"] if r["setting"] != "baseline")
 
     monkeypatch.setattr(beyond_steps, "encode_with_controls", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
     beyond_steps.run_beyond("tiny", tiny_lm, "prompteol", root, out, batch_size=4)  # every step is kept
@@ -397,3 +401,4 @@ def test_beyond_sts_steps_run_resume_and_render(tiny_lm, tmp_path, monkeypatch, 
     text = markdown.read_text()
     assert "## Beyond STS" in text and "| tiny, prompteol | NS l=3 a=2 |" in text
     assert "- tiny / cot: beyond-STS" in text and "STS in 11 languages" in text
+    assert f"{cp['mean'] - base['mean']:+.2f} [{cp['mean low']:+.2f}, {cp['mean high']:+.2f}]" in text

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import InvalidValueError, require_extra
 from .data import DataNotFoundError, Pairs, _find
-from .metrics import paired_bootstrap, paired_cosine
+from .metrics import _stats, bootstrap_spearman_difference, paired_bootstrap, paired_cosine
 from .sts import precomputed_embed, score_pairs
 
 LANGUAGES = ("en", "de", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh", "ja")
@@ -374,6 +374,55 @@ def paired_interval(
     if len(baseline) != len(other) or len(baseline) < 2:
         raise InvalidValueError(f"need two equal lists of at least 2 items, got {len(baseline)} and {len(other)}")
     return paired_bootstrap((baseline, other), lambda b, o: statistic(o) - statistic(b), resamples, level, seed)
+
+
+def multilingual_intervals(
+    gold: np.ndarray,
+    baseline: dict[str, np.ndarray],
+    other: dict[str, np.ndarray],
+    resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, tuple[float, float]]:
+    """Paired-bootstrap intervals of 100 * (Spearman(other) - Spearman(baseline)) for each language
+    and for the mean over languages, from each language's cosine similarities of the same pairs.
+
+    stsb-multi-mt translates the same English pairs, in the same order, with the same gold scores,
+    so a resample draws source pairs, the same ones in every language: the mean's interval says how
+    much the mean difference depends on which pairs the split holds. Keys: the languages, "mean".
+    """
+    languages = list(baseline)
+    if not languages or set(other) != set(languages):
+        raise InvalidValueError("need the same languages for the baseline and the other setting")
+    found = {
+        lang: bootstrap_spearman_difference(gold, baseline[lang], other[lang], resamples, level, seed)
+        for lang in languages
+    }
+    stats = _stats()
+
+    def mean_difference(gold, *similarities, axis):
+        gold = stats.rankdata(gold, axis=axis)
+        ranked = [stats.rankdata(x, axis=axis) for x in similarities]
+        differences = [
+            stats.pearsonr(o, gold, axis=axis).statistic - stats.pearsonr(b, gold, axis=axis).statistic
+            for b, o in zip(ranked[::2], ranked[1::2], strict=True)
+        ]
+        return 100 * np.mean(differences, axis=0)
+
+    samples = (gold, *(x for lang in languages for x in (baseline[lang], other[lang])))
+    if len({len(x) for x in samples}) != 1:
+        raise InvalidValueError("every language must score the same pairs as the gold scores")
+    found["mean"] = paired_bootstrap(
+        tuple(np.asarray(x, dtype=np.float64) for x in samples),
+        mean_difference,
+        resamples,
+        level,
+        seed,
+        vectorized=True,
+        batch=50,  # draws per call: 50 x (2 x languages + 1) x pairs ranks in memory
+        quiet=(stats.ConstantInputWarning,),
+    )
+    return found
 
 
 def pairs_ap_interval(
