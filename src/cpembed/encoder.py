@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import engine
-from .config import VERSION, CPConfig, EncoderSettings, default_cp
+from .config import VERSION, CPConfig, EncoderSettings, TPConfig, default_cp
 from .errors import InvalidTypeError, InvalidValueError
 from .models import DEFAULT_MODEL, LanguageModel, declared_num_layers, load_model, resolve_device, resolve_dtype
 from .prompts import Prompt, resolve_prompt, warn_cut
@@ -35,6 +35,7 @@ class CPEncoder:
             or "bfloat16" (or a torch dtype); None is "auto", or keeps a loaded model's dtype.
         device: "cpu", "cuda", ...; None picks CUDA when available.
         max_length: token budget of one prompt; longer sentences are cut, the template never.
+        tp: a `TPConfig` adds Token Prepending to the normal prompt (composes with CP); None: none.
         query_prompt, document_prompt: the prompts of `encode_query` and `encode_document` (names
             or templates, as `prompt`); None is `prompt`. They share this encoder's CP setting and
             output layer, so that query and document vectors stay comparable.
@@ -60,6 +61,7 @@ class CPEncoder:
         engine: Literal["padded", "packed"] | None = None,
         query_prompt: str | Prompt | None = None,
         document_prompt: str | Prompt | None = None,
+        tp: TPConfig | None = None,
     ) -> None:
         for name, value, choices in (
             ("padding_side", padding_side, ("right", "left")),
@@ -97,24 +99,28 @@ class CPEncoder:
         if cp is not None and not isinstance(cp, CPConfig):
             raise InvalidTypeError(f"cp must be a CPConfig, None or 'auto', got {type_name(cp)}")
         self.cp = cp
+        if tp is not None and not isinstance(tp, TPConfig):
+            raise InvalidTypeError(f"tp must be a TPConfig or None, got {type_name(tp)}")
+        self.tp = tp
         output_layer = self.prompt.output_layer if output_layer is None else output_layer
         if not isinstance(model, LanguageModel):
             if (declared := declared_num_layers(model)) is not None:
-                check_layers(declared, cp, output_layer)  # before minutes of loading, not after
+                check_layers(declared, cp, output_layer, tp)  # before minutes of loading, not after
             self.lm = load_model(model, dtype or "auto", device)
-        self.output_layer = check_layers(self.lm.num_layers, cp, output_layer)
+        self.output_layer = check_layers(self.lm.num_layers, cp, output_layer, tp)
         # encode_query / encode_document: an encoder on the same model with that role's prompt, and this
         # one's CP and output layer: vectors read at different layers are not comparable (a custom
         # template's default layer, -1, beside Pretended CoT's -2 cost SciFact nDCG@10 23.15 -> 4.48).
         self._roles = {
-            role: CPEncoder(self.lm, given, cp=self.cp, output_layer=self.output_layer, max_length=max_length)
+            role: CPEncoder(self.lm, given, cp=self.cp, output_layer=self.output_layer, max_length=max_length, tp=tp)
             for role, given in roles.items()
         }
 
     def __repr__(self) -> str:
         return (
             f"CPEncoder(model={self.lm.name!r}, prompt={self.prompt.name!r}, cp={self.cp!r}, "
-            f"output_layer={self.output_layer}, dtype={self.lm.dtype}, device={self.lm.device})"
+            + (f"tp={self.tp!r}, " if self.tp else "")
+            + f"output_layer={self.output_layer}, dtype={self.lm.dtype}, device={self.lm.device})"
         )
 
     @property
@@ -220,6 +226,7 @@ class CPEncoder:
                 batch_size,
                 bar,
                 aux_sentences,
+                self.tp,
             )
         warn_cut(cut, self.max_length)
         return list(embeddings.numpy())
@@ -236,6 +243,7 @@ class CPEncoder:
             max_length=self.max_length,
             steering=steering.key if steering else None,
             version=VERSION,
+            tp=repr(self.tp) if self.tp else None,
         )
 
     def steering(self, setting: CPConfig | engine.Steering | None) -> engine.Steering | None:
@@ -267,7 +275,7 @@ class CPEncoder:
         for chunk in chunks:
             texts, _ = sentence_list(chunk)
             embeddings, chunk_cut = engine.encode(
-                self.lm, self.prompt, self.output_layer, self.max_length, texts, steering, batch_size, bar
+                self.lm, self.prompt, self.output_layer, self.max_length, texts, steering, batch_size, bar, tp=self.tp
             )
             cut += chunk_cut
             if normalize_embeddings:
@@ -305,9 +313,11 @@ class CPEncoder:
         return x
 
 
-def check_layers(n: int, cp: CPConfig | None, output_layer: int) -> int:
-    """Check CP's layer and the output layer against an `n`-layer model; the output layer as 0..n
-    (a Python-style index into `hidden_states`, which has n + 1 entries)."""
+def check_layers(n: int, cp: CPConfig | None, output_layer: int, tp: TPConfig | None = None) -> int:
+    """Check CP's layer, TP's layers and the output layer against an `n`-layer model; the output
+    layer as 0..n (a Python-style index into `hidden_states`, which has n + 1 entries)."""
+    if tp is not None and tp.last > n:
+        raise InvalidValueError(f"TP's last layer {tp.last} is out of range for a {n}-layer model: use 1..{n}")
     if isinstance(output_layer, bool) or not isinstance(output_layer, int) or not -(n + 1) <= output_layer <= n:
         raise InvalidValueError(
             f"output_layer {output_layer!r} is out of range for a {n}-layer model: "

@@ -15,6 +15,7 @@ so a tokenizer that merges the template's last word with a sentence only shorten
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Sequence
@@ -28,15 +29,16 @@ from tqdm.auto import tqdm
 from transformers import DynamicCache
 from transformers.cache_utils import Cache, DynamicLayer
 
-from .config import CPConfig
+from .config import CPConfig, TPConfig
 from .errors import InvalidValueError
 from .models import LanguageModel
-from .prompts import Prompt, Template, fit_sentences, preprocess, prompt_token_ids
+from .prompts import Prompt, Template, fit_sentences, placeholder_token_ids, preprocess, prompt_token_ids
 from .sites import SitePath, site_module
-from .steering import capture, patch, run_until_stopped, steer
+from .steering import capture, copy_token, patch, run_until_stopped, set_token, steer
 from .validation import integer
 
 OUTPUT_SIDE = SitePath("", "output")  # hidden_states[k] is a module's output
+INPUT_SIDE = SitePath("", "input")  # a decoder layer's input: hidden_states[k - 1]
 OWN = "own"  # the auxiliary prompt filled with the sentence itself
 
 
@@ -88,6 +90,7 @@ def encode(
     batch_size: int = 32,
     bar: tqdm | None = None,
     aux_sentences: dict[str, Sequence[str]] | None = None,
+    tp: TPConfig | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Embeddings `(len(settings), n, hidden)` float32 of `sentences` under every setting, in input
     order, and how many sentences were cut to fit `max_length`.
@@ -96,6 +99,7 @@ def encode(
     cut serves all, so a setting's normal and auxiliary prompts always see the same words.
     `aux_sentences[name]` lists, per sentence, what fills the auxiliary prompt of the steerings
     whose `aux_source` is `name`. `bar` moves after every batch. CK averages its two prompts.
+    `tp` adds Token Prepending to the normal prompts (config.TPConfig).
     """
     integer("batch_size", batch_size)
     settings = list(settings)
@@ -108,6 +112,9 @@ def encode(
     aux_templates = dict.fromkeys(Template(s.aux_template) for s in settings if s is not None and s.aux_template)
     templates = [*prompt.templates, *aux_templates]
     out = torch.empty(len(settings), len(cleaned), lm.hidden_size, dtype=torch.float32)
+    groups = _sharing_groups(settings, tp)
+    if tp is not None:
+        max_length -= 1  # the placeholder's token
     cut = 0
     order = longest_first(lm.tokenizer, cleaned)
     for start in range(0, len(cleaned), batch_size):
@@ -119,8 +126,10 @@ def encode(
         }
         cut += sum(cleaned[i] != text for i, text in zip(rows.tolist(), fitted[OWN], strict=True))
         v_aux = _auxiliary_vectors(lm, settings, fitted)
-        passes = [_normal_pass(lm, t, fitted[OWN], settings, v_aux, output_layer) for t in prompt.templates]
-        out[:, rows] = torch.stack(passes).float().mean(0).cpu()
+        for group in groups:
+            shared = [settings[j] for j in group]
+            passes = [_normal_pass(lm, t, fitted[OWN], shared, v_aux, output_layer, tp) for t in prompt.templates]
+            out[torch.tensor(group)[:, None], rows[None, :]] = torch.stack(passes).float().mean(0).cpu()
         if bar is not None:
             bar.update(len(rows))
     return out, cut
@@ -150,6 +159,14 @@ def auxiliary_vectors(
     return {layer: found[0] for layer, found in captured.items()}
 
 
+def _sharing_groups(settings: list[Setting], tp: TPConfig | None) -> list[list[int]]:
+    """Indices of the settings that share a normal pass: all of them, except that with TP a
+    setting that steers before TP's last layer changes what TP copies, so it runs alone."""
+    alone = [j for j, s in enumerate(settings) if tp is not None and s is not None and s.layer < tp.last]
+    shared = [j for j in range(len(settings)) if j not in alone]
+    return [group for group in [shared, *([j] for j in alone)] if group]
+
+
 def _auxiliary_vectors(lm: LanguageModel, settings: list[Setting], fitted: dict[str, list[str]]) -> dict:
     """v_aux for every (source, template, site, layer) a setting needs: one pass per (source, template, site)."""
     needed: dict[tuple[str, str, str], set[int]] = {}
@@ -163,11 +180,15 @@ def _auxiliary_vectors(lm: LanguageModel, settings: list[Setting], fitted: dict[
     return found
 
 
-def _normal_pass(lm, template: Template, sentences: list[str], settings: list[Setting], v_aux: dict, output_layer):
+def _normal_pass(
+    lm, template: Template, sentences: list[str], settings: list[Setting], v_aux: dict, output_layer, tp=None
+):
     """(k, B, hidden) last-token states at the output layer, one per setting, each patched on its own copy."""
-    batch = _Batch.of(lm, template, sentences, k=len(settings))
+    batch = _Batch.of(lm, template, sentences, k=len(settings), tp=tp is not None)
     captured: list[torch.Tensor] = []
     with ExitStack() as hooks:
+        if tp is not None:
+            _prepend(hooks, lm, batch, tp)
         for j, s in enumerate(settings):
             if s is not None:
                 module, path = site_module(lm.layers[s.layer - 1], s.site, lm.model_type)
@@ -177,6 +198,18 @@ def _normal_pass(lm, template: Template, sentences: list[str], settings: list[Se
         hooks.enter_context(capture(output_module(lm, output_layer), OUTPUT_SIDE, batch.copies, captured, stop=True))
         batch.run(lm)
     return captured[0].transpose(0, 1)
+
+
+def _prepend(hooks: ExitStack, lm: LanguageModel, batch: _Batch, tp: TPConfig) -> None:
+    """Token Prepending's hooks: the placeholder's embedding, then at the input of each of layers
+    first..last the last token's state copied onto the placeholder."""
+    if tp.first == 1:  # layer 1's input at the placeholder is replaced: its embedding is never read
+        vector = None
+    else:
+        vector = torch.randn(lm.hidden_size, generator=torch.Generator().manual_seed(tp.seed)).to(lm.device)
+        hooks.enter_context(set_token(lm.decoder.get_input_embeddings(), OUTPUT_SIDE, batch.placeholder, vector))
+    for layer in range(tp.first, min(tp.last, lm.num_layers) + 1):
+        hooks.enter_context(copy_token(lm.layers[layer - 1], INPUT_SIDE, batch.copies[:, 0], batch.placeholder))
 
 
 def _bound(replace, v_aux):
@@ -198,11 +231,17 @@ class _Batch:
     position_ids: torch.Tensor  # (B, T)
     copies: torch.Tensor  # (B, k) indices into a row of its last token's copies
     prefix: list[tuple[torch.Tensor, torch.Tensor]]  # per layer (keys, values) of the cached opening
+    placeholder: int | None = None  # the column of Token Prepending's placeholder token
 
     @staticmethod
-    def of(lm: LanguageModel, template: Template, sentences: list[str], k: int) -> _Batch:
-        """Call it before entering any hook: the first batch of a template runs the decoder over its opening."""
-        rows = prompt_token_ids(lm.tokenizer, template, sentences)
+    def of(lm: LanguageModel, template: Template, sentences: list[str], k: int, tp: bool = False) -> _Batch:
+        """Call it before entering any hook: the first batch of a template runs the decoder over its opening.
+        With `tp`, each row holds Token Prepending's placeholder, never part of the cached opening."""
+        placeholder = None
+        if tp:
+            rows, placeholder = placeholder_token_ids(lm.tokenizer, template, sentences, _pad_id(lm))
+        else:
+            rows = prompt_token_ids(lm.tokenizer, template, sentences)
         window = getattr(lm.model.config, "sliding_window", None)
         if window and max(len(row) for row in rows) + k - 1 > window:
             # One mask cannot hold both a sliding window's layers and the full ones: let the
@@ -212,8 +251,9 @@ class _Batch:
                     f"a prompt exceeds this model's sliding window ({window} tokens), so its settings cannot "
                     f"share one pass: use max_length <= {window - k + 1} or encode each setting separately"
                 )
-            return _Batch._unshared(lm, rows)
-        cached, prefix = _cached_opening(lm, template.text, rows[0][: _common_prefix(rows)])
+            return dataclasses.replace(_Batch._unshared(lm, rows), placeholder=placeholder)
+        shared = _common_prefix(rows) if placeholder is None else min(_common_prefix(rows), placeholder)
+        cached, prefix = _cached_opening(lm, template.text, rows[0][:shared])
         tails = [row[cached:] for row in rows]
         middles = torch.tensor([len(t) - 1 for t in tails])  # (B,) tokens before the last
         width = int(middles.max()) + k
@@ -230,7 +270,15 @@ class _Batch:
         copies = middles[:, None] + torch.arange(k)[None, :]
         device = lm.device
         prefix = [(keys.expand(len(rows), -1, -1, -1), values.expand(len(rows), -1, -1, -1)) for keys, values in prefix]
-        return _Batch(input_ids.to(device), mask[:, None].to(device), positions.to(device), copies.to(device), prefix)
+        tail_placeholder = None if placeholder is None else placeholder - cached
+        return _Batch(
+            input_ids.to(device),
+            mask[:, None].to(device),
+            positions.to(device),
+            copies.to(device),
+            prefix,
+            tail_placeholder,
+        )
 
     @staticmethod
     def _unshared(lm: LanguageModel, rows: list[list[int]]) -> _Batch:

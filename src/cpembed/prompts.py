@@ -157,6 +157,25 @@ def prompt_token_ids(tokenizer, template: Template, sentences: list[str]) -> lis
     return tokenizer([template.fill(s) for s in sentences])["input_ids"]
 
 
+def placeholder_token_ids(
+    tokenizer, template: Template, sentences: list[str], placeholder: int
+) -> tuple[list[list[int]], int]:
+    """Token ids of each filled template with the id `placeholder` just before the quote that opens
+    the sentence (Token Prepending's place), and that position (the same in every row).
+
+    The text before it is tokenized as a prompt's start (special tokens included), the rest as a
+    continuation; the space before the quote stays with the quote, so the sentence and the words
+    after it tokenize as in the plain prompt.
+    """
+    head, _ = template.text.split(PLACEHOLDER, 1)
+    cut = len(head[:-1] if head.endswith('"') else head)
+    cut = len(template.text[:cut].rstrip())
+    opening = tokenizer(template.text[:cut])["input_ids"]
+    rest = Template(template.text[cut:])
+    tails = tokenizer([rest.fill(s) for s in sentences], add_special_tokens=False)["input_ids"]
+    return [[*opening, placeholder, *tail] for tail in tails], len(opening)
+
+
 def _cut_to_fit(tokenizer, template: Template, sentence: str, max_length: int, length: int) -> str:
     minimum = len(tokenizer(template.fill(""))["input_ids"])
     if minimum > max_length:

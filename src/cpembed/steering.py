@@ -111,3 +111,29 @@ def patch(
 
     with _hook(module, path.side, write):
         yield
+
+
+@contextmanager
+def copy_token(module: nn.Module, path: SitePath, source: torch.Tensor, target: int) -> Iterator[None]:
+    """Overwrite the activation at column `target` of every row with the one at `source` ((B,), one per row)."""
+
+    def write(x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        x[:, target] = x[_rows(source), source]
+        return x
+
+    with _hook(module, path.side, write):
+        yield
+
+
+@contextmanager
+def set_token(module: nn.Module, path: SitePath, target: int, vector: torch.Tensor) -> Iterator[None]:
+    """Overwrite the activation at column `target` of every row with `vector`."""
+
+    def write(x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        x[:, target] = vector.to(x.dtype)
+        return x
+
+    with _hook(module, path.side, write):
+        yield
