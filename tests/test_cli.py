@@ -34,6 +34,20 @@ def test_encode_to_npy_matches_the_library(model_dir, tmp_path):
     np.testing.assert_allclose(np.load(target), expected, atol=1e-5)
 
 
+def test_encode_with_token_prepending_matches_the_library(model_dir, tmp_path):
+    from cpembed.config import TPConfig
+
+    source, target = tmp_path / "in.txt", tmp_path / "out.npy"
+    source.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    result = run("encode", str(source), "-o", str(target), "--model", model_dir, *CP_FLAGS, "--tp-layers", "2-3")
+    assert result.exit_code == 0, result.output
+    expected = CPEncoder(model_dir, cp=CPConfig(layer=3, alpha=2.0), tp=TPConfig(last=3, first=2)).encode(SENTENCES)
+    np.testing.assert_allclose(np.load(target), expected, atol=1e-5)
+    for bad, message in (("3-2", "after its last"), ("two", "like 2-7"), ("9", "out of range")):
+        refused = CliRunner().invoke(main, ["similarity", "a", "b", "--model", model_dir, "--tp-layers", bad])
+        assert refused.exit_code == 2 and message in refused.output, refused.output
+
+
 def test_encode_stdin_to_jsonl_keeps_every_line(model_dir):
     result = run("encode", "-", "--model", model_dir, "--no-cp", "--output-layer", "-2", input="a cat.\n\nb dog.\n")
     assert result.exit_code == 0, result.output

@@ -67,3 +67,13 @@ def test_tp_settings_and_their_errors(tiny_lm):
     assert "tp" not in plain.settings().as_dict()  # digests made before TP existed still hold
     assert plain.settings().digest() != with_tp.settings().digest()
     assert with_tp.for_role("query").tp == with_tp.tp
+
+
+def test_ray_workers_get_the_tp_setting_and_old_manifests_stay_the_same():
+    from cpembed.distributed import _encoder_arguments, requested_settings
+
+    with_tp = requested_settings({"model": "smollm2-135m", "tp": TPConfig(last=3)})
+    assert with_tp["tp"] == {"last": 3, "first": 2, "seed": 3407}
+    assert _encoder_arguments(with_tp)["tp"] == TPConfig(last=3)
+    without = requested_settings({"model": "smollm2-135m"})
+    assert "tp" not in without and "tp" not in _encoder_arguments(without)

@@ -341,10 +341,11 @@ def write_shard(
 
 
 def _encoder_arguments(settings: dict) -> dict:
-    from .config import CPConfig
+    from .config import CPConfig, TPConfig
 
     cp = settings["cp"]
-    return {
+    tp = {"tp": TPConfig(**settings["tp"])} if settings.get("tp") else {}
+    return tp | {
         "model": settings["model"],
         "prompt": settings["prompt"],
         "cp": CPConfig(**cp) if cp else None,
@@ -376,7 +377,7 @@ def requested_settings(encoder_options: dict) -> dict:
         "device": encoder_options.get("device"),
         "max_length": encoder_options.get("max_length", 512),
         "cpembed": VERSION,
-    }
+    } | ({"tp": asdict(encoder_options["tp"])} if encoder_options.get("tp") else {})
 
 
 def _differences(old: dict, new: dict) -> list[str]:

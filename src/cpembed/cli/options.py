@@ -7,7 +7,7 @@ import functools
 
 import click
 
-from ..config import NORMS, PAPER_CP, default_cp
+from ..config import NORMS, PAPER_CP, TPConfig, default_cp
 from ..errors import InvalidTypeError, InvalidValueError, ModelNotFoundError
 from ..models import DEFAULT_MODEL
 from ..prompts import PROMPTS, resolve_prompt
@@ -43,6 +43,10 @@ _MODEL_OPTIONS = [
         default=512,
         show_default=True,
         help="Token budget of one prompt; longer sentences are cut, never the template.",
+    ),
+    click.option(
+        "--tp-layers",
+        help="Token Prepending at these layers, e.g. 2-7 (or 7: layers 2..7); composes with CP. Default: off.",
     ),
     click.option(
         "--batch-size",
@@ -106,7 +110,19 @@ def split_batch_size(options: dict) -> tuple[dict, int]:
 
 
 def encoder_arguments(
-    model, prompt, no_cp, layer, alpha, norm, site, aux_template, output_layer, dtype, device, max_length
+    model,
+    prompt,
+    no_cp,
+    layer,
+    alpha,
+    norm,
+    site,
+    aux_template,
+    output_layer,
+    dtype,
+    device,
+    max_length,
+    tp_layers=None,
 ) -> dict:
     """CPEncoder's keyword arguments from the encoder flags, without loading the model."""
     given = dict(layer=layer, alpha=alpha, norm=norm, site=site, aux_template=aux_template)
@@ -120,9 +136,15 @@ def encoder_arguments(
         cp = dataclasses.replace(base, **overrides) if base else None
         if alpha is not None and cp is not None:
             _check_alpha_used(cp, model, name, from_table=norm is None)
-    return dict(
+    arguments = dict(
         model=model, prompt=prompt, cp=cp, output_layer=output_layer, dtype=dtype, device=device, max_length=max_length
     )
+    if tp_layers:
+        try:
+            arguments["tp"] = TPConfig.parse(tp_layers)
+        except InvalidValueError as error:
+            raise click.UsageError(f"--tp-layers: {error}") from error
+    return arguments
 
 
 def _check_alpha_used(cp, model: str, prompt: str, from_table: bool) -> None:
