@@ -39,6 +39,7 @@ from .results_page import write_markdown
 )
 @click.option("--beyond-data", type=click.Path(file_okay=False), help="The beyond-STS folder (or CPEMBED_BEYOND_DATA).")
 @click.option("--tasks", default=",".join(TASKS), show_default=True, help="With --beyond: which tasks.")
+@click.option("--tp", is_flag=True, help="Run Token Prepending on the dev splits (plain, CP, TP, TP with CP).")
 def report(
     models,
     prompts,
@@ -53,6 +54,7 @@ def report(
     beyond,
     beyond_data,
     tasks,
+    tp,
 ):
     """Search each model and prompt on STS-B dev, evaluate the chosen settings, write the report."""
     model_list = [m.strip() for m in models.split(",") if m.strip()]
@@ -63,7 +65,18 @@ def report(
         write_markdown(out, Path(markdown), model_list, prompt_list, "make results")
         click.echo(f"wrote {markdown}", err=True)
 
-    if beyond and not only_markdown:
+    if tp and not only_markdown:
+        from cpembed.models import load_model
+
+        from .tp_steps import run_tp
+
+        data_dir, raw_dir = find_data_dir(data), find_raw_stsb_dir(raw_data)
+        for model_name in model_list:
+            lm = load_model(model_name, dtype=dtype, device=device)
+            for prompt in prompt_list:
+                run_tp(model_name, lm, prompt, data_dir, raw_dir, out, batch_size)
+                write()
+    elif beyond and not only_markdown:
         _run_beyond(model_list, prompt_list, beyond_data, out, batch_size, dtype, device, tasks.split(","), write)
     elif not only_markdown:
         data_dir, raw_dir = find_data_dir(data), find_raw_stsb_dir(raw_data)
@@ -76,7 +89,6 @@ def report(
 def _run_beyond(models, prompts, data, out, batch_size, dtype, device, tasks, write) -> None:
     """The beyond-STS section, the baselines first (MiniLM: minutes), then each model and prompt."""
     from cpembed.evaluation.beyond import find_beyond_dir
-
     from cpembed.models import load_model
 
     from .baselines import MiniLMEncoder

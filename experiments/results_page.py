@@ -18,6 +18,7 @@ from cpembed.evaluation.tables import SHORT_NAMES
 from cpembed.io import atomic_write
 
 from .report_steps import at_the_grid_edge, choose
+from .tp_steps import tp_markdown
 
 PAPER_ROWS = {  # SPEC section 3: LLaMA2-7B, Spearman x100
     "PromptEOL": (58.81, 77.01, 66.34, 73.22, 73.56, 71.66, 69.64, 70.03),
@@ -108,6 +109,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
     for model_name in models:
         lines += _extras_markdown(model_name, out / model_name / "prompteol", path, missing)
     lines += _beyond_sts_markdown(out, models, prompts, missing)
+    lines += tp_markdown(out, models, prompts)
     minilm = out / "all-MiniLM-L6-v2" / "sts.json"
     lines += ["## For comparison", "", "| setting | " + " | ".join(header[1:]) + " |", "|" + "---|" * len(header)]
     if minilm.is_file():

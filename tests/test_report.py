@@ -402,3 +402,40 @@ def test_beyond_sts_steps_run_resume_and_render(tiny_lm, tmp_path, monkeypatch, 
     assert "## Beyond STS" in text and "| tiny, prompteol | NS l=3 a=2 |" in text
     assert "- tiny / cot: beyond-STS" in text and "STS in 11 languages" in text
     assert f"{cp['mean'] - base['mean']:+.2f} [{cp['mean low']:+.2f}, {cp['mean high']:+.2f}]" in text
+
+
+def test_tp_dev_step_runs_once_reads_dev_splits_only_and_renders(tiny_lm, tmp_path, monkeypatch, own_cache):
+    from experiments import tp_steps
+
+    from cpembed import CPConfig
+
+    data, raw = write_senteval(tmp_path / "downstream"), write_raw_stsb(tmp_path / "raw")
+    out = tmp_path / "results"
+    monkeypatch.setattr(tp_steps, "default_cp", lambda model, prompt: CPConfig(layer=3, alpha=2.0))
+    monkeypatch.setattr(tp_steps, "TP_RANGES", ("2-3", "2-7"))  # the tiny model has 6 layers: 2-7 is refused
+    splits = []
+    for name in ("load_stsb", "load_raw_stsb"):
+        real = getattr(tp_steps, name)
+        monkeypatch.setattr(tp_steps, name, lambda *a, real=real: splits.append(a[-1]) or real(*a))
+    with pytest.raises(Exception, match="out of range for a 6-layer model"):
+        tp_steps.run_tp("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4)
+    monkeypatch.setattr(tp_steps, "TP_RANGES", ("2-3", "2-4"))
+    monkeypatch.setattr(tp_steps, "TP_WITH_CP", "2-3")
+    tp_steps.run_tp("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4)
+    assert set(splits) == {"dev"}
+    step = json.loads((out / "tiny" / "prompteol" / "tp_dev.json").read_text())
+    assert [(r["tp"], r["cp"]) for r in step["rows"]] == [
+        (None, "baseline"),
+        (None, "NS l=3 a=2"),
+        ("2-3", "baseline"),
+        ("2-3", "NS l=3 a=2"),
+        ("2-4", "baseline"),
+    ]
+    for row in step["rows"][1:]:
+        gain = row["raw STS-B dev"] - step["rows"][0]["raw STS-B dev"]
+        assert row["raw low"] <= gain <= row["raw high"]
+    monkeypatch.setattr(tp_steps, "encode_cached", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
+    tp_steps.run_tp("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4)  # kept, not run again
+    markdown = tmp_path / "RESULTS.md"
+    report_page.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
+    assert "## Token Prepending on the dev splits" in markdown.read_text()

@@ -1,6 +1,6 @@
 """cpembed: training-free sentence embeddings from decoder-only LLMs, with Contrastive Prompting."""
 
-from .config import DEFAULT_CP, PAPER_CP, VERSION, CPConfig, default_cp
+from .config import DEFAULT_CP, PAPER_CP, VERSION, CPConfig, TPConfig, default_cp
 from .encoder import CPEncoder
 from .errors import (
     ChecksumError,
@@ -30,6 +30,7 @@ __all__ = [
     "ModelNotFoundError",
     "ModelNotInstalledError",
     "Prompt",
+    "TPConfig",
     "Template",
     "UnsupportedArchitectureError",
     "default_cp",
