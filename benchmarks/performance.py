@@ -70,6 +70,7 @@ def render_markdown(path: Path) -> Path:
         lines += [(folder / "NOTES.md").read_text().strip(), ""]
     sections = (  # each kept measurement and what draws its section, in the page's order
         *((f.name, _side_by_side_lines) for f in sorted(folder.glob("side_by_side-*.json"))),
+        ("encode_100k.json", _encode_100k_lines),
         ("one_engine.json", _one_engine_lines),
         ("bench.json", _bench_lines),
         ("service.json", _service_lines),
@@ -135,6 +136,21 @@ def _side_by_side_lines(result: dict) -> list[str]:
                 + "."
             )
     return [*lines, ""]
+
+
+def _encode_100k_lines(result: dict) -> list[str]:
+    m = result["machine"]
+    return [
+        f"## {result['count']:,} sentences through `cpembed encode`",
+        "",
+        f"`{result['command']}` on {m['cpu']} ({m['cores']} logical cores): `cpembed encode` with its defaults "
+        f"(`{result['model']}`, PromptEOL, the shipped CP setting, default dtype) on {result['count']:,} different "
+        f"12-word sentences into a .npy file, in its own process: **{result['seconds']:.0f} s** "
+        f"({result['rate']:.1f} sentences/s, model load included), peak RSS **{result['peak_rss_mb']:.0f} MB**. "
+        f"Memory is flat: the most resident in the run's second quarter was {result['rss_second_quarter_mb']:.0f} MB, "
+        f"in its last {result['rss_last_quarter_mb']:.0f} MB.",
+        "",
+    ]
 
 
 def _gpu_one_engine_lines(result: dict) -> list[str]:

@@ -203,9 +203,7 @@ def _normal_pass(
 def _prepend(hooks: ExitStack, lm: LanguageModel, batch: _Batch, tp: TPConfig) -> None:
     """Token Prepending's hooks: the placeholder's embedding, then at the input of each of layers
     first..last the last token's state copied onto the placeholder."""
-    if tp.first == 1:  # layer 1's input at the placeholder is replaced: its embedding is never read
-        vector = None
-    else:
+    if tp.first > 1:  # else layer 1's input at the placeholder is replaced, and its embedding never read
         vector = torch.randn(lm.hidden_size, generator=torch.Generator().manual_seed(tp.seed)).to(lm.device)
         hooks.enter_context(set_token(lm.decoder.get_input_embeddings(), OUTPUT_SIDE, batch.placeholder, vector))
     for layer in range(tp.first, min(tp.last, lm.num_layers) + 1):
