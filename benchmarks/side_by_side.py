@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,7 +59,10 @@ class LlamaCppEncoder:
         parts = installed_parts(BUILTIN_MODELS[model])
         if parts is None or len(parts) != 1:
             gguf = Path(tempfile.mkdtemp()) / f"{model}.gguf"  # joined as cpembed joins chunked packages
-            gguf.write_bytes(b"".join(p.read_bytes() for p in parts))
+            with gguf.open("wb") as joined:
+                for part in parts:
+                    with part.open("rb") as chunk:
+                        shutil.copyfileobj(chunk, joined, 1 << 20)  # streamed: the peak RSS is llama.cpp's
         else:
             gguf = parts[0]
         self.llm = llama_cpp.Llama(
@@ -128,6 +132,16 @@ def worker(args) -> dict:
     }
 
 
+def prepare(args) -> dict:
+    """Load the model once in each dtype, so that no measured process pays for converting its GGUF
+    file or storing the bfloat16 copy (what a user pays once, on the first load)."""
+    from cpembed import load_model
+
+    for dtype in ("float32", "bfloat16"):
+        load_model(args.model, dtype, "cpu")
+    return {}
+
+
 def ceiling(args) -> dict:
     """Sentences/s if every real token's matrix products ran at the bare product's rate, per dtype."""
     import torch
@@ -184,11 +198,14 @@ def main() -> None:
     parser.add_argument("--raw", default=None, help="Raw STS-B folder (or CPEMBED_RAW_STSB).")
     parser.add_argument("--engines", default=",".join(ENGINES), help="Comma-separated, from: " + ", ".join(ENGINES))
     parser.add_argument("--output", default="docs/PERFORMANCE.md")
-    parser.add_argument("--worker", choices=[*ENGINES, "ceiling"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--update", action="store_true", help="Replace only these engines' rows in the kept result (and the ceiling)."
+    )
+    parser.add_argument("--worker", choices=[*ENGINES, "ceiling", "prepare"], help=argparse.SUPPRESS)
     parser.add_argument("--vectors", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(ceiling(args) if args.worker == "ceiling" else worker(args)))
+        print(json.dumps({"ceiling": ceiling, "prepare": prepare}.get(args.worker, worker)(args)))
         return
 
     from performance import save_measurement
@@ -198,6 +215,7 @@ def main() -> None:
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        _run_worker(args, "prepare", Path(tmp) / "prepare.npy")
         for engine in args.engines.split(","):
             rows.append(_run_worker(args, engine, Path(tmp) / f"{len(rows)}.npy"))
             print(
@@ -213,6 +231,13 @@ def main() -> None:
                     other = np.load(Path(tmp) / f"{i}.npy")
                     row["min_cosine_to_float32"] = float(paired_cosine(base, other).min())
         bound = _run_worker(args, "ceiling", Path(tmp) / "ceiling.npy")
+    command = "python " + " ".join(["benchmarks/side_by_side.py", *sys.argv[1:]])
+    kept = Path(args.output).parent / "performance" / f"side_by_side-{args.model}.json"
+    if args.update and kept.is_file():  # another run's rows, replaced engine by engine
+        old = json.loads(kept.read_text())
+        rerun = {r["engine"]: r for r in rows}
+        rows = [rerun.pop(r["engine"], r) for r in old["rows"]] + list(rerun.values())
+        command = f"{old['command']}, then {command}"
     result = {
         "machine": machine() | {"threads": args.threads},
         "model": args.model,
@@ -220,7 +245,7 @@ def main() -> None:
         "batch_size": BATCH,
         "rows": rows,
         "ceiling": bound,
-        "command": "python " + " ".join(["benchmarks/side_by_side.py", *sys.argv[1:]]),
+        "command": command,
     }
     target = save_measurement(Path(args.output), f"side_by_side-{args.model}", result)
     print(f"wrote {target}", file=sys.stderr)
