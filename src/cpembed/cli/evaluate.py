@@ -272,6 +272,54 @@ def search_aux_command(layer, alpha, norm, templates, data, output, **options):
     _finish_search(result, encoder, output, "aux", None)
 
 
+@search.command(name="aux-prompt")
+@click.option("--layers", type=CommaList(click.INT), default="3,4,5,6,7", show_default=True, help="Layers l (1-based).")
+@click.option(
+    "--alphas", type=CommaList(click.FLOAT), default="0.5,1,2,3,4", show_default=True, help="NS coefficients."
+)
+@click.option("--top", type=int, default=3, show_default=True, help="Candidates of the screen that get the grid.")
+@DATA_OPTION
+@click.option("--raw-data", type=click.Path(file_okay=False), help="Folder of the raw STS-B release.")
+@click.option("--output", type=click.Path(file_okay=False), help="Write aux_prompt.json here.")
+@wording_search_options
+def search_aux_prompt_command(layers, alphas, top, data, raw_data, output, **options):
+    """Search auxiliary prompts (a grammar of wordings) on both STS-B dev splits: NR screen, then the grid."""
+    from ..cache import EmbeddingCache
+    from ..evaluation.aux_search import search_aux_prompts
+    from ..evaluation.data import find_data_dir
+    from ..evaluation.search import label
+
+    if options.get("aux_template"):
+        raise click.UsageError("search aux-prompt generates the wordings itself: leave out --aux-template")
+    encoder, batch_size, site, _ = _search_encoder(options)
+    found = search_aux_prompts(
+        encoder,
+        find_data_dir(data),
+        Path(raw_data) if raw_data else None,
+        layers=layers,
+        alphas=alphas,
+        top=top,
+        site=site,
+        batch_size=batch_size,
+        cache=EmbeddingCache(),
+    )
+    grid = found.grid
+    ranked = sorted(zip(grid.scores, grid.labels, strict=True), reverse=True)
+    click.echo(f"baseline {grid.baseline:.2f} (mean of STS-B dev and raw dev); the ten best of the grid:")
+    for score, name in ranked[:10]:
+        click.echo(f"  {score:6.2f}  {name}")
+    low, high = found.interval
+    click.echo(
+        f"best: {found.best_name}, {label(found.best)}; against the paper's prompt at its best "
+        f"({label(found.paper_best)}), raw STS-B dev 95% interval [{low:+.2f}, {high:+.2f}]"
+    )
+    if output:
+        folder = Path(output)
+        folder.mkdir(parents=True, exist_ok=True)
+        report = {"settings": run_settings(encoder, None)} | found.records()
+        (folder / "aux_prompt.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
 @search.command(name="controls")
 @click.option("--layer", type=int, required=True, help="Intervention layer l (1-based).")
 @click.option("--alpha", type=float, default=2.0, show_default=True)
