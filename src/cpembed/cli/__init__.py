@@ -62,7 +62,7 @@ def main(debug: bool) -> None:
 
 
 def _register() -> None:
-    from . import bench, beyond, embed, evaluate, serve
+    from . import bench, beyond, embed, evaluate, explain, serve
 
     for command in beyond.COMMANDS:
         evaluate.eval_group.add_command(command)
@@ -75,6 +75,7 @@ def _register() -> None:
         evaluate.search,
         serve.serve,
         bench.bench,
+        explain.explain,
     ):
         main.add_command(command)
 
