@@ -39,6 +39,7 @@ from .results_page import write_markdown
 )
 @click.option("--beyond-data", type=click.Path(file_okay=False), help="The beyond-STS folder (or CPEMBED_BEYOND_DATA).")
 @click.option("--tasks", default=",".join(TASKS), show_default=True, help="With --beyond: which tasks.")
+@click.option("--explain", is_flag=True, help="Run the stop-word check of `cpembed explain` on raw STS-B dev.")
 @click.option("--tp", is_flag=True, help="Run Token Prepending on the dev splits (plain, CP, TP, TP with CP).")
 def report(
     models,
@@ -54,6 +55,7 @@ def report(
     beyond,
     beyond_data,
     tasks,
+    explain,
     tp,
 ):
     """Search each model and prompt on STS-B dev, evaluate the chosen settings, write the report."""
@@ -65,7 +67,18 @@ def report(
         write_markdown(out, Path(markdown), model_list, prompt_list, "make results")
         click.echo(f"wrote {markdown}", err=True)
 
-    if tp and not only_markdown:
+    if explain and not only_markdown:
+        from cpembed.models import load_model
+
+        from .explain_steps import run_explain
+
+        raw_dir = find_raw_stsb_dir(raw_data)
+        for model_name in model_list:
+            lm = load_model(model_name, dtype=dtype, device=device)
+            for prompt in prompt_list:
+                run_explain(model_name, lm, prompt, raw_dir, out)
+                write()
+    elif tp and not only_markdown:
         from cpembed.models import load_model
 
         from .tp_steps import run_tp

@@ -17,6 +17,7 @@ from cpembed.evaluation.sts import STS_TASKS
 from cpembed.evaluation.tables import SHORT_NAMES
 from cpembed.io import atomic_write
 
+from .explain_steps import explain_markdown
 from .report_steps import at_the_grid_edge, choose
 from .tp_steps import tp_markdown
 
@@ -110,6 +111,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
         lines += _extras_markdown(model_name, out / model_name / "prompteol", path, missing)
     lines += _beyond_sts_markdown(out, models, prompts, missing)
     lines += tp_markdown(out, models, prompts)
+    lines += explain_markdown(out, models, prompts)
     minilm = out / "all-MiniLM-L6-v2" / "sts.json"
     lines += ["## For comparison", "", "| setting | " + " | ".join(header[1:]) + " |", "|" + "---|" * len(header)]
     if minilm.is_file():

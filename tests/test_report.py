@@ -439,3 +439,21 @@ def test_tp_dev_step_runs_once_reads_dev_splits_only_and_renders(tiny_lm, tmp_pa
     markdown = tmp_path / "RESULTS.md"
     report_page.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     assert "## Token Prepending on the dev splits" in markdown.read_text()
+
+
+def test_explain_step_measures_stop_word_shares_and_renders(tiny_lm, tmp_path, monkeypatch, own_cache):
+    from experiments import explain_steps
+
+    from cpembed import CPConfig
+
+    raw, out = write_raw_stsb(tmp_path / "raw"), tmp_path / "results"
+    monkeypatch.setattr(explain_steps, "default_cp", lambda model, prompt: CPConfig(layer=3, alpha=2.0))
+    explain_steps.run_explain("tiny", tiny_lm, "prompteol", raw, out, count=6)
+    step = json.loads((out / "tiny" / "prompteol" / "explain.json").read_text())
+    assert step["sentences"] == 6 and set(step["rows"]) == {"attention", "saliency"}
+    for r in step["rows"].values():
+        assert 0 <= r["plain"] <= 100 and r["low"] <= r["CP"] - r["plain"] <= r["high"]
+    assert (out / "tiny" / "prompteol" / "explain.png").is_file()
+    markdown = tmp_path / "RESULTS.md"
+    report_page.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
+    assert "## Does CP take weight away from stop words?" in markdown.read_text()
