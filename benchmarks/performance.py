@@ -147,10 +147,16 @@ def _encode_100k_lines(result: dict) -> list[str]:
         f"(`{result['model']}`, PromptEOL, the shipped CP setting, default dtype) on {result['count']:,} different "
         f"12-word sentences into a .npy file, in its own process: **{result['seconds']:.0f} s** "
         f"({result['rate']:.1f} sentences/s, model load included), peak RSS **{result['peak_rss_mb']:.0f} MB**. "
-        f"Memory is flat: the most resident in the run's second quarter was {result['rss_second_quarter_mb']:.0f} MB, "
-        f"in its last {result['rss_last_quarter_mb']:.0f} MB.",
+        f"Memory {_flat_or_growing(result)}: the most resident in the run's second quarter was "
+        f"{result['rss_second_quarter_mb']:.0f} MB, in its last {result['rss_last_quarter_mb']:.0f} MB.",
         "",
     ]
+
+
+def _flat_or_growing(result: dict) -> str:
+    # Flat: the last quarter holds within 5% of the second, whatever the input's length.
+    grown = result["rss_last_quarter_mb"] / result["rss_second_quarter_mb"] - 1
+    return "is flat" if grown <= 0.05 else f"**grows** ({grown:+.0%} from the second quarter to the last)"
 
 
 def _gpu_one_engine_lines(result: dict) -> list[str]:

@@ -151,15 +151,14 @@ def test_sigterm_leaves_no_partial_output(tiny_model_dir, tmp_path):
 
 @pytest.mark.slow
 def test_the_next_run_removes_what_a_killed_run_left(tiny_model_dir, tmp_path):
-    """SIGKILL leaves the pre-sized partial file; the next run of the same output removes it."""
+    """SIGKILL leaves the partial file; the next run of the same output removes it."""
     import os
     import signal
 
     process = _encode_until_its_partial_appears(tiny_model_dir, tmp_path)
     os.kill(process.pid, signal.SIGKILL)
     process.wait(60)
-    (left,) = tmp_path.glob(".out.npy.*.partial")
-    assert left.stat().st_size > 0
+    assert len(list(tmp_path.glob(".out.npy.*.partial"))) == 1
     small = tmp_path / "small.txt"
     small.write_text("one sentence.\nanother one.\n")
     result = CliRunner().invoke(
@@ -204,3 +203,28 @@ def test_the_bar_moves_after_every_batch_not_every_chunk(tiny_lm, tmp_path, monk
     path.write_text("\n".join(SENTENCES) + "\n")
     encode_file(CPEncoder(tiny_lm, cp=None), path, str(tmp_path / "out.npy"), batch_size=2, chunk_lines=4)
     assert moves == [2, 2, 2]  # a chunk of 4 (two batches), then one of 2
+
+
+def test_npy_rows_are_written_not_mapped(tmp_path):
+    """Mapped pages of the output count as the process's resident memory: the writer must not map it."""
+    from pathlib import Path
+
+    from cpembed.streaming import NpyWriter
+
+    target = tmp_path / "out.npy"
+    writer = NpyWriter(target, rows=4, width=3)
+    writer.write(["a", "b"], np.ones((2, 3), np.float64))
+    maps = Path("/proc/self/maps")
+    if maps.exists():
+        assert writer.partial.name not in maps.read_text()
+    writer.write(["c", "d"], np.full((2, 3), 2.0, np.float32))
+    writer.close(complete=True)
+    np.testing.assert_array_equal(np.load(target), [[1] * 3, [1] * 3, [2] * 3, [2] * 3])
+
+
+def test_an_input_that_changes_while_read_fails_and_leaves_nothing(lines_file, tmp_path):
+    path, lines = lines_file
+    target = tmp_path / "out.npy"
+    with pytest.raises(RuntimeError, match="counted 20 lines but embedded 12"):
+        encode_file(FakeEncoder(), path, str(target), total=20)
+    assert list(tmp_path.iterdir()) == [path]
