@@ -232,7 +232,7 @@ def main() -> None:
                     row["min_cosine_to_float32"] = float(paired_cosine(base, other).min())
         bound = _run_worker(args, "ceiling", Path(tmp) / "ceiling.npy")
     command = "python " + " ".join(["benchmarks/side_by_side.py", *sys.argv[1:]])
-    kept = Path(args.output).parent / "performance" / f"side_by_side-{args.model}.json"
+    kept = Path(args.output).parent / "performance" / f"side_by_side-{Path(args.model).name}.json"
     if args.update and kept.is_file():  # another run's rows, replaced engine by engine
         old = json.loads(kept.read_text())
         rerun = {r["engine"]: r for r in rows}
@@ -247,7 +247,7 @@ def main() -> None:
         "ceiling": bound,
         "command": command,
     }
-    target = save_measurement(Path(args.output), f"side_by_side-{args.model}", result)
+    target = save_measurement(Path(args.output), f"side_by_side-{Path(args.model).name}", result)
     print(f"wrote {target}", file=sys.stderr)
 
 

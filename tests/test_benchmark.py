@@ -54,3 +54,30 @@ def test_the_performance_page_renders_from_the_kept_measurements(tmp_path):
     text = render_markdown(docs / "PERFORMANCE.md").read_text()
     kept = sorted(p.stem for p in (docs / "performance").glob("*.json"))
     assert kept and text.count("\n## ") >= len(kept) - 1
+
+
+@pytest.mark.slow
+def test_side_by_side_measures_each_engine_in_its_own_process(tiny_model_dir, tmp_path):
+    import subprocess
+
+    from senteval_fixture import write_raw_stsb
+
+    raw, output = write_raw_stsb(tmp_path / "raw"), tmp_path / "docs" / "PERFORMANCE.md"
+    engines = "cpembed plain float32,cpembed plain bfloat16"
+    command = [sys.executable, str(REPO / "benchmarks" / "side_by_side.py"), "--model", tiny_model_dir]
+    command += ["--engines", engines, "--count", "4", "--raw", str(raw), "--output", str(output)]
+    done = subprocess.run(command, capture_output=True, text=True, env={"CPEMBED_CACHE": str(tmp_path / "c")} | _env())
+    assert done.returncode == 0, done.stderr[-2000:]
+    (result_file,) = (output.parent / "performance").glob("side_by_side-*.json")
+    result = json.loads(result_file.read_text())
+    assert [r["engine"] for r in result["rows"]] == engines.split(",")
+    assert all(r["rate"] > 0 and r["peak_rss_mb"] > 0 and -100 <= r["spearman"] <= 100 for r in result["rows"])
+    assert 0.9 < result["rows"][1]["min_cosine_to_float32"] <= 1.0001  # bfloat16 against float32
+    assert result["ceiling"]["bfloat16"]["sentences_per_s"] > 0
+    assert "## Side by side" in output.read_text()
+
+
+def _env() -> dict:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "CPEMBED_CACHE"}
