@@ -41,6 +41,7 @@ from .results_page import write_markdown
 @click.option("--tasks", default=",".join(TASKS), show_default=True, help="With --beyond: which tasks.")
 @click.option("--explain", is_flag=True, help="Run the stop-word check of `cpembed explain` on raw STS-B dev.")
 @click.option("--tp", is_flag=True, help="Run Token Prepending on the dev splits (plain, CP, TP, TP with CP).")
+@click.option("--recipes", is_flag=True, help="Score each model's best recipe (chosen on dev) on the test splits.")
 def report(
     models,
     prompts,
@@ -57,6 +58,7 @@ def report(
     tasks,
     explain,
     tp,
+    recipes,
 ):
     """Search each model and prompt on STS-B dev, evaluate the chosen settings, write the report."""
     model_list = [m.strip() for m in models.split(",") if m.strip()]
@@ -89,6 +91,17 @@ def report(
             for prompt in prompt_list:
                 run_tp(model_name, lm, prompt, data_dir, raw_dir, out, batch_size)
                 write()
+    elif recipes and not only_markdown:
+        from cpembed.models import load_model
+
+        from .recipe_steps import as_recipe, choose_recipe, recipe_candidates, run_recipe_test
+
+        data_dir, raw_dir = find_data_dir(data), find_raw_stsb_dir(raw_data)
+        for model_name in model_list:
+            chosen = as_recipe(choose_recipe(recipe_candidates(out, model_name, prompt_list)))
+            lm = load_model(model_name, dtype=dtype, device=device)
+            run_recipe_test(model_name, lm, chosen, data_dir, raw_dir, out, batch_size)
+            write()
     elif beyond and not only_markdown:
         _run_beyond(model_list, prompt_list, beyond_data, out, batch_size, dtype, device, tasks.split(","), write)
     elif not only_markdown:

@@ -18,6 +18,7 @@ from cpembed.evaluation.tables import SHORT_NAMES
 from cpembed.io import atomic_write
 
 from .explain_steps import explain_markdown
+from .recipe_steps import recipe_markdown
 from .report_steps import at_the_grid_edge, choose
 from .tp_steps import tp_markdown
 
@@ -111,6 +112,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
         lines += _extras_markdown(model_name, out / model_name / "prompteol", path, missing)
     lines += _beyond_sts_markdown(out, models, prompts, missing)
     lines += tp_markdown(out, models, prompts)
+    lines += recipe_markdown(out, models, prompts)
     lines += explain_markdown(out, models, prompts)
     minilm = out / "all-MiniLM-L6-v2" / "sts.json"
     lines += ["## For comparison", "", "| setting | " + " | ".join(header[1:]) + " |", "|" + "---|" * len(header)]
@@ -468,7 +470,7 @@ def _beyond_sts_markdown(out: Path, models: Sequence[str], prompts: Sequence[str
         "of each model and prompt (chosen on STS dev splits by the rule below, never here), from one",
         "encoding pass per task; each CP row's difference from its baseline has a 95% paired-bootstrap",
         "interval over queries (retrieval, reranking), pairs (AP) or k-means seeds (clustering). Wall",
-        "times are seconds on 2 CPU cores, or on an H200 GPU where marked (float32 either way: the two",
+        "times are seconds on 2 CPU cores, or on an H200 GPU where marked (float32 unless marked: the two",
         "gave the same numbers to the third decimal on the steps run on both).",
         "",
     ]
@@ -504,7 +506,8 @@ def _beyond_sts_markdown(out: Path, models: Sequence[str], prompts: Sequence[str
 
 def _beyond_row(name: str, row: dict, metrics: Sequence[str], step: dict) -> str:
     """One setting's row; the step's wall time, with where it ran when that was not 2 CPU cores."""
-    seconds = f"{step['seconds']:.0f}" + (f" ({step['device']})" if step.get("device") else "")
+    where = ", ".join(step[key] for key in ("device", "dtype") if step.get(key))
+    seconds = f"{step['seconds']:.0f}" + (f" ({where})" if where else "")
     first = metrics[0]
     difference = "—"
     if f"{first} vs baseline" in row:
@@ -528,7 +531,10 @@ def _multilingual_lines(out: Path, models: Sequence[str], prompts: Sequence[str]
     for name, path in sources:
         if not path.is_file():
             continue
-        step_rows = json.loads(path.read_text())["rows"]
+        step = json.loads(path.read_text())
+        step_rows = step["rows"]
+        if step.get("dtype"):
+            name += f" ({step['dtype']})"
         for row in step_rows:
             languages = languages or [
                 k for k in row if k not in ("setting", "mean") and not k.endswith(("low", "high"))

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from experiments.recipe_steps import as_recipe, choose_recipe, recipe_candidates
 from experiments.report_steps import choose
 
-from cpembed import DEFAULT_CP, PAPER_CP, CPConfig, CPEncoder, default_cp
+from cpembed import BEST_RECIPE, DEFAULT_CP, PAPER_CP, CPConfig, CPEncoder, default_cp
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 SEARCHED = sorted(p.parent for p in RESULTS.glob("*/*/grid_raw.json") if (p.parent / "grid.json").is_file())
@@ -31,3 +32,30 @@ def test_unsearched_models_get_the_papers_settings(tiny_lm):
 def test_a_default_of_no_cp_gives_plain_embeddings(tiny_lm, monkeypatch):
     monkeypatch.setitem(DEFAULT_CP, (tiny_lm.name, "prompteol"), None)
     assert CPEncoder(tiny_lm).cp is None
+
+
+@pytest.mark.parametrize("model", sorted({folder.parent.name for folder in SEARCHED}))
+def test_best_recipes_follow_the_rule(model):
+    candidates = recipe_candidates(RESULTS, model, ("prompteol", "cot", "knowledge", "ck"))
+    assert model in BEST_RECIPE, f"{model} was searched: add the rule's recipe to BEST_RECIPE"
+    assert BEST_RECIPE[model] == as_recipe(choose_recipe(candidates))
+
+
+def test_the_recipe_rule_needs_a_gain_on_raw_text():
+    def candidate(prompt, cp, senteval, raw):
+        return {
+            "prompt": prompt,
+            "cp": cp,
+            "tp": None,
+            "STS-B dev": senteval,
+            "raw STS-B dev": raw,
+            "score": (senteval + raw) / 2,
+        }
+
+    plain = candidate("prompteol", None, 60.0, 70.0)
+    only_senteval = candidate("cot", CPConfig(7, 4.0), 75.0, 69.9)  # the best mean, but worse on raw text
+    assert choose_recipe([plain, only_senteval]) is plain
+    both = candidate("ck", CPConfig(7, 1.0, "recover"), 64.0, 71.0)
+    assert choose_recipe([plain, only_senteval, both]) is both
+    worse_mean = candidate("knowledge", None, 50.0, 71.5)  # better on raw text alone
+    assert choose_recipe([plain, worse_mean]) is plain

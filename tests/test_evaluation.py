@@ -8,6 +8,7 @@ import pytest
 from cpembed.evaluation import data as senteval
 from cpembed.evaluation.metrics import (
     bootstrap_accuracy_difference,
+    bootstrap_mean_spearman_difference,
     bootstrap_spearman_difference,
     paired_cosine,
     pearson,
@@ -51,6 +52,21 @@ def test_bootstrap_interval_of_a_spearman_difference():
         bootstrap_spearman_difference(gold, noisy[:10], better)
     with pytest.raises(ValueError, match="too few distinct pairs"):  # one pair: every draw repeats it
         bootstrap_spearman_difference(gold[:1], noisy[:1], better[:1])
+
+
+def test_bootstrap_interval_of_an_average_over_tasks():
+    rng = np.random.default_rng(2)
+    tasks = []
+    for size, gain in ((300, 0.3), (800, 0.0)):  # one task gains, the other does not move
+        gold = rng.random(size)
+        baseline = gold + rng.normal(0, 0.4, size)
+        tasks.append((gold, baseline, gold + rng.normal(0, 0.4 - gain, size)))
+    mean = np.mean([100 * (spearman(o, g) - spearman(b, g)) for g, b, o in tasks])
+    low, high = bootstrap_mean_spearman_difference(tasks, resamples=300)
+    assert low < mean < high
+    alone = bootstrap_spearman_difference(*tasks[0], resamples=300)
+    assert high - low < alone[1] - alone[0]  # averaging with a task that holds still narrows it
+    assert bootstrap_mean_spearman_difference([(g, b, b) for g, b, _ in tasks], resamples=100) == (0.0, 0.0)
 
 
 def test_bootstrap_spearman_interval_is_paired_and_narrows_with_more_pairs():

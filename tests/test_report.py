@@ -457,3 +457,43 @@ def test_explain_step_measures_stop_word_shares_and_renders(tiny_lm, tmp_path, m
     markdown = tmp_path / "RESULTS.md"
     report_page.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     assert "## Does CP take weight away from stop words?" in markdown.read_text()
+
+
+def test_recipe_is_chosen_on_dev_then_scored_on_test_with_intervals(tiny_lm, tmp_path, monkeypatch, own_cache):
+    from experiments import recipe_steps
+
+    from cpembed import CPConfig, CPEncoder, Recipe, TPConfig
+    from cpembed.evaluation.data import load_raw_stsb
+    from cpembed.evaluation.metrics import paired_cosine, spearman
+
+    data, raw = write_senteval(tmp_path / "downstream"), write_raw_stsb(tmp_path / "raw")
+    out = tmp_path / "results"
+    for prompt in ("prompteol", "cot"):
+        report.run_model_prompt("tiny", tiny_lm, prompt, data, raw, out, batch_size=4, evaluate=False)
+    candidates = recipe_steps.recipe_candidates(out, "tiny", ("prompteol", "cot", "knowledge"))
+    assert {c["prompt"] for c in candidates} == {"prompteol", "cot"}  # knowledge has not run
+    chosen = recipe_steps.choose_recipe(candidates)
+    plain = next(c for c in candidates if c["prompt"] == "prompteol" and c["cp"] is None)
+    assert chosen is plain or (chosen["score"] > plain["score"] and chosen["raw STS-B dev"] > plain["raw STS-B dev"])
+
+    recipe = Recipe("cot", CPConfig(layer=3, alpha=2.0), TPConfig(last=3))  # every part of a recipe at once
+    step = recipe_steps.run_recipe_test("tiny", tiny_lm, recipe, data, raw, out, batch_size=4)
+    assert [r["row"] for r in step["rows"]] == ["plain PromptEOL", "plain cot", "recipe"]
+    test = load_raw_stsb(raw, "test")
+    encoder = CPEncoder(tiny_lm, "cot", cp=recipe.cp, tp=recipe.tp)
+    expected = 100 * spearman(
+        paired_cosine(encoder.encode(test.sentences1), encoder.encode(test.sentences2)), test.scores
+    )
+    plain_row, own, row = step["rows"]
+    assert row["STSBenchmark-raw"] == pytest.approx(expected, abs=1e-6)
+    for key, base in (("vs PromptEOL", plain_row), ("vs its prompt", own)):
+        low, high = row[f"raw {key}"]
+        assert low <= row["STSBenchmark-raw"] - base["STSBenchmark-raw"] <= high
+        low, high = row[f"average {key}"]
+        assert low <= row["average"] - base["average"] <= high
+    monkeypatch.setattr(recipe_steps, "encode_cached", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
+    assert recipe_steps.run_recipe_test("tiny", tiny_lm, recipe, data, raw, out, batch_size=4) == step  # kept
+    markdown = tmp_path / "RESULTS.md"
+    report_page.write_markdown(out, markdown, ["tiny"], ["prompteol", "cot"], "make results")
+    text = markdown.read_text().split("## Recipes")[1]
+    assert "**tiny: dev splits**" in text and "recipe cot + NS l=3 a=2 + TP 2-3" in text

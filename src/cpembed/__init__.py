@@ -1,6 +1,6 @@
 """cpembed: training-free sentence embeddings from decoder-only LLMs, with Contrastive Prompting."""
 
-from .config import DEFAULT_CP, PAPER_CP, VERSION, CPConfig, TPConfig, default_cp
+from .config import BEST_RECIPE, DEFAULT_CP, PAPER_CP, VERSION, CPConfig, Recipe, TPConfig, default_cp, recipe
 from .encoder import CPEncoder
 from .errors import (
     ChecksumError,
@@ -16,6 +16,7 @@ from .prompts import PROMPTS, Prompt, Template, preprocess
 __version__ = VERSION
 
 __all__ = [
+    "BEST_RECIPE",
     "BUILTIN_MODELS",
     "DEFAULT_CP",
     "PAPER_CP",
@@ -30,10 +31,12 @@ __all__ = [
     "ModelNotFoundError",
     "ModelNotInstalledError",
     "Prompt",
+    "Recipe",
     "TPConfig",
     "Template",
     "UnsupportedArchitectureError",
     "default_cp",
     "load_model",
     "preprocess",
+    "recipe",
 ]

@@ -358,11 +358,14 @@ def _encoder_arguments(settings: dict) -> dict:
 
 def requested_settings(encoder_options: dict) -> dict:
     """The configuration a run asks for, JSON-ready, resolved the way CPEncoder resolves it."""
-    from .config import VERSION, CPConfig, default_cp
+    from .config import VERSION, CPConfig, apply_recipe, default_cp
     from .prompts import resolve_prompt
 
-    prompt = resolve_prompt(encoder_options.get("prompt", "prompteol"))
-    cp = encoder_options.get("cp", "auto")
+    given = encoder_options.get("prompt"), encoder_options.get("cp", "auto"), encoder_options.get("tp")
+    prompt, cp, tp = apply_recipe(
+        str(encoder_options.get("model", "smollm2-135m")), encoder_options.get("recipe"), *given
+    )
+    prompt = resolve_prompt(prompt or "prompteol")
     if cp == "auto":
         cp = default_cp(str(encoder_options.get("model", "smollm2-135m")), prompt.name)
     if cp is not None and not isinstance(cp, CPConfig):
@@ -377,7 +380,7 @@ def requested_settings(encoder_options: dict) -> dict:
         "device": encoder_options.get("device"),
         "max_length": encoder_options.get("max_length", 512),
         "cpembed": VERSION,
-    } | ({"tp": asdict(encoder_options["tp"])} if encoder_options.get("tp") else {})
+    } | ({"tp": asdict(tp)} if tp else {})
 
 
 def _differences(old: dict, new: dict) -> list[str]:

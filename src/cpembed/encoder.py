@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import engine
-from .config import VERSION, CPConfig, EncoderSettings, TPConfig, default_cp
+from .config import VERSION, CPConfig, EncoderSettings, TPConfig, apply_recipe, default_cp
 from .errors import InvalidTypeError, InvalidValueError
 from .models import DEFAULT_MODEL, LanguageModel, declared_num_layers, load_model, resolve_device, resolve_dtype
 from .prompts import Prompt, resolve_prompt, warn_cut
@@ -26,7 +26,8 @@ class CPEncoder:
 
     Args:
         model: a built-in model name, a model folder, a `.gguf` file, or a loaded `LanguageModel`.
-        prompt: "prompteol", "cot", "knowledge", "ck", or a template with one `{sentence}`.
+        prompt: "prompteol", "cot", "knowledge", "ck", or a template with one `{sentence}`; None is
+            "prompteol", or the recipe's.
         cp: a `CPConfig`; "auto" (the default) takes the defaults table's entry for this model
             and prompt; None gives the plain prompt-based embedding without CP.
         output_layer: index into `hidden_states` (0 = embeddings, -1 = final normed state,
@@ -36,6 +37,9 @@ class CPEncoder:
         device: "cpu", "cuda", ...; None picks CUDA when available.
         max_length: token budget of one prompt; longer sentences are cut, the template never.
         tp: a `TPConfig` adds Token Prepending to the normal prompt (composes with CP); None: none.
+        recipe: "best" takes the prompt, CP and TP of the model's best recipe (`cpembed.BEST_RECIPE`,
+            chosen on dev splits; the paper's CK with CP for a model nobody has searched). It fixes
+            those three, so it cannot be given with `prompt`, `cp` or `tp`.
         query_prompt, document_prompt: the prompts of `encode_query` and `encode_document` (names
             or templates, as `prompt`); None is `prompt`. They share this encoder's CP setting and
             output layer, so that query and document vectors stay comparable.
@@ -51,7 +55,7 @@ class CPEncoder:
     def __init__(
         self,
         model: str | os.PathLike | LanguageModel = DEFAULT_MODEL,
-        prompt: str | Prompt = "prompteol",
+        prompt: str | Prompt | None = None,
         cp: CPConfig | None | Literal["auto"] = "auto",
         output_layer: int | None = None,
         dtype: str | torch.dtype | None = None,
@@ -62,6 +66,7 @@ class CPEncoder:
         query_prompt: str | Prompt | None = None,
         document_prompt: str | Prompt | None = None,
         tp: TPConfig | None = None,
+        recipe: Literal["best"] | None = None,
     ) -> None:
         for name, value, choices in (
             ("padding_side", padding_side, ("right", "left")),
@@ -75,7 +80,10 @@ class CPEncoder:
                     FutureWarning,
                     stacklevel=2,
                 )
-        self.prompt = resolve_prompt(prompt)
+        name = model.name if isinstance(model, LanguageModel) else model
+        name = os.fspath(name) if isinstance(name, os.PathLike) else name  # what the defaults tables key on
+        prompt, cp, tp = apply_recipe(name, recipe, prompt, cp, tp)
+        self.prompt = resolve_prompt("prompteol" if prompt is None else prompt)
         roles = {role: given for role, given in (("query", query_prompt), ("document", document_prompt)) if given}
         for given in roles.values():
             resolve_prompt(given)  # a bad name fails here, before the model loads
@@ -93,9 +101,8 @@ class CPEncoder:
                     "or leave device unset"
                 )
             self.lm = model
-        name = model.name if isinstance(model, LanguageModel) else model
         if cp == "auto":
-            cp = default_cp(os.fspath(name) if isinstance(name, os.PathLike) else name, self.prompt.name)
+            cp = default_cp(name, self.prompt.name)
         if cp is not None and not isinstance(cp, CPConfig):
             raise InvalidTypeError(f"cp must be a CPConfig, None or 'auto', got {type_name(cp)}")
         self.cp = cp

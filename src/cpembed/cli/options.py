@@ -7,7 +7,7 @@ import functools
 
 import click
 
-from ..config import NORMS, PAPER_CP, TPConfig, default_cp
+from ..config import NORMS, PAPER_CP, RECIPES, TPConfig, apply_recipe, default_cp
 from ..errors import InvalidTypeError, InvalidValueError, ModelNotFoundError
 from ..models import DEFAULT_MODEL
 from ..prompts import PROMPTS, resolve_prompt
@@ -22,9 +22,7 @@ _MODEL_OPTIONS = [
     ),
     click.option(
         "--prompt",
-        default="prompteol",
-        show_default=True,
-        help=f"{', '.join(PROMPTS)}, or a template with one {{sentence}}.",
+        help=f"{', '.join(PROMPTS)}, or a template with one {{sentence}}. Default: prompteol, or the recipe's.",
     ),
     click.option(
         "--output-layer", type=int, help="Index into hidden_states (-1 = final normed state); default per prompt."
@@ -59,6 +57,12 @@ _MODEL_OPTIONS = [
 _SITE_OPTION = click.option("--site", type=click.Choice(SITES), help="Where CP reads and writes.")
 _SITE_OPTIONS = [_SITE_OPTION, click.option("--aux-template", help="Auxiliary prompt with one {sentence}.")]
 _CP_OPTIONS = [
+    click.option(
+        "--recipe",
+        type=click.Choice(RECIPES),
+        help="best: the prompt, CP and TP of the model's best recipe, chosen on dev splits (cpembed.BEST_RECIPE); "
+        "not with --prompt, CP flags or --tp-layers.",
+    ),
     click.option("--no-cp", is_flag=True, help="Plain prompt embeddings, without Contrastive Prompting."),
     click.option(
         "--layer",
@@ -123,12 +127,24 @@ def encoder_arguments(
     device,
     max_length,
     tp_layers=None,
+    recipe=None,
 ) -> dict:
     """CPEncoder's keyword arguments from the encoder flags, without loading the model."""
     given = dict(layer=layer, alpha=alpha, norm=norm, site=site, aux_template=aux_template)
     overrides = {k: v for k, v in given.items() if v is not None}
     if no_cp and overrides:
         raise click.UsageError(f"--no-cp cannot be combined with --{', --'.join(overrides).replace('_', '-')}")
+    if recipe is not None:
+        flags = [
+            flag for flag, value in (("--prompt", prompt), ("--no-cp", no_cp), ("--tp-layers", tp_layers)) if value
+        ]
+        flags += [f"--{k.replace('_', '-')}" for k in overrides]
+        if flags:
+            raise click.UsageError(f"--recipe sets the prompt, CP and TP: drop {', '.join(flags)}, or drop --recipe")
+        prompt, cp, tp = apply_recipe(model, recipe)
+        arguments = dict(model=model, prompt=prompt, cp=cp, output_layer=output_layer, dtype=dtype, device=device)
+        return arguments | {"max_length": max_length} | ({"tp": tp} if tp else {})
+    prompt = prompt or "prompteol"
     cp = None
     if not no_cp:
         name = resolve_prompt(prompt).name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -54,15 +55,9 @@ def bootstrap_spearman_difference(
     if min(len(np.unique(x)) for x in (gold, baseline, other)) < 2:
         raise InvalidValueError(f"a list holds one value over these {len(gold)} pairs: too few distinct pairs")
 
-    def difference(gold, baseline, other, axis):
-        # Spearman is Pearson on average ranks (what spearmanr computes), here for a batch of draws at once.
-        gold, baseline, other = (stats.rankdata(x, axis=axis) for x in (gold, baseline, other))
-        correlation = stats.pearsonr
-        return 100 * (correlation(other, gold, axis=axis).statistic - correlation(baseline, gold, axis=axis).statistic)
-
     return paired_bootstrap(
         (gold, baseline, other),
-        difference,
+        _spearman_difference,
         resamples,
         level,
         seed,
@@ -70,6 +65,50 @@ def bootstrap_spearman_difference(
         batch=200,  # draws per call: faster than all at once, and 200 x pairs ranks in memory
         quiet=(stats.ConstantInputWarning,),  # a draw repeating one value has no correlation
     )
+
+
+def _spearman_difference(gold, baseline, other, axis):
+    # Spearman is Pearson on average ranks (what spearmanr computes), here for a batch of draws at once.
+    stats = _stats()
+    gold, baseline, other = (stats.rankdata(x, axis=axis) for x in (gold, baseline, other))
+    correlation = stats.pearsonr
+    return 100 * (correlation(other, gold, axis=axis).statistic - correlation(baseline, gold, axis=axis).statistic)
+
+
+def bootstrap_mean_spearman_difference(
+    tasks: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """A paired bootstrap interval for the difference of an average of Spearman over tasks.
+
+    `tasks` holds (gold, baseline, other) per task. Each resample draws pairs with replacement
+    within every task, independently, and averages the tasks' differences: the interval of a
+    seven-task STS average, where the tasks differ in size and are not one pool.
+    """
+    stats = _stats()
+    draws = []
+    for i, (gold, baseline, other) in enumerate(tasks):
+        samples = tuple(np.asarray(x, dtype=np.float64) for x in (gold, baseline, other))
+        with warnings.catch_warnings():
+            for warning in (stats.DegenerateDataWarning, stats.ConstantInputWarning):  # nan draws: left out below
+                warnings.simplefilter("ignore", warning)
+            result = stats.bootstrap(
+                samples,
+                _spearman_difference,
+                paired=True,
+                vectorized=True,
+                n_resamples=resamples,
+                batch=200,
+                confidence_level=level,
+                method="percentile",
+                rng=seed + i,
+            )
+        draws.append(result.bootstrap_distribution)
+    mean = np.nanmean(np.stack(draws), axis=0)
+    low, high = np.nanquantile(mean, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
 
 
 def bootstrap_accuracy_difference(

@@ -1,0 +1,214 @@
+"""The best training-free recipe of each model: chosen on dev splits, then scored once on the test splits.
+
+The rule (`choose_recipe`): every candidate with results on both STS-B dev splits is scored by the
+mean of its SentEval STS-B dev and raw STS-B dev Spearman, as the CP defaults are. Candidates are,
+for each prompt that has run, its plain embedding, its shipped default CP setting, and Token
+Prepending with and without that CP where `--tp` has run. The recipe is the best-scoring
+candidate among those that beat plain PromptEOL on raw STS-B dev *and* on the mean (the rule of
+the CP defaults, over more candidates); if none does, it is plain PromptEOL. Nothing here reads
+a test split to choose.
+
+The test step (`run_recipe_test`) then scores, on the seven STS tasks and raw STS-B test, the
+recipe against plain PromptEOL (what it gains over the baseline everyone starts from) and against
+its own prompt's plain embedding (what CP adds on top), with 95% paired-bootstrap intervals of
+each difference: for raw STS-B test over pairs, for the seven-task average over each task's
+pairs drawn independently. One JSON per model: <results>/<model>/recipe.json.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cpembed.cache import EmbeddingCache, encode_cached
+from cpembed.config import CPConfig, Recipe, TPConfig
+from cpembed.encoder import CPEncoder
+from cpembed.evaluation.data import Pairs
+from cpembed.evaluation.metrics import (
+    bootstrap_mean_spearman_difference,
+    bootstrap_spearman_difference,
+    paired_cosine,
+    spearman,
+)
+from cpembed.evaluation.search import label
+from cpembed.evaluation.sts import RAW_TASKS, STS_TASKS, load_task
+
+from .beyond_steps import INTERVAL_RESAMPLES, _write
+from .report_steps import choose
+
+SENTEVAL_DEV, RAW_DEV = "STS-B dev", "raw STS-B dev"
+
+
+def recipe_candidates(out: Path, model: str, prompts) -> list[dict]:
+    """Every candidate with both dev scores: prompt, cp (a CPConfig or None), tp ("2-7" or None)."""
+    candidates = []
+    for prompt in prompts:
+        folder = out / model / prompt
+        if not ((folder / "grid.json").is_file() and (folder / "grid_raw.json").is_file()):
+            continue
+        grid = json.loads((folder / "grid.json").read_text())["records"]
+        raw = json.loads((folder / "grid_raw.json").read_text())["records"]
+        scores = {
+            r["label"]: (r["spearman"], next(x["spearman"] for x in raw if x["label"] == r["label"])) for r in grid
+        }
+        default = choose(grid, raw)["default"]
+        for setting in [None] + ([default] if default else []):
+            senteval, raw_dev = scores[label(setting)]
+            candidates.append(_candidate(prompt, setting, None, senteval, raw_dev))
+        if (folder / "tp_dev.json").is_file():
+            for row in json.loads((folder / "tp_dev.json").read_text())["rows"]:
+                if row["tp"] is not None:
+                    setting = None if row["cp"] == "baseline" else default
+                    if label(setting) != row["cp"]:
+                        raise ValueError(f"{folder / 'tp_dev.json'} ran CP {row['cp']}, not the default: run it again")
+                    candidates.append(_candidate(prompt, setting, row["tp"], row[SENTEVAL_DEV], row[RAW_DEV]))
+    return candidates
+
+
+def _candidate(prompt: str, cp: CPConfig | None, tp: str | None, senteval: float, raw_dev: float) -> dict:
+    return {
+        "prompt": prompt,
+        "cp": cp,
+        "tp": tp,
+        SENTEVAL_DEV: senteval,
+        RAW_DEV: raw_dev,
+        "score": (senteval + raw_dev) / 2,
+    }
+
+
+def choose_recipe(candidates: list[dict]) -> dict:
+    """The rule of the module's docstring: the candidate the recipe is."""
+    plain = next(c for c in candidates if c["prompt"] == "prompteol" and c["cp"] is None and c["tp"] is None)
+    better = [c for c in candidates if c["score"] > plain["score"] and c[RAW_DEV] > plain[RAW_DEV]]
+    return max(better, key=lambda c: c["score"]) if better else plain
+
+
+def as_recipe(candidate: dict) -> Recipe:
+    return Recipe(candidate["prompt"], candidate["cp"], TPConfig.parse(candidate["tp"]) if candidate["tp"] else None)
+
+
+def describe(recipe: Recipe) -> str:
+    """ "ck + NR l=7", "prompteol + TP 2-7", "prompteol (plain)"."""
+    parts = ([label(recipe.cp)] if recipe.cp else []) + (
+        [f"TP {recipe.tp.first}-{recipe.tp.last}"] if recipe.tp else []
+    )
+    return f"{recipe.prompt} + {' + '.join(parts)}" if parts else f"{recipe.prompt} (plain)"
+
+
+def run_recipe_test(
+    model: str, lm, recipe: Recipe, data_dir: Path, raw_dir: Path, out: Path, batch_size: int = 16
+) -> dict:
+    """The test step for one model (see the module docstring), unless its JSON exists for this recipe."""
+    path = out / model / "recipe.json"
+    if path.is_file() and (kept := json.loads(path.read_text()))["recipe"] == describe(recipe):
+        return kept
+    started = time.perf_counter()
+    rows = {
+        "plain PromptEOL": (Recipe("prompteol", None), None),
+        f"plain {recipe.prompt}": (Recipe(recipe.prompt, None, recipe.tp), None),
+        "recipe": (recipe, recipe.cp),
+    }
+    cache = EmbeddingCache()
+    tasks = {}  # task -> (gold, {row: cosines})
+    for task in STS_TASKS + RAW_TASKS:
+        pairs = Pairs.concatenate(list(load_task(task, data_dir, raw_dir).values()))
+        unique = list(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
+        index = {s: i for i, s in enumerate(unique)}
+        cosines = {}
+        for name, (prompt_recipe, setting) in rows.items():
+            encoder = CPEncoder(lm, prompt_recipe.prompt, cp=None, tp=prompt_recipe.tp)
+            (vectors,) = encode_cached(encoder, unique, [setting], cache, batch_size)
+            first, second = vectors[[index[s] for s in pairs.sentences1]], vectors[[index[s] for s in pairs.sentences2]]
+            cosines[name] = paired_cosine(first, second)
+        tasks[task] = (pairs.scores, cosines)
+    dtype = str(next(lm.model.parameters()).dtype).removeprefix("torch.")
+    result = {"model": model, "recipe": describe(recipe), "dtype": dtype, "rows": [], "resamples": INTERVAL_RESAMPLES}
+    for name in rows:
+        scores = {task: 100 * spearman(cos[name], gold) for task, (gold, cos) in tasks.items()}
+        row = {"row": name, **scores, "average": float(np.mean([scores[t] for t in STS_TASKS]))}
+        if name == "recipe":
+            for against, key in (("plain PromptEOL", "vs PromptEOL"), (f"plain {recipe.prompt}", "vs its prompt")):
+                seven = [(gold, cos[against], cos[name]) for task, (gold, cos) in tasks.items() if task in STS_TASKS]
+                gold, cos = tasks[RAW_TASKS[0]]
+                row[f"average {key}"] = bootstrap_mean_spearman_difference(seven, INTERVAL_RESAMPLES)
+                row[f"raw {key}"] = bootstrap_spearman_difference(gold, cos[against], cos[name], INTERVAL_RESAMPLES)
+        result["rows"].append(row)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    _write(path, result)
+    return json.loads(path.read_text())  # as a later run reads it back
+
+
+def recipe_markdown(out: Path, models, prompts) -> list[str]:
+    """The "Recipes" section of docs/RESULTS.md: each model's candidates on dev, then its recipe on test."""
+    minilm_path = out / "all-MiniLM-L6-v2" / "sts.json"
+    minilm = json.loads(minilm_path.read_text())["report"]["average"] if minilm_path.is_file() else None
+    lines = []
+    for model in models:
+        candidates = recipe_candidates(out, model, prompts)
+        if not any(c["prompt"] == "prompteol" and c["cp"] is None for c in candidates):
+            continue
+        chosen = choose_recipe(candidates)
+        lines += [
+            f"**{model}: dev splits** (the chosen recipe in bold)",
+            "",
+            "| prompt | CP | TP | STS-B dev | raw STS-B dev | mean |",
+            "|---|---|---|---|---|---|",
+        ]
+        for c in sorted(candidates, key=lambda c: -c["score"]):
+            mark, cp = "**" if c is chosen else "", label(c["cp"]) if c["cp"] else "—"
+            lines.append(
+                f"| {mark}{c['prompt']}{mark} | {cp} | {c['tp'] or '—'} | {c[SENTEVAL_DEV]:.2f} "
+                f"| {c[RAW_DEV]:.2f} | {mark}{c['score']:.2f}{mark} |"
+            )
+        lines.append("")
+        path = out / model / "recipe.json"
+        if not path.is_file():
+            lines += [f"The test splits for {describe(as_recipe(chosen))} have not run.", ""]
+            continue
+        step = json.loads(path.read_text())
+        header = ["row", *STS_TASKS, "avg", "STS-B raw"]
+        lines += [
+            f"**{model}: test splits**, recipe {step['recipe']} ({step['dtype']}, {step['seconds']:.0f} s)",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+        ]
+        for row in step["rows"]:
+            cells = " | ".join(f"{row[t]:.2f}" for t in STS_TASKS)
+            lines.append(f"| {row['row']} | {cells} | **{row['average']:.2f}** | {row[RAW_TASKS[0]]:.2f} |")
+        plain, own, recipe = step["rows"]  # plain PromptEOL, the recipe's prompt plain, the recipe
+        lines += [""]
+        for name, key, base in (
+            ("plain PromptEOL", "vs PromptEOL", plain),
+            ("its own prompt's plain embedding", "vs its prompt", own),
+        ):
+            average = recipe["average"] - base["average"]
+            raw = recipe[RAW_TASKS[0]] - base[RAW_TASKS[0]]
+            (a_low, a_high), (r_low, r_high) = recipe[f"average {key}"], recipe[f"raw {key}"]
+            lines.append(
+                f"- Against {name}: seven-task average {average:+.2f} [{a_low:+.2f}, {a_high:+.2f}], "
+                f"raw STS-B test {raw:+.2f} [{r_low:+.2f}, {r_high:+.2f}]."
+            )
+        if minilm is not None:
+            lines.append(
+                f"- all-MiniLM-L6-v2's seven-task average is {minilm:.2f}: the recipe is "
+                f"{minilm - recipe['average']:.2f} points behind it."
+            )
+        lines.append("")
+    if not lines:
+        return []
+    return [
+        "## Recipes: the best training-free embedding of each model",
+        "",
+        "`python -m experiments --recipes`. Candidates: each prompt's plain embedding, its default CP, and",
+        "Token Prepending with and without it where `--tp` has run. The rule (`choose_recipe` in",
+        "`experiments/recipe_steps.py`): the best mean of the two STS-B dev splits, if it also beats plain",
+        'PromptEOL on raw STS-B dev. The chosen recipe ships as `CPEncoder(recipe="best")` (`--recipe best`)',
+        "and is then scored once on the test splits, with 95% paired-bootstrap intervals (raw STS-B test:",
+        "over pairs; the seven-task average: over each task's pairs, drawn independently).",
+        "",
+        *lines,
+    ]
