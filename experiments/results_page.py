@@ -20,6 +20,7 @@ from cpembed.io import atomic_write
 from .explain_steps import explain_markdown
 from .recipe_steps import recipe_markdown
 from .report_steps import at_the_grid_edge, choose
+from .scale_table import scale_markdown
 from .tp_steps import tp_markdown
 
 PAPER_ROWS = {  # SPEC section 3: LLaMA2-7B, Spearman x100
@@ -113,6 +114,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
     lines += _beyond_sts_markdown(out, models, prompts, missing)
     lines += tp_markdown(out, models, prompts)
     lines += recipe_markdown(out, models, prompts)
+    lines += scale_markdown(out, models, prompts)
     lines += explain_markdown(out, models, prompts)
     minilm = out / "all-MiniLM-L6-v2" / "sts.json"
     lines += ["## For comparison", "", "| setting | " + " | ".join(header[1:]) + " |", "|" + "---|" * len(header)]

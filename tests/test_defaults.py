@@ -59,3 +59,16 @@ def test_the_recipe_rule_needs_a_gain_on_raw_text():
     assert choose_recipe([plain, only_senteval, both]) is both
     worse_mean = candidate("knowledge", None, 50.0, 71.5)  # better on raw text alone
     assert choose_recipe([plain, worse_mean]) is plain
+
+
+def test_the_size_table_reads_each_searched_prompt_and_the_paper():
+    from experiments.scale_table import scale_markdown
+
+    models = sorted({folder.parent.name for folder in SEARCHED})
+    lines = scale_markdown(RESULTS, models, ("prompteol", "cot"))
+    rows = [line.split(" | ") for line in lines if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == 2 * len(models) + 2  # each model's two prompts, and the paper's
+    for row in rows:
+        depth, fraction = int(row[1]), float(row[4])
+        layer = int(row[3].split("l=")[1].split()[0])
+        assert fraction == pytest.approx(layer / depth, abs=0.005)

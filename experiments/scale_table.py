@@ -1,0 +1,96 @@
+"""Does CP grow with model size? One table from the dev searches and STS evaluations already run.
+
+Per model and prompt: the model's depth L, the grid's best setting by the mean of the two STS-B
+dev splits (the rule's ranking), its layer as a fraction of depth, its alpha, the shipped
+default's gain on raw STS-B dev with its 95% interval, and the best NS setting's gain on the
+seven-task STS average (test). The paper's LLaMA2-7B rows beside them (its settings and its
+seven-task gains; it did not measure raw text).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cpembed.models import BUILTIN_MODELS
+
+from .report_steps import choose
+
+# SPEC sections 2-3: LLaMA2-7B (32 layers), the paper's settings and seven-task averages.
+PAPER_SCALE = {
+    "prompteol": ("NS l=5 a=2", 5, 2.0, 70.03, 75.27),
+    "cot": ("NS l=7 a=3", 7, 3.0, 76.86, 77.45),
+    "knowledge": ("NS l=7 a=3", 7, 3.0, 77.14, 77.56),
+}
+
+
+def scale_markdown(out: Path, models, prompts) -> list[str]:
+    rows = []
+    for model in models:
+        depth = BUILTIN_MODELS[model].num_layers if model in BUILTIN_MODELS else None
+        for prompt in prompts:
+            folder = out / model / prompt
+            if depth is None or not (folder / "grid.json").is_file() or not (folder / "grid_raw.json").is_file():
+                continue
+            grid = json.loads((folder / "grid.json").read_text())["records"]
+            raw = json.loads((folder / "grid_raw.json").read_text())["records"]
+            choice = choose(grid, raw)
+            best = max((choice["scale"], choice["recover"]), key=lambda s: _score(choice, s))
+            rows.append(
+                f"| {model} | {depth} | {prompt} | {_label(best)} | {best.layer / depth:.2f} | "
+                f"{f'{best.alpha:g}' if best.norm == 'scale' else '—'} | {_default_gain(folder, choice)} | "
+                f"{_sts_gain(folder)} |"
+            )
+    if not rows:
+        return []
+    for prompt in prompts:
+        if prompt in PAPER_SCALE:
+            setting, layer, alpha, plain, cp = PAPER_SCALE[prompt]
+            rows.append(
+                f"| LLaMA2-7B (paper) | 32 | {prompt} | {setting} | {layer / 32:.2f} | {alpha:g} | — | "
+                f"{cp - plain:+.2f} |"
+            )
+    return [
+        "## Does it grow with size?",
+        "",
+        "The best setting of the paper's grid by the mean of the two STS-B dev splits, its layer as a",
+        "fraction of the model's depth, the shipped default's gain on raw STS-B dev (95% interval), and",
+        "the best NS setting's gain on the seven-task STS average (test splits). Qwen2.5-Coder-1.5B has",
+        "not run (see the notes).",
+        "",
+        "| model | layers L | prompt | best on dev | l / L | alpha | raw dev: default - plain [95%] "
+        "| STS avg: best NS - plain |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
+def _score(choice: dict, setting) -> float:
+    scores = choice["scores"][_label(setting)]
+    return sum(scores.values()) / len(scores)
+
+
+def _label(setting) -> str:
+    return f"NR l={setting.layer}" if setting.norm == "recover" else f"NS l={setting.layer} a={setting.alpha:g}"
+
+
+def _default_gain(folder: Path, choice: dict) -> str:
+    if choice["default"] is None:
+        return "none shipped"
+    path = folder / "intervals_raw.json"
+    if not path.is_file():
+        return "—"
+    record = next(r for r in json.loads(path.read_text())["records"] if r["label"] == _label(choice["default"]))
+    return f"{record['difference']:+.2f} [{record['low']:+.2f}, {record['high']:+.2f}]"
+
+
+def _sts_gain(folder: Path) -> str:
+    path = folder / "sts.json"
+    if not path.is_file():
+        return "—"
+    rows = json.loads(path.read_text())["rows"]
+    ns = next((r for r in rows if r["setting"].startswith("NS")), None)
+    if ns is None:
+        return "—"
+    return f"{ns['report']['average'] - rows[0]['report']['average']:+.2f}"
