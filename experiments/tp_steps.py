@@ -23,15 +23,18 @@ from cpembed.evaluation.search import label
 
 from .beyond_steps import INTERVAL_RESAMPLES, _write
 
-# The paper's code replaces layers 2..7 of LLaMA2-7B's 32; shorter and longer ranges beside it.
-TP_RANGES = ("2-4", "2-7", "2-10")
+# The paper's code replaces layers 2..7 of LLaMA2-7B's 32; shorter and longer ranges beside it, and
+# ranges from layer 1, where layer 1 never reads the placeholder's random embedding (norm about
+# sqrt(d), against about 3 for SmolLM2's token embeddings).
+TP_RANGES = ("1-4", "1-7", "2-4", "2-7", "2-10")
 TP_WITH_CP = "2-7"  # the range also run with the default CP
 
 
 def run_tp(model_name: str, lm, prompt: str, data_dir: Path, raw_dir: Path, out: Path, batch_size: int = 16) -> None:
-    """The step for one model and prompt, unless its JSON exists."""
+    """The step for one model and prompt, unless its JSON holds every range of `TP_RANGES` (the
+    embedding cache serves the rows an earlier run computed)."""
     path = out / model_name / prompt / "tp_dev.json"
-    if path.is_file():
+    if path.is_file() and set(TP_RANGES) <= {row["tp"] for row in json.loads(path.read_text())["rows"]}:
         return
     started = time.perf_counter()
     splits = {"STS-B dev": load_stsb(data_dir, "dev"), "raw STS-B dev": load_raw_stsb(raw_dir, "dev")}

@@ -434,8 +434,14 @@ def test_tp_dev_step_runs_once_reads_dev_splits_only_and_renders(tiny_lm, tmp_pa
     for row in step["rows"][1:]:
         gain = row["raw STS-B dev"] - step["rows"][0]["raw STS-B dev"]
         assert row["raw low"] <= gain <= row["raw high"]
+    real_encode = tp_steps.encode_cached
     monkeypatch.setattr(tp_steps, "encode_cached", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
     tp_steps.run_tp("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4)  # kept, not run again
+    monkeypatch.setattr(tp_steps, "encode_cached", real_encode)
+    monkeypatch.setattr(tp_steps, "TP_RANGES", ("1-3", "2-3", "2-4"))  # a range added later runs the step again
+    tp_steps.run_tp("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4)
+    rerun = json.loads((out / "tiny" / "prompteol" / "tp_dev.json").read_text())["rows"]
+    assert ("1-3", "baseline") in [(r["tp"], r["cp"]) for r in rerun] and rerun[4] == step["rows"][3]
     markdown = tmp_path / "RESULTS.md"
     report_page.write_markdown(out, markdown, ["tiny"], ["prompteol"], "make results")
     assert "## Token Prepending on the dev splits" in markdown.read_text()
