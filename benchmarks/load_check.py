@@ -83,10 +83,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--max-queue-seconds", type=float, default=Limits.max_queue_seconds)
     parser.add_argument("--unbatched", action="store_true", help="Also run the load with each request alone.")
+    parser.add_argument("--dtype", default="auto", help="The service's own default: auto.")
     parser.add_argument("--output", default="docs/PERFORMANCE.md")
     args = parser.parse_args()
 
-    encoder = CPEncoder(load_model(args.model, "float32", "cpu"))
+    encoder = CPEncoder(load_model(args.model, args.dtype, "cpu"))
     requests = _requests(args.requests)
     runs = {}
     for label, batch in (("batched", 32), ("one by one", 1))[: 2 if args.unbatched else 1]:
@@ -100,6 +101,7 @@ def main() -> None:
         "machine": machine(),
         "model": args.model,
         "cp": repr(encoder.cp),
+        "dtype": str(encoder.lm.dtype).removeprefix("torch."),
         "requests": args.requests,
         "concurrency": args.concurrency,
         "max_queue_seconds": args.max_queue_seconds,

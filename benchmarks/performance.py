@@ -389,7 +389,8 @@ def _service_lines(result: dict) -> list[str]:
         "## The embeddings service",
         "",
         f"`{result['command']}` on {m['cpu']} ({m['cores']} logical cores, {m['threads']} torch threads): "
-        f"`{result['model']}` with {result['cp']}, {result['requests']} requests of 1-4 sentences "
+        f"`{result['model']}` ({result.get('dtype', 'float32')}) with {result['cp']}, {result['requests']} requests "
+        "of 1-4 sentences "
         f"({result['sentences']} sentences) from {result['concurrency']} concurrent clients on loopback, "
         f"dynamic batching (up to 32 sentences a batch, 5 ms wait), admission by queue time "
         f"(--max-queue-seconds {result.get('max_queue_seconds', 'unset')}). A refused request got a 503 with "
