@@ -163,6 +163,52 @@ def test_ndcg_and_recall_with_graded_and_missing_qrels():
     assert top_one["ndcg@1"] == 0 and top_one["recall@100"] == 100  # d1 is unjudged; only 5 documents
 
 
+def test_retrieval_metrics_equal_pytrec_evals_as_mteb_runs_it():
+    """MTEB's retrieval evaluator scores with pytrec_eval ("ndcg_cut.10", "recall.100"): without ties
+    the numbers here must be its numbers, query by query, with graded, zero and missing judgments."""
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    rng = np.random.default_rng(7)
+    vectors = {f"d{i}": rng.normal(size=8).tolist() for i in range(300)}
+    vectors |= {f"q{i}": rng.normal(size=8).tolist() for i in range(25)}
+    qrels = {}
+    for i in range(25):
+        judged = rng.choice(300, size=rng.integers(1, 12), replace=False)
+        qrels[f"q{i}"] = {f"d{j}": int(rng.integers(0, 3)) for j in judged}
+        qrels[f"q{i}"][f"d{judged[0]}"] = int(rng.integers(1, 3))  # at least one relevant document
+    data = Retrieval({f"q{i}": f"q{i}" for i in range(25)}, {f"d{i}": f"d{i}" for i in range(300)}, qrels)
+    result = evaluate_retrieval(table(vectors), table(vectors), data)
+    unit = {k: np.asarray(v) / np.linalg.norm(v) for k, v in vectors.items()}
+    run = {q: {d: float(unit[q] @ unit[d]) for d in data.corpus} for q in data.queries}
+    theirs = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.100"}).evaluate(run)
+    for i, q in enumerate(data.queries):
+        assert result["per_query"]["ndcg@10"][i] == pytest.approx(theirs[q]["ndcg_cut_10"], abs=1e-9)
+        assert result["per_query"]["recall@100"][i] == pytest.approx(theirs[q]["recall_100"], abs=1e-9)
+
+
+def test_rerank_metrics_equal_pytrec_evals_map_and_reciprocal_rank():
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    rng = np.random.default_rng(8)
+    items, qrels, run = [], {}, {}
+    for i in range(30):
+        size = int(rng.integers(2, 11))  # at most ten candidates: MRR@10 and an uncut reciprocal rank agree
+        positives = int(rng.integers(1, size))
+        texts = [f"c{i}-{j}" for j in range(size)]
+        items.append(Rerank(f"q{i}", texts[:positives], texts[positives:]))
+        qrels[f"q{i}"] = {t: int(j < positives) for j, t in enumerate(texts)}
+    vectors = {
+        text: rng.normal(size=8).tolist() for item in items for text in (item.query, *item.positives, *item.negatives)
+    }
+    unit = {k: np.asarray(v) / np.linalg.norm(v) for k, v in vectors.items()}
+    for item in items:
+        run[item.query] = {t: float(unit[item.query] @ unit[t]) for t in (*item.positives, *item.negatives)}
+    result = evaluate_rerank(table(vectors), table(vectors), items)
+    theirs = pytrec_eval.RelevanceEvaluator(qrels, {"map", "recip_rank"}).evaluate(run)
+    assert result["per_query"]["ap"].tolist() == pytest.approx([theirs[f"q{i}"]["map"] for i in range(30)], abs=1e-9)
+    assert result["per_query"]["rr"].tolist() == pytest.approx(
+        [theirs[f"q{i}"]["recip_rank"] for i in range(30)], abs=1e-9
+    )
+
+
 def test_tied_documents_share_the_ranks_they_span():
     vectors = {"q": [1.0, 0.0], "same": [0.6, 0.8]}
     corpus = {f"d{i}": "same" for i in range(4)}  # four identical documents, one relevant
