@@ -17,6 +17,7 @@ from cpembed.evaluation.sts import STS_TASKS
 from cpembed.evaluation.tables import SHORT_NAMES
 from cpembed.io import atomic_write
 
+from .aux_table import aux_markdown
 from .explain_steps import explain_markdown
 from .recipe_steps import recipe_markdown
 from .report_steps import at_the_grid_edge, choose
@@ -113,6 +114,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
         lines += _extras_markdown(model_name, out / model_name / "prompteol", path, missing)
     lines += _beyond_sts_markdown(out, models, prompts, missing)
     lines += tp_markdown(out, models, prompts)
+    lines += aux_markdown(out, models, prompts)
     lines += recipe_markdown(out, models, prompts)
     lines += scale_markdown(out, models, prompts)
     lines += explain_markdown(out, models, prompts)

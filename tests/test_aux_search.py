@@ -77,5 +77,12 @@ def test_the_command_prints_the_best_and_writes_json(tiny_model_dir, tmp_path, m
     assert "best: " in result.output and "raw STS-B dev 95% interval" in result.output
     report = json.loads((out / "aux_prompt.json").read_text())
     assert len(report["screen"]) == 1 + len(aux_candidates()) and report["best"]["aux_template"] != IRRELEVANT
+    from experiments.aux_table import aux_markdown
+
+    (out.parent / "m" / "p").mkdir(parents=True)
+    (out / "aux_prompt.json").rename(out.parent / "m" / "p" / "aux_prompt.json")
+    text = "\n".join(aux_markdown(out.parent, ["m"], ["p"]))
+    assert "## A searched auxiliary prompt" in text and f"Best: `{report['best']['candidate']}`" in text
+    assert "irrelevant information / of" in text  # the paper's prompt is named with its rank
     refused = CliRunner().invoke(main, ["search", "aux-prompt", "--aux-template", "x {sentence}", *args])
     assert refused.exit_code == 2 and "leave out --aux-template" in refused.output

@@ -1,0 +1,91 @@
+"""The auxiliary prompt search's section of docs/RESULTS.md, from `cpembed search aux-prompt --output`.
+
+The search writes <results>/<model>/<prompt>/aux_prompt.json; this renders, per model and prompt
+that has one, the screen's best candidates, each finalist's best setting of the grid on both dev
+splits, and the winner against the paper's prompt with its 95% interval on raw STS-B dev.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cpembed.evaluation.search import RAW_DEV, SENTEVAL_DEV
+from cpembed.prompts import IRRELEVANT
+
+SCREEN_SHOWN = 8
+
+
+def aux_markdown(out: Path, models, prompts) -> list[str]:
+    lines = []
+    for model in models:
+        for prompt in prompts:
+            path = out / model / prompt / "aux_prompt.json"
+            if path.is_file():
+                lines += _one(json.loads(path.read_text()), model, prompt)
+    if not lines:
+        return []
+    return [
+        "## A searched auxiliary prompt",
+        "",
+        "`cpembed search aux-prompt --output docs/results/<model>/<prompt>` (the command's flags in each",
+        "heading). Candidates: 9 things to ask for (irrelevant, redundant, background, unimportant",
+        "information, stop words, writing style, syntax, tone, filler words) in 3 frames, and 3 written by",
+        "hand (`cpembed/evaluation/aux_search.py`). Screen: each candidate with NR at each layer; grid:",
+        "the paper's settings for the best candidates and for the paper's prompt. Ranked by the mean of",
+        "SentEval STS-B dev and raw STS-B dev; no test split is read.",
+        "",
+        *lines,
+    ]
+
+
+def _one(report: dict, model: str, prompt: str) -> list[str]:
+    settings = report["settings"]
+    best_by_candidate: dict[str, dict] = {}
+    for record in report["screen"][1:]:
+        name = record["label"].split(": ")[0]
+        if name not in best_by_candidate or record["spearman"] > best_by_candidate[name]["spearman"]:
+            best_by_candidate[name] = record
+    screen = sorted(best_by_candidate.items(), key=lambda item: -item[1]["spearman"])
+    baseline = report["screen"][0]
+    paper = next(name for name, r in screen if r["aux_template"] == IRRELEVANT)
+    paper_rank = [name for name, _ in screen].index(paper) + 1
+    lines = [
+        f"**{model}, {prompt}** ({settings['dtype']}, {report['seconds']:.0f} s; baseline: STS-B dev "
+        f"{baseline[SENTEVAL_DEV]:.2f}, raw dev {baseline[RAW_DEV]:.2f}). The screen's best of "
+        f"{len(screen)} candidates (NR at its best layer; the paper's prompt, `{paper}`, ranks {paper_rank}):",
+        "",
+        "| candidate | best NR | STS-B dev | raw STS-B dev | mean |",
+        "|---|---|---|---|---|",
+    ]
+    for name, record in screen[:SCREEN_SHOWN]:
+        lines.append(_cells(name, record))
+    finalists: dict[str, dict] = {}
+    for record in report["grid"][1:]:
+        name = record["label"].split(": ")[0]
+        if name not in finalists or record["spearman"] > finalists[name]["spearman"]:
+            finalists[name] = record
+    lines += [
+        "",
+        "The grid's best setting of each finalist:",
+        "",
+        "| candidate | setting | STS-B dev | raw STS-B dev | mean |",
+    ]
+    lines += ["|---|---|---|---|---|"]
+    lines += [_cells(name, r) for name, r in sorted(finalists.items(), key=lambda item: -item[1]["spearman"])]
+    low, high = report["raw_dev_interval"]
+    lines += [
+        "",
+        f"Best: `{report['best']['candidate']}` at {report['best']['setting']} "
+        f"(`{report['best']['aux_template']}`), against the paper's prompt at its best "
+        f"({report['paper_best']}): raw STS-B dev 95% interval [{low:+.2f}, {high:+.2f}].",
+        "",
+    ]
+    return lines
+
+
+def _cells(name: str, record: dict) -> str:
+    setting = record["label"].split(": ")[1]
+    return (
+        f"| {name} | {setting} | {record[SENTEVAL_DEV]:.2f} | {record[RAW_DEV]:.2f} | {record['spearman']:.2f} |"
+    )
