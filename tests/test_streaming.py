@@ -225,6 +225,8 @@ def test_npy_rows_are_written_not_mapped(tmp_path):
 def test_an_input_that_changes_while_read_fails_and_leaves_nothing(lines_file, tmp_path):
     path, lines = lines_file
     target = tmp_path / "out.npy"
-    with pytest.raises(RuntimeError, match="counted 20 lines but embedded 12"):
+    from cpembed.streaming import InputChangedError
+
+    with pytest.raises(InputChangedError, match="counted 20 lines but embedded 12"):
         encode_file(FakeEncoder(), path, str(target), total=20)
     assert list(tmp_path.iterdir()) == [path]

@@ -21,7 +21,7 @@ from typing import TextIO
 import numpy as np
 
 from .encoder import progress_bar
-from .errors import InputNotFoundError, InvalidValueError
+from .errors import CPEmbedError, InputNotFoundError, InvalidValueError
 from .io import read_lines, temporary_beside
 
 # Lines embedded per chunk: big enough for length-sorted batches to pad little, small enough
@@ -31,6 +31,10 @@ CHUNK_LINES = 2048
 
 class NotUTF8Error(InvalidValueError):
     """The input has a byte sequence that is not UTF-8."""
+
+
+class InputChangedError(CPEmbedError):
+    """The input file had other lines when it was read than when it was counted."""
 
 
 def count_checked_lines(path: Path, name: str | None = None) -> int:
@@ -85,7 +89,7 @@ class NpyWriter:
 
     def write(self, texts: list[str], embeddings: np.ndarray) -> None:
         if self.written + len(embeddings) > self.rows or embeddings.shape[1:] != (self.width,):
-            raise ValueError(f"rows of shape {embeddings.shape} do not fit the ({self.rows}, {self.width}) file")
+            raise InvalidValueError(f"rows of shape {embeddings.shape} do not fit the ({self.rows}, {self.width}) file")
         self.file.write(np.ascontiguousarray(embeddings, dtype="<f4").tobytes())
         self.written += len(embeddings)
 
@@ -96,7 +100,7 @@ class NpyWriter:
             return
         self.partial.unlink(missing_ok=True)
         if complete:  # the input changed between counting its lines and reading them
-            raise RuntimeError(
+            raise InputChangedError(
                 f"counted {self.rows} lines but embedded {self.written}; run again on a file not being written"
             )
 
