@@ -86,6 +86,4 @@ def _one(report: dict, model: str, prompt: str) -> list[str]:
 
 def _cells(name: str, record: dict) -> str:
     setting = record["label"].split(": ")[1]
-    return (
-        f"| {name} | {setting} | {record[SENTEVAL_DEV]:.2f} | {record[RAW_DEV]:.2f} | {record['spearman']:.2f} |"
-    )
+    return f"| {name} | {setting} | {record[SENTEVAL_DEV]:.2f} | {record[RAW_DEV]:.2f} | {record['spearman']:.2f} |"

@@ -118,11 +118,18 @@ def run_recipe_test(
         unique = list(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
         index = {s: i for i, s in enumerate(unique)}
         cosines = {}
-        for name, (prompt_recipe, setting) in rows.items():
-            encoder = CPEncoder(lm, prompt_recipe.prompt, cp=None, tp=prompt_recipe.tp)
-            (vectors,) = encode_cached(encoder, unique, [setting], cache, batch_size)
-            first, second = vectors[[index[s] for s in pairs.sentences1]], vectors[[index[s] for s in pairs.sentences2]]
-            cosines[name] = paired_cosine(first, second)
+        passes: dict[tuple, list[str]] = {}  # rows with one prompt and TP share a pass: its plain and CP rows
+        for name, (prompt_recipe, _) in rows.items():
+            passes.setdefault((prompt_recipe.prompt, prompt_recipe.tp), []).append(name)
+        for (prompt, tp), names in passes.items():
+            encoder = CPEncoder(lm, prompt, cp=None, tp=tp)
+            all_vectors = encode_cached(encoder, unique, [rows[name][1] for name in names], cache, batch_size)
+            for name, vectors in zip(names, all_vectors, strict=True):
+                first, second = (
+                    vectors[[index[s] for s in pairs.sentences1]],
+                    vectors[[index[s] for s in pairs.sentences2]],
+                )
+                cosines[name] = paired_cosine(first, second)
         tasks[task] = (pairs.scores, cosines)
     dtype = str(next(lm.model.parameters()).dtype).removeprefix("torch.")
     result = {"model": model, "recipe": describe(recipe), "dtype": dtype, "rows": [], "resamples": INTERVAL_RESAMPLES}
