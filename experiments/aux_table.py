@@ -41,12 +41,7 @@ def aux_markdown(out: Path, models, prompts) -> list[str]:
 
 def _one(report: dict, model: str, prompt: str) -> list[str]:
     settings = report["settings"]
-    best_by_candidate: dict[str, dict] = {}
-    for record in report["screen"][1:]:
-        name = record["label"].split(": ")[0]
-        if name not in best_by_candidate or record["spearman"] > best_by_candidate[name]["spearman"]:
-            best_by_candidate[name] = record
-    screen = sorted(best_by_candidate.items(), key=lambda item: -item[1]["spearman"])
+    screen = _best_per_candidate(report["screen"][1:])
     baseline = report["screen"][0]
     paper = next(name for name, r in screen if r["aux_template"] == IRRELEVANT)
     paper_rank = [name for name, _ in screen].index(paper) + 1
@@ -60,11 +55,6 @@ def _one(report: dict, model: str, prompt: str) -> list[str]:
     ]
     for name, record in screen[:SCREEN_SHOWN]:
         lines.append(_cells(name, record))
-    finalists: dict[str, dict] = {}
-    for record in report["grid"][1:]:
-        name = record["label"].split(": ")[0]
-        if name not in finalists or record["spearman"] > finalists[name]["spearman"]:
-            finalists[name] = record
     lines += [
         "",
         "The grid's best setting of each finalist:",
@@ -72,7 +62,7 @@ def _one(report: dict, model: str, prompt: str) -> list[str]:
         "| candidate | setting | STS-B dev | raw STS-B dev | mean |",
     ]
     lines += ["|---|---|---|---|---|"]
-    lines += [_cells(name, r) for name, r in sorted(finalists.items(), key=lambda item: -item[1]["spearman"])]
+    lines += [_cells(name, r) for name, r in _best_per_candidate(report["grid"][1:])]
     low, high = report["raw_dev_interval"]
     lines += [
         "",
@@ -87,3 +77,13 @@ def _one(report: dict, model: str, prompt: str) -> list[str]:
 def _cells(name: str, record: dict) -> str:
     setting = record["label"].split(": ")[1]
     return f"| {name} | {setting} | {record[SENTEVAL_DEV]:.2f} | {record[RAW_DEV]:.2f} | {record['spearman']:.2f} |"
+
+
+def _best_per_candidate(records: list[dict]) -> list[tuple[str, dict]]:
+    """(candidate, its best-scoring record), best first; a record's label is "<candidate>: <setting>"."""
+    best: dict[str, dict] = {}
+    for record in records:
+        name = record["label"].split(": ")[0]
+        if name not in best or record["spearman"] > best[name]["spearman"]:
+            best[name] = record
+    return sorted(best.items(), key=lambda item: -item[1]["spearman"])

@@ -47,7 +47,7 @@ def run_beyond(model_name: str, lm, prompt: str, root: Path, out: Path, batch_si
         started = time.perf_counter()
         result = TASK_RUNS[task](encoder, settings, root, batch_size, EmbeddingCache())
         result |= {"model": model_name, "prompt": prompt, "seconds": round(time.perf_counter() - started, 1)}
-        dtype = str(next(lm.model.parameters()).dtype).removeprefix("torch.")
+        dtype = str(lm.dtype).removeprefix("torch.")
         if dtype != "float32":  # the section's rule; a step in another dtype says so in its row
             result["dtype"] = dtype
         _write(path, result)

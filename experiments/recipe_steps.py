@@ -131,7 +131,7 @@ def run_recipe_test(
                 )
                 cosines[name] = paired_cosine(first, second)
         tasks[task] = (pairs.scores, cosines)
-    dtype = str(next(lm.model.parameters()).dtype).removeprefix("torch.")
+    dtype = str(lm.dtype).removeprefix("torch.")
     result = {"model": model, "recipe": describe(recipe), "dtype": dtype, "rows": [], "resamples": INTERVAL_RESAMPLES}
     for name in rows:
         scores = {task: 100 * spearman(cos[name], gold) for task, (gold, cos) in tasks.items()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cpembed.evaluation.search import label
 from cpembed.models import BUILTIN_MODELS
 
 from .report_steps import choose
@@ -37,7 +38,7 @@ def scale_markdown(out: Path, models, prompts) -> list[str]:
             choice = choose(grid, raw)
             best = max((choice["scale"], choice["recover"]), key=lambda s: _score(choice, s))
             rows.append(
-                f"| {model} | {depth} | {prompt} | {_label(best)} | {best.layer / depth:.2f} | "
+                f"| {model} | {depth} | {prompt} | {label(best)} | {best.layer / depth:.2f} | "
                 f"{f'{best.alpha:g}' if best.norm == 'scale' else '—'} | {_default_gain(folder, choice)} | "
                 f"{_sts_gain(folder)} |"
             )
@@ -67,12 +68,8 @@ def scale_markdown(out: Path, models, prompts) -> list[str]:
 
 
 def _score(choice: dict, setting) -> float:
-    scores = choice["scores"][_label(setting)]
+    scores = choice["scores"][label(setting)]
     return sum(scores.values()) / len(scores)
-
-
-def _label(setting) -> str:
-    return f"NR l={setting.layer}" if setting.norm == "recover" else f"NS l={setting.layer} a={setting.alpha:g}"
 
 
 def _default_gain(folder: Path, choice: dict) -> str:
@@ -81,7 +78,7 @@ def _default_gain(folder: Path, choice: dict) -> str:
     path = folder / "intervals_raw.json"
     if not path.is_file():
         return "—"
-    record = next(r for r in json.loads(path.read_text())["records"] if r["label"] == _label(choice["default"]))
+    record = next(r for r in json.loads(path.read_text())["records"] if r["label"] == label(choice["default"]))
     return f"{record['difference']:+.2f} [{record['low']:+.2f}, {record['high']:+.2f}]"
 
 

@@ -359,20 +359,20 @@ def _encoder_arguments(settings: dict) -> dict:
 def requested_settings(encoder_options: dict) -> dict:
     """The configuration a run asks for, JSON-ready, resolved the way CPEncoder resolves it."""
     from .config import VERSION, CPConfig, apply_recipe, default_cp
+    from .models import DEFAULT_MODEL
     from .prompts import resolve_prompt
 
+    model = str(encoder_options.get("model", DEFAULT_MODEL))
     given = encoder_options.get("prompt"), encoder_options.get("cp", "auto"), encoder_options.get("tp")
-    prompt, cp, tp = apply_recipe(
-        str(encoder_options.get("model", "smollm2-135m")), encoder_options.get("recipe"), *given
-    )
+    prompt, cp, tp = apply_recipe(model, encoder_options.get("recipe"), *given)
     prompt = resolve_prompt(prompt or "prompteol")
     if cp == "auto":
-        cp = default_cp(str(encoder_options.get("model", "smollm2-135m")), prompt.name)
+        cp = default_cp(model, prompt.name)
     if cp is not None and not isinstance(cp, CPConfig):
         raise InvalidTypeError(f"cp must be a CPConfig, None or 'auto', got {type_name(cp)}")
     output_layer = encoder_options.get("output_layer")
     return {
-        "model": str(encoder_options.get("model", "smollm2-135m")),
+        "model": model,
         "prompt": prompt.templates[0].text if prompt.name == "custom" else prompt.name,
         "cp": asdict(cp) if cp else None,
         "output_layer": prompt.output_layer if output_layer is None else output_layer,

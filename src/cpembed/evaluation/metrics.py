@@ -87,25 +87,20 @@ def bootstrap_mean_spearman_difference(
     within every task, independently, and averages the tasks' differences: the interval of a
     seven-task STS average, where the tasks differ in size and are not one pool.
     """
-    stats = _stats()
-    draws = []
-    for i, (gold, baseline, other) in enumerate(tasks):
-        samples = tuple(np.asarray(x, dtype=np.float64) for x in (gold, baseline, other))
-        with warnings.catch_warnings():
-            for warning in (stats.DegenerateDataWarning, stats.ConstantInputWarning):  # nan draws: left out below
-                warnings.simplefilter("ignore", warning)
-            result = stats.bootstrap(
-                samples,
-                _spearman_difference,
-                paired=True,
-                vectorized=True,
-                n_resamples=resamples,
-                batch=200,
-                confidence_level=level,
-                method="percentile",
-                rng=seed + i,
-            )
-        draws.append(result.bootstrap_distribution)
+    quiet = (_stats().ConstantInputWarning,)  # a draw repeating one value: nan, left out below
+    draws = [
+        _bootstrap(
+            tuple(np.asarray(x, dtype=np.float64) for x in task),
+            _spearman_difference,
+            resamples,
+            level,
+            seed + i,  # each task draws its own pairs
+            vectorized=True,
+            batch=200,
+            quiet=quiet,
+        ).bootstrap_distribution
+        for i, task in enumerate(tasks)
+    ]
     mean = np.nanmean(np.stack(draws), axis=0)
     low, high = np.nanquantile(mean, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)
@@ -155,11 +150,23 @@ def paired_bootstrap(
     items from every array of `samples` (scipy.stats.bootstrap, paired). Draws on which the
     difference is undefined (nan: a correlation of a constant, an AP without positives) are left
     out; `quiet` names the warnings those draws raise. `seed` makes the interval the same every run."""
+    result = _bootstrap(samples, difference, resamples, level, seed, vectorized, batch, quiet)
+    low, high = result.confidence_interval
+    if np.isnan(low):
+        defined = result.bootstrap_distribution[~np.isnan(result.bootstrap_distribution)]
+        if not len(defined):
+            raise InvalidValueError("no resample has a defined difference: too few distinct items")
+        low, high = np.quantile(defined, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+def _bootstrap(samples, difference, resamples, level, seed, vectorized=False, batch=None, quiet=()):
+    """scipy.stats.bootstrap, paired, percentile, with the warnings of undefined draws silenced."""
     stats = _stats()
     with warnings.catch_warnings():
-        for warning in (stats.DegenerateDataWarning, *quiet):  # scipy's interval is nan then: redone below
+        for warning in (stats.DegenerateDataWarning, *quiet):  # scipy's interval is nan then: callers redo it
             warnings.simplefilter("ignore", warning)
-        result = stats.bootstrap(
+        return stats.bootstrap(
             samples,
             difference,
             paired=True,
@@ -170,10 +177,3 @@ def paired_bootstrap(
             method="percentile",
             rng=seed,
         )
-    low, high = result.confidence_interval
-    if np.isnan(low):
-        defined = result.bootstrap_distribution[~np.isnan(result.bootstrap_distribution)]
-        if not len(defined):
-            raise InvalidValueError("no resample has a defined difference: too few distinct items")
-        low, high = np.quantile(defined, [(1 - level) / 2, (1 + level) / 2])
-    return float(low), float(high)
