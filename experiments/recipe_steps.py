@@ -2,8 +2,11 @@
 
 The rule (`choose_recipe`): every candidate with results on both STS-B dev splits is scored by the
 mean of its SentEval STS-B dev and raw STS-B dev Spearman, as the CP defaults are. Candidates are,
-for each prompt that has run, its plain embedding, its shipped default CP setting, and Token
-Prepending with and without that CP where `--tp` has run. The recipe is the best-scoring
+for each prompt that has run, its plain embedding, its shipped default CP setting, Token
+Prepending with and without that CP where `--tp` has run, and the best setting of a searched
+auxiliary prompt where `cpembed search aux-prompt` has run and its winner beat the paper's
+auxiliary prompt on both dev measures in that same run (the search may run in another dtype than
+the grids; comparing inside one run keeps that from choosing). The recipe is the best-scoring
 candidate among those that beat plain PromptEOL on raw STS-B dev *and* on the mean (the rule of
 the CP defaults, over more candidates); if none does, it is plain PromptEOL. Nothing here reads
 a test split to choose.
@@ -26,6 +29,7 @@ import numpy as np
 from cpembed.cache import EmbeddingCache, encode_cached
 from cpembed.config import CPConfig, Recipe, TPConfig
 from cpembed.encoder import CPEncoder
+from cpembed.evaluation import search
 from cpembed.evaluation.data import Pairs
 from cpembed.evaluation.metrics import (
     bootstrap_mean_spearman_difference,
@@ -35,6 +39,7 @@ from cpembed.evaluation.metrics import (
 )
 from cpembed.evaluation.search import label
 from cpembed.evaluation.sts import RAW_TASKS, STS_TASKS, load_task
+from cpembed.prompts import IRRELEVANT
 
 from .beyond_steps import INTERVAL_RESAMPLES, _write
 from .report_steps import choose
@@ -65,7 +70,20 @@ def recipe_candidates(out: Path, model: str, prompts) -> list[dict]:
                     if label(setting) != row["cp"]:
                         raise ValueError(f"{folder / 'tp_dev.json'} ran CP {row['cp']}, not the default: run it again")
                     candidates.append(_candidate(prompt, setting, row["tp"], row[SENTEVAL_DEV], row[RAW_DEV]))
+        if (folder / "aux_prompt.json").is_file():
+            candidates += _searched_aux(prompt, json.loads((folder / "aux_prompt.json").read_text()))
     return candidates
+
+
+def _searched_aux(prompt: str, report: dict) -> list[dict]:
+    """The search's winner as a candidate, if it beat the paper's prompt at its best on both dev measures."""
+    rows = report["grid"][1:]
+    best = max((r for r in rows if r["aux_template"] != IRRELEVANT), key=lambda r: r["spearman"])
+    paper = max((r for r in rows if r["aux_template"] == IRRELEVANT), key=lambda r: r["spearman"])
+    if not (best["spearman"] > paper["spearman"] and best[search.RAW_DEV] > paper[search.RAW_DEV]):
+        return []
+    setting = CPConfig(**{field: best[field] for field in ("layer", "alpha", "norm", "site", "aux_template")})
+    return [_candidate(prompt, setting, None, best[search.SENTEVAL_DEV], best[search.RAW_DEV])]
 
 
 def _candidate(prompt: str, cp: CPConfig | None, tp: str | None, senteval: float, raw_dev: float) -> dict:
@@ -91,11 +109,15 @@ def as_recipe(candidate: dict) -> Recipe:
 
 
 def describe(recipe: Recipe) -> str:
-    """ "ck + NR l=7", "prompteol + TP 2-7", "prompteol (plain)"."""
-    parts = ([label(recipe.cp)] if recipe.cp else []) + (
+    """ "ck + NR l=7", "prompteol + TP 2-7", "prompteol (plain)"; a searched auxiliary prompt is quoted."""
+    parts = ([_cp_label(recipe.cp)] if recipe.cp else []) + (
         [f"TP {recipe.tp.first}-{recipe.tp.last}"] if recipe.tp else []
     )
     return f"{recipe.prompt} + {' + '.join(parts)}" if parts else f"{recipe.prompt} (plain)"
+
+
+def _cp_label(cp: CPConfig) -> str:
+    return label(cp) if cp.aux_template == IRRELEVANT else f'{label(cp)} with aux "{cp.aux_template}"'
 
 
 def run_recipe_test(
@@ -165,7 +187,7 @@ def recipe_markdown(out: Path, models, prompts) -> list[str]:
             "|---|---|---|---|---|---|",
         ]
         for c in sorted(candidates, key=lambda c: -c["score"]):
-            mark, cp = "**" if c is chosen else "", label(c["cp"]) if c["cp"] else "—"
+            mark, cp = "**" if c is chosen else "", _cp_label(c["cp"]) if c["cp"] else "—"
             lines.append(
                 f"| {mark}{c['prompt']}{mark} | {cp} | {c['tp'] or '—'} | {c[SENTEVAL_DEV]:.2f} "
                 f"| {c[RAW_DEV]:.2f} | {mark}{c['score']:.2f}{mark} |"
@@ -210,8 +232,10 @@ def recipe_markdown(out: Path, models, prompts) -> list[str]:
     return [
         "## Recipes: the best training-free embedding of each model",
         "",
-        "`python -m experiments --recipes`. Candidates: each prompt's plain embedding, its default CP, and",
-        "Token Prepending with and without it where `--tp` has run. The rule (`choose_recipe` in",
+        "`python -m experiments --recipes`. Candidates: each prompt's plain embedding, its default CP,",
+        "Token Prepending with and without it where `--tp` has run, and the best setting of a searched",
+        "auxiliary prompt where `cpembed search aux-prompt` has run and its winner beat the paper's prompt",
+        "on both dev measures in that run (its scores are that run's, in its dtype). The rule (`choose_recipe` in",
         "`experiments/recipe_steps.py`): the best mean of the two STS-B dev splits, if it also beats plain",
         'PromptEOL on raw STS-B dev. The chosen recipe ships as `CPEncoder(recipe="best")` (`--recipe best`)',
         "and is then scored once on the test splits, with 95% paired-bootstrap intervals (raw STS-B test:",

@@ -503,3 +503,39 @@ def test_recipe_is_chosen_on_dev_then_scored_on_test_with_intervals(tiny_lm, tmp
     report_page.write_markdown(out, markdown, ["tiny"], ["prompteol", "cot"], "make results")
     text = markdown.read_text().split("## Recipes")[1]
     assert "**tiny: dev splits**" in text and "recipe cot + NS l=3 a=2 + TP 2-3" in text
+
+
+def test_a_searched_auxiliary_prompt_is_a_candidate_only_if_it_beat_the_papers(tmp_path):
+    from experiments import recipe_steps
+
+    from cpembed import CPConfig
+    from cpembed.prompts import IRRELEVANT
+
+    folder = tmp_path / "m" / "prompteol"
+    folder.mkdir(parents=True)
+    grid = [  # the paper's auxiliary prompt helps at no setting: no default CP
+        {"label": "baseline", "norm": "none", "layer": None, "alpha": None},
+        {"label": "NS l=5 a=1", "norm": "scale", "layer": 5, "alpha": 1.0},
+        {"label": "NR l=5", "norm": "recover", "layer": 5, "alpha": 1.0},
+    ]
+    for name in ("grid.json", "grid_raw.json"):
+        records = [r | {"spearman": 71.0 if r["norm"] == "none" else 60.0} for r in grid]
+        (folder / name).write_text(json.dumps({"records": records}))
+    style = 'The style of : "{sentence}" in one word:"'
+
+    def row(template, senteval, raw_dev):
+        scores = {"label": "x", "spearman": (senteval + raw_dev) / 2, "STS-B dev": senteval, "STS-B raw dev": raw_dev}
+        return scores | {"layer": 5, "alpha": 1.0, "norm": "recover", "site": "heads", "aux_template": template}
+
+    def candidates(paper_raw):
+        report = {"grid": [{"label": "baseline"}, row(IRRELEVANT, 72.0, paper_raw), row(style, 73.0, 74.0)]}
+        (folder / "aux_prompt.json").write_text(json.dumps(report))
+        return recipe_steps.recipe_candidates(tmp_path, "m", ("prompteol",))
+
+    searched = [c for c in candidates(paper_raw=73.0) if c["cp"] is not None]
+    assert [(c["cp"], c["raw STS-B dev"], c["score"]) for c in searched] == [
+        (CPConfig(5, 1.0, "recover", "heads", style), 74.0, 73.5)
+    ]
+    chosen = recipe_steps.as_recipe(recipe_steps.choose_recipe(candidates(paper_raw=73.0)))
+    assert chosen.cp.aux_template == style and "with aux" in recipe_steps.describe(chosen)
+    assert all(c["cp"] is None for c in candidates(paper_raw=74.5))  # worse than the paper's prompt on raw dev

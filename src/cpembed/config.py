@@ -167,7 +167,8 @@ RECIPES = ("best",)
 
 # The best recipe of each searched model, chosen on dev splits by the rule in
 # `experiments/recipe_steps.py` (`choose_recipe`) from every prompt's plain embedding, its default CP
-# setting, and Token Prepending with and without CP where it ran (docs/RESULTS.md, "Recipes").
+# setting, Token Prepending with and without CP where it ran, and a searched auxiliary prompt where
+# one beat the paper's (docs/RESULTS.md, "Recipes").
 BEST_RECIPE: dict[str, Recipe] = {
     # Mean of SentEval STS-B dev and raw STS-B dev 75.79 (74.40, 77.19), against plain PromptEOL's 70.44.
     "smollm2-135m": Recipe("ck", DEFAULT_CP[("smollm2-135m", "ck")]),
