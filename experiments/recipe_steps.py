@@ -64,8 +64,9 @@ def recipe_candidates(out: Path, model: str, prompts) -> list[dict]:
             senteval, raw_dev = scores[label(setting)]
             candidates.append(_candidate(prompt, setting, None, senteval, raw_dev))
         if (folder / "tp_dev.json").is_file():
-            for row in json.loads((folder / "tp_dev.json").read_text())["rows"]:
-                if row["tp"] is not None:
+            step = json.loads((folder / "tp_dev.json").read_text())
+            for row in step["rows"]:  # a recipe reads the prompt's own output layer, so TP rows read there
+                if row["tp"] is not None and row.get("output_layer", step["output_layer"]) == step["output_layer"]:
                     setting = None if row["cp"] == "baseline" else default
                     if label(setting) != row["cp"]:
                         raise ValueError(f"{folder / 'tp_dev.json'} ran CP {row['cp']}, not the default: run it again")

@@ -407,7 +407,9 @@ def test_beyond_sts_steps_run_resume_and_render(tiny_lm, tmp_path, monkeypatch, 
 def test_tp_dev_step_runs_once_reads_dev_splits_only_and_renders(tiny_lm, tmp_path, monkeypatch, own_cache):
     from experiments import tp_steps
 
-    from cpembed import CPConfig
+    from cpembed import CPConfig, CPEncoder, TPConfig
+    from cpembed.evaluation.data import load_raw_stsb
+    from cpembed.evaluation.metrics import paired_cosine, spearman
 
     data, raw = write_senteval(tmp_path / "downstream"), write_raw_stsb(tmp_path / "raw")
     out = tmp_path / "results"
@@ -421,19 +423,28 @@ def test_tp_dev_step_runs_once_reads_dev_splits_only_and_renders(tiny_lm, tmp_pa
         tp_steps.run_tp("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4)
     monkeypatch.setattr(tp_steps, "TP_RANGES", ("2-3", "2-4"))
     monkeypatch.setattr(tp_steps, "TP_WITH_CP", "2-3")
+    monkeypatch.setattr(tp_steps, "TP_AT_EARLY_OUTPUT", ("2-3",))
     tp_steps.run_tp("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4)
     assert set(splits) == {"dev"}
     step = json.loads((out / "tiny" / "prompteol" / "tp_dev.json").read_text())
-    assert [(r["tp"], r["cp"]) for r in step["rows"]] == [
-        (None, "baseline"),
-        (None, "NS l=3 a=2"),
-        ("2-3", "baseline"),
-        ("2-3", "NS l=3 a=2"),
-        ("2-4", "baseline"),
+    assert [(r["tp"], r["cp"], r["output_layer"]) for r in step["rows"]] == [
+        (None, "baseline", 6),
+        (None, "NS l=3 a=2", 6),
+        ("2-3", "baseline", 6),
+        ("2-3", "NS l=3 a=2", 6),
+        ("2-4", "baseline", 6),
+        (None, "baseline", 5),  # 27/32 of the 6 layers, where the paper's code reads TP
+        ("2-3", "baseline", 5),
     ]
-    for row in step["rows"][1:]:
-        gain = row["raw STS-B dev"] - step["rows"][0]["raw STS-B dev"]
-        assert row["raw low"] <= gain <= row["raw high"]
+    early = CPEncoder(tiny_lm, "prompteol", cp=None, tp=TPConfig.parse("2-3"), output_layer=5)
+    test = load_raw_stsb(raw, "dev")
+    expected = 100 * spearman(paired_cosine(early.encode(test.sentences1), early.encode(test.sentences2)), test.scores)
+    assert step["rows"][6]["raw STS-B dev"] == pytest.approx(expected, abs=1e-6)
+    for row in step["rows"]:
+        if row["tp"] or row["cp"] != "baseline":  # against the plain baseline read at the same layer
+            plain = next(r for r in step["rows"] if r["output_layer"] == row["output_layer"] and r["tp"] is None)
+            gain = row["raw STS-B dev"] - plain["raw STS-B dev"]
+            assert row["raw low"] <= gain <= row["raw high"]
     real_encode = tp_steps.encode_cached
     monkeypatch.setattr(tp_steps, "encode_cached", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
     tp_steps.run_tp("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4)  # kept, not run again
