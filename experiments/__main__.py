@@ -66,7 +66,7 @@ def report(
     out = Path(results)
 
     def write() -> None:
-        write_markdown(out, Path(markdown), model_list, prompt_list, "make results")
+        write_markdown(out, Path(markdown), *_on_page(out, model_list, prompt_list), "make results")
         click.echo(f"wrote {markdown}", err=True)
 
     if explain and not only_markdown:
@@ -110,6 +110,21 @@ def report(
             model_list, prompt_list, data_dir, raw_dir, out, batch_size, progress=write, dtype=dtype, device=device
         )
     write()
+
+
+def _on_page(out: Path, models: list[str], prompts: list[str]) -> tuple[list[str], list[str]]:
+    """The models and prompts the page shows: those asked for and every built-in one with results, so a
+    run of one model or prompt does not drop the others from the page."""
+    from cpembed.models import BUILTIN_MODELS
+    from cpembed.prompts import PROMPTS
+
+    have = {p.parent.name for p in out.glob("*/*/") if p.parent.name in BUILTIN_MODELS}
+    page_models = [m for m in BUILTIN_MODELS if m in models or m in have] + [
+        m for m in models if m not in BUILTIN_MODELS
+    ]
+    have = {p.name for p in out.glob("*/*/") if p.name in PROMPTS}
+    page_prompts = [p for p in PROMPTS if p in prompts or p in have] + [p for p in prompts if p not in PROMPTS]
+    return page_models, page_prompts
 
 
 def _run_beyond(models, prompts, data, out, batch_size, dtype, device, tasks, write) -> None:

@@ -550,3 +550,13 @@ def test_a_searched_auxiliary_prompt_is_a_candidate_only_if_it_beat_the_papers(t
     chosen = recipe_steps.as_recipe(recipe_steps.choose_recipe(candidates(paper_raw=73.0)))
     assert chosen.cp.aux_template == style and "with aux" in recipe_steps.describe(chosen)
     assert all(c["cp"] is None for c in candidates(paper_raw=74.5))  # worse than the paper's prompt on raw dev
+
+
+def test_a_run_of_one_model_and_prompt_keeps_the_others_on_the_page(tmp_path):
+    from experiments.__main__ import _on_page
+
+    for folder in ("smollm2-135m/cot", "qwen2.5-coder-1.5b/prompteol", "all-MiniLM-L6-v2/beyond"):
+        (tmp_path / folder).mkdir(parents=True)
+    models, prompts = _on_page(tmp_path, ["qwen2.5-coder-0.5b"], ["prompteol", "my-template"])
+    assert models == ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]  # built-in order; no baseline
+    assert prompts == ["prompteol", "cot", "my-template"]
