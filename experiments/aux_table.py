@@ -75,7 +75,7 @@ def _one(report: dict, model: str, prompt: str) -> list[str]:
 
 
 def _cells(name: str, record: dict) -> str:
-    setting = record["label"].split(": ")[1]
+    setting = record["label"].rsplit(": ", 1)[1]
     return f"| {name} | {setting} | {record[SENTEVAL_DEV]:.2f} | {record[RAW_DEV]:.2f} | {record['spearman']:.2f} |"
 
 
@@ -83,7 +83,7 @@ def _best_per_candidate(records: list[dict]) -> list[tuple[str, dict]]:
     """(candidate, its best-scoring record), best first; a record's label is "<candidate>: <setting>"."""
     best: dict[str, dict] = {}
     for record in records:
-        name = record["label"].split(": ")[0]
+        name = record["label"].rsplit(": ", 1)[0]  # hand-written names hold ": " too
         if name not in best or record["spearman"] > best[name]["spearman"]:
             best[name] = record
     return sorted(best.items(), key=lambda item: -item[1]["spearman"])

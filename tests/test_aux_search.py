@@ -84,5 +84,6 @@ def test_the_command_prints_the_best_and_writes_json(tiny_model_dir, tmp_path, m
     text = "\n".join(aux_markdown(out.parent, ["m"], ["p"]))
     assert "## A searched auxiliary prompt" in text and f"Best: `{report['best']['candidate']}`" in text
     assert "irrelevant information / of" in text  # the paper's prompt is named with its rank
+    assert f"best of {len(aux_candidates())} candidates" in text  # "hand: surface" is one, not "hand"
     refused = CliRunner().invoke(main, ["search", "aux-prompt", "--aux-template", "x {sentence}", *args])
     assert refused.exit_code == 2 and "leave out --aux-template" in refused.output
