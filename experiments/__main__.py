@@ -118,12 +118,12 @@ def _on_page(out: Path, models: list[str], prompts: list[str]) -> tuple[list[str
     from cpembed.models import BUILTIN_MODELS
     from cpembed.prompts import PROMPTS
 
-    have = {p.parent.name for p in out.glob("*/*/") if p.parent.name in BUILTIN_MODELS}
-    page_models = [m for m in BUILTIN_MODELS if m in models or m in have] + [
-        m for m in models if m not in BUILTIN_MODELS
-    ]
-    have = {p.name for p in out.glob("*/*/") if p.name in PROMPTS}
-    page_prompts = [p for p in PROMPTS if p in prompts or p in have] + [p for p in prompts if p not in PROMPTS]
+    folders = [p for p in out.glob("*/*") if p.is_dir()]  # <results>/<model>/<prompt>
+    with_results = {p.parent.name for p in folders} | {p.name for p in folders}
+    page_models = [m for m in BUILTIN_MODELS if m in models or m in with_results]
+    page_prompts = [p for p in PROMPTS if p in prompts or p in with_results]
+    page_models += [m for m in models if m not in BUILTIN_MODELS]
+    page_prompts += [p for p in prompts if p not in PROMPTS]
     return page_models, page_prompts
 
 
