@@ -65,9 +65,13 @@ def test_the_size_table_reads_each_searched_prompt_and_the_paper():
     from experiments.scale_table import scale_markdown
 
     models = sorted({folder.parent.name for folder in SEARCHED})
+    searched = [folder for folder in SEARCHED if folder.name in ("prompteol", "cot")]
     lines = scale_markdown(RESULTS, models, ("prompteol", "cot"))
     rows = [line.split(" | ") for line in lines if line.startswith("| ") and "---" not in line][1:]
-    assert len(rows) == 2 * len(models) + 2  # each model's two prompts, and the paper's
+    assert len(rows) == len(searched) + 2  # each searched model and prompt, and the paper's two
+    unsearched = {(m, p) for m in models for p in ("prompteol", "cot")} - {(f.parent.name, f.name) for f in searched}
+    for model, prompt in unsearched:
+        assert f"{model} {prompt}" in "\n".join(lines)
     for row in rows:
         depth, fraction = int(row[1]), float(row[4])
         layer = int(row[3].split("l=")[1].split()[0])
