@@ -292,8 +292,8 @@ def _chosen(choice: dict) -> list[CPConfig | None]:
 def run_model_prompt(
     model_name: str, lm, prompt: str, data_dir: Path, raw_dir: Path, out: Path, batch_size: int, evaluate: bool = True
 ) -> None:
-    """Dev searches (SentEval and raw STS-B dev, the controls on both, the chosen rows' intervals
-    on raw dev, alphas past the grid where its best NS sits at the edge), then STS for the baseline
+    """Dev searches (SentEval and raw STS-B dev, the chosen rows' intervals on raw dev, the controls
+    on both, alphas past the grid where its best NS sits at the edge), then STS for the baseline
     and the chosen NS and NR settings."""
     folder = out / model_name / prompt
     folder.mkdir(parents=True, exist_ok=True)
@@ -301,10 +301,10 @@ def run_model_prompt(
     grid = _grid_step(model_name, encoder, data_dir, folder, batch_size)
     raw_grid = _raw_grid_step(encoder, raw_dir, folder, batch_size)
     choice = choose(grid, raw_grid)
+    chosen = _chosen(choice)
+    _intervals_step(encoder, raw_dir, folder, chosen, raw_grid, batch_size)  # seconds: the grid's cache
     _controls_step(encoder, data_dir, folder, choice["scale"], batch_size)
     _raw_controls_step(encoder, raw_dir, folder, choice["scale"], batch_size)
-    chosen = _chosen(choice)
-    _intervals_step(encoder, raw_dir, folder, chosen, raw_grid, batch_size)
     _beyond_grid_step(encoder, data_dir, raw_dir, folder, choice, batch_size)
     if not evaluate:
         return
