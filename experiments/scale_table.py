@@ -3,8 +3,9 @@
 Per model and prompt: the model's depth L, the grid's best setting by the mean of the two STS-B
 dev splits (the rule's ranking), its layer as a fraction of depth, its alpha, the shipped
 default's gain on raw STS-B dev with its 95% interval, and the best NS setting's gain on the
-seven-task STS average (test). The paper's LLaMA2-7B rows beside them (its settings and its
-seven-task gains; it did not measure raw text).
+seven-task STS average (test), and the plain embedding's raw STS-B dev score (how strong the model
+is without CP). The paper's LLaMA2-7B rows beside them (its settings and its seven-task gains; it
+did not measure raw text).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def scale_markdown(out: Path, models, prompts) -> list[str]:
             rows.append(
                 f"| {model} | {depth} | {prompt} | {label(best)} | {best.layer / depth:.2f} | "
                 f"{f'{best.alpha:g}' if best.norm == 'scale' else '—'} | {_default_gain(folder, choice)} | "
-                f"{_sts_gain(folder)} |"
+                f"{_sts_gain(folder)} | {_plain(raw):.2f} |"
             )
     if not rows:
         return []
@@ -52,22 +53,27 @@ def scale_markdown(out: Path, models, prompts) -> list[str]:
             setting, layer, alpha, plain, cp = PAPER_SCALE[prompt]
             rows.append(
                 f"| LLaMA2-7B (paper) | 32 | {prompt} | {setting} | {layer / 32:.2f} | {alpha:g} | — | "
-                f"{cp - plain:+.2f} |"
+                f"{cp - plain:+.2f} | — |"
             )
     return [
         "## Does it grow with size?",
         "",
         "The best setting of the paper's grid by the mean of the two STS-B dev splits, its layer as a",
-        "fraction of the model's depth, the shipped default's gain on raw STS-B dev (95% interval), and",
-        "the best NS setting's gain on the seven-task STS average (test splits).",
+        "fraction of the model's depth, the shipped default's gain on raw STS-B dev (95% interval), the",
+        "best NS setting's gain on the seven-task STS average (test splits), and the plain embedding's",
+        "raw STS-B dev score (how strong the model is without CP).",
         *([f"Not searched on both dev splits yet (see the notes): {', '.join(unsearched)}."] if unsearched else []),
         "",
         "| model | layers L | prompt | best on dev | l / L | alpha | raw dev: default - plain [95%] "
-        "| STS avg: best NS - plain |",
-        "|---|---|---|---|---|---|---|---|",
+        "| STS avg: best NS - plain | plain on raw dev |",
+        "|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
     ]
+
+
+def _plain(raw_grid: list[dict]) -> float:
+    return next(r["spearman"] for r in raw_grid if r["norm"] == "none")
 
 
 def _score(choice: dict, setting) -> float:

@@ -76,3 +76,8 @@ def test_the_size_table_reads_each_searched_prompt_and_the_paper():
         depth, fraction = int(row[1]), float(row[4])
         layer = int(row[3].split("l=")[1].split()[0])
         assert fraction == pytest.approx(layer / depth, abs=0.005)
+        if not row[0].endswith("(paper)"):
+            model, prompt = row[0].removeprefix("| "), row[2]
+            raw = json.loads((RESULTS / model / prompt / "grid_raw.json").read_text())["records"]
+            plain = next(r["spearman"] for r in raw if r["label"] == "baseline")
+            assert float(row[-1].removesuffix(" |")) == pytest.approx(plain, abs=0.005)
