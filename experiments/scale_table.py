@@ -37,14 +37,15 @@ def scale_markdown(out: Path, models, prompts) -> list[str]:
             if not (folder / "grid.json").is_file() or not (folder / "grid_raw.json").is_file():
                 unsearched.append(f"{model} {prompt}")
                 continue
-            grid = json.loads((folder / "grid.json").read_text())["records"]
+            grid_step = json.loads((folder / "grid.json").read_text())
+            grid = grid_step["records"]
             raw = json.loads((folder / "grid_raw.json").read_text())["records"]
             choice = choose(grid, raw)
             best = max((choice["scale"], choice["recover"]), key=lambda s: _score(choice, s))
             rows.append(
                 f"| {model} | {depth} | {prompt} | {label(best)} | {best.layer / depth:.2f} | "
                 f"{f'{best.alpha:g}' if best.norm == 'scale' else '—'} | {_default_gain(folder, choice)} | "
-                f"{_sts_gain(folder)} | {_plain(raw):.2f} |"
+                f"{_sts_gain(folder)} | {_plain(raw):.2f} | {grid_step['dtype'].removeprefix('torch.')} |"
             )
     if not rows:
         return []
@@ -53,7 +54,7 @@ def scale_markdown(out: Path, models, prompts) -> list[str]:
             setting, layer, alpha, plain, cp = PAPER_SCALE[prompt]
             rows.append(
                 f"| LLaMA2-7B (paper) | 32 | {prompt} | {setting} | {layer / 32:.2f} | {alpha:g} | — | "
-                f"{cp - plain:+.2f} | — |"
+                f"{cp - plain:+.2f} | — | — |"
             )
     return [
         "## Does it grow with size?",
@@ -65,8 +66,8 @@ def scale_markdown(out: Path, models, prompts) -> list[str]:
         *([f"Not searched on both dev splits yet (see the notes): {', '.join(unsearched)}."] if unsearched else []),
         "",
         "| model | layers L | prompt | best on dev | l / L | alpha | raw dev: default - plain [95%] "
-        "| STS avg: best NS - plain | plain on raw dev |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| STS avg: best NS - plain | plain on raw dev | dtype |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
     ]
