@@ -42,6 +42,7 @@ from .results_page import write_markdown
 @click.option("--explain", is_flag=True, help="Run the stop-word check of `cpembed explain` on raw STS-B dev.")
 @click.option("--tp", is_flag=True, help="Run Token Prepending on the dev splits (plain, CP, TP, TP with CP).")
 @click.option("--recipes", is_flag=True, help="Score each model's best recipe (chosen on dev) on the test splits.")
+@click.option("--dev-only", is_flag=True, help="Run the searches on dev splits only, no test split (the first hours).")
 def report(
     models,
     prompts,
@@ -59,6 +60,7 @@ def report(
     explain,
     tp,
     recipes,
+    dev_only,
 ):
     """Search each model and prompt on STS-B dev, evaluate the chosen settings, write the report."""
     model_list = [m.strip() for m in models.split(",") if m.strip()]
@@ -107,7 +109,16 @@ def report(
     elif not only_markdown:
         data_dir, raw_dir = find_data_dir(data), find_raw_stsb_dir(raw_data)
         report_steps.run(
-            model_list, prompt_list, data_dir, raw_dir, out, batch_size, progress=write, dtype=dtype, device=device
+            model_list,
+            prompt_list,
+            data_dir,
+            raw_dir,
+            out,
+            batch_size,
+            progress=write,
+            dtype=dtype,
+            device=device,
+            dev_only=dev_only,
         )
     write()
 

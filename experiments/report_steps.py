@@ -417,6 +417,7 @@ def run(
     progress: Callable[[], None] = lambda: None,
     dtype: str = "float32",
     device: str | None = None,
+    dev_only: bool = False,
 ) -> None:
     """Cheapest and most telling first: every search (with alphas past the grid where its best
     NS sits at the edge) and each model's PromptEOL layer sweep (its best layers also on raw dev)
@@ -427,6 +428,8 @@ def run(
     `progress` is called after each model and prompt's work (the CLI rewrites the Markdown there),
     so a run stopped after hours leaves a report of everything it finished. Models load in float32
     by default, whatever the hardware, so that the report's numbers are the same on every machine.
+    `dev_only` stops after the dev work, before any test split is read (a large model's dev
+    searches take an hour here, its test-split evaluations days).
     """
     loaded = {}
 
@@ -444,6 +447,8 @@ def run(
         if "prompteol" in prompts:
             run_extras(model_name, lm_of(model_name), data_dir, raw_dir, out, batch_size, transfer=False)
             progress()
+    if dev_only:
+        return
     if minilm:
         from .baselines import MiniLMEncoder
 

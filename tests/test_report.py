@@ -361,6 +361,9 @@ def test_the_report_runs_every_dev_step_first_and_a_models_sts_before_its_transf
     calls.clear()
     report.run(["small"], ["cot"], tmp_path, tmp_path, tmp_path)  # no PromptEOL: no sweep, no transfer
     assert [c[0] for c in calls] == ["dev", "minilm", "sts"]
+    calls.clear()
+    report.run(["small"], ["prompteol", "cot"], tmp_path, tmp_path, tmp_path, dev_only=True)
+    assert [c[0] for c in calls] == ["dev", "dev", "extras"]  # and nothing that reads a test split
 
 
 def test_beyond_sts_steps_run_resume_and_render(tiny_lm, tmp_path, monkeypatch, own_cache):
