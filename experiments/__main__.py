@@ -42,7 +42,11 @@ from .results_page import write_markdown
 @click.option("--explain", is_flag=True, help="Run the stop-word check of `cpembed explain` on raw STS-B dev.")
 @click.option("--tp", is_flag=True, help="Run Token Prepending on the dev splits (plain, CP, TP, TP with CP).")
 @click.option("--recipes", is_flag=True, help="Score each model's best recipe (chosen on dev) on the test splits.")
-@click.option("--dev-only", is_flag=True, help="Run the searches on dev splits only, no test split (the first hours).")
+@click.option(
+    "--dev-only",
+    is_flag=True,
+    help="Only the dev work (searches, controls, layer sweep, wording ablation): no STS or transfer evaluation.",
+)
 def report(
     models,
     prompts,
@@ -63,6 +67,8 @@ def report(
     dev_only,
 ):
     """Search each model and prompt on STS-B dev, evaluate the chosen settings, write the report."""
+    if dev_only and (explain or tp or recipes or beyond):
+        raise click.UsageError("--dev-only is for the searches; run --explain, --tp, --recipes or --beyond without it")
     model_list = [m.strip() for m in models.split(",") if m.strip()]
     prompt_list = [p.strip() for p in prompts.split(",") if p.strip()]
     out = Path(results)

@@ -2,10 +2,10 @@
 
 Per model and prompt: the model's depth L, the grid's best setting by the mean of the two STS-B
 dev splits (the rule's ranking), its layer as a fraction of depth, its alpha, the shipped
-default's gain on raw STS-B dev with its 95% interval, and the best NS setting's gain on the
-seven-task STS average (test), and the plain embedding's raw STS-B dev score (how strong the model
-is without CP). The paper's LLaMA2-7B rows beside them (its settings and its seven-task gains; it
-did not measure raw text).
+default's gain on raw STS-B dev with its 95% interval, the best NS setting's gain on the
+seven-task STS average (test), the plain embedding's raw STS-B dev score (how strong the model
+is without CP) and the dtype the grids ran in. The paper's LLaMA2-7B rows beside them (its
+settings and its seven-task gains; it did not measure raw text).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def scale_markdown(out: Path, models, prompts) -> list[str]:
         "The best setting of the paper's grid by the mean of the two STS-B dev splits, its layer as a",
         "fraction of the model's depth, the shipped default's gain on raw STS-B dev (95% interval), the",
         "best NS setting's gain on the seven-task STS average (test splits), and the plain embedding's",
-        "raw STS-B dev score (how strong the model is without CP).",
+        "raw STS-B dev score (how strong the model is without CP), in the dtype its grids ran in.",
         *([f"Not searched on both dev splits yet (see the notes): {', '.join(unsearched)}."] if unsearched else []),
         "",
         "| model | layers L | prompt | best on dev | l / L | alpha | raw dev: default - plain [95%] "

@@ -289,6 +289,23 @@ def test_the_report_command_rewrites_the_markdown_as_it_goes(tmp_path, monkeypat
     assert "- tiny / prompteol: search and evaluation" in markdown.read_text()
 
 
+def test_dev_only_reaches_the_run_and_refuses_the_test_split_modes(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from experiments.__main__ import report as main
+
+    seen = []
+    monkeypatch.setattr(report, "run", lambda *a, dev_only, **k: seen.append(dev_only))
+    data, raw = write_senteval(tmp_path / "downstream"), write_raw_stsb(tmp_path / "raw")
+    options = ["--data", str(data), "--raw-data", str(raw)]
+    options += ["--results", str(tmp_path / "r"), "--markdown", str(tmp_path / "RESULTS.md"), "--models", "tiny"]
+    assert CliRunner().invoke(main, [*options, "--dev-only"]).exit_code == 0
+    assert CliRunner().invoke(main, options).exit_code == 0
+    assert seen == [True, False]
+    refused = CliRunner().invoke(main, [*options, "--dev-only", "--recipes"])
+    assert refused.exit_code == 2 and "run --explain, --tp, --recipes or --beyond without it" in refused.output
+    assert seen == [True, False]
+
+
 def test_alphas_beyond_the_grid_run_only_at_its_edge_and_agree_with_it(tiny_lm, tmp_path, monkeypatch):
     data = write_senteval(tmp_path / "downstream")
     raw = write_raw_stsb(tmp_path / "raw")
