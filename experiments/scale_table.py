@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cpembed.evaluation.search import label
+from cpembed.evaluation.search import RAW_DEV, label
 from cpembed.models import BUILTIN_MODELS
 
 from .report_steps import choose
@@ -41,11 +41,12 @@ def scale_markdown(out: Path, models, prompts) -> list[str]:
             grid = grid_step["records"]
             raw = json.loads((folder / "grid_raw.json").read_text())["records"]
             choice = choose(grid, raw)
+            plain, dtype = choice["scores"]["baseline"][RAW_DEV], grid_step["dtype"].removeprefix("torch.")
             best = max((choice["scale"], choice["recover"]), key=lambda s: _score(choice, s))
             rows.append(
                 f"| {model} | {depth} | {prompt} | {label(best)} | {best.layer / depth:.2f} | "
                 f"{f'{best.alpha:g}' if best.norm == 'scale' else '—'} | {_default_gain(folder, choice)} | "
-                f"{_sts_gain(folder)} | {_plain(raw):.2f} | {grid_step['dtype'].removeprefix('torch.')} |"
+                f"{_sts_gain(folder)} | {plain:.2f} | {dtype} |"
             )
     if not rows:
         return []
@@ -71,10 +72,6 @@ def scale_markdown(out: Path, models, prompts) -> list[str]:
         *rows,
         "",
     ]
-
-
-def _plain(raw_grid: list[dict]) -> float:
-    return next(r["spearman"] for r in raw_grid if r["norm"] == "none")
 
 
 def _score(choice: dict, setting) -> float:
