@@ -129,9 +129,11 @@ def run_recipe_test(
     if path.is_file() and (kept := json.loads(path.read_text()))["recipe"] == describe(recipe):
         return kept
     started = time.perf_counter()
+    # The recipe without its CP: what CP adds on top of the prompt and TP it is combined with.
+    without_cp = Recipe(recipe.prompt, None, recipe.tp)
     rows = {
         "plain PromptEOL": (Recipe("prompteol", None), None),
-        f"plain {recipe.prompt}": (Recipe(recipe.prompt, None, recipe.tp), None),
+        describe(without_cp) if recipe.tp else f"plain {recipe.prompt}": (without_cp, None),
         "recipe": (recipe, recipe.cp),
     }
     cache = EmbeddingCache()
@@ -160,7 +162,8 @@ def run_recipe_test(
         scores = {task: 100 * spearman(cos[name], gold) for task, (gold, cos) in tasks.items()}
         row = {"row": name, **scores, "average": float(np.mean([scores[t] for t in STS_TASKS]))}
         if name == "recipe":
-            for against, key in (("plain PromptEOL", "vs PromptEOL"), (f"plain {recipe.prompt}", "vs its prompt")):
+            without = list(rows)[1]
+            for against, key in (("plain PromptEOL", "vs PromptEOL"), (without, "vs its prompt")):
                 seven = [(gold, cos[against], cos[name]) for task, (gold, cos) in tasks.items() if task in STS_TASKS]
                 gold, cos = tasks[RAW_TASKS[0]]
                 row[f"average {key}"] = bootstrap_mean_spearman_difference(seven, INTERVAL_RESAMPLES)
@@ -211,10 +214,8 @@ def recipe_markdown(out: Path, models, prompts) -> list[str]:
             lines.append(f"| {row['row']} | {cells} | **{row['average']:.2f}** | {row[RAW_TASKS[0]]:.2f} |")
         plain, own, recipe = step["rows"]  # plain PromptEOL, the recipe's prompt plain, the recipe
         lines += [""]
-        for name, key, base in (
-            ("plain PromptEOL", "vs PromptEOL", plain),
-            ("its own prompt's plain embedding", "vs its prompt", own),
-        ):
+        without_cp = "its own prompt's plain embedding" if own["row"].startswith("plain ") else f"{own['row']} (no CP)"
+        for name, key, base in (("plain PromptEOL", "vs PromptEOL", plain), (without_cp, "vs its prompt", own)):
             average = recipe["average"] - base["average"]
             raw = recipe[RAW_TASKS[0]] - base[RAW_TASKS[0]]
             (a_low, a_high), (r_low, r_high) = recipe[f"average {key}"], recipe[f"raw {key}"]

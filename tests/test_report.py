@@ -515,14 +515,22 @@ def test_recipe_is_chosen_on_dev_then_scored_on_test_with_intervals(tiny_lm, tmp
 
     recipe = Recipe("cot", CPConfig(layer=3, alpha=2.0), TPConfig(last=3))  # every part of a recipe at once
     step = recipe_steps.run_recipe_test("tiny", tiny_lm, recipe, data, raw, out, batch_size=4)
-    assert [r["row"] for r in step["rows"]] == ["plain PromptEOL", "plain cot", "recipe"]
+    # CP's own gain is measured against the recipe without CP: the same prompt with the same TP
+    assert [r["row"] for r in step["rows"]] == ["plain PromptEOL", "cot + TP 2-3", "recipe"]
     test = load_raw_stsb(raw, "test")
-    encoder = CPEncoder(tiny_lm, "cot", cp=recipe.cp, tp=recipe.tp)
-    expected = 100 * spearman(
-        paired_cosine(encoder.encode(test.sentences1), encoder.encode(test.sentences2)), test.scores
-    )
+
+    def raw_test_score(encoder):
+        return 100 * spearman(
+            paired_cosine(encoder.encode(test.sentences1), encoder.encode(test.sentences2)), test.scores
+        )
+
     plain_row, own, row = step["rows"]
-    assert row["STSBenchmark-raw"] == pytest.approx(expected, abs=1e-6)
+    assert row["STSBenchmark-raw"] == pytest.approx(
+        raw_test_score(CPEncoder(tiny_lm, "cot", cp=recipe.cp, tp=recipe.tp)), abs=1e-6
+    )
+    assert own["STSBenchmark-raw"] == pytest.approx(
+        raw_test_score(CPEncoder(tiny_lm, "cot", cp=None, tp=recipe.tp)), abs=1e-6
+    )
     for key, base in (("vs PromptEOL", plain_row), ("vs its prompt", own)):
         low, high = row[f"raw {key}"]
         assert low <= row["STSBenchmark-raw"] - base["STSBenchmark-raw"] <= high
@@ -534,6 +542,7 @@ def test_recipe_is_chosen_on_dev_then_scored_on_test_with_intervals(tiny_lm, tmp
     report_page.write_markdown(out, markdown, ["tiny"], ["prompteol", "cot"], "make results")
     text = markdown.read_text().split("## Recipes")[1]
     assert "**tiny: dev splits**" in text and "recipe cot + NS l=3 a=2 + TP 2-3" in text
+    assert "- Against cot + TP 2-3 (no CP): seven-task average" in text
 
 
 def test_a_searched_auxiliary_prompt_is_a_candidate_only_if_it_beat_the_papers(tmp_path):
