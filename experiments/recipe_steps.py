@@ -131,9 +131,10 @@ def run_recipe_test(
     started = time.perf_counter()
     # The recipe without its CP: what CP adds on top of the prompt and TP it is combined with.
     without_cp = Recipe(recipe.prompt, None, recipe.tp)
+    without_cp_name = describe(without_cp) if recipe.tp else f"plain {recipe.prompt}"
     rows = {
         "plain PromptEOL": (Recipe("prompteol", None), None),
-        describe(without_cp) if recipe.tp else f"plain {recipe.prompt}": (without_cp, None),
+        without_cp_name: (without_cp, None),
         "recipe": (recipe, recipe.cp),
     }
     cache = EmbeddingCache()
@@ -162,8 +163,7 @@ def run_recipe_test(
         scores = {task: 100 * spearman(cos[name], gold) for task, (gold, cos) in tasks.items()}
         row = {"row": name, **scores, "average": float(np.mean([scores[t] for t in STS_TASKS]))}
         if name == "recipe":
-            without = list(rows)[1]
-            for against, key in (("plain PromptEOL", "vs PromptEOL"), (without, "vs its prompt")):
+            for against, key in (("plain PromptEOL", "vs PromptEOL"), (without_cp_name, "vs its prompt")):
                 seven = [(gold, cos[against], cos[name]) for task, (gold, cos) in tasks.items() if task in STS_TASKS]
                 gold, cos = tasks[RAW_TASKS[0]]
                 row[f"average {key}"] = bootstrap_mean_spearman_difference(seven, INTERVAL_RESAMPLES)
@@ -212,10 +212,12 @@ def recipe_markdown(out: Path, models, prompts) -> list[str]:
         for row in step["rows"]:
             cells = " | ".join(f"{row[t]:.2f}" for t in STS_TASKS)
             lines.append(f"| {row['row']} | {cells} | **{row['average']:.2f}** | {row[RAW_TASKS[0]]:.2f} |")
-        plain, own, recipe = step["rows"]  # plain PromptEOL, the recipe's prompt plain, the recipe
+        plain, own, recipe = step["rows"]  # plain PromptEOL, the recipe without CP, the recipe
         lines += [""]
-        without_cp = "its own prompt's plain embedding" if own["row"].startswith("plain ") else f"{own['row']} (no CP)"
-        for name, key, base in (("plain PromptEOL", "vs PromptEOL", plain), (without_cp, "vs its prompt", own)):
+        for name, key, base in (
+            ("plain PromptEOL", "vs PromptEOL", plain),
+            (f"{own['row']} (the recipe without CP)", "vs its prompt", own),
+        ):
             average = recipe["average"] - base["average"]
             raw = recipe[RAW_TASKS[0]] - base[RAW_TASKS[0]]
             (a_low, a_high), (r_low, r_high) = recipe[f"average {key}"], recipe[f"raw {key}"]

@@ -542,7 +542,7 @@ def test_recipe_is_chosen_on_dev_then_scored_on_test_with_intervals(tiny_lm, tmp
     report_page.write_markdown(out, markdown, ["tiny"], ["prompteol", "cot"], "make results")
     text = markdown.read_text().split("## Recipes")[1]
     assert "**tiny: dev splits**" in text and "recipe cot + NS l=3 a=2 + TP 2-3" in text
-    assert "- Against cot + TP 2-3 (no CP): seven-task average" in text
+    assert "- Against cot + TP 2-3 (the recipe without CP): seven-task average" in text
 
 
 def test_a_searched_auxiliary_prompt_is_a_candidate_only_if_it_beat_the_papers(tmp_path):
