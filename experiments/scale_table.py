@@ -46,7 +46,7 @@ def scale_markdown(out: Path, models, prompts) -> list[str]:
             rows.append(
                 f"| {model} | {depth} | {prompt} | {label(best)} | {best.layer / depth:.2f} | "
                 f"{f'{best.alpha:g}' if best.norm == 'scale' else '—'} | {_default_gain(folder, choice)} | "
-                f"{_sts_gain(folder)} | {plain:.2f} | {dtype} |"
+                f"{_sts_gain(folder, out / model / 'recipe.json', prompt, choice['scale'])} | {plain:.2f} | {dtype} |"
             )
     if not rows:
         return []
@@ -62,8 +62,9 @@ def scale_markdown(out: Path, models, prompts) -> list[str]:
         "",
         "The best setting of the paper's grid by the mean of the two STS-B dev splits, its layer as a",
         "fraction of the model's depth, the shipped default's gain on raw STS-B dev (95% interval), the",
-        "best NS setting's gain on the seven-task STS average (test splits), and the plain embedding's",
-        "raw STS-B dev score (how strong the model is without CP), in the dtype its grids ran in.",
+        "best NS setting's gain on the seven-task STS average (test splits; \"r\": from the model's recipe",
+        "test, where that recipe is this prompt with this setting), and the plain embedding's raw STS-B",
+        "dev score (how strong the model is without CP), in the dtype its grids ran in.",
         *([f"Not searched on both dev splits yet (see the notes): {', '.join(unsearched)}."] if unsearched else []),
         "",
         "| model | layers L | prompt | best on dev | l / L | alpha | raw dev: default - plain [95%] "
@@ -89,12 +90,17 @@ def _default_gain(folder: Path, choice: dict) -> str:
     return f"{record['difference']:+.2f} [{record['low']:+.2f}, {record['high']:+.2f}]"
 
 
-def _sts_gain(folder: Path) -> str:
+def _sts_gain(folder: Path, recipe_path: Path, prompt: str, best_ns) -> str:
+    """From the prompt's STS evaluation; where that has not run, from the model's recipe test when
+    the recipe is this prompt with its best NS setting alone (the same two rows, marked "r")."""
     path = folder / "sts.json"
-    if not path.is_file():
-        return "—"
-    rows = json.loads(path.read_text())["rows"]
-    ns = next((r for r in rows if r["setting"].startswith("NS")), None)
-    if ns is None:
-        return "—"
-    return f"{ns['report']['average'] - rows[0]['report']['average']:+.2f}"
+    if path.is_file():
+        rows = json.loads(path.read_text())["rows"]
+        ns = next((r for r in rows if r["setting"].startswith("NS")), None)
+        return "—" if ns is None else f"{ns['report']['average'] - rows[0]['report']['average']:+.2f}"
+    step = json.loads(recipe_path.read_text()) if recipe_path.is_file() else None
+    if step and step["recipe"] == f"{prompt} + {label(best_ns)}":
+        rows = {r["row"]: r["average"] for r in step["rows"]}
+        plain = rows["plain PromptEOL"] if prompt == "prompteol" else rows[f"plain {prompt}"]
+        return f"{rows['recipe'] - plain:+.2f} r"
+    return "—"

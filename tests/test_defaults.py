@@ -11,6 +11,7 @@ from experiments.recipe_steps import as_recipe, choose_recipe, recipe_candidates
 from experiments.report_steps import choose
 
 from cpembed import BEST_RECIPE, DEFAULT_CP, PAPER_CP, CPConfig, CPEncoder, default_cp
+from cpembed.evaluation.search import label
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 SEARCHED = sorted(p.parent for p in RESULTS.glob("*/*/grid_raw.json") if (p.parent / "grid.json").is_file())
@@ -94,3 +95,24 @@ def test_the_size_table_names_a_prompt_searched_on_one_dev_split_only(tmp_path):
     rows = [line for line in lines if line.startswith(f"| {model} |")]
     assert [row.split(" | ")[2] for row in rows] == ["prompteol"]
     assert f"Not searched on both dev splits yet (see the notes): {model} cot." in lines
+
+
+def test_the_size_table_takes_the_sts_gain_from_a_recipe_test_of_that_prompt_and_setting(tmp_path):
+    from experiments.scale_table import scale_markdown
+
+    model = SEARCHED[0].parent.name
+    shutil.copytree(RESULTS / model / "cot", tmp_path / model / "cot")
+    (tmp_path / model / "cot" / "sts.json").unlink(missing_ok=True)
+    grid = json.loads((RESULTS / model / "cot" / "grid.json").read_text())["records"]
+    raw = json.loads((RESULTS / model / "cot" / "grid_raw.json").read_text())["records"]
+    best_ns = label(choose(grid, raw)["scale"])
+    rows = [{"row": "plain PromptEOL", "average": 60.0}, {"row": "plain cot", "average": 70.0}]
+
+    def gain_column(recipe: str) -> str:
+        step = {"recipe": recipe, "rows": [*rows, {"row": "recipe", "average": 71.25}]}
+        (tmp_path / model / "recipe.json").write_text(json.dumps(step))
+        line = next(line for line in scale_markdown(tmp_path, [model], ("cot",)) if line.startswith(f"| {model} |"))
+        return line.split(" | ")[7]
+
+    assert gain_column(f"cot + {best_ns}") == "+1.25 r"
+    assert gain_column(f"cot + {best_ns} + TP 2-7") == "—"  # TP in the recipe: not CP's gain alone
