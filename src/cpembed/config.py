@@ -143,6 +143,8 @@ DEFAULT_CP: dict[tuple[str, str], CPConfig | None] = {
     ("qwen2.5-coder-1.5b", "cot"): CPConfig(layer=4, alpha=4.0),
     # SentEval STS-B dev 76.11 -> 76.31, raw STS-B dev 75.84 -> 76.27 (bfloat16).
     ("qwen2.5-coder-1.5b", "knowledge"): CPConfig(layer=4, alpha=4.0),
+    # SentEval STS-B dev 78.54 -> 78.78, raw STS-B dev 78.36 -> 78.78 (bfloat16).
+    ("qwen2.5-coder-1.5b", "ck"): CPConfig(layer=4, alpha=4.0),
 }
 
 
@@ -181,8 +183,8 @@ BEST_RECIPE: dict[str, Recipe] = {
     # 75.05 (74.81, 75.28; bfloat16), against plain PromptEOL's 71.34; the same CP without TP scores
     # 74.74 (float32 grid), 74.57 in the TP run's own bfloat16; CK with both follows at 74.90.
     "qwen2.5-coder-0.5b": Recipe("cot", DEFAULT_CP[("qwen2.5-coder-0.5b", "cot")], TPConfig(last=7, first=2)),
-    # 79.76 (79.83, 79.69), against plain PromptEOL's 78.51: Knowledge's best (NS l=4 a=4) is
-    # 76.29; CK has not been searched on this model (docs/results/NOTES.md).
+    # 79.76 (79.83, 79.69; bfloat16), against plain PromptEOL's 78.51: CK's best (NS l=4 a=4) is
+    # 78.78 and Knowledge's 76.29.
     "qwen2.5-coder-1.5b": Recipe("cot", DEFAULT_CP[("qwen2.5-coder-1.5b", "cot")]),
 }
 # A model nobody has searched gets the paper's best recipe on LLaMA2-7B (SPEC section 2: CK with
