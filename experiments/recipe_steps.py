@@ -226,9 +226,10 @@ def recipe_markdown(out: Path, models, prompts) -> list[str]:
                 f"raw STS-B test {raw:+.2f} [{r_low:+.2f}, {r_high:+.2f}]."
             )
         if minilm is not None:
+            gap = minilm - recipe["average"]
             lines.append(
                 f"- all-MiniLM-L6-v2's seven-task average is {minilm:.2f}: the recipe is "
-                f"{minilm - recipe['average']:.2f} points behind it."
+                f"{abs(gap):.2f} points {'behind' if gap > 0 else 'ahead of'} it."
             )
         lines.append("")
     if not lines:

@@ -543,6 +543,12 @@ def test_recipe_is_chosen_on_dev_then_scored_on_test_with_intervals(tiny_lm, tmp
     text = markdown.read_text().split("## Recipes")[1]
     assert "**tiny: dev splits**" in text and "recipe cot + NS l=3 a=2 + TP 2-3" in text
     assert "- Against cot + TP 2-3 (the recipe without CP): seven-task average" in text
+    for offset, side in ((+1.5, "1.50 points behind it"), (-2.0, "2.00 points ahead of it")):
+        minilm = out / "all-MiniLM-L6-v2" / "sts.json"
+        minilm.parent.mkdir(parents=True, exist_ok=True)
+        minilm.write_text(json.dumps({"report": {"average": row["average"] + offset, "tasks": {}}}))
+        report_page.write_markdown(out, markdown, ["tiny"], ["prompteol", "cot"], "make results")
+        assert side in markdown.read_text().split("## Recipes")[1]
 
 
 def test_a_searched_auxiliary_prompt_is_a_candidate_only_if_it_beat_the_papers(tmp_path):
