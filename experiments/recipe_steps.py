@@ -3,10 +3,12 @@
 The rule (`choose_recipe`): every candidate with results on both STS-B dev splits is scored by the
 mean of its SentEval STS-B dev and raw STS-B dev Spearman, as the CP defaults are. Candidates are,
 for each prompt that has run, its plain embedding, its shipped default CP setting, Token
-Prepending with and without that CP where `--tp` has run, and the best setting of a searched
+Prepending with and without that CP where `--tp` has run, the best setting of a searched
 auxiliary prompt where `cpembed search aux-prompt` has run and its winner beat the paper's
 auxiliary prompt on both dev measures in that same run (the search may run in another dtype than
-the grids; comparing inside one run keeps that from choosing). The recipe is the best-scoring
+the grids; comparing inside one run keeps that from choosing), and the three best layers of the
+PromptEOL layer sweep (every layer at the grid's best NS alpha, ranked on SentEval dev), each
+also scored on raw STS-B dev: layers past the paper's grid. The recipe is the best-scoring
 candidate among those that beat plain PromptEOL on raw STS-B dev *and* on the mean (the rule of
 the CP defaults, over more candidates); if none does, it is plain PromptEOL. Nothing here reads
 a test split to choose.
@@ -73,6 +75,20 @@ def recipe_candidates(out: Path, model: str, prompts) -> list[dict]:
                     candidates.append(_candidate(prompt, setting, row["tp"], row[SENTEVAL_DEV], row[RAW_DEV]))
         if (folder / "aux_prompt.json").is_file():
             candidates += _searched_aux(prompt, json.loads((folder / "aux_prompt.json").read_text()))
+        if (folder / "layers.json").is_file() and (folder / "layers_raw.json").is_file():
+            candidates += _swept_layers(prompt, folder)
+    return candidates
+
+
+def _swept_layers(prompt: str, folder: Path) -> list[dict]:
+    """The layer sweep's best layers on SentEval dev that were also scored on raw dev: layers the
+    paper's grid leaves out, each a candidate with both dev scores like any grid setting."""
+    senteval = {r["label"]: r["spearman"] for r in json.loads((folder / "layers.json").read_text())["records"]}
+    candidates = []
+    for r in json.loads((folder / "layers_raw.json").read_text())["records"]:
+        if r["norm"] != "none":
+            setting = CPConfig(**{field: r[field] for field in ("layer", "alpha", "norm", "site", "aux_template")})
+            candidates.append(_candidate(prompt, setting, None, senteval[r["label"]], r["spearman"]))
     return candidates
 
 
@@ -238,9 +254,11 @@ def recipe_markdown(out: Path, models, prompts) -> list[str]:
         "## Recipes: the best training-free embedding of each model",
         "",
         "`python -m experiments --recipes`. Candidates: each prompt's plain embedding, its default CP,",
-        "Token Prepending with and without it where `--tp` has run, and the best setting of a searched",
+        "Token Prepending with and without it where `--tp` has run, the best setting of a searched",
         "auxiliary prompt where `cpembed search aux-prompt` has run and its winner beat the paper's prompt",
-        "on both dev measures in that run (its scores are that run's, in its dtype). The rule (`choose_recipe` in",
+        "on both dev measures in that run (its scores are that run's, in its dtype), and the three best",
+        "layers of the PromptEOL layer sweep (ranked on SentEval dev, each also scored on raw STS-B dev;",
+        "the paper's grid covers l=3..7). The rule (`choose_recipe` in",
         "`experiments/recipe_steps.py`): the best mean of the two STS-B dev splits, if it also beats plain",
         'PromptEOL on raw STS-B dev. The chosen recipe ships as `CPEncoder(recipe="best")` (`--recipe best`)',
         "and is then scored once on the test splits, with 95% paired-bootstrap intervals (raw STS-B test:",

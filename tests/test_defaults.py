@@ -116,3 +116,26 @@ def test_the_size_table_takes_the_sts_gain_from_a_recipe_test_of_that_prompt_and
 
     assert gain_column(f"cot + {best_ns}") == "+1.25 r"
     assert gain_column(f"cot + {best_ns} + TP 2-7") == "—"  # TP in the recipe: not CP's gain alone
+
+
+def test_the_layer_sweeps_layers_scored_on_both_dev_splits_are_recipe_candidates(tmp_path):
+    model = "qwen2.5-coder-0.5b"
+    folder = tmp_path / model / "prompteol"
+    folder.mkdir(parents=True)
+    for name in ("grid.json", "grid_raw.json"):
+        shutil.copy(RESULTS / model / "prompteol" / name, folder / name)
+    swept = CPConfig(layer=12, alpha=1.0)
+    fields = {"layer": 12, "alpha": 1.0, "norm": "scale", "site": "heads", "aux_template": swept.aux_template}
+    baseline = {"label": "baseline", "spearman": 70.0, "norm": "none"}
+    (folder / "layers.json").write_text(
+        json.dumps({"records": [baseline, {"label": label(swept), "spearman": 90.0, **fields}]})
+    )
+    (folder / "layers_raw.json").write_text(
+        json.dumps({"records": [baseline, {"label": label(swept), "spearman": 91.0, **fields}]})
+    )
+    candidates = recipe_candidates(tmp_path, model, ("prompteol",))
+    found = [c for c in candidates if c["cp"] == swept]
+    assert len(found) == 1 and (found[0]["STS-B dev"], found[0]["raw STS-B dev"]) == (90.0, 91.0)
+    assert as_recipe(choose_recipe(candidates)).cp == swept
+    (folder / "layers_raw.json").unlink()  # only on SentEval dev: not a candidate
+    assert not any(c["cp"] == swept for c in recipe_candidates(tmp_path, model, ("prompteol",)))

@@ -183,9 +183,10 @@ BEST_RECIPE: dict[str, Recipe] = {
     # 75.05 (74.81, 75.28; bfloat16), against plain PromptEOL's 71.34; the same CP without TP scores
     # 74.74 (float32 grid), 74.57 in the TP run's own bfloat16; CK with both follows at 74.90.
     "qwen2.5-coder-0.5b": Recipe("cot", DEFAULT_CP[("qwen2.5-coder-0.5b", "cot")], TPConfig(last=7, first=2)),
-    # 79.76 (79.83, 79.69; bfloat16), against plain PromptEOL's 78.51: CK's best (NS l=4 a=4) is
-    # 78.78 and Knowledge's 76.29.
-    "qwen2.5-coder-1.5b": Recipe("cot", DEFAULT_CP[("qwen2.5-coder-1.5b", "cot")]),
+    # 80.84 (80.98, 80.70; bfloat16), against plain PromptEOL's 78.51: the layer sweep's best layer,
+    # far past the paper's grid (l=3..7), where PromptEOL's grid default gains nothing; Pretended
+    # CoT with its default CP follows at 79.76.
+    "qwen2.5-coder-1.5b": Recipe("prompteol", CPConfig(layer=21, alpha=0.5)),
 }
 # A model nobody has searched gets the paper's best recipe on LLaMA2-7B (SPEC section 2: CK with
 # CP-NS at l=7, alpha=3, the seven-task average 78.68).
