@@ -46,7 +46,8 @@ def scale_markdown(out: Path, models, prompts) -> list[str]:
             rows.append(
                 f"| {model} | {depth} | {prompt} | {label(best)} | {best.layer / depth:.2f} | "
                 f"{f'{best.alpha:g}' if best.norm == 'scale' else '—'} | {_default_gain(folder, choice)} | "
-                f"{_sts_gain(folder, out / model / 'recipe.json', prompt, choice['scale'])} | {plain:.2f} | {dtype} |"
+                f"{_sts_gain(folder, out / model / 'recipe.json', prompt, choice['scale'])} | "
+                f"{_swept_best(folder, depth)} | {plain:.2f} | {dtype} |"
             )
     if not rows:
         return []
@@ -55,7 +56,7 @@ def scale_markdown(out: Path, models, prompts) -> list[str]:
             setting, layer, alpha, plain, cp = PAPER_SCALE[prompt]
             rows.append(
                 f"| LLaMA2-7B (paper) | 32 | {prompt} | {setting} | {layer / 32:.2f} | {alpha:g} | — | "
-                f"{cp - plain:+.2f} | — | — |"
+                f"{cp - plain:+.2f} | — | — | — |"
             )
     return [
         "## Does it grow with size?",
@@ -64,12 +65,14 @@ def scale_markdown(out: Path, models, prompts) -> list[str]:
         "fraction of the model's depth, the shipped default's gain on raw STS-B dev (95% interval), the",
         "best NS setting's gain on the seven-task STS average (test splits; \"r\": from the model's recipe",
         "test, where that recipe is this prompt with this setting), and the plain embedding's raw STS-B",
-        "dev score (how strong the model is without CP), in the dtype its grids ran in.",
+        "dev score (how strong the model is without CP), in the dtype its grids ran in. The layer",
+        "sweep (PromptEOL: every layer at the grid's best NS alpha, SentEval STS-B dev) gives its best",
+        "layer as l / L, with that layer's gain on SentEval dev.",
         *([f"Not searched on both dev splits yet (see the notes): {', '.join(unsearched)}."] if unsearched else []),
         "",
         "| model | layers L | prompt | best on dev | l / L | alpha | raw dev: default - plain [95%] "
-        "| STS avg: best NS - plain | plain on raw dev | dtype |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| STS avg: best NS - plain | sweep: best l / L (gain) | plain on raw dev | dtype |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
     ]
@@ -104,3 +107,13 @@ def _sts_gain(folder: Path, recipe_path: Path, prompt: str, best_ns) -> str:
         plain = rows["plain PromptEOL"] if prompt == "prompteol" else rows[f"plain {prompt}"]
         return f"{rows['recipe'] - plain:+.2f} r"
     return "—"
+
+
+def _swept_best(folder: Path, depth: int) -> str:
+    path = folder / "layers.json"
+    if not path.is_file():
+        return "—"
+    records = json.loads(path.read_text())["records"]
+    baseline = next(r["spearman"] for r in records if r["norm"] == "none")
+    best = max((r for r in records if r["norm"] != "none"), key=lambda r: r["spearman"])
+    return f"{best['layer']} / {depth} = {best['layer'] / depth:.2f} ({best['spearman'] - baseline:+.2f})"

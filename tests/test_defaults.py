@@ -82,6 +82,13 @@ def test_the_size_table_reads_each_searched_prompt_and_the_paper():
             assert float(row[-2]) == pytest.approx(plain, abs=0.005)
             grid = json.loads((RESULTS / model / prompt / "grid.json").read_text())
             assert row[-1].removesuffix(" |") == grid["dtype"].removeprefix("torch.")
+            sweep = RESULTS / model / prompt / "layers.json"
+            if sweep.is_file():  # the sweep's best layer on SentEval dev, as a fraction of depth
+                records = json.loads(sweep.read_text())["records"]
+                best = max((r for r in records if r["norm"] != "none"), key=lambda r: r["spearman"])
+                assert row[8].startswith(f"{best['layer']} / {depth} = ")
+            else:
+                assert row[8] == "—"
 
 
 def test_the_size_table_names_a_prompt_searched_on_one_dev_split_only(tmp_path):
