@@ -595,3 +595,20 @@ def test_a_run_of_one_model_and_prompt_keeps_the_others_on_the_page(tmp_path):
     models, prompts = _on_page(tmp_path, ["qwen2.5-coder-0.5b"], ["prompteol", "my-template"])
     assert models == ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]  # built-in order; no baseline
     assert prompts == ["prompteol", "cot", "my-template"]
+
+
+def test_a_prompteol_recipe_scores_its_plain_rows_alike(tiny_lm, tmp_path, own_cache):
+    """A PromptEOL recipe's two plain rows (plain PromptEOL and the recipe without CP) are one
+    embedding: they share a pass and match, and CP's gain is measured against it."""
+    from experiments import recipe_steps
+
+    from cpembed import CPConfig, Recipe
+
+    data, raw = write_senteval(tmp_path / "downstream"), write_raw_stsb(tmp_path / "raw")
+    recipe = Recipe("prompteol", CPConfig(layer=3, alpha=2.0))
+    step = recipe_steps.run_recipe_test("tiny", tiny_lm, recipe, data, raw, tmp_path / "results", batch_size=4)
+    plain, own, row = step["rows"]
+    assert [plain["row"], own["row"]] == ["plain PromptEOL", "plain prompteol"]
+    assert {k: v for k, v in plain.items() if k != "row"} == {k: v for k, v in own.items() if k != "row"}
+    assert row["average vs PromptEOL"] == row["average vs its prompt"]
+    assert row["average"] != plain["average"]
