@@ -103,9 +103,8 @@ def _sts_gain(folder: Path, recipe_path: Path, prompt: str, best_ns) -> str:
         return "—" if ns is None else f"{ns['report']['average'] - rows[0]['report']['average']:+.2f}"
     step = json.loads(recipe_path.read_text()) if recipe_path.is_file() else None
     if step and step["recipe"] == f"{prompt} + {label(best_ns)}":
-        rows = {r["row"]: r["average"] for r in step["rows"]}
-        plain = rows["plain PromptEOL"] if prompt == "prompteol" else rows[f"plain {prompt}"]
-        return f"{rows['recipe'] - plain:+.2f} r"
+        rows = {r["row"]: r["average"] for r in step["rows"]}  # without TP, the row without CP is "plain <prompt>"
+        return f"{rows['recipe'] - rows[f'plain {prompt}']:+.2f} r"
     return "—"
 
 

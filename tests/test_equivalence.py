@@ -88,6 +88,26 @@ def test_many_settings_in_one_pass_equal_the_reference(tiny_lm, prompt):
         assert_same_embeddings(embeddings, encoder_reference(encoder, SENTENCES, setting), err_msg=repr(setting))
 
 
+def test_a_repeated_setting_is_computed_once(tiny_lm, monkeypatch):
+    """Two equal settings (a recipe's plain PromptEOL row and its plain prompt) share one copy in
+    the pass and come back as the same embedding."""
+    from cpembed import engine
+
+    copies, normal_pass = [], engine._normal_pass
+    monkeypatch.setattr(
+        engine,
+        "_normal_pass",
+        lambda lm, t, s, shared, *rest: copies.append(len(shared)) or normal_pass(lm, t, s, shared, *rest),
+    )
+    encoder = CPEncoder(tiny_lm, cp=None)
+    cp = CPConfig(layer=3, alpha=2.0)
+    plain, again, patched = encoder.encode_settings(SENTENCES, [None, None, cp], batch_size=len(SENTENCES))
+    assert copies == [2]
+    assert (plain == again).all()
+    assert_same_embeddings(plain, encoder_reference(encoder, SENTENCES, None))
+    assert_same_embeddings(patched, encoder_reference(encoder, SENTENCES, cp))
+
+
 def test_many_settings_in_other_architectures(tiny_models):
     for arch in ("mistral", "qwen3", "gemma3_text"):
         encoder = CPEncoder(tiny_models[arch], cp=None)

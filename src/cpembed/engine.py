@@ -103,6 +103,12 @@ def encode(
     """
     integer("batch_size", batch_size)
     settings = list(settings)
+    names = [None if s is None else (s.key, s.aux_source) for s in settings]
+    distinct = list(dict.fromkeys(names))
+    if len(distinct) < len(settings):  # a repeated setting would cost another copy in every pass
+        unique = [settings[names.index(name)] for name in distinct]
+        out, cut = encode(lm, prompt, output_layer, max_length, sentences, unique, batch_size, bar, aux_sentences, tp)
+        return out[[distinct.index(name) for name in names]], cut
     cleaned = [preprocess(s) for s in sentences]
     sources = {OWN: cleaned} | {name: [preprocess(s) for s in texts] for name, texts in (aux_sentences or {}).items()}
     needed = {s.aux_source for s in settings if s is not None and s.aux_template is not None}
