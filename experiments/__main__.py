@@ -41,7 +41,11 @@ from .results_page import write_markdown
 @click.option("--tasks", default=",".join(TASKS), show_default=True, help="With --beyond: which tasks.")
 @click.option("--explain", is_flag=True, help="Run the stop-word check of `cpembed explain` on raw STS-B dev.")
 @click.option("--tp", is_flag=True, help="Run Token Prepending on the dev splits (plain, CP, TP, TP with CP).")
-@click.option("--recipes", is_flag=True, help="Score each model's best recipe (chosen on dev) on the test splits.")
+@click.option(
+    "--recipes",
+    is_flag=True,
+    help="Score each model's best recipe (chosen on dev) on the STS test splits; with --beyond, the beyond-STS ones.",
+)
 @click.option(
     "--dev-only",
     is_flag=True,
@@ -69,6 +73,9 @@ def report(
     """Search each model and prompt on STS-B dev, evaluate the chosen settings, write the report."""
     if dev_only and (explain or tp or recipes or beyond):
         raise click.UsageError("--dev-only is for the searches; run --explain, --tp, --recipes or --beyond without it")
+    task_list = [t.strip() for t in tasks.split(",") if t.strip()]
+    if unknown := [t for t in task_list if t not in TASKS]:
+        raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(TASKS)}", param_hint="--tasks")
     model_list = [m.strip() for m in models.split(",") if m.strip()]
     prompt_list = [p.strip() for p in prompts.split(",") if p.strip()]
     out = Path(results)
@@ -102,16 +109,24 @@ def report(
     elif recipes and not only_markdown:
         from cpembed.models import load_model
 
-        from .recipe_steps import as_recipe, choose_recipe, recipe_candidates, run_recipe_test
+        from .recipe_steps import as_recipe, choose_recipe, recipe_candidates, run_recipe_beyond, run_recipe_test
 
-        data_dir, raw_dir = find_data_dir(data), find_raw_stsb_dir(raw_data)
+        if beyond:
+            from cpembed.evaluation.beyond import find_beyond_dir
+
+            root = find_beyond_dir(beyond_data)
+        else:
+            data_dir, raw_dir = find_data_dir(data), find_raw_stsb_dir(raw_data)
         for model_name in model_list:
             chosen = as_recipe(choose_recipe(recipe_candidates(out, model_name, prompt_list)))
             lm = load_model(model_name, dtype=dtype, device=device)
-            run_recipe_test(model_name, lm, chosen, data_dir, raw_dir, out, batch_size)
+            if beyond:
+                run_recipe_beyond(model_name, lm, chosen, root, out, batch_size, task_list)
+            else:
+                run_recipe_test(model_name, lm, chosen, data_dir, raw_dir, out, batch_size)
             write()
     elif beyond and not only_markdown:
-        _run_beyond(model_list, prompt_list, beyond_data, out, batch_size, dtype, device, tasks.split(","), write)
+        _run_beyond(model_list, prompt_list, beyond_data, out, batch_size, dtype, device, task_list, write)
     elif not only_markdown:
         data_dir, raw_dir = find_data_dir(data), find_raw_stsb_dir(raw_data)
         report_steps.run(

@@ -1,7 +1,8 @@
 """The report's beyond-STS section: retrieval, reranking, pair classification, clustering and STS
 in 11 languages, for the plain prompt embedding and the shipped default CP of each (model, prompt).
 
-Baseline and CP come from one encoding pass per task (one copy of the last token per setting), so
+Each task scores a list of `Row`s, the first of them the baseline the others are measured against.
+Rows that share an encoder come from one encoding pass (one copy of the last token per setting), so
 CP minus baseline is measured on the same sentences, with a 95% paired-bootstrap interval over
 queries, pairs or seeds. No setting is chosen here: the defaults come from the STS rule
 (`DEFAULT_CP`), and only the test splits the data README names are read. Each task's result is a
@@ -15,12 +16,14 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from cpembed.cache import EmbeddingCache
-from cpembed.config import default_cp
+from cpembed.config import CPConfig, default_cp
 from cpembed.encoder import CPEncoder
 from cpembed.evaluation import beyond
 from cpembed.evaluation.controls import encode_with_controls
@@ -35,22 +38,36 @@ TASKS = ("rerank", "pairs", "cluster", "sts-multilingual", "retrieval")  # the c
 INTERVAL_RESAMPLES = 2000
 
 
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One embedding a task scores: its name in the table, its encoder, and its CP setting (None: plain).
+    Rows with the same encoder object share one encoding pass."""
+
+    name: str
+    encoder: Any
+    setting: CPConfig | None = None
+
+
 def run_beyond(model_name: str, lm, prompt: str, root: Path, out: Path, batch_size: int = 16, tasks=TASKS) -> None:
     """Every task of `tasks` not yet run for this model and prompt: baseline and default CP."""
     encoder = CPEncoder(lm, prompt, cp=None)
     default = default_cp(model_name, prompt)
-    settings = [None] + ([default] if default is not None else [])
+    rows = [Row(label(None), encoder)] + ([Row(label(default), encoder, default)] if default is not None else [])
     for task in tasks:
         path = out / model_name / prompt / "beyond" / f"{task}.json"
         if path.is_file():
             continue
-        started = time.perf_counter()
-        result = TASK_RUNS[task](encoder, settings, root, batch_size, EmbeddingCache())
-        result |= {"model": model_name, "prompt": prompt, "seconds": round(time.perf_counter() - started, 1)}
-        dtype = str(lm.dtype).removeprefix("torch.")
-        if dtype != "float32":  # the section's rule; a step in another dtype says so in its row
-            result["dtype"] = dtype
-        _write(path, result)
+        started, cache = time.perf_counter(), EmbeddingCache()
+        result = TASK_RUNS[task](rows, root, batch_size, cache)
+        if task == "sts-multilingual" and prompt == "prompteol":
+            result["translated"] = _translated_rows(encoder, [r.setting for r in rows], root, batch_size, cache)
+        _write(path, result | {"model": model_name, "prompt": prompt} | timed(started, lm))
+
+
+def timed(started: float, lm) -> dict:
+    """A step's wall time, and its dtype where it is not the section's float32."""
+    dtype = str(lm.dtype).removeprefix("torch.")
+    return {"seconds": round(time.perf_counter() - started, 1)} | ({"dtype": dtype} if dtype != "float32" else {})
 
 
 def run_minilm(minilm, root: Path, out: Path, tasks=TASKS) -> None:
@@ -60,7 +77,7 @@ def run_minilm(minilm, root: Path, out: Path, tasks=TASKS) -> None:
         if path.is_file():
             continue
         started = time.perf_counter()
-        result = TASK_RUNS[task](_Fixed(minilm), [None], root, 64, None)
+        result = TASK_RUNS[task]([Row(label(None), _Fixed(minilm))], root, 64, None)
         _write(path, result | {"model": minilm.name, "seconds": round(time.perf_counter() - started, 1)})
 
 
@@ -71,28 +88,32 @@ class _Fixed:
         self.encoder = encoder
 
 
-def _embeddings(encoder, sentences: list[str], settings, batch_size: int, cache) -> list:
-    """One embed function per setting, from one pass over the unique sentences."""
+def _embeddings(rows: Sequence[Row], sentences: list[str], batch_size: int, cache) -> list:
+    """One embed function per row, from one pass per encoder over the unique sentences."""
     unique = list(dict.fromkeys(sentences))
-    if isinstance(encoder, _Fixed):
-        return [precomputed_embed(unique, encoder.encoder.encode(unique))]
-    vectors = encode_with_controls(encoder, unique, settings, batch_size, True, cache)
-    return [precomputed_embed(unique, v) for v in vectors]
+    found: dict[int, np.ndarray] = {}
+    for encoder in {id(r.encoder): r.encoder for r in rows}.values():
+        indices = [i for i, r in enumerate(rows) if r.encoder is encoder]
+        if isinstance(encoder, _Fixed):
+            vectors = [encoder.encoder.encode(unique)]
+        else:
+            vectors = encode_with_controls(encoder, unique, [rows[i].setting for i in indices], batch_size, True, cache)
+        found |= dict(zip(indices, vectors, strict=True))
+    return [precomputed_embed(unique, found[i]) for i in range(len(rows))]
 
 
-def _rows(settings, results: list[dict], metrics: dict[str, str], per_item: dict[str, str], interval) -> dict:
-    """Each setting's metrics (x100), and for CP its difference from the baseline with an interval."""
-    rows = []
-    for setting, result in zip(settings, results, strict=True):
-        row = {"setting": label(setting), **{name: result[key] for name, key in metrics.items()}}
-        if setting is not None:
+def _rows(rows: Sequence[Row], results: list[dict], metrics: dict[str, str], per_item: dict[str, str], interval):
+    """Each row's metrics (x100), and for each after the first its difference from the first with an interval."""
+    table = []
+    for index, (row, result) in enumerate(zip(rows, results, strict=True)):
+        found = {"setting": row.name, **{name: result[key] for name, key in metrics.items()}}
+        if index > 0:
             for name in metrics:
-                row[f"{name} vs baseline"] = row[name] - rows[0][name]
+                found[f"{name} vs baseline"] = found[name] - table[0][name]
                 if name in per_item:
-                    low, high = interval(name, results[0], result)
-                    row[f"{name} low"], row[f"{name} high"] = low, high
-        rows.append(row)
-    return {"rows": rows, "resamples": INTERVAL_RESAMPLES, "level": 0.95}
+                    found[f"{name} low"], found[f"{name} high"] = interval(name, results[0], result)
+        table.append(found)
+    return {"rows": table, "resamples": INTERVAL_RESAMPLES, "level": 0.95}
 
 
 def _per_item_interval(per_item: dict[str, str]):
@@ -104,80 +125,71 @@ def _per_item_interval(per_item: dict[str, str]):
     return interval
 
 
-def _retrieval(encoder, settings, root: Path, batch_size: int, cache) -> dict:
+def _retrieval(rows: Sequence[Row], root: Path, batch_size: int, cache) -> dict:
     data = beyond.load_scifact(root, "test")
-    embeds = _embeddings(encoder, [*data.queries.values(), *data.corpus.values()], settings, batch_size, cache)
+    embeds = _embeddings(rows, [*data.queries.values(), *data.corpus.values()], batch_size, cache)
     results = [beyond.evaluate_retrieval(e, e, data) for e in embeds]
     per_item = {"nDCG@10": "ndcg@10", "recall@100": "recall@100"}
     metrics = {"nDCG@10": "ndcg@10", "recall@100": "recall@100"}
     return {"task": "retrieval", "data": "SciFact test"} | _rows(
-        settings, results, metrics, per_item, _per_item_interval(per_item)
+        rows, results, metrics, per_item, _per_item_interval(per_item)
     )
 
 
-def _rerank(encoder, settings, root: Path, batch_size: int, cache) -> dict:
+def _rerank(rows: Sequence[Row], root: Path, batch_size: int, cache) -> dict:
     items = beyond.load_wikiqa(root, "test")
     sentences = [text for item in items for text in (item.query, *item.positives, *item.negatives)]
-    results = [
-        beyond.evaluate_rerank(e, e, items) for e in _embeddings(encoder, sentences, settings, batch_size, cache)
-    ]
+    results = [beyond.evaluate_rerank(e, e, items) for e in _embeddings(rows, sentences, batch_size, cache)]
     per_item = {"MAP": "ap", "MRR@10": "rr"}
     metrics = {"MAP": "map", "MRR@10": "mrr@10"}
     return {"task": "rerank", "data": "WikiQA test"} | _rows(
-        settings, results, metrics, per_item, _per_item_interval(per_item)
+        rows, results, metrics, per_item, _per_item_interval(per_item)
     )
 
 
-def _pairs(encoder, settings, root: Path, batch_size: int, cache) -> dict:
+def _pairs(rows: Sequence[Row], root: Path, batch_size: int, cache) -> dict:
     first, second, labels = beyond.load_twitter_url(root)
-    embeds = _embeddings(encoder, [*first, *second], settings, batch_size, cache)
+    embeds = _embeddings(rows, [*first, *second], batch_size, cache)
     results = [beyond.evaluate_pairs(e, first, second, labels) for e in embeds]
 
     def interval(_name: str, base: dict, other: dict) -> tuple[float, float]:
         return beyond.pairs_ap_interval(labels, base["scores"], other["scores"], INTERVAL_RESAMPLES)
 
     metrics = {"AP": "ap", "accuracy": "accuracy", "F1": "f1"}
-    return {"task": "pairs", "data": "TwitterURLCorpus test"} | _rows(
-        settings, results, metrics, {"AP": "ap"}, interval
-    )
+    return {"task": "pairs", "data": "TwitterURLCorpus test"} | _rows(rows, results, metrics, {"AP": "ap"}, interval)
 
 
-def _cluster(encoder, settings, root: Path, batch_size: int, cache) -> dict:
+def _cluster(rows: Sequence[Row], root: Path, batch_size: int, cache) -> dict:
     texts, labels = beyond.load_20ng(root)
-    results = [
-        beyond.evaluate_clustering(e, texts, labels) for e in _embeddings(encoder, texts, settings, batch_size, cache)
-    ]
+    results = [beyond.evaluate_clustering(e, texts, labels) for e in _embeddings(rows, texts, batch_size, cache)]
 
     def interval(_name: str, base: dict, other: dict) -> tuple[float, float]:  # over seeds, paired by seed
         return beyond.paired_interval(np.mean, base["per_seed"], other["per_seed"], INTERVAL_RESAMPLES)
 
-    rows = _rows(settings, results, {"V-measure": "v_measure", "std": "std"}, {"V-measure": "per_seed"}, interval)
-    return {"task": "cluster", "data": "20 Newsgroups subject lines, test"} | rows
+    table = _rows(rows, results, {"V-measure": "v_measure", "std": "std"}, {"V-measure": "per_seed"}, interval)
+    return {"task": "cluster", "data": "20 Newsgroups subject lines, test"} | table
 
 
-def _sts_multilingual(encoder, settings, root: Path, batch_size: int, cache) -> dict:
+def _sts_multilingual(rows: Sequence[Row], root: Path, batch_size: int, cache) -> dict:
     pairs = {lang: beyond.load_stsb_multi(root, lang, "test") for lang in beyond.LANGUAGES}
     sentences = [s for p in pairs.values() for s in (*p.sentences1, *p.sentences2)]
-    embeds = _embeddings(encoder, sentences, settings, batch_size, cache)
+    embeds = _embeddings(rows, sentences, batch_size, cache)
     similarities = [
         {lang: paired_cosine(embed(p.sentences1), embed(p.sentences2)) for lang, p in pairs.items()} for embed in embeds
     ]
     gold = pairs["en"].scores
     # The same English pairs and gold scores in every language: one draw of pairs serves all.
     aligned = all(np.array_equal(p.scores, gold) for p in pairs.values())
-    rows = []
-    for setting, found in zip(settings, similarities, strict=True):
-        row = {"setting": label(setting)} | {lang: 100 * spearman(found[lang], pairs[lang].scores) for lang in pairs}
-        row["mean"] = float(np.mean([row[lang] for lang in pairs]))
-        if setting is not None and aligned:
+    table = []
+    for index, (row, found) in enumerate(zip(rows, similarities, strict=True)):
+        scored = {"setting": row.name} | {lang: 100 * spearman(found[lang], pairs[lang].scores) for lang in pairs}
+        scored["mean"] = float(np.mean([scored[lang] for lang in pairs]))
+        if index > 0 and aligned:
             intervals = beyond.multilingual_intervals(gold, similarities[0], found, INTERVAL_RESAMPLES)
-            row |= {f"{key} low": low for key, (low, _) in intervals.items()}
-            row |= {f"{key} high": high for key, (_, high) in intervals.items()}
-        rows.append(row)
-    result = {"task": "sts-multilingual", "data": "stsb-multi-mt test, English templates", "rows": rows}
-    if not isinstance(encoder, _Fixed) and encoder.prompt.name == "prompteol":
-        result["translated"] = _translated_rows(encoder, settings, pairs, batch_size, cache)
-    return result
+            scored |= {f"{key} low": low for key, (low, _) in intervals.items()}
+            scored |= {f"{key} high": high for key, (_, high) in intervals.items()}
+        table.append(scored)
+    return {"task": "sts-multilingual", "data": "stsb-multi-mt test, English templates", "rows": table}
 
 
 # PromptEOL and CP's auxiliary prompt in German and Chinese, translated by the developers (not
@@ -192,7 +204,7 @@ TRANSLATED = {
 }
 
 
-def _translated_rows(encoder, settings, pairs, batch_size: int, cache) -> list[dict]:
+def _translated_rows(encoder, settings, root: Path, batch_size: int, cache) -> list[dict]:
     """German and Chinese STS with the templates in that language, baseline and the same CP setting."""
     rows = []
     for lang, (template, aux) in TRANSLATED.items():
@@ -200,8 +212,9 @@ def _translated_rows(encoder, settings, pairs, batch_size: int, cache) -> list[d
             encoder.lm, template, cp=None, output_layer=encoder.output_layer, max_length=encoder.max_length
         )
         translated = [s if s is None else dataclasses.replace(s, aux_template=aux) for s in settings]
-        split = pairs[lang]
-        embeds = _embeddings(local, [*split.sentences1, *split.sentences2], translated, batch_size, cache)
+        split = beyond.load_stsb_multi(root, lang, "test")
+        translated_rows = [Row(label(s), local, s) for s in translated]
+        embeds = _embeddings(translated_rows, [*split.sentences1, *split.sentences2], batch_size, cache)
         similarities = [paired_cosine(embed(split.sentences1), embed(split.sentences2)) for embed in embeds]
         for setting, similarity in zip(settings, similarities, strict=True):
             row = {"language": lang, "setting": label(setting), "spearman": 100 * spearman(similarity, split.scores)}

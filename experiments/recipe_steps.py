@@ -43,7 +43,7 @@ from cpembed.evaluation.search import label
 from cpembed.evaluation.sts import RAW_TASKS, STS_TASKS, load_task
 from cpembed.prompts import IRRELEVANT
 
-from .beyond_steps import INTERVAL_RESAMPLES, _write
+from .beyond_steps import INTERVAL_RESAMPLES, TASK_RUNS, TASKS, Row, _write, timed
 from .report_steps import choose
 
 SENTEVAL_DEV, RAW_DEV = "STS-B dev", "raw STS-B dev"
@@ -145,14 +145,8 @@ def run_recipe_test(
     if path.is_file() and (kept := json.loads(path.read_text()))["recipe"] == describe(recipe):
         return kept
     started = time.perf_counter()
-    # The recipe without its CP: what CP adds on top of the prompt and TP it is combined with.
-    without_cp = Recipe(recipe.prompt, None, recipe.tp)
-    without_cp_name = describe(without_cp) if recipe.tp else f"plain {recipe.prompt}"
-    rows = {
-        "plain PromptEOL": (Recipe("prompteol", None), None),
-        without_cp_name: (without_cp, None),
-        "recipe": (recipe, recipe.cp),
-    }
+    rows = compared_rows(recipe)
+    without_cp_name = list(rows)[1]
     cache = EmbeddingCache()
     tasks = {}  # task -> (gold, {row: cosines})
     for task in STS_TASKS + RAW_TASKS:
@@ -190,6 +184,38 @@ def run_recipe_test(
     return json.loads(path.read_text())  # as a later run reads it back
 
 
+def compared_rows(recipe: Recipe) -> dict[str, tuple[Recipe, CPConfig | None]]:
+    """What a recipe is scored beside: plain PromptEOL (the baseline everyone starts from), the recipe
+    without its CP (what CP adds on top of the prompt and TP it is combined with), and the recipe."""
+    without_cp = Recipe(recipe.prompt, None, recipe.tp)
+    return {
+        "plain PromptEOL": (Recipe("prompteol", None), None),
+        describe(without_cp) if recipe.tp else f"plain {recipe.prompt}": (without_cp, None),
+        "recipe": (recipe, recipe.cp),
+    }
+
+
+def run_recipe_beyond(model: str, lm, recipe: Recipe, root: Path, out: Path, batch_size: int = 16, tasks=TASKS) -> None:
+    """The recipe on the beyond-STS test splits, one JSON per task under <results>/<model>/recipe-beyond/
+    (kept while the recipe stands): its rows' intervals are against plain PromptEOL, and "over its
+    prompt" holds the recipe against itself without CP, where that is another embedding."""
+    encoders: dict[tuple, CPEncoder] = {}  # one per prompt and TP, so rows that share it share a pass
+    rows = []
+    for name, (part, cp) in compared_rows(recipe).items():
+        encoder = encoders.setdefault((part.prompt, part.tp), CPEncoder(lm, part.prompt, cp=None, tp=part.tp))
+        if not any(r.encoder is encoder and r.setting == cp for r in rows):  # PromptEOL's plain rows are one
+            rows.append(Row(name, encoder, cp))
+    for task in tasks:
+        path = out / model / "recipe-beyond" / f"{task}.json"
+        if path.is_file() and json.loads(path.read_text())["recipe"] == describe(recipe):
+            continue
+        started, cache = time.perf_counter(), EmbeddingCache()
+        result = TASK_RUNS[task](rows, root, batch_size, cache)
+        if len(rows) == 3:  # the second comparison reads the same embeddings back from the cache
+            result["over its prompt"] = TASK_RUNS[task](rows[1:], root, batch_size, cache)["rows"][1]
+        _write(path, result | {"model": model, "recipe": describe(recipe)} | timed(started, lm))
+
+
 def recipe_markdown(out: Path, models, prompts) -> list[str]:
     """The "Recipes" section of docs/RESULTS.md: each model's candidates on dev, then its recipe on test."""
     minilm_path = out / "all-MiniLM-L6-v2" / "sts.json"
@@ -213,41 +239,7 @@ def recipe_markdown(out: Path, models, prompts) -> list[str]:
                 f"| {c[RAW_DEV]:.2f} | {mark}{c['score']:.2f}{mark} |"
             )
         lines.append("")
-        path = out / model / "recipe.json"
-        if not path.is_file():
-            lines += [f"The test splits for {describe(as_recipe(chosen))} have not run.", ""]
-            continue
-        step = json.loads(path.read_text())
-        header = ["row", *STS_TASKS, "avg", "STS-B raw"]
-        lines += [
-            f"**{model}: test splits**, recipe {step['recipe']} ({step['dtype']}, {step['seconds']:.0f} s)",
-            "",
-            "| " + " | ".join(header) + " |",
-            "|" + "---|" * len(header),
-        ]
-        for row in step["rows"]:
-            cells = " | ".join(f"{row[t]:.2f}" for t in STS_TASKS)
-            lines.append(f"| {row['row']} | {cells} | **{row['average']:.2f}** | {row[RAW_TASKS[0]]:.2f} |")
-        plain, own, recipe = step["rows"]  # plain PromptEOL, the recipe without CP, the recipe
-        lines += [""]
-        for name, key, base in (
-            ("plain PromptEOL", "vs PromptEOL", plain),
-            (f"{own['row']} (the recipe without CP)", "vs its prompt", own),
-        ):
-            average = recipe["average"] - base["average"]
-            raw = recipe[RAW_TASKS[0]] - base[RAW_TASKS[0]]
-            (a_low, a_high), (r_low, r_high) = recipe[f"average {key}"], recipe[f"raw {key}"]
-            lines.append(
-                f"- Against {name}: seven-task average {average:+.2f} [{a_low:+.2f}, {a_high:+.2f}], "
-                f"raw STS-B test {raw:+.2f} [{r_low:+.2f}, {r_high:+.2f}]."
-            )
-        if minilm is not None:
-            gap = minilm - recipe["average"]
-            lines.append(
-                f"- all-MiniLM-L6-v2's seven-task average is {minilm:.2f}: the recipe is "
-                f"{abs(gap):.2f} points {'behind' if gap > 0 else 'ahead of'} it."
-            )
-        lines.append("")
+        lines += _test_lines(out, model, chosen, minilm) + _beyond_lines(out, model, describe(as_recipe(chosen)))
     if not lines:
         return []
     return [
@@ -263,6 +255,95 @@ def recipe_markdown(out: Path, models, prompts) -> list[str]:
         'PromptEOL on raw STS-B dev. The chosen recipe ships as `CPEncoder(recipe="best")` (`--recipe best`)',
         "and is then scored once on the test splits, with 95% paired-bootstrap intervals (raw STS-B test:",
         "over pairs; the seven-task average: over each task's pairs, drawn independently).",
+        "`python -m experiments --recipes --beyond` scores it on the beyond-STS test splits too, beside plain",
+        'PromptEOL and itself without CP, with the intervals of the section "Beyond STS".',
         "",
         *lines,
     ]
+
+
+def _test_lines(out: Path, model: str, chosen: dict, minilm: float | None) -> list[str]:
+    """The recipe's test-split table and its differences, or a line saying they have not run."""
+    path = out / model / "recipe.json"
+    if not path.is_file():
+        return [f"The test splits for {describe(as_recipe(chosen))} have not run.", ""]
+    step = json.loads(path.read_text())
+    header = ["row", *STS_TASKS, "avg", "STS-B raw"]
+    lines = [
+        f"**{model}: test splits**, recipe {step['recipe']} ({step['dtype']}, {step['seconds']:.0f} s)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for row in step["rows"]:
+        cells = " | ".join(f"{row[t]:.2f}" for t in STS_TASKS)
+        lines.append(f"| {row['row']} | {cells} | **{row['average']:.2f}** | {row[RAW_TASKS[0]]:.2f} |")
+    plain, own, recipe = step["rows"]  # plain PromptEOL, the recipe without CP, the recipe
+    lines += [""]
+    for name, key, base in (
+        ("plain PromptEOL", "vs PromptEOL", plain),
+        (f"{own['row']} (the recipe without CP)", "vs its prompt", own),
+    ):
+        average = recipe["average"] - base["average"]
+        raw = recipe[RAW_TASKS[0]] - base[RAW_TASKS[0]]
+        (a_low, a_high), (r_low, r_high) = recipe[f"average {key}"], recipe[f"raw {key}"]
+        lines.append(
+            f"- Against {name}: seven-task average {average:+.2f} [{a_low:+.2f}, {a_high:+.2f}], "
+            f"raw STS-B test {raw:+.2f} [{r_low:+.2f}, {r_high:+.2f}]."
+        )
+    if minilm is not None:
+        gap = minilm - recipe["average"]
+        lines.append(
+            f"- all-MiniLM-L6-v2's seven-task average is {minilm:.2f}: the recipe is "
+            f"{abs(gap):.2f} points {'behind' if gap > 0 else 'ahead of'} it."
+        )
+    lines.append("")
+    return lines
+
+
+# Each beyond-STS task's name in the recipe table and the metric it is read by (the one with an interval).
+BEYOND_HEADLINES = {
+    "retrieval": ("SciFact retrieval", "nDCG@10"),
+    "rerank": ("WikiQA reranking", "MAP"),
+    "pairs": ("TwitterURL pairs", "AP"),
+    "cluster": ("20 Newsgroups clustering", "V-measure"),
+    "sts-multilingual": ("STS, 11 languages", "mean"),
+}
+
+
+def _beyond_lines(out: Path, model: str, recipe: str) -> list[str]:
+    """The recipe on each beyond-STS task it has run: its rows, all-MiniLM-L6-v2, and the recipe's
+    differences with their intervals."""
+    paths = {task: out / model / "recipe-beyond" / f"{task}.json" for task in BEYOND_HEADLINES}
+    steps = {task: json.loads(path.read_text()) for task, path in paths.items() if path.is_file()}
+    steps = {task: step for task, step in steps.items() if step["recipe"] == recipe}
+    if not steps:
+        return []
+    first = next(iter(steps.values()))
+    names = [row["setting"] for row in first["rows"]]
+    header = ["task", "metric", *names, "all-MiniLM-L6-v2", "recipe - plain PromptEOL [95%]"]
+    if len(names) == 3:
+        header.append(f"recipe - {names[1]} [95%]")
+    seconds = sum(step["seconds"] for step in steps.values())
+    lines = [
+        f"**{model}: beyond STS**, recipe {first['recipe']} ({first.get('dtype', 'float32')}, {seconds:.0f} s)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for task, step in steps.items():
+        title, metric = BEYOND_HEADLINES[task]
+        minilm_path = out / "all-MiniLM-L6-v2" / "beyond" / f"{task}.json"
+        minilm = f"{json.loads(minilm_path.read_text())['rows'][0][metric]:.2f}" if minilm_path.is_file() else "—"
+        rows = step["rows"]
+        comparisons = [(rows[0], rows[-1])] + ([(rows[1], step["over its prompt"])] if len(rows) == 3 else [])
+        differences = [
+            f"{recipe[metric] - base[metric]:+.2f} [{recipe[f'{metric} low']:+.2f}, {recipe[f'{metric} high']:+.2f}]"
+            for base, recipe in comparisons
+        ]
+        cells = [title, metric, *(f"{row[metric]:.2f}" for row in rows), minilm, *differences]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    if missing := [title for task, (title, _) in BEYOND_HEADLINES.items() if task not in steps]:
+        lines += [f"Not run yet: {', '.join(missing)}.", ""]
+    return lines

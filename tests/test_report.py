@@ -612,3 +612,70 @@ def test_a_prompteol_recipe_scores_its_plain_rows_alike(tiny_lm, tmp_path, own_c
     assert {k: v for k, v in plain.items() if k != "row"} == {k: v for k, v in own.items() if k != "row"}
     assert row["average vs PromptEOL"] == row["average vs its prompt"]
     assert row["average"] != plain["average"]
+
+
+def test_a_recipe_runs_the_beyond_sts_tasks_against_plain_prompteol_and_itself_without_cp(
+    tiny_lm, tmp_path, monkeypatch, own_cache
+):
+    """Every task scores plain PromptEOL, the recipe without CP and the recipe, with intervals against
+    the first and, for CP's own gain, against the second; only test splits are read, a second run
+    computes nothing, and the recipe section gains the table."""
+    from experiments import beyond_steps, recipe_steps
+
+    from beyond_fixture import write_beyond
+    from cpembed import CPConfig, CPEncoder, Recipe, TPConfig
+    from cpembed.evaluation import beyond
+
+    root, out = write_beyond(tmp_path / "beyond"), tmp_path / "results"
+    splits = []
+    for name in ("load_scifact", "load_wikiqa", "load_stsb_multi"):
+        real = getattr(beyond, name)
+        monkeypatch.setattr(beyond, name, lambda *a, real=real: splits.append(a[-1]) or real(*a))
+    recipe = Recipe("cot", CPConfig(layer=3, alpha=2.0), TPConfig(last=3))
+    tasks = ("rerank", "sts-multilingual")
+    recipe_steps.run_recipe_beyond("tiny", tiny_lm, recipe, root, out, batch_size=4, tasks=tasks)
+    assert set(splits) == {"test"}
+    assert sorted(p.stem for p in (out / "tiny" / "recipe-beyond").glob("*.json")) == sorted(tasks)
+    rerank = json.loads((out / "tiny" / "recipe-beyond" / "rerank.json").read_text())
+    plain, own, row = rerank["rows"]
+    assert [plain["setting"], own["setting"], row["setting"]] == ["plain PromptEOL", "cot + TP 2-3", "recipe"]
+    encoder = CPEncoder(tiny_lm, "cot", cp=recipe.cp, tp=recipe.tp)  # the recipe, encoded on its own
+    assert row["MAP"] == pytest.approx(
+        beyond.evaluate_rerank(encoder.encode, encoder.encode, beyond.load_wikiqa(root, "test"))["map"], abs=1e-6
+    )
+    assert row["MAP low"] <= row["MAP"] - plain["MAP"] <= row["MAP high"]
+    over = rerank["over its prompt"]  # the recipe against the recipe without CP
+    assert over["MAP"] == row["MAP"] and over["MAP low"] <= row["MAP"] - own["MAP"] <= over["MAP high"]
+    assert (over["MAP low"], over["MAP high"]) != (row["MAP low"], row["MAP high"])
+
+    monkeypatch.setattr(beyond_steps, "encode_with_controls", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
+    recipe_steps.run_recipe_beyond("tiny", tiny_lm, recipe, root, out, batch_size=4, tasks=tasks)  # kept
+    text = "\n".join(recipe_steps._beyond_lines(out, "tiny", recipe_steps.describe(recipe)))
+    assert f"| WikiQA reranking | MAP | {plain['MAP']:.2f} | {own['MAP']:.2f} | {row['MAP']:.2f} | — |" in text
+    assert f"{row['MAP'] - own['MAP']:+.2f} [{over['MAP low']:+.2f}, {over['MAP high']:+.2f}] |" in text
+    assert "Not run yet: SciFact retrieval, TwitterURL pairs, 20 Newsgroups clustering." in text
+    assert recipe_steps._beyond_lines(out, "tiny", "another recipe") == []  # a changed recipe's old steps drop out
+
+
+def test_a_prompteol_recipe_on_the_beyond_sts_tasks_has_one_plain_row(tiny_lm, tmp_path, own_cache):
+    """Plain PromptEOL is the recipe without CP: one row, one pass with the recipe's CP, one comparison."""
+    from experiments import recipe_steps
+
+    from beyond_fixture import write_beyond
+    from cpembed import CPConfig, Recipe
+
+    root, out = write_beyond(tmp_path / "beyond"), tmp_path / "results"
+    recipe = Recipe("prompteol", CPConfig(layer=3, alpha=2.0))
+    recipe_steps.run_recipe_beyond("tiny", tiny_lm, recipe, root, out, batch_size=4, tasks=("pairs",))
+    step = json.loads((out / "tiny" / "recipe-beyond" / "pairs.json").read_text())
+    assert [r["setting"] for r in step["rows"]] == ["plain PromptEOL", "recipe"] and "over its prompt" not in step
+    header = recipe_steps._beyond_lines(out, "tiny", recipe_steps.describe(recipe))[2]
+    assert header.endswith("| all-MiniLM-L6-v2 | recipe - plain PromptEOL [95%] |")
+
+
+def test_the_report_command_names_the_tasks_it_knows(tmp_path):
+    from click.testing import CliRunner
+    from experiments.__main__ import report as main
+
+    refused = CliRunner().invoke(main, ["--beyond", "--tasks", "rerank,search", "--results", str(tmp_path)])
+    assert refused.exit_code == 2 and "unknown search; choose from rerank, pairs" in refused.output
