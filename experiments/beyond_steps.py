@@ -95,7 +95,7 @@ def _embeddings(rows: Sequence[Row], sentences: list[str], batch_size: int, cach
     for encoder in {id(r.encoder): r.encoder for r in rows}.values():
         indices = [i for i, r in enumerate(rows) if r.encoder is encoder]
         if isinstance(encoder, _Fixed):
-            vectors = [encoder.encoder.encode(unique)]
+            vectors = [encoder.encoder.encode(unique)] * len(indices)
         else:
             vectors = encode_with_controls(encoder, unique, [rows[i].setting for i in indices], batch_size, True, cache)
         found |= dict(zip(indices, vectors, strict=True))
