@@ -47,7 +47,7 @@ def scale_markdown(out: Path, models, prompts) -> list[str]:
                 f"| {model} | {depth} | {prompt} | {label(best)} | {best.layer / depth:.2f} | "
                 f"{f'{best.alpha:g}' if best.norm == 'scale' else '—'} | {_default_gain(folder, choice)} | "
                 f"{_sts_gain(folder, out / model / 'recipe.json', prompt, choice['scale'])} | "
-                f"{_swept_best(folder, depth)} | {plain:.2f} | {dtype} |"
+                f"{_swept_best(folder, depth, out / model / 'recipe.json', prompt)} | {plain:.2f} | {dtype} |"
             )
     if not rows:
         return []
@@ -67,7 +67,8 @@ def scale_markdown(out: Path, models, prompts) -> list[str]:
         "test, where that recipe is this prompt with this setting), and the plain embedding's raw STS-B",
         "dev score (how strong the model is without CP), in the dtype its grids ran in. The layer",
         "sweep (PromptEOL: every layer at the grid's best NS alpha, SentEval STS-B dev) gives its best",
-        "layer as l / L, with that layer's gain on SentEval dev.",
+        "layer as l / L, with that layer's gain on SentEval dev and, where the model's recipe is that",
+        "layer, its gain on the seven-task average (r).",
         *([f"Not searched on both dev splits yet (see the notes): {', '.join(unsearched)}."] if unsearched else []),
         "",
         "| model | layers L | prompt | best on dev | l / L | alpha | raw dev: default - plain [95%] "
@@ -101,18 +102,27 @@ def _sts_gain(folder: Path, recipe_path: Path, prompt: str, best_ns) -> str:
         rows = json.loads(path.read_text())["rows"]
         ns = next((r for r in rows if r["setting"].startswith("NS")), None)
         return "—" if ns is None else f"{ns['report']['average'] - rows[0]['report']['average']:+.2f}"
+    gain = _recipe_gain(recipe_path, prompt, label(best_ns))
+    return "—" if gain is None else f"{gain} r"
+
+
+def _recipe_gain(recipe_path: Path, prompt: str, setting: str) -> str | None:
+    """The recipe test's seven-task gain over the plain prompt, where the recipe is `prompt` with the
+    CP `setting` alone (with TP, the gain is not CP's)."""
     step = json.loads(recipe_path.read_text()) if recipe_path.is_file() else None
-    if step and step["recipe"] == f"{prompt} + {label(best_ns)}":
-        rows = {r["row"]: r["average"] for r in step["rows"]}  # without TP, the row without CP is "plain <prompt>"
-        return f"{rows['recipe'] - rows[f'plain {prompt}']:+.2f} r"
-    return "—"
+    if not step or step["recipe"] != f"{prompt} + {setting}":
+        return None
+    rows = {r["row"]: r["average"] for r in step["rows"]}  # without TP, the row without CP is "plain <prompt>"
+    return f"{rows['recipe'] - rows[f'plain {prompt}']:+.2f}"
 
 
-def _swept_best(folder: Path, depth: int) -> str:
+def _swept_best(folder: Path, depth: int, recipe_path: Path, prompt: str) -> str:
     path = folder / "layers.json"
     if not path.is_file():
         return "—"
     records = json.loads(path.read_text())["records"]
     baseline = next(r["spearman"] for r in records if r["norm"] == "none")
     best = max((r for r in records if r["norm"] != "none"), key=lambda r: r["spearman"])
-    return f"{best['layer']} / {depth} = {best['layer'] / depth:.2f} ({best['spearman'] - baseline:+.2f})"
+    gain = _recipe_gain(recipe_path, prompt, best["label"])
+    test = "" if gain is None else f"; test avg {gain} r"
+    return f"{best['layer']} / {depth} = {best['layer'] / depth:.2f} ({best['spearman'] - baseline:+.2f}{test})"

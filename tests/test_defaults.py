@@ -87,6 +87,13 @@ def test_the_size_table_reads_each_searched_prompt_and_the_paper():
                 records = json.loads(sweep.read_text())["records"]
                 best = max((r for r in records if r["norm"] != "none"), key=lambda r: r["spearman"])
                 assert row[8].startswith(f"{best['layer']} / {depth} = ")
+                recipe = RESULTS / model / "recipe.json"
+                step = json.loads(recipe.read_text()) if recipe.is_file() else {}
+                if step.get("recipe") == f"{prompt} + {best['label']}":  # the recipe is the swept layer
+                    averages = {r["row"]: r["average"] for r in step["rows"]}
+                    assert row[8].endswith(f"; test avg {averages['recipe'] - averages[f'plain {prompt}']:+.2f} r)")
+                else:
+                    assert "test avg" not in row[8]
             else:
                 assert row[8] == "—"
 
