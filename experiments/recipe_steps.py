@@ -338,8 +338,8 @@ def _beyond_lines(out: Path, model: str, recipe: str) -> list[str]:
         rows = step["rows"]
         comparisons = [(rows[0], rows[-1])] + ([(rows[1], step["over its prompt"])] if len(rows) == 3 else [])
         differences = [
-            f"{recipe[metric] - base[metric]:+.2f} [{recipe[f'{metric} low']:+.2f}, {recipe[f'{metric} high']:+.2f}]"
-            for base, recipe in comparisons
+            f"{scored[metric] - base[metric]:+.2f} [{scored[f'{metric} low']:+.2f}, {scored[f'{metric} high']:+.2f}]"
+            for base, scored in comparisons
         ]
         cells = [title, metric, *(f"{row[metric]:.2f}" for row in rows), minilm, *differences]
         lines.append("| " + " | ".join(cells) + " |")
