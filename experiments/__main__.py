@@ -42,6 +42,9 @@ from .results_page import write_markdown
 @click.option("--explain", is_flag=True, help="Run the stop-word check of `cpembed explain` on raw STS-B dev.")
 @click.option("--tp", is_flag=True, help="Run Token Prepending on the dev splits (plain, CP, TP, TP with CP).")
 @click.option(
+    "--sweep", is_flag=True, help="Run the layer sweep of each prompt given (dev splits; PromptEOL's is in the report)."
+)
+@click.option(
     "--recipes",
     is_flag=True,
     help="Score each model's best recipe (chosen on dev) on the STS test splits; with --beyond, the beyond-STS ones.",
@@ -67,6 +70,7 @@ def report(
     tasks,
     explain,
     tp,
+    sweep,
     recipes,
     dev_only,
 ):
@@ -105,6 +109,15 @@ def report(
             lm = load_model(model_name, dtype=dtype, device=device)
             for prompt in prompt_list:
                 run_tp(model_name, lm, prompt, data_dir, raw_dir, out, batch_size)
+                write()
+    elif sweep and not only_markdown:
+        from cpembed.models import load_model
+
+        data_dir, raw_dir = find_data_dir(data), find_raw_stsb_dir(raw_data)
+        for model_name in model_list:
+            lm = load_model(model_name, dtype=dtype, device=device)
+            for prompt in prompt_list:
+                report_steps.run_sweep(model_name, lm, prompt, data_dir, raw_dir, out, batch_size)
                 write()
     elif recipes and not only_markdown:
         from cpembed.models import load_model

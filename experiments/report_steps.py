@@ -336,6 +336,28 @@ def _sts_by_task(encoder: CPEncoder, settings: list, data_dir: Path, raw_dir: Pa
     return reports, round(seconds, 1)
 
 
+def run_sweep(model_name: str, lm, prompt: str, data_dir: Path, raw_dir: Path, out: Path, batch_size: int) -> CPConfig:
+    """A layer sweep: NS at every layer at the grid's best NS alpha on SentEval STS-B dev (with its plot),
+    its best layers also on raw STS-B dev (dev splits only; the recipe rule takes those as candidates).
+    Returns the grid's best NS setting."""
+    from cpembed.evaluation.plots import layer_sweep_plot
+    from cpembed.evaluation.search import sweep_layers
+
+    folder = out / model_name / prompt
+    encoder = CPEncoder(lm, prompt=prompt, cp=None)
+    grid = _grid_step(model_name, encoder, data_dir, folder, batch_size)
+    raw_path = folder / "grid_raw.json"
+    best = choose(grid, json.loads(raw_path.read_text())["records"] if raw_path.is_file() else None)["scale"]
+
+    def sweep(cache: EmbeddingCache) -> dict:
+        result = sweep_layers(encoder, data_dir, best.alpha, batch_size=batch_size, cache=cache)
+        layer_sweep_plot(result, folder / "layers.png", f"{model_name}, {prompt}, NS alpha={best.alpha:g}")
+        return {"alpha": best.alpha, "records": result.records()}
+
+    _sweep_on_raw_step(encoder, raw_dir, folder, _step(folder / "layers.json", sweep), batch_size)
+    return best
+
+
 def run_extras(
     model_name: str,
     lm,
@@ -347,22 +369,13 @@ def run_extras(
     inner_folds: int = 10,
     transfer: bool = True,
 ) -> None:
-    """PromptEOL only: a layer sweep at the best NS alpha (its best layers also on raw STS-B dev),
-    the auxiliary-wording ablation (all dev splits, minutes), and unless `transfer` is False the
-    transfer tasks (hours)."""
-    from cpembed.evaluation.plots import layer_sweep_plot
-    from cpembed.evaluation.search import ablate_aux_templates, sweep_layers
+    """PromptEOL only: the layer sweep (`run_sweep`), the auxiliary-wording ablation (all dev splits,
+    minutes), and unless `transfer` is False the transfer tasks (hours)."""
+    from cpembed.evaluation.search import ablate_aux_templates
 
     folder = out / model_name / "prompteol"
     encoder = CPEncoder(lm, prompt="prompteol", cp=None)
-    grid = _grid_step(model_name, encoder, data_dir, folder, batch_size)
-    raw_path = folder / "grid_raw.json"
-    best = choose(grid, json.loads(raw_path.read_text())["records"] if raw_path.is_file() else None)["scale"]
-
-    def sweep(cache: EmbeddingCache) -> dict:
-        result = sweep_layers(encoder, data_dir, best.alpha, batch_size=batch_size, cache=cache)
-        layer_sweep_plot(result, folder / "layers.png", f"{model_name}, prompteol, NS alpha={best.alpha:g}")
-        return {"alpha": best.alpha, "records": result.records()}
+    best = run_sweep(model_name, lm, "prompteol", data_dir, raw_dir, out, batch_size)
 
     def aux(cache: EmbeddingCache) -> dict:
         result = ablate_aux_templates(encoder, data_dir, best.layer, best.alpha, batch_size=batch_size, cache=cache)
@@ -376,7 +389,6 @@ def run_extras(
         rows = [{"setting": label(s), "report": r} for s, r in zip(settings, reports, strict=True)]
         return {"rows": rows, "task_seconds": seconds}
 
-    _sweep_on_raw_step(encoder, raw_dir, folder, _step(folder / "layers.json", sweep), batch_size)
     _step(folder / "aux.json", aux)
     if transfer:
         _step(folder / "transfer.json", transfer_tasks_step)

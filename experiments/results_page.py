@@ -112,6 +112,9 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
         ]
     for model_name in models:
         lines += _extras_markdown(model_name, out / model_name / "prompteol", path, missing)
+        for prompt in prompts:  # the other prompts' sweeps, where `--sweep` has run them
+            if prompt != "prompteol" and (out / model_name / prompt / "layers.json").is_file():
+                lines += _sweep_markdown(model_name, prompt, out / model_name / prompt, path, missing)
     lines += _beyond_sts_markdown(out, models, prompts, missing)
     lines += tp_markdown(out, models, prompts)
     lines += aux_markdown(out, models, prompts)
@@ -363,23 +366,13 @@ def _intervals(path: Path) -> tuple[dict[str, str], dict] | None:
     return shown, step
 
 
+# The built-in prompts' names in headings.
+PROMPT_TITLES = {"prompteol": "PromptEOL", "cot": "Pretended CoT", "knowledge": "Knowledge", "ck": "CK"}
+
+
 def _extras_markdown(model_name: str, folder: Path, path: Path, missing: list[str]) -> list[str]:
-    lines = []
-    layers, aux, transfer = (folder / f"{name}.json" for name in ("layers", "aux", "transfer"))
-    if layers.is_file():
-        sweep = json.loads(layers.read_text())
-        best = max((r for r in sweep["records"] if r["norm"] != "none"), key=lambda r: r["spearman"])
-        lines += [
-            f"### {model_name}, PromptEOL: CP at every layer (NS, alpha={sweep['alpha']:g}, STS-B dev)",
-            "",
-            f"Best layer: {best['layer']} ({best['spearman']:.2f}); {sweep['seconds']:.0f} s.",
-            "",
-            f"![layer sweep]({(folder / 'layers.png').relative_to(path.parent).as_posix()})",
-            "",
-        ]
-        lines += _sweep_on_raw_markdown(model_name, folder, sweep, missing)
-    else:
-        missing.append(f"{model_name} / prompteol: layer sweep")
+    lines = _sweep_markdown(model_name, "prompteol", folder, path, missing)
+    aux, transfer = folder / "aux.json", folder / "transfer.json"
     if aux.is_file():
         ablation = json.loads(aux.read_text())
         lines += [
@@ -399,10 +392,30 @@ def _extras_markdown(model_name: str, folder: Path, path: Path, missing: list[st
     return lines
 
 
-def _sweep_on_raw_markdown(model_name: str, folder: Path, sweep: dict, missing: list[str]) -> list[str]:
+def _sweep_markdown(model_name: str, prompt: str, folder: Path, path: Path, missing: list[str]) -> list[str]:
+    """A prompt's layer sweep: its plot and best layer, and those layers on raw STS-B dev."""
+    layers = folder / "layers.json"
+    if not layers.is_file():
+        missing.append(f"{model_name} / {prompt}: layer sweep")
+        return []
+    sweep = json.loads(layers.read_text())
+    best = max((r for r in sweep["records"] if r["norm"] != "none"), key=lambda r: r["spearman"])
+    lines = [
+        f"### {model_name}, {PROMPT_TITLES.get(prompt, prompt)}: CP at every layer "
+        f"(NS, alpha={sweep['alpha']:g}, STS-B dev)",
+        "",
+        f"Best layer: {best['layer']} ({best['spearman']:.2f}); {sweep['seconds']:.0f} s.",
+        "",
+        f"![layer sweep]({(folder / 'layers.png').relative_to(path.parent).as_posix()})",
+        "",
+    ]
+    return lines + _sweep_on_raw_markdown(model_name, prompt, folder, sweep, missing)
+
+
+def _sweep_on_raw_markdown(model_name: str, prompt: str, folder: Path, sweep: dict, missing: list[str]) -> list[str]:
     path = folder / "layers_raw.json"
     if not path.is_file():
-        missing.append(f"{model_name} / prompteol: the layer sweep's best layers on raw STS-B dev")
+        missing.append(f"{model_name} / {prompt}: the layer sweep's best layers on raw STS-B dev")
         return []
     step = json.loads(path.read_text())
     on_senteval = {r["label"]: r["spearman"] for r in sweep["records"]}

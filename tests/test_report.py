@@ -679,3 +679,37 @@ def test_the_report_command_names_the_tasks_it_knows(tmp_path):
 
     refused = CliRunner().invoke(main, ["--beyond", "--tasks", "rerank,search", "--results", str(tmp_path)])
     assert refused.exit_code == 2 and "unknown search; choose from rerank, pairs" in refused.output
+
+
+def test_any_prompt_can_be_swept_and_its_best_layers_become_recipe_candidates(tiny_lm, tmp_path, monkeypatch):
+    """`--sweep` reaches `run_sweep` for each prompt; a swept prompt's best layers on raw dev are
+    candidates of the recipe rule with both dev scores, and the page shows the sweep under its name."""
+    from click.testing import CliRunner
+    from experiments import recipe_steps
+    from experiments.__main__ import report as main
+
+    data, raw = write_senteval(tmp_path / "downstream"), write_raw_stsb(tmp_path / "raw")
+    out = tmp_path / "results"
+    report.run_model_prompt("tiny", tiny_lm, "cot", data, raw, out, batch_size=4, evaluate=False)
+    best = report.run_sweep("tiny", tiny_lm, "cot", data, raw, out, batch_size=4)
+    folder = out / "tiny" / "cot"
+    sweep = json.loads((folder / "layers.json").read_text())
+    assert sweep["alpha"] == best.alpha and (folder / "layers.png").is_file()
+    on_raw = {r["label"]: r["spearman"] for r in json.loads((folder / "layers_raw.json").read_text())["records"]}
+    on_senteval = {r["label"]: r["spearman"] for r in sweep["records"]}
+    candidates = [c for c in recipe_steps.recipe_candidates(out, "tiny", ("cot",)) if c["cp"] is not None]
+    found = {recipe_steps._cp_label(c["cp"]): (c["STS-B dev"], c["raw STS-B dev"]) for c in candidates}
+    assert len(on_raw) - 1 == report.SWEEP_TOP and all(
+        found[name] == (on_senteval[name], on_raw[name]) for name in on_raw if name != "baseline"
+    )
+    markdown = tmp_path / "RESULTS.md"
+    report_page.write_markdown(out, markdown, ["tiny"], ["prompteol", "cot"], "make results")
+    assert "### tiny, Pretended CoT: CP at every layer" in markdown.read_text()
+
+    seen = []
+    monkeypatch.setattr(report, "run_sweep", lambda model, lm, prompt, *a: seen.append((model, prompt)))
+    monkeypatch.setattr("cpembed.models.load_model", lambda *a, **k: None)
+    options = ["--data", str(data), "--raw-data", str(raw), "--results", str(out), "--markdown", str(markdown)]
+    result = CliRunner().invoke(main, [*options, "--sweep", "--models", "tiny", "--prompts", "cot,ck"])
+    assert result.exit_code == 0, result.output
+    assert seen == [("tiny", "cot"), ("tiny", "ck")]
