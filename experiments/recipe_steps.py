@@ -6,9 +6,10 @@ for each prompt that has run, its plain embedding, its shipped default CP settin
 Prepending with and without that CP where `--tp` has run, the best setting of a searched
 auxiliary prompt where `cpembed search aux-prompt` has run and its winner beat the paper's
 auxiliary prompt on both dev measures in that same run (the search may run in another dtype than
-the grids; comparing inside one run keeps that from choosing), and the three best layers of the
-PromptEOL layer sweep (every layer at the grid's best NS alpha, ranked on SentEval dev), each
-also scored on raw STS-B dev: layers past the paper's grid. The recipe is the best-scoring
+the grids; comparing inside one run keeps that from choosing), and the three best layers of each
+layer sweep (every layer at the grid's best NS alpha, ranked on SentEval dev; PromptEOL's runs in
+the report, other prompts' with `--sweep`), each also scored on raw STS-B dev: layers past the
+paper's grid. The recipe is the best-scoring
 candidate among those that beat plain PromptEOL on raw STS-B dev *and* on the mean (the rule of
 the CP defaults, over more candidates); if none does, it is plain PromptEOL. Nothing here reads
 a test split to choose.
@@ -249,8 +250,8 @@ def recipe_markdown(out: Path, models, prompts) -> list[str]:
         "Token Prepending with and without it where `--tp` has run, the best setting of a searched",
         "auxiliary prompt where `cpembed search aux-prompt` has run and its winner beat the paper's prompt",
         "on both dev measures in that run (its scores are that run's, in its dtype), and the three best",
-        "layers of the PromptEOL layer sweep (ranked on SentEval dev, each also scored on raw STS-B dev;",
-        "the paper's grid covers l=3..7). The rule (`choose_recipe` in",
+        "layers of each layer sweep (PromptEOL's, and other prompts' where `--sweep` has run; ranked on",
+        "SentEval dev, each also scored on raw STS-B dev; the paper's grid covers l=3..7). The rule (`choose_recipe` in",
         "`experiments/recipe_steps.py`): the best mean of the two STS-B dev splits, if it also beats plain",
         'PromptEOL on raw STS-B dev. The chosen recipe ships as `CPEncoder(recipe="best")` (`--recipe best`)',
         "and is then scored once on the test splits, with 95% paired-bootstrap intervals (raw STS-B test:",
