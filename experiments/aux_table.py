@@ -2,7 +2,8 @@
 
 The search writes <results>/<model>/<prompt>/aux_prompt.json; this renders, per model and prompt
 that has one, the screen's best candidates, each finalist's best setting of the grid on both dev
-splits, and the winner against the paper's prompt with its 95% interval on raw STS-B dev.
+splits, the winner against the paper's prompt with its 95% interval on raw STS-B dev, and, where
+the search ran with `--beyond`, both on the beyond-STS dev splits.
 """
 
 from __future__ import annotations
@@ -71,6 +72,21 @@ def _one(report: dict, model: str, prompt: str) -> list[str]:
         f"({report['paper_best']}): raw STS-B dev 95% interval [{low:+.2f}, {high:+.2f}].",
         "",
     ]
+    if "beyond_dev" in report:  # `--beyond`: the winner on other jobs' and languages' dev splits
+        lines += [
+            "On the beyond-STS dev splits (a check; it chose nothing):",
+            "",
+            "| dev split | baseline | paper's prompt | best | best - paper [95%] |",
+            "|---|---|---|---|---|",
+        ]
+        for task, row in report["beyond_dev"].items():
+            if task != "settings":
+                low, high = row["interval"]
+                lines.append(
+                    f"| {task} | {row['baseline']:.2f} | {row['paper']:.2f} | {row['best']:.2f} "
+                    f"| {row['best - paper']:+.2f} [{low:+.2f}, {high:+.2f}] |"
+                )
+        lines.append("")
     return lines
 
 

@@ -87,3 +87,60 @@ def test_the_command_prints_the_best_and_writes_json(tiny_model_dir, tmp_path, m
     assert f"best of {len(aux_candidates())} candidates" in text  # "hand: surface" is one, not "hand"
     refused = CliRunner().invoke(main, ["search", "aux-prompt", "--aux-template", "x {sentence}", *args])
     assert refused.exit_code == 2 and "leave out --aux-template" in refused.output
+
+
+def test_the_winner_is_checked_on_the_beyond_sts_dev_splits_only(tiny_lm, tmp_path, monkeypatch):
+    """SciFact train queries and stsb-multi-mt dev: each setting's score is what encoding it alone
+    gives, the interval holds best minus paper, and no test split is opened."""
+    from beyond_fixture import write_beyond
+    from cpembed import CPConfig
+    from cpembed.evaluation import beyond
+    from cpembed.evaluation.aux_search import check_on_beyond_dev
+
+    root = write_beyond(tmp_path / "beyond")
+    splits = []
+    for name in ("load_scifact", "load_stsb_multi"):
+        real = getattr(beyond, name)
+        monkeypatch.setattr(beyond, name, lambda *a, real=real: splits.append(a[-1]) or real(*a))
+    paper = CPConfig(layer=2, alpha=1.0)
+    style = 'The writing style of this sentence : "{sentence}" means in one word:"'
+    best = CPConfig(layer=3, alpha=2.0, aux_template=style)
+    encoder = CPEncoder(tiny_lm, cp=None)
+    check = check_on_beyond_dev(encoder, root, paper, best, batch_size=3)
+    assert set(splits) == {"train", "dev"}
+    retrieval = check["SciFact train nDCG@10"]
+    alone = CPEncoder(tiny_lm, cp=best)
+    scifact = beyond.load_scifact(root, "train")
+    assert retrieval["best"] == pytest.approx(beyond.evaluate_retrieval(alone.encode, alone.encode, scifact)["ndcg@10"])
+    low, high = retrieval["interval"]
+    assert low <= retrieval["best - paper"] == retrieval["best"] - retrieval["paper"] <= high
+    multi = check["stsb-multi-mt dev mean Spearman"]
+    plain = beyond.evaluate_sts_multilingual(CPEncoder(tiny_lm, cp=None).encode, root, split="dev")["mean"]
+    assert multi["baseline"] == pytest.approx(plain, abs=1e-4)
+    low, high = multi["interval"]
+    assert low <= multi["best - paper"] <= high
+    assert check["settings"] == {"paper": "NS l=2 a=1", "best": "NS l=3 a=2", "best_aux_template": best.aux_template}
+
+
+def test_the_command_checks_the_winner_on_the_beyond_sts_dev_splits(tiny_model_dir, tmp_path, monkeypatch):
+    from beyond_fixture import write_beyond
+
+    data, raw = write_senteval(tmp_path / "downstream"), write_raw_stsb(tmp_path / "raw")
+    monkeypatch.setenv("CPEMBED_CACHE", str(tmp_path / "cache"))
+    args = ["--model", tiny_model_dir, "--data", str(data), "--raw-data", str(raw), "--output", str(tmp_path / "out")]
+    args += ["--layers", "2", "--alphas", "1", "--top", "1"]
+    missing = CliRunner().invoke(main, ["search", "aux-prompt", *args, "--beyond-data", str(tmp_path / "nowhere")])
+    assert missing.exit_code != 0 and not (tmp_path / "out").exists()  # refused before the search runs
+    root = write_beyond(tmp_path / "beyond")
+    result = CliRunner().invoke(main, ["search", "aux-prompt", *args, "--beyond-data", str(root)])
+    assert result.exit_code == 0, result.output
+    assert "SciFact train nDCG@10: baseline" in result.output and "stsb-multi-mt dev mean Spearman" in result.output
+    report = json.loads((tmp_path / "out" / "aux_prompt.json").read_text())
+    assert report["beyond_dev"]["settings"]["best"] == report["best"]["setting"]
+    from experiments.aux_table import aux_markdown
+
+    (tmp_path / "m" / "p").mkdir(parents=True)
+    (tmp_path / "out" / "aux_prompt.json").rename(tmp_path / "m" / "p" / "aux_prompt.json")
+    text = "\n".join(aux_markdown(tmp_path, ["m"], ["p"]))
+    row = report["beyond_dev"]["SciFact train nDCG@10"]
+    assert f"| SciFact train nDCG@10 | {row['baseline']:.2f} | {row['paper']:.2f} | {row['best']:.2f} |" in text

@@ -281,16 +281,24 @@ def search_aux_command(layer, alpha, norm, templates, data, output, **options):
 @DATA_OPTION
 @click.option("--raw-data", type=click.Path(file_okay=False), help="Folder of the raw STS-B release.")
 @click.option("--output", type=click.Path(file_okay=False), help="Write aux_prompt.json here.")
+@click.option(
+    "--beyond-data",
+    type=click.Path(file_okay=False),
+    help="Then check the winner on the beyond-STS dev splits (SciFact train, stsb-multi-mt dev) in this folder.",
+)
+@click.option("--beyond", "beyond_check", is_flag=True, help="The same check, with the beyond-STS data found as usual.")
 @wording_search_options
-def search_aux_prompt_command(layers, alphas, top, data, raw_data, output, **options):
+def search_aux_prompt_command(layers, alphas, top, data, raw_data, output, beyond_data, beyond_check, **options):
     """Search auxiliary prompts (a grammar of wordings) on both STS-B dev splits: NR screen, then the grid."""
     from ..cache import EmbeddingCache
-    from ..evaluation.aux_search import search_aux_prompts
+    from ..evaluation.aux_search import check_on_beyond_dev, search_aux_prompts
+    from ..evaluation.beyond import find_beyond_dir
     from ..evaluation.data import find_data_dir
     from ..evaluation.search import label
 
     if options.get("aux_template"):
         raise click.UsageError("search aux-prompt generates the wordings itself: leave out --aux-template")
+    beyond_root = find_beyond_dir(beyond_data) if beyond_data or beyond_check else None  # before hours of search
     encoder, batch_size, site, _ = _search_encoder(options)
     found = search_aux_prompts(
         encoder,
@@ -313,10 +321,20 @@ def search_aux_prompt_command(layers, alphas, top, data, raw_data, output, **opt
         f"best: {found.best_name}, {label(found.best)}; against the paper's prompt at its best "
         f"({label(found.paper_best)}), raw STS-B dev 95% interval [{low:+.2f}, {high:+.2f}]"
     )
+    report = {"settings": run_settings(encoder, None)} | found.records()
+    if beyond_root is not None:
+        check = check_on_beyond_dev(encoder, beyond_root, found.paper_best, found.best, batch_size, EmbeddingCache())
+        report["beyond_dev"] = check
+        for task in ("SciFact train nDCG@10", "stsb-multi-mt dev mean Spearman"):
+            row = check[task]
+            low, high = row["interval"]
+            click.echo(
+                f"{task}: baseline {row['baseline']:.2f}, paper's prompt {row['paper']:.2f}, best {row['best']:.2f} "
+                f"({row['best - paper']:+.2f}, 95% interval [{low:+.2f}, {high:+.2f}])"
+            )
     if output:
         folder = Path(output)
         folder.mkdir(parents=True, exist_ok=True)
-        report = {"settings": run_settings(encoder, None)} | found.records()
         (folder / "aux_prompt.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 

@@ -12,13 +12,17 @@ its own auxiliary pass, truncated at the deepest layer searched):
 
 Settings are ranked by the mean of SentEval's STS-B dev and raw STS-B dev; the best candidate's
 best setting is compared with the paper prompt's best setting on raw STS-B dev with a 95%
-paired-bootstrap interval. No test split is read.
+paired-bootstrap interval. `check_on_beyond_dev` then compares the two (and the plain baseline)
+on the beyond-STS dev splits, SciFact's train queries and stsb-multi-mt dev: a check of whether
+the winner carries to other jobs and languages, which chooses nothing. No test split is read.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from ..config import CPConfig
 from ..encoder import CPEncoder
@@ -130,3 +134,55 @@ def _name(setting, names: dict[str, str]) -> str:
 
 def _aux(setting) -> str | None:
     return None if setting is None else setting.aux_template
+
+
+def check_on_beyond_dev(
+    encoder: CPEncoder,
+    root: Path,
+    paper_best: CPConfig,
+    best: CPConfig,
+    batch_size: int = 16,
+    cache=None,
+    resamples: int = 2000,
+) -> dict:
+    """The plain baseline, the paper prompt's best setting and the search's best on SciFact's train
+    queries over the whole corpus (nDCG@10) and on stsb-multi-mt dev in every language (the mean
+    Spearman), with 95% paired-bootstrap intervals of best minus paper (over queries; over source
+    pairs, the same in every language). Both are dev splits; the check chooses nothing."""
+    from ..cache import encode_cached
+    from . import beyond
+    from .metrics import paired_cosine, spearman
+    from .sts import precomputed_embed
+
+    settings = [None, paper_best, best]
+
+    def embed_all(texts: list[str]) -> list:
+        unique = list(dict.fromkeys(texts))
+        return [precomputed_embed(unique, v) for v in encode_cached(encoder, unique, settings, cache, batch_size)]
+
+    scifact = beyond.load_scifact(root, "train")
+    found = [
+        beyond.evaluate_retrieval(e, e, scifact)
+        for e in embed_all([*scifact.queries.values(), *scifact.corpus.values()])
+    ]
+    per_query = [100 * np.asarray(r["per_query"]["ndcg@10"]) for r in found]
+    retrieval = _compared([r["ndcg@10"] for r in found], beyond.paired_interval(np.mean, *per_query[1:], resamples))
+
+    pairs = {lang: beyond.load_stsb_multi(root, lang, "dev") for lang in beyond.LANGUAGES}
+    gold = pairs["en"].scores
+    if not all(np.array_equal(p.scores, gold) for p in pairs.values()):
+        raise InvalidValueError("stsb-multi-mt dev holds other pairs in some language; the interval needs one set")
+    embeds = embed_all([s for p in pairs.values() for s in (*p.sentences1, *p.sentences2)])
+    cosines = [{lang: paired_cosine(e(p.sentences1), e(p.sentences2)) for lang, p in pairs.items()} for e in embeds]
+    means = [float(np.mean([100 * spearman(c[lang], p.scores) for lang, p in pairs.items()])) for c in cosines]
+    interval = beyond.multilingual_intervals(gold, cosines[1], cosines[2], resamples)["mean"]
+    return {
+        "settings": {"paper": label(paper_best), "best": label(best), "best_aux_template": best.aux_template},
+        "SciFact train nDCG@10": retrieval,
+        "stsb-multi-mt dev mean Spearman": _compared(means, interval),
+    }
+
+
+def _compared(scores: list[float], interval: tuple[float, float]) -> dict:
+    baseline, paper, best = scores
+    return {"baseline": baseline, "paper": paper, "best": best, "best - paper": best - paper, "interval": interval}
