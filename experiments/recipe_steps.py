@@ -78,7 +78,10 @@ def recipe_candidates(out: Path, model: str, prompts) -> list[dict]:
             candidates += _searched_aux(prompt, json.loads((folder / "aux_prompt.json").read_text()))
         if (folder / "layers.json").is_file() and (folder / "layers_raw.json").is_file():
             candidates += _swept_layers(prompt, folder)
-    return candidates
+    unique = {}  # a swept layer can be the grid's default setting too: keep its grid scores
+    for c in candidates:
+        unique.setdefault((c["prompt"], c["cp"], c["tp"]), c)
+    return list(unique.values())
 
 
 def _swept_layers(prompt: str, folder: Path) -> list[dict]:

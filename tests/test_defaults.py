@@ -151,5 +151,13 @@ def test_the_layer_sweeps_layers_scored_on_both_dev_splits_are_recipe_candidates
     found = [c for c in candidates if c["cp"] == swept]
     assert len(found) == 1 and (found[0]["STS-B dev"], found[0]["raw STS-B dev"]) == (90.0, 91.0)
     assert as_recipe(choose_recipe(candidates)).cp == swept
+    default = choose(*(json.loads((folder / n).read_text())["records"] for n in ("grid.json", "grid_raw.json")))
+    swept_default = {"label": label(default["default"]), "spearman": 10.0, "norm": default["default"].norm}
+    swept_default |= {f: getattr(default["default"], f) for f in ("layer", "alpha", "site", "aux_template")}
+    for name in ("layers.json", "layers_raw.json"):  # the grid's default swept again: one candidate, the grid's
+        records = json.loads((folder / name).read_text())["records"]
+        (folder / name).write_text(json.dumps({"records": records + [swept_default]}))
+    twice = [c for c in recipe_candidates(tmp_path, model, ("prompteol",)) if c["cp"] == default["default"]]
+    assert len(twice) == 1 and twice[0]["STS-B dev"] != 10.0
     (folder / "layers_raw.json").unlink()  # only on SentEval dev: not a candidate
     assert not any(c["cp"] == swept for c in recipe_candidates(tmp_path, model, ("prompteol",)))

@@ -178,7 +178,7 @@ RECIPES = ("best",)
 # setting, Token Prepending with and without CP where it ran, and a searched auxiliary prompt where
 # one beat the paper's (docs/RESULTS.md, "Recipes").
 BEST_RECIPE: dict[str, Recipe] = {
-    # 76.50 (75.40, 77.59), against plain PromptEOL's 70.44: CK's layer sweep's best layer, before
+    # 76.49 (75.40, 77.59), against plain PromptEOL's 70.44: CK's layer sweep's best layer, before
     # the paper's grid (l=3..7); CK's grid default (NR l=7) follows at 75.79.
     "smollm2-135m": Recipe("ck", CPConfig(layer=1, alpha=3.0)),
     # 75.05 (74.81, 75.28; bfloat16), against plain PromptEOL's 71.34; the same CP without TP scores
