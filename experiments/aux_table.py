@@ -79,13 +79,12 @@ def _one(report: dict, model: str, prompt: str) -> list[str]:
             "| dev split | baseline | paper's prompt | best | best - paper [95%] |",
             "|---|---|---|---|---|",
         ]
-        for task, row in report["beyond_dev"].items():
-            if task != "settings":
-                low, high = row["interval"]
-                lines.append(
-                    f"| {task} | {row['baseline']:.2f} | {row['paper']:.2f} | {row['best']:.2f} "
-                    f"| {row['best - paper']:+.2f} [{low:+.2f}, {high:+.2f}] |"
-                )
+        for task, row in report["beyond_dev"]["tasks"].items():
+            low, high = row["interval"]
+            lines.append(
+                f"| {task} | {row['baseline']:.2f} | {row['paper']:.2f} | {row['best']:.2f} "
+                f"| {row['best - paper']:+.2f} [{low:+.2f}, {high:+.2f}] |"
+            )
         lines.append("")
     return lines
 

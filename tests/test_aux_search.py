@@ -108,18 +108,18 @@ def test_the_winner_is_checked_on_the_beyond_sts_dev_splits_only(tiny_lm, tmp_pa
     encoder = CPEncoder(tiny_lm, cp=None)
     check = check_on_beyond_dev(encoder, root, paper, best, batch_size=3)
     assert set(splits) == {"train", "dev"}
-    retrieval = check["SciFact train nDCG@10"]
+    retrieval = check.tasks["SciFact train nDCG@10"]
     alone = CPEncoder(tiny_lm, cp=best)
     scifact = beyond.load_scifact(root, "train")
     assert retrieval["best"] == pytest.approx(beyond.evaluate_retrieval(alone.encode, alone.encode, scifact)["ndcg@10"])
     low, high = retrieval["interval"]
     assert low <= retrieval["best - paper"] == retrieval["best"] - retrieval["paper"] <= high
-    multi = check["stsb-multi-mt dev mean Spearman"]
+    multi = check.tasks["stsb-multi-mt dev mean Spearman"]
     plain = beyond.evaluate_sts_multilingual(CPEncoder(tiny_lm, cp=None).encode, root, split="dev")["mean"]
     assert multi["baseline"] == pytest.approx(plain, abs=1e-4)
     low, high = multi["interval"]
     assert low <= multi["best - paper"] <= high
-    assert check["settings"] == {"paper": "NS l=2 a=1", "best": "NS l=3 a=2", "best_aux_template": best.aux_template}
+    assert check.settings == {"paper": "NS l=2 a=1", "best": "NS l=3 a=2", "best_aux_template": best.aux_template}
 
     # Languages holding other pairs are refused before anything is encoded.
     import cpembed.cache
@@ -152,5 +152,5 @@ def test_the_command_checks_the_winner_on_the_beyond_sts_dev_splits(tiny_model_d
     (tmp_path / "m" / "p").mkdir(parents=True)
     (tmp_path / "out" / "aux_prompt.json").rename(tmp_path / "m" / "p" / "aux_prompt.json")
     text = "\n".join(aux_markdown(tmp_path, ["m"], ["p"]))
-    row = report["beyond_dev"]["SciFact train nDCG@10"]
+    row = report["beyond_dev"]["tasks"]["SciFact train nDCG@10"]
     assert f"| SciFact train nDCG@10 | {row['baseline']:.2f} | {row['paper']:.2f} | {row['best']:.2f} |" in text

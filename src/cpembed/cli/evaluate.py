@@ -324,10 +324,8 @@ def search_aux_prompt_command(layers, alphas, top, data, raw_data, output, beyon
     report = {"settings": run_settings(encoder, None)} | found.records()
     if beyond_root is not None:
         check = check_on_beyond_dev(encoder, beyond_root, found.paper_best, found.best, batch_size, EmbeddingCache())
-        report["beyond_dev"] = check
-        for task, row in check.items():
-            if task == "settings":
-                continue
+        report["beyond_dev"] = check.records()
+        for task, row in check.tasks.items():
             low, high = row["interval"]
             click.echo(
                 f"{task}: baseline {row['baseline']:.2f}, paper's prompt {row['paper']:.2f}, best {row['best']:.2f} "

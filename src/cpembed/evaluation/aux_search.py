@@ -136,6 +136,17 @@ def _aux(setting) -> str | None:
     return None if setting is None else setting.aux_template
 
 
+@dataclass
+class BeyondDevCheck:
+    """The search's winner against the paper prompt's best on the beyond-STS dev splits."""
+
+    settings: dict  # the two settings compared, by label, and the winner's auxiliary template
+    tasks: dict[str, dict]  # dev split -> baseline, paper, best, best - paper, interval
+
+    def records(self) -> dict:
+        return {"settings": self.settings, "tasks": self.tasks}
+
+
 def check_on_beyond_dev(
     encoder: CPEncoder,
     root: Path,
@@ -144,7 +155,7 @@ def check_on_beyond_dev(
     batch_size: int = 16,
     cache=None,
     resamples: int = 2000,
-) -> dict:
+) -> BeyondDevCheck:
     """The plain baseline, the paper prompt's best setting and the search's best on SciFact's train
     queries over the whole corpus (nDCG@10) and on stsb-multi-mt dev in every language (the mean
     Spearman), with 95% paired-bootstrap intervals of best minus paper (over queries; over source
@@ -177,11 +188,10 @@ def check_on_beyond_dev(
     cosines = [{lang: paired_cosine(e(p.sentences1), e(p.sentences2)) for lang, p in pairs.items()} for e in embeds]
     means = [float(np.mean([100 * spearman(c[lang], p.scores) for lang, p in pairs.items()])) for c in cosines]
     interval = beyond.multilingual_intervals(gold, cosines[1], cosines[2], resamples)["mean"]
-    return {
-        "settings": {"paper": label(paper_best), "best": label(best), "best_aux_template": best.aux_template},
-        "SciFact train nDCG@10": retrieval,
-        "stsb-multi-mt dev mean Spearman": _compared(means, interval),
-    }
+    return BeyondDevCheck(
+        settings={"paper": label(paper_best), "best": label(best), "best_aux_template": best.aux_template},
+        tasks={"SciFact train nDCG@10": retrieval, "stsb-multi-mt dev mean Spearman": _compared(means, interval)},
+    )
 
 
 def _compared(scores: list[float], interval: tuple[float, float]) -> dict:
