@@ -7,7 +7,9 @@ CP minus baseline is measured on the same sentences, with a 95% paired-bootstrap
 queries, pairs or seeds. No setting is chosen here: the defaults come from the STS rule
 (`DEFAULT_CP`), and only the test splits the data README names are read. Each task's result is a
 JSON file under <results>/<model>/<prompt>/beyond/, skipped when it exists; every encoding goes
-through the embedding cache, so a stopped run resumes where it stopped.
+through the embedding cache, so a stopped run resumes where it stopped. SciFact also saves its
+ranking after each slice of the corpus (`<task>.partial.json` beside the step), so that it resumes
+on a machine whose cache is empty.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 TASKS = ("rerank", "pairs", "cluster", "sts-multilingual", "retrieval")  # the cheapest first
 INTERVAL_RESAMPLES = 2000
+RETRIEVAL_SLICE = 256  # SciFact documents ranked between saves of the tallies: one embedding-cache chunk
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +61,7 @@ def run_beyond(model_name: str, lm, prompt: str, root: Path, out: Path, batch_si
         if path.is_file():
             continue
         started, cache = time.perf_counter(), EmbeddingCache()
-        result = TASK_RUNS[task](rows, root, batch_size, cache)
+        result = run_task(task, rows, root, batch_size, cache, path)
         if task == "sts-multilingual" and prompt == "prompteol":
             result["translated"] = _translated_rows(encoder, [r.setting for r in rows], root, batch_size, cache)
         _write(path, result | {"model": model_name, "prompt": prompt} | timed(started, lm))
@@ -125,15 +128,64 @@ def _per_item_interval(per_item: dict[str, str]):
     return interval
 
 
-def _retrieval(rows: Sequence[Row], root: Path, batch_size: int, cache) -> dict:
+def _retrieval(rows: Sequence[Row], root: Path, batch_size: int, cache, progress: Path | None = None) -> dict:
+    """SciFact test. The corpus is ranked a slice at a time, relevant documents first, and with
+    `progress` every row's tally is saved there after each slice: the largest model needs longer
+    than a machine may run, and a run resumed elsewhere, with an empty embedding cache, goes on from
+    the last slice saved. The caller removes the file once the step is written."""
     data = beyond.load_scifact(root, "test")
-    embeds = _embeddings(rows, [*data.queries.values(), *data.corpus.values()], batch_size, cache)
-    results = [beyond.evaluate_retrieval(e, e, data) for e in embeds]
+    embeds = _slice_embeddings(rows, batch_size, cache)
+    queries = [beyond.embed_rows(e, list(data.queries.values())) for e in embeds]
+    names = [r.name for r in rows]
+    saved = json.loads(progress.read_text()) if progress is not None and progress.is_file() else None
+    tallies = [beyond.RetrievalTally.from_json(t) for t in saved["tallies"]] if saved and saved["rows"] == names else []
+    relevant = beyond.relevant_documents(data)
+    order = relevant + [d for d in data.corpus if d not in set(relevant)]
+    ends = [len(relevant), *range(len(relevant) + RETRIEVAL_SLICE, len(order), RETRIEVAL_SLICE), len(order)]
+    done = tallies[0].counted if tallies else 0
+    for start, end in zip([0, *ends[:-1]], ends, strict=True):
+        if end <= done or start == end:
+            continue
+        ids = order[start:end]
+        documents = [beyond.embed_rows(e, [data.corpus[d] for d in ids]) for e in embeds]
+        if not tallies:  # the first slice holds every relevant document
+            tallies = [
+                beyond.RetrievalTally.start(data, q, dict(zip(ids, d, strict=True)))
+                for q, d in zip(queries, documents, strict=True)
+            ]
+        for tally, q, d in zip(tallies, queries, documents, strict=True):
+            tally.count(q, ids, d)
+        if progress is not None:
+            progress.parent.mkdir(parents=True, exist_ok=True)
+            state = json.dumps({"rows": names, "tallies": [t.to_json() for t in tallies]}).encode()
+            atomic_write(progress, lambda stream, state=state: stream.write(state))
+            logger.warning("SciFact: %d of %d documents ranked, saved to %s", end, len(order), progress)
+    results = [t.metrics() for t in tallies]
     per_item = {"nDCG@10": "ndcg@10", "recall@100": "recall@100"}
     metrics = {"nDCG@10": "ndcg@10", "recall@100": "recall@100"}
     return {"task": "retrieval", "data": "SciFact test"} | _rows(
         rows, results, metrics, per_item, _per_item_interval(per_item)
     )
+
+
+def _slice_embeddings(rows: Sequence[Row], batch_size: int, cache) -> list:
+    """One embed function per row that encodes what it is given; rows that share an encoder share
+    its pass, which is kept until the next call with other texts."""
+    last: dict[int, tuple[list[str], list]] = {}
+
+    def embed(index: int, texts: list[str]) -> np.ndarray:
+        encoder = rows[index].encoder
+        together = [i for i, r in enumerate(rows) if r.encoder is encoder]
+        if id(encoder) not in last or last[id(encoder)][0] != texts:
+            if isinstance(encoder, _Fixed):
+                vectors = [encoder.encoder.encode(texts)] * len(together)
+            else:
+                settings = [rows[i].setting for i in together]
+                vectors = encode_with_controls(encoder, texts, settings, batch_size, True, cache)
+            last[id(encoder)] = (texts, vectors)
+        return last[id(encoder)][1][together.index(index)]
+
+    return [lambda texts, i=i: embed(i, list(texts)) for i in range(len(rows))]
 
 
 def _rerank(rows: Sequence[Row], root: Path, batch_size: int, cache) -> dict:
@@ -235,7 +287,19 @@ TASK_RUNS = {
 }
 
 
+def run_task(task: str, rows: Sequence[Row], root: Path, batch_size: int, cache, path: Path) -> dict:
+    """One task's result, for the step file `path`; retrieval saves its progress beside it."""
+    if task == "retrieval":
+        return _retrieval(rows, root, batch_size, cache, progress_path(path))
+    return TASK_RUNS[task](rows, root, batch_size, cache)
+
+
+def progress_path(path: Path) -> Path:
+    return path.with_suffix(".partial.json")
+
+
 def _write(path: Path, result: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda stream: stream.write((json.dumps(result, indent=2, default=float) + "\n").encode()))
+    progress_path(path).unlink(missing_ok=True)  # the step is whole: what its run saved on the way is spent
     logger.warning("wrote %s (%.0f s)", path, result["seconds"])

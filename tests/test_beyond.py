@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from cpembed.evaluation.beyond import (
     LANGUAGES,
     Rerank,
     Retrieval,
+    RetrievalTally,
     evaluate_clustering,
     evaluate_pairs,
     evaluate_rerank,
@@ -30,6 +32,7 @@ from cpembed.evaluation.beyond import (
     multilingual_intervals,
     paired_interval,
     pairs_ap_interval,
+    relevant_documents,
 )
 from cpembed.evaluation.data import DataNotFoundError
 from cpembed.evaluation.metrics import spearman
@@ -218,6 +221,40 @@ def test_tied_documents_share_the_ranks_they_span():
     average_gain = (1 + 1 / math.log2(3) + 1 / math.log2(4) + 1 / math.log2(5)) / 4
     assert result["ndcg@10"] == pytest.approx(100 * average_gain)
     assert result["recall@2"] == pytest.approx(50)  # two of the four tied slots fit under the cut
+
+
+def test_a_tally_counted_in_slices_and_resumed_from_json_gives_the_same_metrics():
+    """A long evaluation is counted a slice at a time and saved between slices: whatever the slices,
+    and across a save and load, the metrics are those of ranking the whole corpus at once."""
+    rng = np.random.default_rng(11)
+    vectors = {f"d{i}": rng.normal(size=6).tolist() for i in range(120)}
+    vectors |= {f"twin{i}": vectors[f"d{i}"] for i in range(10)}  # exact ties with d0..d9
+    vectors |= {f"q{i}": rng.normal(size=6).tolist() for i in range(15)}
+    qrels = {
+        f"q{i}": {f"d{j}": int(rng.integers(0, 3)) for j in rng.choice(20, size=4, replace=False)} for i in range(15)
+    }
+    qrels["q0"] = {"d0": 0}  # no relevant document: scores 0
+    corpus = {d: d for d in vectors if not d.startswith("q")}
+    data = Retrieval({q: q for q in qrels}, corpus, qrels)
+    whole = evaluate_retrieval(table(vectors), table(vectors), data, k=5, recall_k=12)
+    unit = {k: np.asarray(v) / np.linalg.norm(v) for k, v in vectors.items()}
+    queries = np.stack([unit[q] for q in data.queries])
+    relevant = relevant_documents(data)
+    assert len(relevant) == len(set(relevant)) and all(d.startswith("d") for d in relevant)
+    order = relevant + [d for d in corpus if d not in relevant]
+    tally = RetrievalTally.start(data, queries, {d: unit[d] for d in relevant})
+    with pytest.raises(InvalidValueError, match="count the rest first"):
+        tally.metrics()
+    for start in range(0, len(order), 17):
+        ids = order[start : start + 17]
+        tally.count(queries, ids, np.stack([unit[d] for d in ids]))
+        tally = RetrievalTally.from_json(json.loads(json.dumps(tally.to_json())))
+    sliced = tally.metrics(k=5, recall_k=12)
+    for key in ("ndcg@5", "recall@12"):
+        assert sliced["per_query"][key].tolist() == pytest.approx(whole["per_query"][key].tolist(), abs=1e-12)
+    assert sliced["per_query"]["ndcg@5"][0] == 0 and 0 < sliced["ndcg@5"] < 100
+    with pytest.raises(InvalidValueError, match="a slice came twice"):
+        tally.count(queries, order[:1], unit["d0"][None])
 
 
 def test_map_and_mrr_with_ties_and_a_first_answer_beyond_ten():

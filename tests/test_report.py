@@ -657,6 +657,57 @@ def test_a_recipe_runs_the_beyond_sts_tasks_against_plain_prompteol_and_itself_w
     assert recipe_steps._beyond_lines(out, "tiny", "another recipe") == []  # a changed recipe's old steps drop out
 
 
+def test_a_stopped_retrieval_step_resumes_from_its_saved_slices_on_a_new_machine(
+    tiny_lm, tmp_path, monkeypatch, own_cache
+):
+    """SciFact is ranked a slice at a time with the tallies saved beside the step: stopped after the
+    first slices and resumed with an empty embedding cache, it encodes only the rest, scores what an
+    uninterrupted run scores, and removes the saved tallies once the step is written."""
+    from experiments import beyond_steps, recipe_steps
+
+    from beyond_fixture import write_beyond
+    from cpembed import CPConfig, Recipe
+    from cpembed.evaluation import beyond
+
+    root = write_beyond(tmp_path / "beyond")
+    recipe = Recipe("prompteol", CPConfig(layer=3, alpha=2.0))
+    monkeypatch.setattr(beyond_steps, "RETRIEVAL_SLICE", 1)
+    whole = tmp_path / "whole"
+    recipe_steps.run_recipe_beyond("tiny", tiny_lm, recipe, root, whole, batch_size=4, tasks=("retrieval",))
+
+    stopped = tmp_path / "stopped"
+    counted = []
+    real_count = beyond.RetrievalTally.count
+
+    def count_then_stop(tally, *args):
+        counted.append(args[1])
+        if len(counted) == 4:  # two rows a slice: it stops in the second slice, the first saved
+            raise KeyboardInterrupt
+        real_count(tally, *args)
+
+    monkeypatch.setattr(beyond.RetrievalTally, "count", count_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        recipe_steps.run_recipe_beyond("tiny", tiny_lm, recipe, root, stopped, batch_size=4, tasks=("retrieval",))
+    partial = stopped / "tiny" / "recipe-beyond" / "retrieval.partial.json"
+    saved = json.loads(partial.read_text())
+    assert saved["rows"] == ["plain PromptEOL", "recipe"] and saved["tallies"][0]["counted"] == len(counted[0])
+
+    monkeypatch.setattr(beyond.RetrievalTally, "count", real_count)
+    monkeypatch.setenv("CPEMBED_CACHE", str(tmp_path / "another-machine"))
+    encoded = []
+    real_encode = beyond_steps.encode_with_controls
+    monkeypatch.setattr(
+        beyond_steps, "encode_with_controls", lambda e, texts, *a: encoded.extend(texts) or real_encode(e, texts, *a)
+    )
+    recipe_steps.run_recipe_beyond("tiny", tiny_lm, recipe, root, stopped, batch_size=4, tasks=("retrieval",))
+    data = beyond.load_scifact(root, "test")
+    assert len(encoded) == len(data.queries) + len(data.corpus) - len(counted[0])
+    assert not partial.exists()
+    resumed = json.loads((stopped / "tiny" / "recipe-beyond" / "retrieval.json").read_text())
+    expected = json.loads((whole / "tiny" / "recipe-beyond" / "retrieval.json").read_text())
+    assert resumed["rows"] == expected["rows"]
+
+
 def test_a_prompteol_recipe_on_the_beyond_sts_tasks_has_one_plain_row(tiny_lm, tmp_path, own_cache):
     """Plain PromptEOL is the recipe without CP: one row, one pass with the recipe's CP, one comparison."""
     from experiments import recipe_steps

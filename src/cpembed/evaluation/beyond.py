@@ -170,7 +170,7 @@ def _sklearn_metrics():
     return metrics
 
 
-def _embed_rows(embed: Embed, texts: list[str], unit: bool = True) -> np.ndarray:
+def embed_rows(embed: Embed, texts: list[str], unit: bool = True) -> np.ndarray:
     """The float64 rows of `embed(texts)`, unit length if `unit`; each distinct text embedded once, in one call."""
     require_extra("eval", "sklearn")
     from sklearn.preprocessing import normalize
@@ -185,18 +185,122 @@ def _embed_rows(embed: Embed, texts: list[str], unit: bool = True) -> np.ndarray
     return vectors[[row[t] for t in texts]]
 
 
-def _recall_at(relevant: np.ndarray, scores: np.ndarray, k: int) -> float:
-    """Share of the relevant items among the k best scores, ties at the cut-off shared out evenly.
+SCORE_DECIMALS = 12  # cosines are rounded so that a pair scores the same in any product's shape: ties stay ties
 
-    Documents tied with the k-th best take the slots left in proportion, the expected recall under a
-    random order of the tie; sklearn's nDCG averages over ties the same way.
+
+def _cosines(queries: np.ndarray, documents: np.ndarray) -> np.ndarray:
+    return np.round(queries @ documents.T, SCORE_DECIMALS)
+
+
+@dataclass
+class RetrievalTally:
+    """Where each relevant document ranks for its query, counted over the corpus a slice at a time.
+
+    For every (query, relevant document) pair it keeps the pair's cosine and how many of the
+    documents counted so far score above it and tie with it. Those counts are all that nDCG and
+    recall need, so a corpus can be ranked in slices, the tally saved between them (`to_json`) and a
+    stopped evaluation resumed (`from_json`) on another day. Slices must not overlap; `metrics`
+    needs every document of the corpus counted once.
     """
-    if k >= len(scores):
-        return 1.0
-    cut = np.partition(scores, len(scores) - k)[len(scores) - k]  # the k-th best score
-    above, tied = scores > cut, scores == cut
-    found = relevant[above].sum() + relevant[tied].sum() * (k - above.sum()) / tied.sum()
-    return float(found / relevant.sum())
+
+    queries: list[str]  # query ids, in the order of the query rows `count` is given
+    corpus_size: int
+    pairs: list[tuple[str, str]]  # (query id, relevant document id)
+    gains: np.ndarray  # each pair's relevance, > 0
+    scores: np.ndarray  # its cosine
+    above: np.ndarray  # documents counted so far that score higher for the pair's query
+    tied: np.ndarray  # documents counted so far that score the same, the pair's own not included
+    counted: int = 0
+
+    @classmethod
+    def start(cls, data: Retrieval, queries: np.ndarray, relevant: dict[str, np.ndarray]) -> RetrievalTally:
+        """A tally with nothing counted: `queries` are unit rows in `data.queries` order, `relevant`
+        holds the unit vector of (at least) every document judged relevant."""
+        query_ids = list(data.queries)
+        pairs = [(q, d) for q in query_ids for d, relevance in data.qrels[q].items() if relevance > 0]
+        row = {q: i for i, q in enumerate(query_ids)}
+        scores = np.array([_cosines(queries[row[q]], relevant[d])[()] for q, d in pairs], dtype=np.float64)
+        gains = np.array([data.qrels[q][d] for q, d in pairs], dtype=np.float64)
+        zeros = np.zeros(len(pairs), dtype=np.int64)
+        return cls(query_ids, len(data.corpus), pairs, gains, scores, zeros, zeros.copy())
+
+    def count(self, queries: np.ndarray, doc_ids: Sequence[str], documents: np.ndarray) -> None:
+        """Count one slice of the corpus: its ids and unit rows, with the query rows of `start`."""
+        if self.counted + len(doc_ids) > self.corpus_size:
+            total = self.counted + len(doc_ids)
+            raise InvalidValueError(f"{total} documents counted, the corpus has {self.corpus_size}: a slice came twice")
+        row = {q: i for i, q in enumerate(self.queries)}
+        cosines = _cosines(queries, documents)[[row[q] for q, _ in self.pairs]]  # (pairs, slice)
+        higher, same = cosines > self.scores[:, None], cosines == self.scores[:, None]
+        column = {doc: i for i, doc in enumerate(doc_ids)}
+        for p, (_, doc) in enumerate(self.pairs):  # a document is not ranked against itself
+            if doc in column:
+                higher[p, column[doc]] = same[p, column[doc]] = False
+        self.above += higher.sum(axis=1)
+        self.tied += same.sum(axis=1)
+        self.counted += len(doc_ids)
+
+    def metrics(self, k: int = 10, recall_k: int = 100) -> dict:
+        """nDCG@k and recall@recall_k, as `evaluate_retrieval` reports them.
+
+        A pair tied with t other documents spans the t + 1 ranks after the documents above it; as in
+        sklearn's nDCG, its gain is spread evenly over them, and recall counts the share of them
+        under the cut-off (the expected value under a random order of the tie).
+        """
+        if self.counted != self.corpus_size:
+            raise InvalidValueError(f"{self.counted} of {self.corpus_size} documents counted: count the rest first")
+        discount = 1 / np.log2(np.arange(k) + 2)
+        before = np.concatenate([[0.0], np.cumsum(discount)])  # before[j]: the discounts of ranks 0..j-1
+        span = self.tied + 1
+        first, last = np.minimum(self.above, k), np.minimum(self.above + span, k)
+        dcg = self.gains / span * (before[last] - before[first])
+        found = np.clip((recall_k - self.above) / span, 0, 1)
+        query = np.array([{q: i for i, q in enumerate(self.queries)}[q] for q, _ in self.pairs], dtype=np.int64)
+        ndcg, recall = np.zeros(len(self.queries)), np.zeros(len(self.queries))
+        for i in range(len(self.queries)):
+            mine = query == i
+            if mine.any():
+                ideal = np.sort(self.gains[mine])[::-1][:k] @ discount[: min(k, mine.sum())]
+                ndcg[i] = dcg[mine].sum() / ideal
+                recall[i] = found[mine].mean()
+        return {
+            f"ndcg@{k}": 100 * float(ndcg.mean()),
+            f"recall@{recall_k}": 100 * float(recall.mean()),
+            "per_query": {f"ndcg@{k}": ndcg, f"recall@{recall_k}": recall},  # fractions, not x100
+            "queries": len(self.queries),
+        }
+
+    def to_json(self) -> dict:
+        return {
+            "queries": self.queries,
+            "corpus_size": self.corpus_size,
+            "pairs": [[q, d, float(g), float(s), int(a), int(t)] for (q, d), g, s, a, t in self._rows()],
+            "counted": self.counted,
+        }
+
+    def _rows(self):
+        return zip(self.pairs, self.gains, self.scores, self.above, self.tied, strict=True)
+
+    @classmethod
+    def from_json(cls, saved: dict) -> RetrievalTally:
+        columns = list(zip(*saved["pairs"], strict=True)) or [()] * 6
+        q, d, gains, scores, above, tied = columns
+        return cls(
+            list(saved["queries"]),
+            int(saved["corpus_size"]),
+            list(zip(q, d, strict=True)),
+            np.array(gains, dtype=np.float64),
+            np.array(scores, dtype=np.float64),
+            np.array(above, dtype=np.int64),
+            np.array(tied, dtype=np.int64),
+            int(saved["counted"]),
+        )
+
+
+def relevant_documents(data: Retrieval) -> list[str]:
+    """The ids of the documents judged relevant to some query, once each: the first slice to count
+    when a tally is saved between slices, since `RetrievalTally.start` needs their vectors."""
+    return list(dict.fromkeys(d for q in data.queries for d, relevance in data.qrels[q].items() if relevance > 0))
 
 
 def evaluate_retrieval(
@@ -204,33 +308,20 @@ def evaluate_retrieval(
 ) -> dict:
     """nDCG@k and recall@recall_k (x100, mean over queries) of exact cosine ranking over the whole corpus.
 
-    nDCG is sklearn's: linear gain (the qrels' relevance; unjudged documents 0), log2 discount, and
-    tied scores averaged over their orders. Recall counts documents with relevance > 0.
+    nDCG as sklearn computes it: linear gain (the qrels' relevance; unjudged documents 0), log2 discount, and
+    tied scores averaged over their orders. Recall counts documents with relevance > 0. The ranking
+    goes through `RetrievalTally`, a slice of the corpus at a time.
     """
-    metrics = _sklearn_metrics()
     if min(k, recall_k) < 1 or len(data.corpus) < 2:
         raise InvalidValueError(f"need k, recall_k >= 1 and two documents, got {k}, {recall_k}, {len(data.corpus)}")
-    doc_ids, query_ids = list(data.corpus), list(data.queries)
-    documents = _embed_rows(embed_document, list(data.corpus.values()))  # (docs, d)
-    queries = _embed_rows(embed_query, list(data.queries.values()))  # (queries, d)
-    column = {doc: i for i, doc in enumerate(doc_ids)}
-    ndcg, recall = np.zeros(len(query_ids)), np.zeros(len(query_ids))
-    block = 256  # queries per matrix product: 256 x docs scores in memory at a time
-    for start in range(0, len(query_ids), block):
-        scores = queries[start : start + block] @ documents.T  # (block, docs)
-        for offset, query_scores in enumerate(scores):
-            i = start + offset
-            gains = np.zeros(len(doc_ids))
-            for doc, relevance in data.qrels[query_ids[i]].items():
-                gains[column[doc]] = max(relevance, 0)
-            ndcg[i] = metrics.ndcg_score(gains[None], query_scores[None], k=k)
-            recall[i] = _recall_at(gains > 0, query_scores, recall_k) if gains.any() else 0.0
-    return {
-        f"ndcg@{k}": 100 * float(ndcg.mean()),
-        f"recall@{recall_k}": 100 * float(recall.mean()),
-        "per_query": {f"ndcg@{k}": ndcg, f"recall@{recall_k}": recall},  # fractions, not x100
-        "queries": len(query_ids),
-    }
+    doc_ids = list(data.corpus)
+    documents = embed_rows(embed_document, list(data.corpus.values()))  # (docs, d)
+    queries = embed_rows(embed_query, list(data.queries.values()))  # (queries, d)
+    tally = RetrievalTally.start(data, queries, dict(zip(doc_ids, documents, strict=True)))
+    block = 4096  # documents per product: queries x block cosines in memory at a time
+    for start in range(0, len(doc_ids), block):
+        tally.count(queries, doc_ids[start : start + block], documents[start : start + block])
+    return tally.metrics(k, recall_k)
 
 
 def evaluate_rerank(embed_query: Embed, embed_document: Embed, items: list[Rerank]) -> dict:
@@ -246,8 +337,8 @@ def evaluate_rerank(embed_query: Embed, embed_document: Embed, items: list[Reran
     for item in items:
         if not item.positives:
             raise InvalidValueError(f"question {item.query!r} has no positive candidate: AP is undefined")
-    queries = _embed_rows(embed_query, [item.query for item in items])
-    candidates = _embed_rows(embed_document, [c for item in items for c in item.positives + item.negatives])
+    queries = embed_rows(embed_query, [item.query for item in items])
+    candidates = embed_rows(embed_document, [c for item in items for c in item.positives + item.negatives])
     ap, rr = np.zeros(len(items)), np.zeros(len(items))
     start = 0
     for i, item in enumerate(items):
@@ -279,7 +370,7 @@ def evaluate_pairs(embed: Embed, first: list[str], second: list[str], labels: np
         raise InvalidValueError(f"pairs and labels differ in length: {len(first)}, {len(second)}, {len(labels)}")
     if set(np.unique(labels)) != {0, 1}:
         raise InvalidValueError(f"labels must hold both 0 and 1, got {sorted(set(np.unique(labels).tolist()))}")
-    rows = _embed_rows(embed, list(first) + list(second))
+    rows = embed_rows(embed, list(first) + list(second))
     scores = paired_cosine(rows[: len(first)], rows[len(first) :])
     positives = labels.sum()
     fpr, tpr, roc_thresholds = metrics.roc_curve(labels, scores, drop_intermediate=False)
@@ -318,7 +409,7 @@ def evaluate_clustering(
     if seeds < 1:
         raise InvalidValueError(f"seeds must be at least 1, got {seeds}")
     clusters = len(np.unique(labels))
-    x = _embed_rows(embed, list(texts), unit=normalize)
+    x = embed_rows(embed, list(texts), unit=normalize)
     distinct = len(np.unique(x, axis=0))
     if distinct < clusters:  # KMeans would warn and return fewer clusters than asked for
         raise InvalidValueError(f"only {distinct} distinct embeddings for {clusters} clusters: the embedding collapsed")
