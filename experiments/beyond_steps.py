@@ -137,8 +137,10 @@ def _retrieval(rows: Sequence[Row], root: Path, batch_size: int, cache, progress
     embeds = _slice_embeddings(rows, batch_size, cache)
     queries = [beyond.embed_rows(e, list(data.queries.values())) for e in embeds]
     names = [r.name for r in rows]
-    saved = json.loads(progress.read_text()) if progress is not None and progress.is_file() else None
-    tallies = [beyond.RetrievalTally.from_json(t) for t in saved["tallies"]] if saved and saved["rows"] == names else []
+    identity = {"rows": names, "settings": [_digest(r) for r in rows], "corpus": len(data.corpus)}
+    saved = json.loads(progress.read_text()) if progress is not None and progress.is_file() else {}
+    same = {key: saved.get(key) for key in identity} == identity  # else the saved tallies are another run's
+    tallies = [beyond.RetrievalTally.from_json(t) for t in saved["tallies"]] if same else []
     relevant = beyond.relevant_documents(data)
     order = relevant + [d for d in data.corpus if d not in set(relevant)]
     ends = [len(relevant), *range(len(relevant) + RETRIEVAL_SLICE, len(order), RETRIEVAL_SLICE), len(order)]
@@ -157,7 +159,7 @@ def _retrieval(rows: Sequence[Row], root: Path, batch_size: int, cache, progress
             tally.count(q, ids, d)
         if progress is not None:
             progress.parent.mkdir(parents=True, exist_ok=True)
-            state = json.dumps({"rows": names, "tallies": [t.to_json() for t in tallies]}).encode()
+            state = json.dumps(identity | {"tallies": [t.to_json() for t in tallies]}).encode()
             atomic_write(progress, lambda stream, state=state: stream.write(state))
             logger.warning("SciFact: %d of %d documents ranked, saved to %s", end, len(order), progress)
     results = [t.metrics() for t in tallies]
@@ -166,6 +168,13 @@ def _retrieval(rows: Sequence[Row], root: Path, batch_size: int, cache, progress
     return {"task": "retrieval", "data": "SciFact test"} | _rows(
         rows, results, metrics, per_item, _per_item_interval(per_item)
     )
+
+
+def _digest(row: Row) -> str:
+    """What decides a row's embeddings: its encoder's settings digest, or a plain encoder's name."""
+    if isinstance(row.encoder, _Fixed):
+        return row.encoder.encoder.name
+    return row.encoder.settings(row.setting).digest()
 
 
 def _slice_embeddings(rows: Sequence[Row], batch_size: int, cache) -> list:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from experiments import report_steps as report
@@ -691,6 +692,9 @@ def test_a_stopped_retrieval_step_resumes_from_its_saved_slices_on_a_new_machine
     partial = stopped / "tiny" / "recipe-beyond" / "retrieval.partial.json"
     saved = json.loads(partial.read_text())
     assert saved["rows"] == ["plain PromptEOL", "recipe"] and saved["tallies"][0]["counted"] == len(counted[0])
+    elsewhere = tmp_path / "another-recipe" / "tiny" / "recipe-beyond"
+    elsewhere.mkdir(parents=True)
+    shutil.copy(partial, elsewhere / partial.name)
 
     monkeypatch.setattr(beyond.RetrievalTally, "count", real_count)
     monkeypatch.setenv("CPEMBED_CACHE", str(tmp_path / "another-machine"))
@@ -699,8 +703,14 @@ def test_a_stopped_retrieval_step_resumes_from_its_saved_slices_on_a_new_machine
     monkeypatch.setattr(
         beyond_steps, "encode_with_controls", lambda e, texts, *a: encoded.extend(texts) or real_encode(e, texts, *a)
     )
-    recipe_steps.run_recipe_beyond("tiny", tiny_lm, recipe, root, stopped, batch_size=4, tasks=("retrieval",))
     data = beyond.load_scifact(root, "test")
+    other = Recipe("prompteol", CPConfig(layer=2, alpha=2.0))  # takes none of the saved tallies for its own
+    recipe_steps.run_recipe_beyond(
+        "tiny", tiny_lm, other, root, elsewhere.parents[1], batch_size=4, tasks=("retrieval",)
+    )
+    assert len(encoded) == len(data.queries) + len(data.corpus)
+    encoded.clear()
+    recipe_steps.run_recipe_beyond("tiny", tiny_lm, recipe, root, stopped, batch_size=4, tasks=("retrieval",))
     assert len(encoded) == len(data.queries) + len(data.corpus) - len(counted[0])
     assert not partial.exists()
     resumed = json.loads((stopped / "tiny" / "recipe-beyond" / "retrieval.json").read_text())
