@@ -15,6 +15,7 @@ on a machine whose cache is empty.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import time
@@ -130,44 +131,62 @@ def _per_item_interval(per_item: dict[str, str]):
 
 def _retrieval(rows: Sequence[Row], root: Path, batch_size: int, cache, progress: Path | None = None) -> dict:
     """SciFact test. The corpus is ranked a slice at a time, relevant documents first, and with
-    `progress` every row's tally is saved there after each slice: the largest model needs longer
-    than a machine may run, and a run resumed elsewhere, with an empty embedding cache, goes on from
-    the last slice saved. The caller removes the file once the step is written."""
+    `progress` each row's tally is saved there after every slice, under its settings digest: the
+    largest model needs longer than a machine may run, and a run resumed elsewhere, with an empty
+    embedding cache, goes on from the last slice saved. Rows whose tallies are complete are not
+    encoded again (the recipe's second comparison). The caller removes the file once the step is written."""
     data = beyond.load_scifact(root, "test")
-    embeds = _slice_embeddings(rows, batch_size, cache)
-    queries = [beyond.embed_rows(e, list(data.queries.values())) for e in embeds]
-    names = [r.name for r in rows]
-    identity = {"rows": names, "settings": [_digest(r) for r in rows], "corpus": len(data.corpus)}
-    saved = json.loads(progress.read_text()) if progress is not None and progress.is_file() else {}
-    same = {key: saved.get(key) for key in identity} == identity  # else the saved tallies are another run's
-    tallies = [beyond.RetrievalTally.from_json(t) for t in saved["tallies"]] if same else []
     relevant = beyond.relevant_documents(data)
     order = relevant + [d for d in data.corpus if d not in set(relevant)]
-    ends = [len(relevant), *range(len(relevant) + RETRIEVAL_SLICE, len(order), RETRIEVAL_SLICE), len(order)]
-    done = tallies[0].counted if tallies else 0
-    for start, end in zip([0, *ends[:-1]], ends, strict=True):
-        if end <= done or start == end:
-            continue
-        ids = order[start:end]
+    key = hashlib.sha1(json.dumps([order, data.qrels], sort_keys=True).encode()).hexdigest()
+    digests = [_digest(r) for r in rows]
+    saved = _read_progress(progress)
+    kept = saved["tallies"] if saved.get("data") == key else {}  # else they were counted on other data
+    tallies = [beyond.RetrievalTally.from_json(kept[d]) for d in digests] if all(d in kept for d in digests) else []
+    done = min((t.counted for t in tallies), default=0)
+    if len({t.counted for t in tallies}) > 1:  # saved apart: start these rows again
+        tallies, done = [], 0
+    if done < len(order):
+        embeds = _slice_embeddings(rows, batch_size, cache)
+        queries = [beyond.embed_rows(e, list(data.queries.values())) for e in embeds]
+    while done < len(order):
+        end = min(len(order), max(done + RETRIEVAL_SLICE, len(relevant)))  # the first slice: every relevant one
+        ids = order[done:end]
         documents = [beyond.embed_rows(e, [data.corpus[d] for d in ids]) for e in embeds]
-        if not tallies:  # the first slice holds every relevant document
+        if not tallies:
             tallies = [
                 beyond.RetrievalTally.start(data, q, dict(zip(ids, d, strict=True)))
                 for q, d in zip(queries, documents, strict=True)
             ]
         for tally, q, d in zip(tallies, queries, documents, strict=True):
             tally.count(q, ids, d)
+        done = end
         if progress is not None:
-            progress.parent.mkdir(parents=True, exist_ok=True)
-            state = json.dumps(identity | {"tallies": [t.to_json() for t in tallies]}).encode()
-            atomic_write(progress, lambda stream, state=state: stream.write(state))
-            logger.warning("SciFact: %d of %d documents ranked, saved to %s", end, len(order), progress)
+            state = {"data": key, "tallies": kept | {d: t.to_json() for d, t in zip(digests, tallies, strict=True)}}
+            _save_progress(progress, state)
+            logger.warning("SciFact: %d of %d documents ranked, saved to %s", done, len(order), progress)
     results = [t.metrics() for t in tallies]
     per_item = {"nDCG@10": "ndcg@10", "recall@100": "recall@100"}
     metrics = {"nDCG@10": "ndcg@10", "recall@100": "recall@100"}
     return {"task": "retrieval", "data": "SciFact test"} | _rows(
         rows, results, metrics, per_item, _per_item_interval(per_item)
     )
+
+
+def _read_progress(progress: Path | None) -> dict:
+    """What a stopped run saved, or nothing: a file cut short by a crash is a run to start again."""
+    if progress is None or not progress.is_file():
+        return {}
+    try:
+        return json.loads(progress.read_text())
+    except json.JSONDecodeError:
+        logger.warning("%s is not whole JSON: starting the ranking again", progress)
+        return {}
+
+
+def _save_progress(progress: Path, state: dict) -> None:
+    progress.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(progress, lambda stream: stream.write(json.dumps(state).encode()))
 
 
 def _digest(row: Row) -> str:

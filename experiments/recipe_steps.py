@@ -44,7 +44,7 @@ from cpembed.evaluation.search import label
 from cpembed.evaluation.sts import RAW_TASKS, STS_TASKS, load_task
 from cpembed.prompts import IRRELEVANT
 
-from .beyond_steps import INTERVAL_RESAMPLES, TASK_RUNS, TASKS, Row, _write, run_task, timed
+from .beyond_steps import INTERVAL_RESAMPLES, TASKS, Row, _write, run_task, timed
 from .report_steps import choose
 
 SENTEVAL_DEV, RAW_DEV = "STS-B dev", "raw STS-B dev"
@@ -216,7 +216,7 @@ def run_recipe_beyond(model: str, lm, recipe: Recipe, root: Path, out: Path, bat
         started, cache = time.perf_counter(), EmbeddingCache()
         result = run_task(task, rows, root, batch_size, cache, path)
         if len(rows) == 3:  # the second comparison reads the same embeddings back from the cache
-            result["over its prompt"] = TASK_RUNS[task](rows[1:], root, batch_size, cache)["rows"][1]
+            result["over its prompt"] = run_task(task, rows[1:], root, batch_size, cache, path)["rows"][1]
         _write(path, result | {"model": model, "recipe": describe(recipe)} | timed(started, lm))
 
 

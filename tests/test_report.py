@@ -662,8 +662,9 @@ def test_a_stopped_retrieval_step_resumes_from_its_saved_slices_on_a_new_machine
     tiny_lm, tmp_path, monkeypatch, own_cache
 ):
     """SciFact is ranked a slice at a time with the tallies saved beside the step: stopped after the
-    first slices and resumed with an empty embedding cache, it encodes only the rest, scores what an
-    uninterrupted run scores, and removes the saved tallies once the step is written."""
+    first slice and resumed with an empty embedding cache, it encodes only the rest (and nothing for
+    the recipe's second comparison), scores what an uninterrupted run scores, and removes the saved
+    tallies once the step is written; another recipe takes none of them for its own."""
     from experiments import beyond_steps, recipe_steps
 
     from beyond_fixture import write_beyond
@@ -671,7 +672,8 @@ def test_a_stopped_retrieval_step_resumes_from_its_saved_slices_on_a_new_machine
     from cpembed.evaluation import beyond
 
     root = write_beyond(tmp_path / "beyond")
-    recipe = Recipe("prompteol", CPConfig(layer=3, alpha=2.0))
+    data = beyond.load_scifact(root, "test")
+    recipe = Recipe("cot", CPConfig(layer=3, alpha=2.0))  # three rows: plain PromptEOL, plain cot, the recipe
     monkeypatch.setattr(beyond_steps, "RETRIEVAL_SLICE", 1)
     whole = tmp_path / "whole"
     recipe_steps.run_recipe_beyond("tiny", tiny_lm, recipe, root, whole, batch_size=4, tasks=("retrieval",))
@@ -682,7 +684,7 @@ def test_a_stopped_retrieval_step_resumes_from_its_saved_slices_on_a_new_machine
 
     def count_then_stop(tally, *args):
         counted.append(args[1])
-        if len(counted) == 4:  # two rows a slice: it stops in the second slice, the first saved
+        if len(counted) == 5:  # three rows a slice: it stops in the second slice, the first saved
             raise KeyboardInterrupt
         real_count(tally, *args)
 
@@ -691,10 +693,15 @@ def test_a_stopped_retrieval_step_resumes_from_its_saved_slices_on_a_new_machine
         recipe_steps.run_recipe_beyond("tiny", tiny_lm, recipe, root, stopped, batch_size=4, tasks=("retrieval",))
     partial = stopped / "tiny" / "recipe-beyond" / "retrieval.partial.json"
     saved = json.loads(partial.read_text())
-    assert saved["rows"] == ["plain PromptEOL", "recipe"] and saved["tallies"][0]["counted"] == len(counted[0])
+    first = len(beyond.relevant_documents(data))
+    assert len(counted[0]) == first < len(data.corpus)
+    assert len(saved["tallies"]) == 3 and {t["counted"] for t in saved["tallies"].values()} == {first}
     elsewhere = tmp_path / "another-recipe" / "tiny" / "recipe-beyond"
     elsewhere.mkdir(parents=True)
     shutil.copy(partial, elsewhere / partial.name)
+    cut_short = tmp_path / "cut-short.partial.json"
+    cut_short.write_text(partial.read_text()[:40])
+    assert beyond_steps._read_progress(cut_short) == {}  # a file a crash cut short is a run to start again
 
     monkeypatch.setattr(beyond.RetrievalTally, "count", real_count)
     monkeypatch.setenv("CPEMBED_CACHE", str(tmp_path / "another-machine"))
@@ -703,19 +710,18 @@ def test_a_stopped_retrieval_step_resumes_from_its_saved_slices_on_a_new_machine
     monkeypatch.setattr(
         beyond_steps, "encode_with_controls", lambda e, texts, *a: encoded.extend(texts) or real_encode(e, texts, *a)
     )
-    data = beyond.load_scifact(root, "test")
-    other = Recipe("prompteol", CPConfig(layer=2, alpha=2.0))  # takes none of the saved tallies for its own
+    other = Recipe("cot", CPConfig(layer=2, alpha=2.0))  # plain PromptEOL and plain cot resume; its CP row cannot
     recipe_steps.run_recipe_beyond(
         "tiny", tiny_lm, other, root, elsewhere.parents[1], batch_size=4, tasks=("retrieval",)
     )
-    assert len(encoded) == len(data.queries) + len(data.corpus)
+    assert len(encoded) == 2 * (len(data.queries) + len(data.corpus))  # both encoders, from the first slice
     encoded.clear()
     recipe_steps.run_recipe_beyond("tiny", tiny_lm, recipe, root, stopped, batch_size=4, tasks=("retrieval",))
-    assert len(encoded) == len(data.queries) + len(data.corpus) - len(counted[0])
+    assert len(encoded) == 2 * (len(data.queries) + len(data.corpus) - first)  # PromptEOL's pass, cot's pass
     assert not partial.exists()
     resumed = json.loads((stopped / "tiny" / "recipe-beyond" / "retrieval.json").read_text())
     expected = json.loads((whole / "tiny" / "recipe-beyond" / "retrieval.json").read_text())
-    assert resumed["rows"] == expected["rows"]
+    assert resumed["rows"] == expected["rows"] and resumed["over its prompt"] == expected["over its prompt"]
 
 
 def test_a_prompteol_recipe_on_the_beyond_sts_tasks_has_one_plain_row(tiny_lm, tmp_path, own_cache):

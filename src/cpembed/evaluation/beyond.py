@@ -219,7 +219,10 @@ class RetrievalTally:
         query_ids = list(data.queries)
         pairs = [(q, d) for q in query_ids for d, relevance in data.qrels[q].items() if relevance > 0]
         row = {q: i for i, q in enumerate(query_ids)}
-        scores = np.array([_cosines(queries[row[q]], relevant[d])[()] for q, d in pairs], dtype=np.float64)
+        column = {d: i for i, d in enumerate(dict.fromkeys(d for _, d in pairs))}
+        # Scored by a matrix product, as `count` scores, so that a copy of a relevant document ties with it.
+        cosines = _cosines(queries, np.stack([relevant[d] for d in column])) if pairs else np.zeros((0, 0))
+        scores = np.array([cosines[row[q], column[d]] for q, d in pairs], dtype=np.float64)
         gains = np.array([data.qrels[q][d] for q, d in pairs], dtype=np.float64)
         zeros = np.zeros(len(pairs), dtype=np.int64)
         return cls(query_ids, len(data.corpus), pairs, gains, scores, zeros, zeros.copy())
