@@ -8,7 +8,7 @@ queries, pairs or seeds. No setting is chosen here: the defaults come from the S
 (`DEFAULT_CP`), and only the test splits the data README names are read. Each task's result is a
 JSON file under <results>/<model>/<prompt>/beyond/, skipped when it exists; every encoding goes
 through the embedding cache, so a stopped run resumes where it stopped. SciFact also saves its
-ranking after each slice of the corpus (`<task>.partial.json` beside the step), so that it resumes
+ranking after each slice of the corpus (`retrieval.partial.json` beside the step), so that it resumes
 on a machine whose cache is empty.
 """
 
@@ -95,15 +95,7 @@ class _Fixed:
 def _embeddings(rows: Sequence[Row], sentences: list[str], batch_size: int, cache) -> list:
     """One embed function per row, from one pass per encoder over the unique sentences."""
     unique = list(dict.fromkeys(sentences))
-    found: dict[int, np.ndarray] = {}
-    for encoder in {id(r.encoder): r.encoder for r in rows}.values():
-        indices = [i for i, r in enumerate(rows) if r.encoder is encoder]
-        if isinstance(encoder, _Fixed):
-            vectors = [encoder.encoder.encode(unique)] * len(indices)
-        else:
-            vectors = encode_with_controls(encoder, unique, [rows[i].setting for i in indices], batch_size, True, cache)
-        found |= dict(zip(indices, vectors, strict=True))
-    return [precomputed_embed(unique, found[i]) for i in range(len(rows))]
+    return [precomputed_embed(unique, embed(unique)) for embed in _slice_embeddings(rows, batch_size, cache)]
 
 
 def _rows(rows: Sequence[Row], results: list[dict], metrics: dict[str, str], per_item: dict[str, str], interval):

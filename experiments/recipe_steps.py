@@ -215,7 +215,7 @@ def run_recipe_beyond(model: str, lm, recipe: Recipe, root: Path, out: Path, bat
             continue
         started, cache = time.perf_counter(), EmbeddingCache()
         result = run_task(task, rows, root, batch_size, cache, path)
-        if len(rows) == 3:  # the second comparison reads the same embeddings back from the cache
+        if len(rows) == 3:  # the second comparison reads the same embeddings (retrieval: tallies) back
             result["over its prompt"] = run_task(task, rows[1:], root, batch_size, cache, path)["rows"][1]
         _write(path, result | {"model": model, "recipe": describe(recipe)} | timed(started, lm))
 

@@ -258,7 +258,8 @@ class RetrievalTally:
         first, last = np.minimum(self.above, k), np.minimum(self.above + span, k)
         dcg = self.gains / span * (before[last] - before[first])
         found = np.clip((recall_k - self.above) / span, 0, 1)
-        query = np.array([{q: i for i, q in enumerate(self.queries)}[q] for q, _ in self.pairs], dtype=np.int64)
+        row = {q: i for i, q in enumerate(self.queries)}
+        query = np.array([row[q] for q, _ in self.pairs], dtype=np.int64)
         ndcg, recall = np.zeros(len(self.queries)), np.zeros(len(self.queries))
         for i in range(len(self.queries)):
             mine = query == i
@@ -277,12 +278,12 @@ class RetrievalTally:
         return {
             "queries": self.queries,
             "corpus_size": self.corpus_size,
-            "pairs": [[q, d, float(g), float(s), int(a), int(t)] for (q, d), g, s, a, t in self._rows()],
+            "pairs": [
+                [q, d, float(g), float(s), int(a), int(t)]
+                for (q, d), g, s, a, t in zip(self.pairs, self.gains, self.scores, self.above, self.tied, strict=True)
+            ],
             "counted": self.counted,
         }
-
-    def _rows(self):
-        return zip(self.pairs, self.gains, self.scores, self.above, self.tied, strict=True)
 
     @classmethod
     def from_json(cls, saved: dict) -> RetrievalTally:
