@@ -24,7 +24,7 @@ from .report_steps import at_the_grid_edge, choose
 from .scale_table import scale_markdown
 from .tp_steps import tp_markdown
 
-PAPER_ROWS = {  # SPEC section 3: LLaMA2-7B, Spearman x100
+PAPER_ROWS = {  # docs/method.md, Paper results: LLaMA2-7B, Spearman x100
     "PromptEOL": (58.81, 77.01, 66.34, 73.22, 73.56, 71.66, 69.64, 70.03),
     "PromptEOL + CP-NS": (63.34, 82.15, 71.73, 79.68, 77.23, 78.71, 74.04, 75.27),
     "Pretended CoT": (67.45, 83.89, 74.14, 79.47, 80.76, 78.95, 73.33, 76.86),
@@ -33,7 +33,7 @@ PAPER_ROWS = {  # SPEC section 3: LLaMA2-7B, Spearman x100
     "Knowledge + CP-NS": (67.16, 83.43, 74.23, 81.29, 80.03, 80.80, 75.97, 77.56),
     "CK + CP-NS": (68.35, 84.21, 75.59, 82.49, 81.50, 82.29, 76.34, 78.68),
 }
-PAPER_TRANSFER_AVERAGE = (90.94, 91.73)  # SPEC section 3: PromptEOL, + CP-NS
+PAPER_TRANSFER_AVERAGE = (90.94, 91.73)  # docs/method.md, Paper results: PromptEOL, + CP-NS
 
 
 def _row(name: str, report: dict) -> str:

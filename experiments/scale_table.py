@@ -18,7 +18,8 @@ from cpembed.models import BUILTIN_MODELS
 
 from .report_steps import choose
 
-# SPEC sections 2-3: LLaMA2-7B (32 layers), the paper's settings and seven-task averages.
+# docs/method.md, Paper settings and Paper results: LLaMA2-7B (32 layers), the paper's settings and
+# seven-task averages.
 PAPER_SCALE = {
     "prompteol": ("NS l=5 a=2", 5, 2.0, 70.03, 75.27),
     "cot": ("NS l=7 a=3", 7, 3.0, 76.86, 77.45),

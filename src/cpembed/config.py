@@ -107,8 +107,9 @@ class TPConfig:
         return TPConfig(*numbers)
 
 
-# The paper's LLaMA2-7B settings (SPEC section 2): PromptEOL l=5, alpha=2; Pretended CoT and
-# Knowledge (and so CK) l=7, alpha=3. The default for a model nobody has searched yet.
+# The paper's LLaMA2-7B settings (docs/method.md, Paper settings): PromptEOL l=5, alpha=2; Pretended
+# CoT and Knowledge l=7, alpha=3; CK, whose setting the paper does not list, takes theirs. The
+# default for a model nobody has searched yet.
 PAPER_CP: dict[str, CPConfig] = {
     "prompteol": CPConfig(layer=5, alpha=2.0),
     "cot": CPConfig(layer=7, alpha=3.0),
@@ -189,8 +190,8 @@ BEST_RECIPE: dict[str, Recipe] = {
     # CoT with its default CP follows at 79.76.
     "qwen2.5-coder-1.5b": Recipe("prompteol", CPConfig(layer=21, alpha=0.5)),
 }
-# A model nobody has searched gets the paper's best recipe on LLaMA2-7B (SPEC section 2: CK with
-# CP-NS at l=7, alpha=3, the seven-task average 78.68).
+# A model nobody has searched gets the paper's best recipe on LLaMA2-7B: CK with CP-NS, the
+# seven-task average 78.68 (docs/method.md, Paper results), at PAPER_CP's l=7, alpha=3.
 PAPER_RECIPE = Recipe("ck", PAPER_CP["ck"])
 
 

@@ -156,8 +156,8 @@ class CPEncoder:
     ) -> np.ndarray | torch.Tensor | list[torch.Tensor]:
         """Embed sentences; float32 `(n, d)` rows in input order (`(d,)` for a single string).
 
-        Sentences are cleaned as in SPEC (strip, quotes, final period); an empty or
-        whitespace-only sentence therefore becomes "." and still gets a row.
+        Sentences are cleaned first (strip, quotes, final period: docs/method.md, Sentence cleanup);
+        an empty or whitespace-only sentence therefore becomes "." and still gets a row.
 
         The keyword arguments are sentence-transformers': `prompt` is text put before every
         sentence (inside cpembed's own template); `precision` must be "float32"; `device`, if

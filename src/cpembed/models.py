@@ -40,7 +40,7 @@ DEFAULT_MODEL = "smollm2-135m"
 
 @dataclass(frozen=True)
 class BuiltinModel:
-    """A model shipped as GGUF inside PyPI packages (SPEC section 4)."""
+    """A model shipped as GGUF inside PyPI packages (README, Models)."""
 
     name: str
     description: str

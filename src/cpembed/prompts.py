@@ -17,7 +17,7 @@ from .errors import InvalidTypeError, InvalidValueError
 
 PLACEHOLDER = "{sentence}"
 
-# ASCII quotes, a space before each colon, nothing after the final quote (SPEC section 1).
+# ASCII quotes, a space before the first colon, nothing after the final quote (docs/method.md, Templates).
 PROMPTEOL = 'This sentence : "{sentence}" means in one word:"'
 PRETENDED_COT = 'After thinking step by step , this sentence : "{sentence}" means in one word:"'
 KNOWLEDGE = (
