@@ -1,14 +1,14 @@
 """The measurements behind docs/PERFORMANCE.md: each benchmarks/ script keeps its result as
-docs/performance/<name>.json and `render_markdown` draws the page from all of them.
+docs/performance/<name>.json and `render_markdown` draws the page from all of them and
+docs/performance/NOTES.md. `python benchmarks/performance.py` draws it again without measuring.
 
-`run_benchmark` is the side-by-side of plain, CP and naive CP (the research code's way). Every
-configuration runs in the same process, in rounds whose order alternates, and each keeps its best
-round: on a shared, noisy machine the ratios hold even when the absolute rates drift. Sections whose
-JSON came from an engine since removed (the packed engine) are kept as measured, and say so.
+Sections whose JSON came from an engine since removed (the packed engine) are kept as measured,
+and say so.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -61,14 +61,9 @@ BEFORE_ONE_ENGINE_NOTE = (
 )
 
 
-def render_markdown(path: Path) -> Path:
-    """docs/PERFORMANCE.md from the measurements kept beside it, one section per JSON, each made by
-    a script in benchmarks/ (the script's command is in its section)."""
-    folder = path.parent / "performance"
-    lines = ["# Performance", ""]
-    if (folder / "NOTES.md").is_file():  # what the numbers alone do not say, written by whoever ran them
-        lines += [(folder / "NOTES.md").read_text().strip(), ""]
-    sections = (  # each kept measurement and what draws its section, in the page's order
+def sections(folder: Path) -> tuple:
+    """Each measurement the page can draw, by file name, and what draws its section, in the page's order."""
+    return (
         *((f.name, _side_by_side_lines) for f in sorted(folder.glob("side_by_side-*.json"))),
         ("encode_100k.json", _encode_100k_lines),
         ("one_engine.json", _one_engine_lines),
@@ -82,7 +77,16 @@ def render_markdown(path: Path) -> Path:
         ("gpu_one_engine.json", _gpu_one_engine_lines),
         ("gpu.json", _gpu_lines),
     )
-    for name, draw in sections:
+
+
+def render_markdown(path: Path) -> Path:
+    """docs/PERFORMANCE.md from the measurements kept beside it, one section per JSON, each made by
+    a script in benchmarks/ (the script's command is in its section)."""
+    folder = path.parent / "performance"
+    lines = ["# Performance", ""]
+    if (folder / "NOTES.md").is_file():  # what the numbers alone do not say, written by whoever ran them
+        lines += [(folder / "NOTES.md").read_text().strip(), ""]
+    for name, draw in sections(folder):
         if (folder / name).is_file():
             section = draw(json.loads((folder / name).read_text()))
             if name in BEFORE_ONE_ENGINE:
@@ -366,7 +370,7 @@ def _ray_lines(result: dict) -> list[str]:
     rate = min(r for run in runs.values() for r in run["per_worker_rows_per_s"])
     lines += [
         "",
-        f"**Projection, not a measurement**: at {rate:.2f} rows/s per worker (the slowest measured here),",
+        f"**Projection, not a measurement**: at {rate:.2f} rows/s per worker (the slowest worker above),",
         "with 16 such workers per node and perfect scaling:",
         "",
         "| sentences | 1 node | 10 nodes | 100 nodes |",
@@ -512,3 +516,11 @@ def throughput_plot(result: dict, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "PERFORMANCE.md"
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Draw docs/PERFORMANCE.md again from the kept measurements.")
+    parser.add_argument("--output", default=str(PAGE), help="the page; its measurements are in performance/ beside it")
+    print(f"wrote {render_markdown(Path(parser.parse_args().output))}")
