@@ -17,6 +17,7 @@ from . import engine
 from .config import VERSION, CPConfig, EncoderSettings, TPConfig, apply_recipe, default_cp
 from .errors import InvalidTypeError, InvalidValueError
 from .models import DEFAULT_MODEL, LanguageModel, declared_num_layers, load_model, resolve_device, resolve_dtype
+from .postprocess import PostProcess
 from .prompts import Prompt, resolve_prompt, warn_cut
 from .validation import integer, type_name
 
@@ -43,6 +44,9 @@ class CPEncoder:
         query_prompt, document_prompt: the prompts of `encode_query` and `encode_document` (names
             or templates, as `prompt`); None is `prompt`. They share this encoder's CP setting and
             output layer, so that query and document vectors stay comparable.
+        postprocess: a fitted centering or whitening (`cpembed.postprocess`), or the path of one
+            saved by `cpembed fit`; applied to every row `encode` gives. It must have been fitted
+            with these exact settings (the same digest as `settings()`), else it is refused.
         padding_side, engine: accepted for compatibility and ignored (a FutureWarning says so):
             cpembed has one engine (engine.py), whose masks make the padding side irrelevant.
 
@@ -67,6 +71,7 @@ class CPEncoder:
         document_prompt: str | Prompt | None = None,
         tp: TPConfig | None = None,
         recipe: Literal["best"] | None = None,
+        postprocess: PostProcess | str | os.PathLike | None = None,
     ) -> None:
         for name, value, choices in (
             ("padding_side", padding_side, ("right", "left")),
@@ -122,17 +127,32 @@ class CPEncoder:
             role: CPEncoder(self.lm, given, cp=self.cp, output_layer=self.output_layer, max_length=max_length, tp=tp)
             for role, given in roles.items()
         }
+        self.postprocess = self._checked_postprocess(postprocess)
+
+    def _checked_postprocess(self, postprocess) -> PostProcess | None:
+        if postprocess is None:
+            return None
+        if isinstance(postprocess, (str, os.PathLike)):
+            postprocess = PostProcess.load(postprocess)
+        if not isinstance(postprocess, PostProcess):
+            raise InvalidTypeError(f"postprocess must be a PostProcess, a path or None, got {type_name(postprocess)}")
+        if any(role.prompt != self.prompt for role in self._roles.values()):
+            # A fit describes one prompt's embeddings; queries and documents must share one space.
+            raise InvalidValueError("postprocess cannot be combined with a query or document prompt of its own")
+        postprocess.check(self.settings().digest())
+        return postprocess
 
     def __repr__(self) -> str:
         return (
             f"CPEncoder(model={self.lm.name!r}, prompt={self.prompt.name!r}, cp={self.cp!r}, "
             + (f"tp={self.tp!r}, " if self.tp else "")
-            + f"output_layer={self.output_layer}, dtype={self.lm.dtype}, device={self.lm.device})"
+            + f"output_layer={self.output_layer}, dtype={self.lm.dtype}, device={self.lm.device}"
+            + (f", postprocess={self.postprocess.kind}:{self.postprocess.dimensions})" if self.postprocess else ")")
         )
 
     @property
     def embedding_dimension(self) -> int:
-        return self.lm.hidden_size
+        return self.postprocess.dimensions if self.postprocess else self.lm.hidden_size
 
     def get_sentence_embedding_dimension(self) -> int:
         """The sentence-transformers name of `embedding_dimension`."""
@@ -183,6 +203,8 @@ class CPEncoder:
                 raise InvalidTypeError(f"prompt must be a string, got {type_name(prompt)}")
             texts = [prompt + text for text in texts]
         embeddings = self.encode_settings(texts, [self.cp], batch_size, show_progress_bar)[0]
+        if self.postprocess:
+            embeddings = self.postprocess.apply(embeddings)
         embeddings = torch.from_numpy(embeddings)
         if truncate_dim is not None:
             embeddings = embeddings[:, :truncate_dim]
@@ -206,7 +228,8 @@ class CPEncoder:
         bar: tqdm | None = None,
     ) -> list[np.ndarray]:
         """One float32 `(n, d)` array per setting (None = no CP), all from one pass over the data:
-        each equals `CPEncoder(self.lm, self.prompt, cp=setting, ...).encode(sentences)`.
+        each equals `CPEncoder(self.lm, self.prompt, cp=setting, ...).encode(sentences)`, before
+        any post-processing (a fit belongs to one setting).
 
         A setting is a `CPConfig` or any `engine.Steering` (the controls of `evaluation.controls`);
         `aux_sentences` fills the auxiliary prompts of steerings that name another source. One
@@ -285,9 +308,12 @@ class CPEncoder:
                 self.lm, self.prompt, self.output_layer, self.max_length, texts, steering, batch_size, bar, tp=self.tp
             )
             cut += chunk_cut
+            embeddings = embeddings[0]
+            if self.postprocess:
+                embeddings = torch.from_numpy(self.postprocess.apply(embeddings.numpy()))
             if normalize_embeddings:
                 embeddings = torch.nn.functional.normalize(embeddings, dim=-1)
-            yield chunk, embeddings[0].numpy()
+            yield chunk, embeddings.numpy()
         warn_cut(cut, self.max_length)
 
     def encode_query(self, sentences: str | Iterable[str], **options):

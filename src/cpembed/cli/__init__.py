@@ -62,7 +62,7 @@ def main(debug: bool) -> None:
 
 
 def _register() -> None:
-    from . import bench, beyond, embed, evaluate, explain, serve
+    from . import bench, beyond, embed, evaluate, explain, fit, serve
 
     for command in beyond.COMMANDS:
         evaluate.eval_group.add_command(command)
@@ -71,6 +71,7 @@ def _register() -> None:
         embed.encode,
         embed.similarity,
         embed.models,
+        fit.fit,
         evaluate.eval_group,
         evaluate.search,
         serve.serve,

@@ -122,6 +122,8 @@ def _encode_on_ray(inputs, output, normalize, ray_options, options) -> None:
     from ..distributed import embed_files
 
     batch_size = options.pop("batch_size")
+    if options.get("postprocess"):
+        raise click.UsageError("--postprocess is not available with --engine ray yet: apply it to the shards")
     encoder_options = encoder_arguments(**options)
     summary = embed_files(list(inputs), output, batch_size=batch_size, **ray_options, **encoder_options)
     click.echo(

@@ -89,7 +89,13 @@ def embedder(encoder, batch_size: int, use_cache: bool):
     from ..cache import EmbeddingCache, encode_cached
 
     cache = EmbeddingCache() if use_cache else None
-    return lambda sentences: encode_cached(encoder, sentences, [encoder.cp], cache, batch_size, True)[0]
+
+    def embed(sentences):
+        # The cache keeps the engine's rows; a fitted post-processing is applied to them as `encode` does.
+        rows = encode_cached(encoder, sentences, [encoder.cp], cache, batch_size, True)[0]
+        return encoder.postprocess.apply(rows) if encoder.postprocess else rows
+
+    return embed
 
 
 def run_settings(encoder, batch_size: int | None) -> dict:
@@ -102,6 +108,7 @@ def run_settings(encoder, batch_size: int | None) -> dict:
         **encoder.settings().as_dict(),
         "prompt": encoder.prompt.name,
         "cp": dataclasses.asdict(encoder.cp) if encoder.cp else None,
+        "postprocess": encoder.postprocess.describe() if encoder.postprocess else None,
         "batch_size": batch_size,
         "versions": {
             "python": platform.python_version(),

@@ -75,12 +75,24 @@ _CP_OPTIONS = [
 ]
 
 
+_POSTPROCESS_OPTION = click.option(
+    "--postprocess",
+    type=click.Path(dir_okay=False),
+    help="A centering or whitening fitted with `cpembed fit` for exactly these settings (.npz).",
+)
+
+
 def apply_options(options, command):
     return functools.reduce(lambda f, option: option(f), reversed(options), command)
 
 
 def encoder_options(command):
     """The flags every command that encodes shares."""
+    return apply_options(_MODEL_OPTIONS + _CP_OPTIONS + _SITE_OPTIONS + [_POSTPROCESS_OPTION], command)
+
+
+def fit_options(command):
+    """The encoder flags of the embedding a fit is made for (it cannot take a fit itself)."""
     return apply_options(_MODEL_OPTIONS + _CP_OPTIONS + _SITE_OPTIONS, command)
 
 
@@ -128,6 +140,7 @@ def encoder_arguments(
     max_length,
     tp_layers=None,
     recipe=None,
+    postprocess=None,
 ) -> dict:
     """CPEncoder's keyword arguments from the encoder flags, without loading the model."""
     given = dict(layer=layer, alpha=alpha, norm=norm, site=site, aux_template=aux_template)
@@ -143,7 +156,7 @@ def encoder_arguments(
             raise click.UsageError(f"--recipe sets the prompt, CP and TP: drop {', '.join(flags)}, or drop --recipe")
         prompt, cp, tp = apply_recipe(model, recipe)
         arguments = dict(model=model, prompt=prompt, cp=cp, output_layer=output_layer, dtype=dtype, device=device)
-        return arguments | {"max_length": max_length} | ({"tp": tp} if tp else {})
+        return arguments | {"max_length": max_length} | ({"tp": tp} if tp else {}) | _postprocess(postprocess)
     prompt = prompt or "prompteol"
     cp = None
     if not no_cp:
@@ -160,7 +173,11 @@ def encoder_arguments(
             arguments["tp"] = TPConfig.parse(tp_layers)
         except InvalidValueError as error:
             raise click.UsageError(f"--tp-layers: {error}") from error
-    return arguments
+    return arguments | _postprocess(postprocess)
+
+
+def _postprocess(path) -> dict:
+    return {"postprocess": path} if path else {}
 
 
 def _check_alpha_used(cp, model: str, prompt: str, from_table: bool) -> None:

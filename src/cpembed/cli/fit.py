@@ -1,0 +1,68 @@
+"""`cpembed fit`: center or whiten embeddings, fitted on the user's own unlabelled sentences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .options import build_encoder, fit_options, split_batch_size
+
+
+@click.command(short_help="Fit centering or whitening on unlabelled sentences, for --postprocess.")
+@click.argument("corpus", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("-o", "--output", required=True, help="The fit's file (.npz), for --postprocess.")
+@click.option(
+    "--kind",
+    type=click.Choice(["center", "whiten"]),
+    default="whiten",
+    show_default=True,
+    help="center: subtract the corpus mean; whiten: also decorrelate and equalize the variances.",
+)
+@click.option("--dimensions", type=int, help="Whitening only: keep the first K components (default: all).")
+@click.option("--max-sentences", type=int, default=20_000, show_default=True, help="Fit on at most this many.")
+@fit_options
+def fit(corpus, output, kind, dimensions, max_sentences, **options):
+    """Fit a post-processing on CORPUS (one sentence a line, - for stdin) with these encoder settings.
+
+    The fit belongs to those settings: `--postprocess FILE` refuses it with another model, prompt,
+    CP setting, output layer or dtype. A few thousand sentences like the ones you will embed are
+    enough; whitening needs more sentences than the embedding has dimensions.
+    """
+    from ..postprocess import fit as fit_arrays
+
+    if not output.endswith(".npz"):
+        raise click.UsageError(f"--output must end in .npz, got {output!r}")
+    if not Path(output).parent.resolve().is_dir():
+        raise click.UsageError(f"the folder of --output {output!r} does not exist: create it first")
+    if dimensions is not None and kind != "whiten":
+        raise click.UsageError("--dimensions needs --kind whiten: centering keeps the width")
+    text = click.get_text_stream("stdin").read() if corpus == "-" else Path(corpus).read_text(encoding="utf-8")
+    sentences = list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))[:max_sentences]
+    if len(sentences) < 2:
+        raise click.UsageError(f"{corpus} has {len(sentences)} distinct non-empty line(s): fitting needs many more")
+    options, batch_size = split_batch_size(options)
+    encoder = build_encoder(**options)
+    if kind == "whiten" and len(sentences) <= encoder.embedding_dimension:
+        click.echo(
+            f"warning: {len(sentences)} sentences for {encoder.embedding_dimension} dimensions: the smallest "
+            "variances cannot be estimated; give more sentences or --dimensions",
+            err=True,
+        )
+    embeddings = encoder.encode(sentences, batch_size=batch_size)
+    fitted = fit_arrays(embeddings, kind, encoder.settings().digest(), dimensions, source=Path(corpus).name)
+    path = fitted.save(output)
+    before, after = _mean_cosine(embeddings), _mean_cosine(fitted.apply(embeddings))
+    click.echo(
+        f"{kind} fitted on {len(sentences)} sentences ({encoder.embedding_dimension} -> {fitted.dimensions} "
+        f"dimensions) -> {path}\nmean cosine of a sentence with the next one: {before:.3f} before, {after:.3f} after",
+        err=True,
+    )
+
+
+def _mean_cosine(embeddings) -> float:
+    """The mean cosine of each row with the next: near 0 for isotropic embeddings of unrelated lines."""
+    import numpy as np
+
+    unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    return float(np.mean(np.sum(unit[:-1] * unit[1:], axis=1)))
