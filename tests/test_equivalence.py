@@ -148,3 +148,19 @@ def test_the_old_engine_keywords_warn_and_change_nothing(tiny_lm, keyword):
     with pytest.warns(FutureWarning, match="has no effect"):
         old = CPEncoder(tiny_lm, cp=cp, **keyword).encode(SENTENCES)
     assert_same_embeddings(old, CPEncoder(tiny_lm, cp=cp).encode(SENTENCES))
+
+
+DEMONSTRATIONS = [("A jockey riding a horse.", "Equestrian"), ("Two kids play chess", "Game")]
+
+
+@pytest.mark.parametrize("cp", [None, CPConfig(layer=3, alpha=2.0), CPConfig(layer=2, norm="recover")])
+@pytest.mark.parametrize("prompt", ["prompteol", "ck"])
+def test_demonstrations_equal_the_uncached_reference(tiny_lm, prompt, cp):
+    """The examples sit in the cached opening; the reference runs each whole prompt from scratch."""
+    encoder = CPEncoder(tiny_lm, prompt=prompt, cp=cp, output_layer=-2, demonstrations=DEMONSTRATIONS)
+    assert all("Equestrian" in t.text for t in encoder.prompt.templates)
+    fast = encoder.encode(SENTENCES, batch_size=4, convert_to_tensor=True)
+    assert_same_embeddings(fast, encoder_reference(encoder, SENTENCES, cp))
+    # The examples change the embedding far beyond the tolerance, so the comparison could fail.
+    without = CPEncoder(tiny_lm, prompt=prompt, cp=cp, output_layer=-2).encode(SENTENCES, convert_to_tensor=True)
+    assert (fast - without).abs().max() > 1e-2

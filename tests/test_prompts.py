@@ -85,3 +85,44 @@ def test_one_cut_fits_every_prompt_of_a_sentence(tiny_lm):
 def test_max_length_shorter_than_the_template_is_refused(tiny_lm):
     with pytest.raises(ValueError, match="shorter than the template"):
         fit_sentences(tiny_lm.tokenizer, [Template(PROMPTEOL)], ["x" * 500], max_length=3)
+
+
+def test_a_demonstration_is_the_filled_template_closed_by_its_answer():
+    from cpembed.prompts import PROMPTEOL, demonstrate
+
+    text = demonstrate(PROMPTEOL, [("A jockey riding a horse", "Equestrian")])
+    assert text == (
+        'This sentence : "A jockey riding a horse." means in one word:"Equestrian". '
+        'This sentence : "{sentence}" means in one word:"'
+    )
+    assert demonstrate(PROMPTEOL, []) == PROMPTEOL
+
+
+def test_demonstrations_go_before_every_template_and_rename_the_prompt():
+    from cpembed.prompts import PROMPTS
+
+    ck = PROMPTS["ck"].with_demonstrations([("Two kids play chess.", "Game"), ("It rains.", "Weather")])
+    assert ck.name == "ck+2demo"
+    assert [t.text.count("means in one word") for t in ck.templates] == [3, 3]
+    assert all(
+        t.text.endswith(original.text) for t, original in zip(ck.templates, PROMPTS["ck"].templates, strict=True)
+    )
+    assert PROMPTS["ck"].with_demonstrations(None) is PROMPTS["ck"]
+
+
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        ("A jockey riding a horse.", "not a string"),
+        ([("A jockey riding a horse.",)], "pair of strings"),
+        ([("A jockey riding a horse.", 3)], "pair of strings"),
+        ([("", "Equestrian")], "needs a sentence"),
+        ([("A jockey.", 'Eque"strian')], "needs a sentence"),
+        ([("A {sentence} jockey.", "Equestrian")], "needs a sentence"),
+    ],
+)
+def test_bad_demonstrations_name_the_one_at_fault(bad, error):
+    from cpembed.prompts import PROMPTS
+
+    with pytest.raises((TypeError, ValueError), match=error):
+        PROMPTS["prompteol"].with_demonstrations(bad)

@@ -44,6 +44,10 @@ class CPEncoder:
         query_prompt, document_prompt: the prompts of `encode_query` and `encode_document` (names
             or templates, as `prompt`); None is `prompt`. They share this encoder's CP setting and
             output layer, so that query and document vectors stay comparable.
+        demonstrations: (sentence, answer word) pairs put before every template of the prompt
+            (and of the query and document prompts), e.g. `[("A jockey riding a horse.",
+            "Equestrian")]`: in-context examples of the compression the prompt asks for. The
+            auxiliary prompt is not changed; give it its own with `prompts.demonstrate`.
         postprocess: a fitted centering or whitening (`cpembed.postprocess`), or the path of one
             saved by `cpembed fit`; applied to every row `encode` gives. It must have been fitted
             with these exact settings (the same digest as `settings()`), else it is refused.
@@ -71,6 +75,7 @@ class CPEncoder:
         document_prompt: str | Prompt | None = None,
         tp: TPConfig | None = None,
         recipe: Literal["best"] | None = None,
+        demonstrations: Sequence[tuple[str, str]] | None = None,
         postprocess: PostProcess | str | os.PathLike | None = None,
     ) -> None:
         for name, value, choices in (
@@ -88,10 +93,11 @@ class CPEncoder:
         name = model.name if isinstance(model, LanguageModel) else model
         name = os.fspath(name) if isinstance(name, os.PathLike) else name  # what the defaults tables key on
         prompt, cp, tp = apply_recipe(name, recipe, prompt, cp, tp)
-        self.prompt = resolve_prompt("prompteol" if prompt is None else prompt)
+        self.prompt = resolve_prompt("prompteol" if prompt is None else prompt).with_demonstrations(demonstrations)
         roles = {role: given for role, given in (("query", query_prompt), ("document", document_prompt)) if given}
-        for given in roles.values():
-            resolve_prompt(given)  # a bad name fails here, before the model loads
+        for role, given in roles.items():
+            # a bad name fails here, before the model loads
+            roles[role] = resolve_prompt(given).with_demonstrations(demonstrations)
         self.max_length = integer("max_length", max_length)
         if isinstance(model, LanguageModel):
             # Encoders may share a loaded model, so never convert it behind another encoder's back.
@@ -106,7 +112,7 @@ class CPEncoder:
                     "or leave device unset"
                 )
             self.lm = model
-        if cp == "auto":
+        if cp == "auto":  # a prompt with demonstrations is another prompt: the table has no entry for it
             cp = default_cp(name, self.prompt.name)
         if cp is not None and not isinstance(cp, CPConfig):
             raise InvalidTypeError(f"cp must be a CPConfig, None or 'auto', got {type_name(cp)}")

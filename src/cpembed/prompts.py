@@ -60,6 +60,14 @@ class Prompt:
     templates: tuple[Template, ...]
     output_layer: int  # index into hidden_states: 0 = embeddings, -1 = final normed state
 
+    def with_demonstrations(self, demonstrations) -> Prompt:
+        """This prompt with worked examples before every template (`demonstrate`); none: itself."""
+        demonstrations = demonstration_list(demonstrations)
+        if not demonstrations:
+            return self
+        templates = tuple(Template(demonstrate(t.text, demonstrations)) for t in self.templates)
+        return Prompt(f"{self.name}+{len(demonstrations)}demo", templates, self.output_layer)
+
 
 PROMPTS: dict[str, Prompt] = {
     # PromptEOL's own code reads the last layer; Pretended CoT / Knowledge the penultimate.
@@ -86,6 +94,42 @@ def resolve_prompt(prompt: str | Prompt) -> Prompt:
             f"or pass a template with one {PLACEHOLDER} placeholder"
         )
     return PROMPTS[key]
+
+
+def demonstration_list(demonstrations) -> tuple[tuple[str, str], ...]:
+    """(sentence, answer) pairs, checked: each a non-empty sentence and a one-word answer."""
+    if demonstrations is None:
+        return ()
+    if isinstance(demonstrations, (str, bytes)):
+        raise InvalidTypeError("demonstrations must be a list of (sentence, answer) pairs, not a string")
+    pairs = []
+    for i, pair in enumerate(demonstrations):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+            raise InvalidTypeError(
+                f"demonstrations[{i}] must be a (sentence, answer) pair of strings, got {pair!r:.60}"
+            )
+        sentence, answer = pair[0].strip(), pair[1].strip()
+        if not sentence or not answer or '"' in answer or PLACEHOLDER in sentence:
+            raise InvalidValueError(
+                f"demonstrations[{i}] needs a sentence without {PLACEHOLDER} and an answer without '\"', "
+                f"got {pair!r:.80}"
+            )
+        pairs.append((sentence, answer))
+    return tuple(pairs)
+
+
+def demonstrate(template: str, demonstrations) -> str:
+    """`template` with worked examples before it, in-context learning for embeddings (Jiang et al.,
+    2023): each example is the template filled with its sentence and closed by its answer,
+    `This sentence : "A jockey riding a horse." means in one word:"Equestrian". ` + template.
+
+    The examples sit in the template's opening, which the engine computes once per model.
+    """
+    head = "".join(
+        Template(template).fill(preprocess(sentence)) + f'{answer}". '
+        for sentence, answer in demonstration_list(demonstrations)
+    )
+    return head + template
 
 
 def preprocess(sentence: str) -> str:
