@@ -50,6 +50,11 @@ from .results_page import write_markdown
     help="Score each model's best recipe (chosen on dev) on the STS test splits; with --beyond, the beyond-STS ones.",
 )
 @click.option(
+    "--postprocess",
+    is_flag=True,
+    help="Fit centering and whitening on tuning sentences, choose on the dev splits, score once on the STS tests.",
+)
+@click.option(
     "--dev-only",
     is_flag=True,
     help="Only the dev work (searches, controls, layer sweep, wording ablation): no STS or transfer evaluation.",
@@ -72,6 +77,7 @@ def report(
     tp,
     sweep,
     recipes,
+    postprocess,
     dev_only,
 ):
     """Search each model and prompt on STS-B dev, evaluate the chosen settings, write the report."""
@@ -138,6 +144,21 @@ def report(
             else:
                 run_recipe_test(model_name, lm, chosen, data_dir, raw_dir, out, batch_size)
             write()
+    elif postprocess and not only_markdown:
+        from cpembed.evaluation.beyond import find_beyond_dir
+        from cpembed.models import load_model
+
+        from .postprocess_steps import run_postprocess_dev, run_postprocess_test
+
+        data_dir, raw_dir, root = find_data_dir(data), find_raw_stsb_dir(raw_data), find_beyond_dir(beyond_data)
+        for model_name in model_list:
+            lm = load_model(model_name, dtype=dtype, device=device)
+            for prompt in prompt_list:
+                run_postprocess_dev(model_name, lm, prompt, data_dir, raw_dir, root, out, batch_size)
+                write()
+                if not dev_only:
+                    run_postprocess_test(model_name, lm, prompt, data_dir, raw_dir, root, out, batch_size)
+                    write()
     elif beyond and not only_markdown:
         _run_beyond(model_list, prompt_list, beyond_data, out, batch_size, dtype, device, task_list, write)
     elif not only_markdown:

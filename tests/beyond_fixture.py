@@ -120,6 +120,9 @@ def write_beyond(root: Path) -> Path:
     _tsv(root / "pair-classification" / "twitter-url" / "test.tsv", "label\tsentence1\tsentence2", TWITTER)
     rows = [(group, text) for group, texts in NEWSGROUPS.items() for text in texts]
     _tsv(root / "clustering" / "20ng-subjects" / "test.tsv", "label\ttext", rows)
+    _tsv(root / "clustering" / "20ng-subjects" / "train.tsv", "label\ttext", [(g, f"re {t}") for g, t in rows])
+    pit = [(label, f"tweet {a}", f"tweet {b}") for label, a, b in TWITTER]
+    _tsv(root / "pair-classification" / "pit2015" / "dev.tsv", "label\tsentence1\tsentence2", pit)
     for language in LANGUAGES:
         for split, pairs in STS.items():
             if language in CJK:  # no spaces between words, as in the real zh and ja files

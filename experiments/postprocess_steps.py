@@ -1,0 +1,234 @@
+"""Fitted post-processing (centering, whitening) of each model and prompt: chosen on dev splits,
+then scored once on the test splits.
+
+Dev step (<results>/<model>/<prompt>/postprocess_dev.json): the prompt's plain embedding and its
+shipped default CP, from one pass over a tuning corpus (`tuning_corpus`: up to 600 sentences from
+each of STS-B train, 20NG train subjects, PIT2015 dev and SciFact's train claims) and both STS-B
+dev splits. Each post-processing is fitted on the tuning corpus only and scored on the dev splits:
+none, center, whiten, and whiten to k dimensions. A second fit leaves STS-B train out of the corpus,
+to see whether the gain needs text like the dev split's. Each row also gives the mean cosine of
+unrelated pairs (each raw dev pair's first sentence with the next pair's second).
+
+The rule (`choose`): the best mean of the two dev splits among the candidates that beat the plain
+embedding without post-processing on raw STS-B dev and on that mean (the rule of the recipes).
+
+Test step (postprocess_test.json): the seven STS tasks and raw STS-B test, for the plain embedding
+and the default CP, each without and with the chosen post-processing (fitted again for each on the
+same corpus), with 95% paired-bootstrap intervals of the chosen candidate against the plain
+embedding, against itself without CP, and against itself without the post-processing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cpembed.cache import EmbeddingCache, encode_cached
+from cpembed.config import default_cp
+from cpembed.encoder import CPEncoder
+from cpembed.evaluation.corpus import SOURCES, tuning_corpus
+from cpembed.evaluation.data import load_raw_stsb, load_stsb
+from cpembed.evaluation.metrics import (
+    bootstrap_mean_spearman_difference,
+    bootstrap_spearman_difference,
+    paired_cosine,
+    spearman,
+)
+from cpembed.evaluation.search import label
+from cpembed.evaluation.sts import RAW_TASKS, STS_TASKS, load_task
+from cpembed.postprocess import fit
+
+from .beyond_steps import INTERVAL_RESAMPLES, _write, timed
+
+PER_SOURCE = 600
+DIMENSIONS = (64, 128, 192, 256, 384)
+SENTEVAL_DEV, RAW_DEV = "STS-B dev", "raw STS-B dev"
+
+
+def posts(width: int) -> list[tuple[str, int | None]]:
+    """Every post-processing tried: (kind, dimensions), "none" first."""
+    return [("none", None), ("center", None), ("whiten", None)] + [("whiten", k) for k in DIMENSIONS if k < width]
+
+
+def post_label(kind: str, dimensions: int | None) -> str:
+    return kind if dimensions is None else f"{kind}-{dimensions}"
+
+
+def _apply(kind: str, dimensions, fit_rows: np.ndarray, rows: np.ndarray, digest: str = "") -> np.ndarray:
+    if kind == "none":
+        return rows
+    return fit(fit_rows, kind, digest, dimensions).apply(rows)
+
+
+def _unrelated_cosine(vectors, first: list[int], second: list[int]) -> float:
+    """Mean cosine of each pair's first sentence with the next pair's second: unrelated sentences."""
+    return float(paired_cosine(vectors[first], vectors[np.roll(second, -1)]).mean())
+
+
+def run_postprocess_dev(
+    model: str, lm, prompt: str, data_dir: Path, raw_dir: Path, beyond_root: Path, out: Path, batch_size: int = 16
+) -> dict:
+    path = out / model / prompt / "postprocess_dev.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    started = time.perf_counter()
+    encoder = CPEncoder(lm, prompt, cp=None)
+    settings = [None] + ([cp] if (cp := default_cp(model, prompt)) is not None else [])
+    corpus = tuning_corpus(data_dir, beyond_root, PER_SOURCE)
+    without_stsb = set(tuning_corpus(data_dir, beyond_root, PER_SOURCE, sources=SOURCES[1:]))
+    splits = {SENTEVAL_DEV: load_stsb(data_dir, "dev"), RAW_DEV: load_raw_stsb(raw_dir, "dev")}
+    unique = list(dict.fromkeys(corpus + [s for p in splits.values() for s in p.sentences1 + p.sentences2]))
+    row = {s: i for i, s in enumerate(unique)}
+    embeddings = encode_cached(encoder, unique, settings, EmbeddingCache(), batch_size, True)
+    fits = {
+        "tuning corpus": [row[s] for s in corpus],
+        "without STS-B train": [row[s] for s in corpus if s in without_stsb],
+    }
+    records = []
+    for setting, vectors in zip(settings, embeddings, strict=True):
+        for fitted_on, fit_rows in fits.items():
+            for kind, dimensions in posts(vectors.shape[1]):
+                if kind == "none" and fitted_on != "tuning corpus":
+                    continue
+                post = _apply(kind, dimensions, vectors[fit_rows], vectors)
+                scores = {}
+                for name, pairs in splits.items():
+                    first, second = [row[s] for s in pairs.sentences1], [row[s] for s in pairs.sentences2]
+                    scores[name] = 100 * spearman(paired_cosine(post[first], post[second]), pairs.scores)
+                raw = splits[RAW_DEV]
+                first, second = [row[s] for s in raw.sentences1], [row[s] for s in raw.sentences2]
+                records.append(
+                    {
+                        "setting": label(setting),
+                        "post": post_label(kind, dimensions),
+                        "fitted_on": fitted_on if kind != "none" else None,
+                        **scores,
+                        "mean": float(np.mean(list(scores.values()))),
+                        "unrelated_cosine": _unrelated_cosine(post, first, second),
+                        "raw_cosines": paired_cosine(post[first], post[second]),
+                    }
+                )
+    base = records[0]
+    for record in records[1:]:
+        record["raw interval"] = bootstrap_spearman_difference(
+            raw.scores, base["raw_cosines"], record["raw_cosines"], INTERVAL_RESAMPLES
+        )
+    for record in records:
+        record.pop("raw_cosines")
+    result = {
+        "model": model,
+        "prompt": prompt,
+        "corpus": {
+            "per_source": PER_SOURCE,
+            "sentences": len(corpus),
+            "without STS-B train": len(fits["without STS-B train"]),
+        },
+        "records": records,
+        "chosen": choose(records),
+    } | timed(started, lm)
+    _write(path, result)
+    return result
+
+
+def choose(records: list[dict]) -> dict:
+    """The best dev mean among candidates fitted on the tuning corpus that beat the plain embedding
+    without post-processing on raw STS-B dev and on the mean; that plain embedding if none does."""
+    base = records[0]
+    eligible = [
+        r
+        for r in records
+        if r["fitted_on"] in (None, "tuning corpus") and r[RAW_DEV] > base[RAW_DEV] and r["mean"] > base["mean"]
+    ]
+    best = max(eligible, key=lambda r: r["mean"]) if eligible else base
+    return {"setting": best["setting"], "post": best["post"]}
+
+
+def parse_post(name: str) -> tuple[str, int | None]:
+    """("whiten", 128) from "whiten-128"; the inverse of `post_label`."""
+    kind, _, dimensions = name.partition("-")
+    return kind, int(dimensions) if dimensions else None
+
+
+def run_postprocess_test(
+    model: str, lm, prompt: str, data_dir: Path, raw_dir: Path, beyond_root: Path, out: Path, batch_size: int = 16
+) -> dict:
+    """The dev step's choice on the seven STS tasks and raw STS-B test, scored once."""
+    path = out / model / prompt / "postprocess_test.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    dev = json.loads((out / model / prompt / "postprocess_dev.json").read_text())
+    chosen = dev["chosen"]["setting"] + ("" if dev["chosen"]["post"] == "none" else f" + {dev['chosen']['post']}")
+    kind, dimensions = parse_post(dev["chosen"]["post"])
+    if kind == "none":
+        kind, dimensions = "whiten", None  # the rule kept no post-processing: show whitening all the same
+    started = time.perf_counter()
+    encoder = CPEncoder(lm, prompt, cp=None)
+    settings = [None] + ([cp] if (cp := default_cp(model, prompt)) is not None else [])
+    corpus = tuning_corpus(data_dir, beyond_root, PER_SOURCE)
+    tasks = {task: load_task(task, data_dir, raw_dir) for task in (*STS_TASKS, *RAW_TASKS)}
+    pooled = {task: _pool(subsets) for task, subsets in tasks.items()}
+    unique = list(dict.fromkeys(corpus + [s for p in pooled.values() for s in p[0] + p[1]]))
+    row = {s: i for i, s in enumerate(unique)}
+    embeddings = encode_cached(encoder, unique, settings, EmbeddingCache(), batch_size, True)
+    fit_rows = [row[s] for s in corpus]
+    rows = {}
+    for setting, vectors in zip(settings, embeddings, strict=True):
+        for post in ("none", post_label(kind, dimensions)):
+            name = f"{label(setting)} + {post}" if post != "none" else label(setting)
+            post_kind, post_dimensions = parse_post(post)
+            rows[name] = _apply(post_kind, post_dimensions, vectors[fit_rows], vectors)
+    cosines = {
+        name: {task: paired_cosine(v[[row[s] for s in p[0]]], v[[row[s] for s in p[1]]]) for task, p in pooled.items()}
+        for name, v in rows.items()
+    }
+    scores = {name: {task: 100 * spearman(c[task], pooled[task][2]) for task in pooled} for name, c in cosines.items()}
+    raw = RAW_TASKS[0]
+    names = list(rows)
+
+    def compare(other: str, against: str) -> dict:
+        seven = [(pooled[t][2], cosines[against][t], cosines[other][t]) for t in STS_TASKS]
+        return {
+            "average": float(np.mean([scores[other][t] - scores[against][t] for t in STS_TASKS])),
+            "average interval": bootstrap_mean_spearman_difference(seven, INTERVAL_RESAMPLES),
+            "raw": scores[other][raw] - scores[against][raw],
+            "raw interval": bootstrap_spearman_difference(
+                pooled[raw][2], cosines[against][raw], cosines[other][raw], INTERVAL_RESAMPLES
+            ),
+        }
+
+    without_post = chosen.split(" + ")[0]
+    comparisons = {f"{chosen} - baseline": compare(chosen, "baseline")}
+    if without_post != chosen:
+        comparisons[f"{chosen} - {without_post}"] = compare(chosen, without_post)
+    if without_post != "baseline":  # CP's own share, both with the post-processing
+        twin = chosen.replace(without_post, "baseline")
+        comparisons[f"{chosen} - {twin}"] = compare(chosen, twin)
+    raw_pairs = pooled[raw]
+    result = {
+        "model": model,
+        "prompt": prompt,
+        "chosen": chosen,
+        "rows": [
+            {
+                "row": name,
+                **scores[name],
+                "average": float(np.mean([scores[name][t] for t in STS_TASKS])),
+                "unrelated_cosine": _unrelated_cosine(
+                    rows[name], [row[s] for s in raw_pairs[0]], [row[s] for s in raw_pairs[1]]
+                ),
+            }
+            for name in names
+        ],
+        "comparisons": comparisons,
+    } | timed(started, lm)
+    _write(path, result)
+    return result
+
+
+def _pool(subsets: dict) -> tuple[list[str], list[str], np.ndarray]:
+    first = [s for p in subsets.values() for s in p.sentences1]
+    second = [s for p in subsets.values() for s in p.sentences2]
+    return first, second, np.concatenate([p.scores for p in subsets.values()])

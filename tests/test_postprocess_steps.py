@@ -1,0 +1,83 @@
+"""The post-processing steps of the report: tuning sentences only for fits, dev before test, the rule."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from beyond_fixture import write_beyond
+from cpembed.evaluation import corpus as corpus_module
+from cpembed.evaluation import data as data_module
+from cpembed.evaluation.corpus import SOURCES, tuning_corpus
+from experiments import postprocess_steps as steps
+from senteval_fixture import write_raw_stsb, write_senteval
+
+
+@pytest.fixture
+def folders(tmp_path):
+    return (
+        write_senteval(tmp_path / "downstream"),
+        write_raw_stsb(tmp_path / "raw"),
+        write_beyond(tmp_path / "beyond"),
+        tmp_path / "results",
+    )
+
+
+def test_the_tuning_corpus_reads_tuning_splits_only_and_is_the_same_every_run(folders, monkeypatch):
+    data, _, beyond, _ = folders
+    opened = []
+    real = data_module._read_lines
+    monkeypatch.setattr(data_module, "_read_lines", lambda path, *a: opened.append(path.name) or real(path, *a))
+    first = tuning_corpus(data, beyond, per_source=3, seed=1)
+    assert opened == ["sts-train.csv"]
+    assert first == tuning_corpus(data, beyond, per_source=3, seed=1)
+    assert len(first) == len(set(first)) and len(first) <= 3 * len(SOURCES)
+    sources = corpus_module.tuning_sources(data, beyond)
+    assert {s for s in first} <= {s for pool in sources.values() for s in pool}
+    assert not any(s.startswith("re ") for s in tuning_corpus(data, beyond, 3, 1, sources=("stsb-train",)))
+    with pytest.raises(ValueError, match="unknown tuning source"):
+        tuning_corpus(data, beyond, 3, sources=("sts-test",))
+
+
+def test_dev_step_reads_no_test_split_and_the_test_step_follows_its_choice(folders, tiny_models, monkeypatch):
+    data, raw, beyond, out = folders
+    opened = []
+    real = data_module._read_lines
+    monkeypatch.setattr(data_module, "_read_lines", lambda path, *a: opened.append(str(path)) or real(path, *a))
+    lm = tiny_models["llama"]
+    dev = steps.run_postprocess_dev("tiny", lm, "prompteol", data, raw, beyond, out, batch_size=4)
+    assert not [p for p in opened if "test" in p.rsplit("/", 1)[-1]], opened
+    posts = {(r["setting"], r["post"], r["fitted_on"]) for r in dev["records"]}
+    assert ("baseline", "none", None) in posts
+    assert ("baseline", "whiten", "without STS-B train") in posts
+    assert dev["chosen"] == steps.choose(dev["records"])
+    opened.clear()
+    test = steps.run_postprocess_test("tiny", lm, "prompteol", data, raw, beyond, out, batch_size=4)
+    assert any("STS.input" in p for p in opened)
+    assert test["rows"][0]["row"] == "baseline"
+    assert {r["row"] for r in test["rows"]} >= {"baseline", test["chosen"]}
+    assert json.loads((out / "tiny" / "prompteol" / "postprocess_test.json").read_text())["chosen"] == test["chosen"]
+
+
+def _record(setting, post, senteval, raw, fitted_on="tuning corpus"):
+    return {
+        "setting": setting,
+        "post": post,
+        "fitted_on": fitted_on if post != "none" else None,
+        "STS-B dev": senteval,
+        "raw STS-B dev": raw,
+        "mean": (senteval + raw) / 2,
+    }
+
+
+def test_the_rule_takes_the_best_mean_that_beats_the_plain_embedding_on_raw_dev():
+    base = _record("baseline", "none", 70.0, 75.0)
+    best_mean_but_worse_raw = _record("baseline", "center", 80.0, 74.9)
+    chosen = _record("NS l=3 a=1", "whiten-128", 76.0, 78.0)
+    lower = _record("baseline", "whiten", 74.0, 77.0)
+    other_corpus = _record("baseline", "whiten-64", 90.0, 90.0, fitted_on="without STS-B train")
+    records = [base, best_mean_but_worse_raw, lower, chosen, other_corpus]
+    assert steps.choose(records) == {"setting": "NS l=3 a=1", "post": "whiten-128"}
+    assert steps.choose([base, best_mean_but_worse_raw]) == {"setting": "baseline", "post": "none"}
+    assert steps.parse_post("whiten-128") == ("whiten", 128) and steps.parse_post("center") == ("center", None)
