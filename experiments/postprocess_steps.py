@@ -232,3 +232,93 @@ def _pool(subsets: dict) -> tuple[list[str], list[str], np.ndarray]:
     first = [s for p in subsets.values() for s in p.sentences1]
     second = [s for p in subsets.values() for s in p.sentences2]
     return first, second, np.concatenate([p.scores for p in subsets.values()])
+
+
+def postprocess_markdown(out: Path, models, prompts) -> list[str]:
+    """The "Fitted post-processing" section of docs/RESULTS.md: dev candidates, then the test scores."""
+    lines = []
+    for model in models:
+        for prompt in prompts:
+            folder = out / model / prompt
+            if not (folder / "postprocess_dev.json").is_file():
+                continue
+            dev = json.loads((folder / "postprocess_dev.json").read_text())
+            chosen = dev["chosen"]
+            lines += [
+                f"**{model}, {prompt}: dev splits** ({dev['corpus']['sentences']} tuning sentences, "
+                f"{dev['corpus']['without STS-B train']} without STS-B train; {dev.get('dtype', 'float32')}, "
+                f"{dev['seconds']:.0f} s; the chosen one in bold)",
+                "",
+                "| CP | post-processing | fitted on | STS-B dev | raw STS-B dev | mean | raw dev - plain [95%] "
+                "| unrelated cosine |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
+            for r in dev["records"]:
+                mark = (
+                    "**"
+                    if (r["setting"], r["post"]) == (chosen["setting"], chosen["post"])
+                    and r["fitted_on"]
+                    in (
+                        None,
+                        "tuning corpus",
+                    )
+                    else ""
+                )
+                interval = r.get("raw interval")
+                gain = (
+                    f"{r[RAW_DEV] - dev['records'][0][RAW_DEV]:+.2f} [{interval[0]:+.2f}, {interval[1]:+.2f}]"
+                    if interval
+                    else "—"
+                )
+                lines.append(
+                    f"| {r['setting']} | {mark}{r['post']}{mark} | {r['fitted_on'] or '—'} | {r[SENTEVAL_DEV]:.2f} "
+                    f"| {r[RAW_DEV]:.2f} | {mark}{r['mean']:.2f}{mark} | {gain} | {r['unrelated_cosine']:.2f} |"
+                )
+            lines.append("")
+            lines += _postprocess_test_lines(folder)
+    if not lines:
+        return []
+    return [
+        "## Fitted post-processing: centering and whitening",
+        "",
+        "`python -m experiments --postprocess`. Each post-processing is fitted on a tuning corpus drawn from",
+        "tuning splits only (STS-B train, 20 Newsgroups train subjects, PIT2015 dev tweets, SciFact train",
+        "claims; `cpembed.evaluation.corpus`), never on the sentences it is scored on; a second fit leaves",
+        "STS-B train out. The rule (`choose` in `experiments/postprocess_steps.py`): the best mean of the two",
+        "STS-B dev splits among the candidates that beat the plain embedding on raw STS-B dev and on that mean.",
+        'The choice is then scored once on the test splits, with 95% paired-bootstrap intervals. "unrelated',
+        "cosine\" is the mean cosine of each pair's first sentence with the next pair's second.",
+        "",
+        *lines,
+    ]
+
+
+def _postprocess_test_lines(folder: Path) -> list[str]:
+    path = folder / "postprocess_test.json"
+    if not path.is_file():
+        return ["The test splits have not run.", ""]
+    step = json.loads(path.read_text())
+    raw = RAW_TASKS[0]
+    header = ["row", *STS_TASKS, "avg", "STS-B raw", "unrelated cosine"]
+    lines = [
+        f"**test splits** (scored once; {step.get('dtype', 'float32')}, {step['seconds']:.0f} s; chosen: "
+        f"{step['chosen']})",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for row in step["rows"]:
+        mark = "**" if row["row"] == step["chosen"] else ""
+        cells = " | ".join(f"{row[t]:.2f}" for t in STS_TASKS)
+        lines.append(
+            f"| {mark}{row['row']}{mark} | {cells} | **{row['average']:.2f}** | {row[raw]:.2f} "
+            f"| {row['unrelated_cosine']:.2f} |"
+        )
+    lines.append("")
+    for name, c in step["comparisons"].items():
+        (a_low, a_high), (r_low, r_high) = c["average interval"], c["raw interval"]
+        lines.append(
+            f"- {name}: seven-task average {c['average']:+.2f} [{a_low:+.2f}, {a_high:+.2f}], "
+            f"raw STS-B test {c['raw']:+.2f} [{r_low:+.2f}, {r_high:+.2f}]."
+        )
+    return [*lines, ""]

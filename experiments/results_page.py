@@ -19,6 +19,7 @@ from cpembed.io import atomic_write
 
 from .aux_table import aux_markdown
 from .explain_steps import explain_markdown
+from .postprocess_steps import postprocess_markdown
 from .recipe_steps import recipe_markdown
 from .report_steps import at_the_grid_edge, choose
 from .scale_table import scale_markdown
@@ -119,6 +120,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
     lines += tp_markdown(out, models, prompts)
     lines += aux_markdown(out, models, prompts)
     lines += recipe_markdown(out, models, prompts)
+    lines += postprocess_markdown(out, models, prompts)
     lines += scale_markdown(out, models, prompts)
     lines += explain_markdown(out, models, prompts)
     minilm = out / "all-MiniLM-L6-v2" / "sts.json"

@@ -58,6 +58,9 @@ def test_dev_step_reads_no_test_split_and_the_test_step_follows_its_choice(folde
     assert test["rows"][0]["row"] == "baseline"
     assert {r["row"] for r in test["rows"]} >= {"baseline", test["chosen"]}
     assert json.loads((out / "tiny" / "prompteol" / "postprocess_test.json").read_text())["chosen"] == test["chosen"]
+    page = "\n".join(steps.postprocess_markdown(out, ["tiny"], ["prompteol"]))
+    assert f"chosen: {test['chosen']})" in page
+    assert page.count("seven-task average") == len(test["comparisons"])
 
 
 def _record(setting, post, senteval, raw, fitted_on="tuning corpus"):
