@@ -1,10 +1,10 @@
-"""The benchmark's naive runner is a fair comparison (same embeddings), `cpembed bench` runs, and
-docs/PERFORMANCE.md renders from the measurements kept in docs/performance/."""
+"""The benchmark's naive runner is a fair comparison (same embeddings), `cpembed bench` reports the
+rates of its best rounds, and side_by_side.py measures each engine in its own process. That
+docs/PERFORMANCE.md is what its measurements draw is tests/test_generated_pages.py's."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -21,7 +21,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import their shared modules by name
 
 from naive import NaiveCP  # noqa: E402
-from performance import render_markdown  # noqa: E402
 
 
 @pytest.mark.parametrize("prompt", ["prompteol", "ck"])
@@ -37,23 +36,48 @@ def test_benchmark_sentences_have_the_asked_length():
     assert len(set(texts)) == 5 and all(len(t.split()) == 12 for t in texts)
 
 
-def test_bench_command_prints_plain_against_cp(tiny_model_dir, tmp_path):
+def test_measure_takes_the_clock_around_the_run_alone(monkeypatch):
+    from cpembed import bench
+
+    ticks, ran = iter([100.0, 102.5]), []
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(ticks))
+    seconds, peak = bench.measure(lambda: ran.append(True))
+    assert ran == [True] and seconds == 2.5 and peak > 0
+
+
+def test_bench_command_prints_plain_against_cp(tiny_model_dir, tmp_path, monkeypatch):
+    """Each configuration's best round on a clock set here: a rate is the count over its seconds,
+    rounds alternate their order, and the table prints those numbers."""
+    from cpembed import bench
+
+    seconds = {"plain": [2.0, 1.5], "CP": [3.0, 4.0], "grid": [6.0, 4.5]}  # round 0, round 1
+    peaks = {"plain": [50.0, 60.0], "CP": [70.0, 80.0], "grid": [90.0, 95.0]}
+    order, real = [], CPEncoder.encode_settings
+
+    def recording(encoder, texts, settings, *args, **kwargs):
+        order.append("grid" if len(settings) > 1 else "plain" if settings == [None] else "CP")
+        return real(encoder, texts, settings, *args, **kwargs)
+
+    def measured(run):
+        run()
+        name = order[-1]
+        done = order.count(name) - 1
+        return seconds[name][done], peaks[name][done]
+
+    monkeypatch.setattr(CPEncoder, "encode_settings", recording)
+    monkeypatch.setattr(bench, "measure", measured)
     target = tmp_path / "bench.json"
-    args = ["bench", "--model", tiny_model_dir, "--count", "6", "--rounds", "1", "--prompts", "prompteol"]
+    args = ["bench", "--model", tiny_model_dir, "--count", "6", "--rounds", "2", "--prompts", "prompteol"]
     result = CliRunner().invoke(main, [*args, "--json", str(target)])
     assert result.exit_code == 0, result.output
-    assert "| prompteol |" in result.output and "grid / one plain pass" in result.output
-    (row,) = json.loads(target.read_text())["rows"]
-    assert row["plain_rate"] > 0 and row["cp_rate"] > 0 and row["grid_settings"] == 1 + 4 * 5 + 4  # layers 3..6
-
-
-def test_the_performance_page_renders_from_the_kept_measurements(tmp_path):
-    """Every section's renderer still reads its JSON, including those kept from removed engines."""
-    docs = tmp_path / "docs"
-    shutil.copytree(REPO / "docs" / "performance", docs / "performance")
-    text = render_markdown(docs / "PERFORMANCE.md").read_text()
-    kept = sorted(p.stem for p in (docs / "performance").glob("*.json"))
-    assert kept and text.count("\n## ") >= len(kept) - 1
+    assert order == ["plain", "CP", "grid", "grid", "CP", "plain"]
+    report = json.loads(target.read_text())
+    assert (report["count"], report["words"]) == (6, 12)
+    (row,) = report["rows"]
+    assert row["plain_rate"] == 6 / 1.5 and row["cp_rate"] == 6 / 3.0 and row["grid_over_plain"] == 4.5 / 1.5
+    assert row["grid_settings"] == 1 + 4 * 5 + 4  # layers 3..6
+    assert row["peak_rss_mb"] == 95.0  # the largest of the best rounds' peaks: grid's second round
+    assert "| prompteol | 4.0 | 2.0 | 0.50 | 3.00x (25 settings) | 95 | CPConfig(" in result.output
 
 
 @pytest.mark.slow

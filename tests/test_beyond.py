@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -407,12 +408,28 @@ def test_pairs_ap_interval():
     labels = (rng.random(400) < 0.3).astype(int)
     baseline = rng.random(400)
     assert pairs_ap_interval(labels, baseline, baseline) == (0.0, 0.0)
-    low, high = pairs_ap_interval(labels, baseline, baseline + 0.5 * labels, resamples=500)
-    assert 0 < low < high
-    # Two positives in ten pairs: some draws hold none (AP undefined); they are left out, without a warning.
+    better = baseline + 0.5 * labels
+    low, high = pairs_ap_interval(labels, baseline, better, resamples=500)
+    ap = beyond._sklearn_metrics().average_precision_score
+    assert 0 < low < 100 * (ap(labels, better) - ap(labels, baseline)) < high
+    assert pairs_ap_interval(labels, baseline, 3 * baseline - 1) == (0.0, 0.0)  # AP reads the order alone
+
+
+def test_pairs_ap_interval_with_few_positives_leaves_out_the_draws_without_one():
+    """Two positives in ten pairs: about one draw in nine holds neither (AP undefined), and is left out
+    without a warning. The other setting ranks both positives first (AP 1 on every draw that holds
+    one), the baseline ranks them last: each defined draw's difference lies in (0, 100), and on all
+    ten pairs it is 100 * (1 - (1/9 + 2/10) / 2) = 84.44."""
     few = np.array([1, 0, 0, 0, 0, 0, 0, 0, 1, 0])
-    low, high = pairs_ap_interval(few, rng.random(10), rng.random(10), resamples=300)
-    assert -100 <= low <= high <= 100
+    first, last = few + np.linspace(0, 0.5, 10), -few + np.linspace(0, 0.5, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pairs_ap_interval(few, last, 2 * last) == (0.0, 0.0)
+        low, high = pairs_ap_interval(few, last, first, resamples=300)
+        swapped = pairs_ap_interval(few, first, last, resamples=300)  # the same draws, each difference negated
+    point = 100 * (1 - (1 / 9 + 2 / 10) / 2)  # the positives at ranks 9 and 10 of the baseline's order
+    assert 0 < low < point < high < 100 and high - low > 10  # the draws differ: not a point
+    assert swapped == pytest.approx((-high, -low), abs=1e-9)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import torch
 
 from conftest import SENTENCES
 from cpembed import PAPER_CP, CPConfig, CPEncoder, ModelNotFoundError, load_model
+from cpembed.prompts import PRETENDED_COT, PROMPTEOL
 
 
 @pytest.fixture
@@ -87,9 +88,28 @@ def test_similarity(encoder):
     np.testing.assert_allclose(encoder.similarity(e, e), matrix[:2], atol=1e-5)
 
 
-def test_cp_changes_embeddings_and_none_is_plain(tiny_lm):
-    plain = CPEncoder(tiny_lm, cp=None).encode(SENTENCES)
-    steered = CPEncoder(tiny_lm, cp=CPConfig(layer=2, alpha=2.0)).encode(SENTENCES)
+@pytest.mark.parametrize(("prompt", "template", "layer"), [("prompteol", PROMPTEOL, -1), ("cot", PRETENDED_COT, -2)])
+def test_cp_changes_embeddings_and_none_is_plain(tiny_lm, prompt, template, layer):
+    """cp=None is the plain prompt-based embedding: one forward pass of the filled template, the
+    prompt's layer (PromptEOL the final normed state, CoT the one before) at its last token."""
+    plain = CPEncoder(tiny_lm, prompt=prompt, cp=None).encode(SENTENCES)
+    cleaned = [  # SENTENCES as the cleanup leaves them: '"' to "'", a final "?" to ".", else a "." added
+        "A man is playing a guitar.",
+        "Someone plays the guitar.",
+        "She said 'hello' to the whole room, then left.",
+        SENTENCES[3],
+        "ok.",
+        "two dogs run on the beach .",
+    ]
+    direct = []
+    for sentence in cleaned:
+        ids = tiny_lm.tokenizer(template.replace("{sentence}", sentence), return_tensors="pt").input_ids
+        with torch.no_grad():
+            states = tiny_lm.model(ids.to(tiny_lm.device), output_hidden_states=True).hidden_states
+        assert len(states) == 7  # the embeddings and six layers
+        direct.append(states[layer][0, -1].float().cpu().numpy())
+    np.testing.assert_allclose(plain, np.stack(direct), atol=1e-5, rtol=0)
+    steered = CPEncoder(tiny_lm, prompt=prompt, cp=CPConfig(layer=2, alpha=2.0)).encode(SENTENCES)
     assert np.abs(plain - steered).max() > 1e-2
 
 

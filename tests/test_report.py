@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
+import zlib
 
+import numpy as np
 import pytest
 from experiments import report_steps as report
 from experiments import results_page as report_page
@@ -243,11 +246,9 @@ def test_a_stopped_step_resumes_its_encoding(tiny_lm, tmp_path, monkeypatch, own
 
     monkeypatch.setattr(CPEncoder, "encode_settings", killed_on_third_chunk)
     encoder = CPEncoder(tiny_lm)
-    try:
+    with pytest.raises(KeyboardInterrupt):  # the interrupt reaches the caller: nothing swallows it
         report._grid_step("tiny", encoder, data, folder, 4)
-    except KeyboardInterrupt:
-        pass
-    assert not (folder / "grid.json").exists()
+    assert len(calls) == 3 and not (folder / "grid.json").exists()
 
     calls.clear()
     monkeypatch.setattr(CPEncoder, "encode_settings", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -350,38 +351,99 @@ def test_alphas_beyond_the_grid_run_only_at_its_edge_and_agree_with_it(tiny_lm, 
     assert f"| {last['label']} | {last['STS-B dev']:.2f} | {last['STS-B raw dev']:.2f} |" in text and shown in text
 
 
-def test_the_report_runs_every_dev_step_first_and_a_models_sts_before_its_transfer(tmp_path, monkeypatch):
-    calls = []
-    monkeypatch.setattr(report, "load_model", lambda name, **kw: name)
-    monkeypatch.setattr(report, "_step", lambda path, compute: calls.append(("minilm",)))
+def test_the_report_reads_every_dev_split_first_and_a_models_sts_before_its_transfer(
+    tiny_models, tmp_path, monkeypatch
+):
+    """A real run of two tiny models, the data files it opens recorded in order with the step each
+    is opened for: the choices read STS-B dev (SentEval's and raw) and nothing else, every one of
+    them before any test split; the test splits are read only by the evaluation steps, one model's
+    after the other's, each model's STS before its transfer tasks. `dev_only` opens no test split."""
+    from experiments import baselines
+
+    from cpembed.evaluation import data as data_module
+    from senteval_fixture import write_transfer
+
+    data = write_transfer(write_senteval(tmp_path / "downstream"))
+    raw = write_raw_stsb(tmp_path / "raw")
+    events = []  # ("step", results path) when a step starts computing; ("read", data path)
+    real_read, real_step, real_extras = data_module._read_lines, report._step, report.run_extras
+
+    def reading(path, *args):
+        events.append(("read", path.relative_to(tmp_path).as_posix()))
+        return real_read(path, *args)
+
+    def step(path, compute):
+        if not path.is_file():
+            events.append(("step", path.relative_to(tmp_path).as_posix()))
+        return real_step(path, compute)
+
+    class MiniLM:  # a stand-in for the baseline: a vector of its own for each sentence
+        def encode(self, sentences: list[str], batch_size: int = 64) -> np.ndarray:
+            return np.stack([np.random.default_rng(zlib.crc32(s.encode())).normal(size=8) for s in sentences])
+
+    monkeypatch.setattr(data_module, "_read_lines", reading)
+    monkeypatch.setattr(report, "_step", step)
+    monkeypatch.setattr(baselines, "MiniLMEncoder", MiniLM)
     monkeypatch.setattr(
-        report,
-        "run_model_prompt",
-        lambda model, lm, prompt, *a, evaluate=True, **k: calls.append(("sts" if evaluate else "dev", model, prompt)),
+        report, "load_model", lambda name, **kw: tiny_models[{"small": "llama", "large": "qwen2"}[name]]
     )
     monkeypatch.setattr(
-        report,
-        "run_extras",
-        lambda model, *a, transfer=True, **k: calls.append(("transfer" if transfer else "extras", model)),
+        report, "run_extras", lambda *a, **k: real_extras(*a, **k, transfer_tasks=["MRPC"], inner_folds=3)
     )
-    report.run(["small", "large"], ["prompteol", "cot"], tmp_path, tmp_path, tmp_path)
-    kinds = [c[0] for c in calls]
-    last_dev = max(i for i, k in enumerate(kinds) if k in ("dev", "extras"))
-    assert last_dev < kinds.index("minilm") < kinds.index("sts")  # every dev step before any test split
-    assert calls[kinds.index("minilm") + 1 :] == [
-        ("sts", "small", "prompteol"),
-        ("sts", "small", "cot"),
-        ("transfer", "small"),
-        ("sts", "large", "prompteol"),
-        ("sts", "large", "cot"),
-        ("transfer", "large"),
+
+    def reads(out: str, *args, **kwargs) -> list[tuple[str, str]]:
+        """Each data file read, with the step (results path) it was read for."""
+        events.clear()
+        report.run(*args, data, raw, tmp_path / out, batch_size=8, **kwargs)
+        found, current = [], None
+        for kind, path in events:
+            if kind == "step":
+                current = path
+            else:
+                found.append((path, current))
+        return found
+
+    dev_files = {"downstream/STS/STSBenchmark/sts-dev.csv", "raw/sts-dev.csv"}
+
+    def evaluation(step: str) -> tuple[str, str] | None:
+        """("small/prompteol", "sts") for a step of an evaluation on test splits, else None."""
+        if step.endswith("/all-MiniLM-L6-v2/sts.json"):
+            return "all-MiniLM-L6-v2", "sts"
+        for kind in ("sts", "transfer"):
+            if f"/{kind}-tasks/" in step:
+                return step.split("/", 1)[1].split(f"/{kind}-tasks/")[0], kind
+        return None
+
+    opened = reads("full", ["small", "large"], ["prompteol", "cot"])
+    is_dev = [path in dev_files for path, _ in opened]
+    first_test = is_dev.index(False)
+    assert first_test > 0 and not any(is_dev[first_test:])  # every dev read before any other
+    assert {path for path, _ in opened[:first_test]} == dev_files
+    assert all(evaluation(step) is None for _, step in opened[:first_test])  # the choices read dev alone
+    assert all(evaluation(step) is not None for _, step in opened[first_test:])
+    tests = {path for path, _ in opened[first_test:]}
+    assert {
+        "downstream/STS/STS12-en-test/STS.input.MSRpar.txt",
+        "downstream/STS/STSBenchmark/sts-test.csv",
+        "downstream/SICK/SICK_test_annotated.txt",
+        "raw/sts-test.csv",
+        "downstream/MRPC/msr_paraphrase_test.txt",
+    } <= tests
+    steps = [key for key, _ in itertools.groupby(evaluation(step) for _, step in opened[first_test:])]
+    assert steps == [
+        ("all-MiniLM-L6-v2", "sts"),  # the baseline to compare with, before the models' evaluations
+        ("small/prompteol", "sts"),
+        ("small/cot", "sts"),
+        ("small/prompteol", "transfer"),
+        ("large/prompteol", "sts"),
+        ("large/cot", "sts"),
+        ("large/prompteol", "transfer"),
     ]
-    calls.clear()
-    report.run(["small"], ["cot"], tmp_path, tmp_path, tmp_path)  # no PromptEOL: no sweep, no transfer
-    assert [c[0] for c in calls] == ["dev", "minilm", "sts"]
-    calls.clear()
-    report.run(["small"], ["prompteol", "cot"], tmp_path, tmp_path, tmp_path, dev_only=True)
-    assert [c[0] for c in calls] == ["dev", "dev", "extras"]  # and nothing that reads a test split
+
+    assert {path for path, _ in reads("dev-only", ["small"], ["prompteol", "cot"], dev_only=True)} == dev_files
+    no_prompteol = reads("cot-only", ["small"], ["cot"])  # no PromptEOL: no sweep, no transfer tasks
+    assert {step.split("/")[2] for _, step in no_prompteol if "MiniLM" not in step} == {"cot"}
+    assert {evaluation(step) for _, step in no_prompteol} == {None, ("all-MiniLM-L6-v2", "sts"), ("small/cot", "sts")}
 
 
 def test_beyond_sts_steps_run_resume_and_render(tiny_lm, tmp_path, monkeypatch, own_cache):

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from conftest import SENTENCES
-from cpembed import CPConfig, CPEncoder
+from cpembed import CPConfig, CPEncoder, preprocess
+from cpembed.prompts import PROMPTEOL
 
 service = pytest.importorskip("cpembed.service")
 openai = pytest.importorskip("openai")
@@ -67,9 +68,30 @@ def _check_client(client, encoder, encoding_format):
     else:  # the client asks for base64 by itself and decodes it
         vectors = np.array([d.embedding for d in response.data])
     np.testing.assert_allclose(vectors, expected(encoder, SENTENCES), atol=1e-5)
-    assert response.usage.prompt_tokens > len(SENTENCES)
+    assert response.usage.prompt_tokens == response.usage.total_tokens == input_tokens(encoder, SENTENCES)
     single = client.embeddings.create(model="tiny", input="A man is playing a guitar.")
     np.testing.assert_allclose(single.data[0].embedding, expected(encoder, SENTENCES[:1])[0], atol=1e-5)
+    assert single.usage.prompt_tokens == input_tokens(encoder, ["A man is playing a guitar."])
+
+
+def input_tokens(encoder, texts) -> int:
+    """The tokens of the texts as sent, with no special tokens: what OpenAI's usage counts."""
+    return sum(len(encoder.lm.tokenizer.encode(text, add_special_tokens=False)) for text in texts)
+
+
+def test_usage_counts_the_inputs_tokens_not_the_prompts_the_model_reads(url, encoder):
+    """`usage.prompt_tokens` is OpenAI's: the tokens of the input itself. The prompt the model reads
+    (cpembed's template around the cleaned sentence, with the tokenizer's <s>) is longer, and the
+    count does not depend on it."""
+    text = "A man is playing a guitar"
+    tokenizer = encoder.lm.tokenizer
+    alone = len(tokenizer.encode(text, add_special_tokens=False))
+    prompt = tokenizer.encode(PROMPTEOL.replace("{sentence}", preprocess(text)))
+    assert prompt[0] == tokenizer.bos_token_id and len(prompt) > alone + 1  # the template's words and <s>
+    status, body, _ = post(url, {"model": "tiny", "input": [text, text + " today"]})
+    today = len(tokenizer.encode(text + " today", add_special_tokens=False))
+    assert status == 200 and body["usage"] == {"prompt_tokens": alone + today, "total_tokens": alone + today}
+    assert post(url, {"model": "tiny", "input": text})[1]["usage"]["prompt_tokens"] == alone
 
 
 def test_dimensions_truncate_and_renormalize(url, encoder):

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 
 import numpy as np
 import pytest
 
 from cpembed.evaluation import data as senteval
-from cpembed.evaluation.transfer import evaluate_transfer
+from cpembed.evaluation.transfer import evaluate_transfer, task_sentences
 from senteval_fixture import write_transfer
-
-
-def bag_of_words(sentences: list[str]) -> np.ndarray:
-    """Hashed word counts with some noise: a stand-in encoder whose features carry the labels."""
-    out = np.zeros((len(sentences), 64))
-    for row, sentence in enumerate(sentences):
-        for word in sentence.split():
-            out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1
-    return out + np.random.default_rng(0).normal(scale=0.1, size=out.shape)
 
 
 @pytest.fixture
@@ -38,18 +28,78 @@ def test_transfer_loaders_read_the_awkward_encodings(data_dir):
     assert [len(senteval.load_sst2(data_dir, s).labels) for s in ("train", "dev", "test")] == [40, 10, 10]
 
 
-def test_probe_is_above_chance_on_a_learnable_task(data_dir):
-    report = evaluate_transfer(bag_of_words, ["MR", "SST2", "TREC", "MRPC"], data_dir, inner_folds=3)
-    for task in ("MR", "SST2", "MRPC"):
-        assert report["tasks"][task]["accuracy"] > 80, task
-    assert report["tasks"]["TREC"]["accuracy"] > 60  # three classes: chance is 33
-    assert 0 <= report["tasks"]["MRPC"]["f1"] <= 100
+def _labels_of(data_dir) -> dict[str, int]:
+    """Every single-sentence transfer item's label, by sentence (the fixture never gives one two labels)."""
+    found: dict[str, int] = {}
+    splits = [senteval.load_binary(data_dir, "MR")]
+    splits += [senteval.load_sst2(data_dir, s) for s in ("train", "dev", "test")]
+    splits += [senteval.load_trec(data_dir, s) for s in ("train", "test")]
+    for split in splits:
+        for sentence, label in zip(split.sentences, split.labels.tolist(), strict=True):
+            assert found.setdefault(sentence, label) == label, sentence
+    return found
 
 
-def test_probe_is_at_chance_on_noise(data_dir):
-    rng = np.random.default_rng(1)
-    report = evaluate_transfer(lambda s: rng.normal(size=(len(s), 16)), ["MR"], data_dir, inner_folds=3)
-    assert report["tasks"]["MR"]["accuracy"] < 75
+def test_probe_is_perfect_where_the_features_separate_the_labels(data_dir):
+    """Features that are the label itself (one-hot), and for MRPC a vector of its own for each distinct
+    sentence, so that |u - v| is 0 exactly for the identical pairs that are the fixture's paraphrases:
+    every test item is classified right, and MRPC's F1 is 100 as well."""
+    labels = _labels_of(data_dir)
+    own = {s: np.random.default_rng(i).normal(size=8) for i, s in enumerate(task_sentences("MRPC", data_dir))}
+    one_hot = evaluate_transfer(
+        lambda sentences: np.eye(len(senteval.TREC_CLASSES))[[labels[s] for s in sentences]],
+        ["MR", "SST2", "TREC"],
+        data_dir,
+        inner_folds=3,
+    )
+    assert {task: r["accuracy"] for task, r in one_hot["tasks"].items()} == {"MR": 100, "SST2": 100, "TREC": 100}
+    report = evaluate_transfer(lambda sentences: np.stack([own[s] for s in sentences]), ["MRPC"], data_dir, 3)
+    assert report["tasks"]["MRPC"]["accuracy"] == 100.0
+    assert report["tasks"]["MRPC"]["f1"] == 100.0
+
+
+def write_skewed(root):
+    """Transfer files whose training parts hold more of one class than of the others."""
+    positive, negative = senteval.BINARY_TASKS["MR"]
+    (root / positive).parent.mkdir(parents=True)
+    (root / positive).write_text("".join(f"good film {i} .\n" for i in range(40)), encoding="latin-1")
+    (root / negative).write_text("".join(f"bad film {i} .\n" for i in range(20)), encoding="latin-1")
+    sst = root / "SST" / "binary"
+    sst.mkdir(parents=True)
+    for split, (ones, zeros) in {"train": (30, 10), "dev": (6, 4), "test": (7, 3)}.items():
+        rows = [f"{split} film {i} .\t{int(i < ones)}" for i in range(ones + zeros)]
+        (sst / f"sentiment-{split}").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (root / "TREC").mkdir()
+    for name, counts in (("train_5500.label", (15, 10, 5)), ("TREC_10.label", (3, 3, 3))):
+        rows = [
+            f"{label} {name} question {i} ?"
+            for label, count in zip(("HUM:ind", "LOC:city", "NUM:date"), counts, strict=True)
+            for i in range(count)
+        ]
+        (root / "TREC" / name).write_text("\n".join(rows) + "\n", encoding="latin-1")
+    (root / "MRPC").mkdir()
+    for split, (ones, zeros) in {"train": (30, 10), "test": (12, 8)}.items():
+        rows = [f"{int(i < ones)}\t{i}\t{i + 1000}\t{split} one {i}\t{split} two {i}" for i in range(ones + zeros)]
+        (root / "MRPC" / f"msr_paraphrase_{split}.txt").write_text(
+            "\ufeff" + "\n".join(["Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", *rows]) + "\n", encoding="utf-8"
+        )
+    return root
+
+
+def test_probe_predicts_the_training_majority_from_features_without_information(tmp_path):
+    """Every item embedded alike: the probe can only predict the class its training part holds most
+    of, so each score is a count. MR's 10 stratified folds each hold 4 of its 40 positives and 2 of
+    its 20 negatives and train on 36 against 18: 4/6 right in each. SST-2 and MRPC predict 1 on tests
+    of 7 of 10 and 12 of 20 positives (MRPC's F1: precision 12/20, recall 1, so 2 * 0.6 / 1.6 = 75);
+    TREC predicts HUM, a third of its test."""
+    data = write_skewed(tmp_path / "skewed")
+    report = evaluate_transfer(lambda s: np.ones((len(s), 4)), ["MR", "SST2", "TREC", "MRPC"], data, inner_folds=3)
+    tasks = report["tasks"]
+    assert tasks["MR"]["accuracy"] == pytest.approx(100 * 4 / 6, abs=1e-9) and tasks["MR"]["n"] == 60
+    assert tasks["SST2"]["accuracy"] == pytest.approx(70, abs=1e-9) and tasks["SST2"]["n"] == [40, 10, 10]
+    assert tasks["TREC"]["accuracy"] == pytest.approx(100 / 3, abs=1e-9) and tasks["TREC"]["n"] == [30, 9]
+    assert tasks["MRPC"]["accuracy"] == pytest.approx(60, abs=1e-9) and tasks["MRPC"]["n"] == [40, 20]
+    assert tasks["MRPC"]["f1"] == pytest.approx(75, abs=1e-9)
 
 
 def test_probe_converges_where_the_float32_hessian_cannot_be_solved():
