@@ -259,6 +259,8 @@ def recipe_markdown(out: Path, models, prompts) -> list[str]:
         'also beats plain PromptEOL on raw STS-B dev. The chosen recipe ships as `CPEncoder(recipe="best")`',
         "(`--recipe best`) and is then scored once on the test splits, with 95% paired-bootstrap intervals",
         "(raw STS-B test: over pairs; the seven-task average: over each task's pairs, drawn independently).",
+        "SmolLM2-135M's test splits were read twice: an earlier recipe, CK with NR at l=7, was scored on them",
+        "before the candidates grew (see the notes).",
         "`python -m experiments --recipes --beyond` scores it on the beyond-STS test splits too, beside plain",
         'PromptEOL and itself without CP, with the intervals of the section "Beyond STS".',
         "",

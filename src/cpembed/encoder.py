@@ -128,7 +128,8 @@ class CPEncoder:
         self.output_layer = check_layers(self.lm.num_layers, cp, output_layer, tp)
         # encode_query / encode_document: an encoder on the same model with that role's prompt, and this
         # one's CP and output layer: vectors read at different layers are not comparable (a custom
-        # template's default layer, -1, beside Pretended CoT's -2 cost SciFact nDCG@10 23.15 -> 4.48).
+        # template's default layer, -1, beside Pretended CoT's -2 once cost SciFact nDCG@10 23.15 -> 4.48, a
+        # measurement of an early version, kept as history).
         self._roles = {
             role: CPEncoder(self.lm, given, cp=self.cp, output_layer=self.output_layer, max_length=max_length, tp=tp)
             for role, given in roles.items()
