@@ -84,3 +84,43 @@ def test_the_rule_takes_the_best_mean_that_beats_the_plain_embedding_on_raw_dev(
     assert steps.choose(records) == {"setting": "NS l=3 a=1", "post": "whiten-128"}
     assert steps.choose([base, best_mean_but_worse_raw]) == {"setting": "baseline", "post": "none"}
     assert steps.parse_post("whiten-128") == ("whiten", 128) and steps.parse_post("center") == ("center", None)
+
+
+def test_demonstration_search_scores_each_candidate_as_its_own_encoder(folders, tiny_models, monkeypatch):
+    from cpembed import CPEncoder
+    from cpembed.evaluation.demonstrations import answer_word, search_demonstrations
+    from cpembed.evaluation.search import dev_splits, score_settings
+
+    data, raw, _, _ = folders
+    encoder = CPEncoder(tiny_models["llama"], cp=None)
+    word = answer_word(encoder, "two dogs run on the beach")
+    assert word is None or (word.strip() == word and '"' not in word and word)
+    assert answer_word(encoder, "two dogs run on the beach") == word  # greedy: the same every time
+    splits = dev_splits(data, "mean", raw)
+    candidates = [("two dogs run on the beach .", "Dogs"), ("a cat sleeps on the sofa .", "Cat")]
+    found = search_demonstrations(encoder, splits, candidates, batch_size=4).records()
+    assert found["none"]["score"] == pytest.approx(score_settings(encoder, splits, [None]).scores[0])
+    second = CPEncoder(tiny_models["llama"], cp=None, demonstrations=[candidates[1]])
+    assert found["candidates"][1]["score"] == pytest.approx(score_settings(second, splits, [None]).scores[0])
+    scores = [c["score"] for c in found["candidates"]]
+    assert found["spread"]["max"] == max(scores) and found["spread"]["min"] == min(scores)
+    with pytest.raises(ValueError, match="dev splits only"):
+        search_demonstrations(encoder, {"STS-B test": splits["STS-B dev"]}, candidates)
+
+
+def test_cli_demonstration_search_reads_no_test_split(folders, tiny_model_dir, monkeypatch):
+    from click.testing import CliRunner
+
+    from cpembed.cli import main
+
+    data, raw, beyond, out = folders
+    opened = []
+    real = data_module._read_lines
+    monkeypatch.setattr(data_module, "_read_lines", lambda path, *a: opened.append(str(path)) or real(path, *a))
+    arguments = ["search", "demonstrations", "--candidates", "2", "--model", tiny_model_dir, "--no-cp"]
+    arguments += ["--data", str(data), "--raw-data", str(raw), "--beyond-data", str(beyond), "--output", str(out)]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.output
+    assert "no example:" in result.output and "spread over" in result.output
+    assert not [p for p in opened if "test" in p.rsplit("/", 1)[-1]], opened
+    assert len(json.loads((out / "demonstrations.json").read_text())["candidates"]) <= 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 from pathlib import Path
 
 import click
@@ -15,6 +16,7 @@ from .options import (
     CommaList,
     apply_options,
     build_encoder,
+    embedding_options,
     encoder_options,
     search_options,
     split_batch_size,
@@ -360,3 +362,59 @@ def search_controls_command(layer, alpha, data, output, rank_by, raw_data, inter
     raw_dir = Path(raw_data) if raw_data else None
     result = compare_controls(encoder, data_dir, layer, alpha, batch_size, site, aux, rank_by, raw_dir)
     _finish_search(result, encoder, output, "controls", None, intervals)
+
+
+@search.command(name="demonstrations")
+@click.option("--candidates", type=int, default=8, show_default=True, help="Tuning sentences to try as the example.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Which tuning sentences are drawn.")
+@DATA_OPTION
+@click.option("--raw-data", type=click.Path(file_okay=False), help="Folder of the raw STS-B release.")
+@click.option(
+    "--beyond-data", type=click.Path(file_okay=False), help="The beyond-STS folder, for its tuning splits' sentences."
+)
+@click.option("--output", type=click.Path(file_okay=False), help="Write demonstrations.json here.")
+@embedding_options
+def search_demonstrations_command(candidates, seed, data, raw_data, beyond_data, output, **options):
+    """One in-context example for the prompt, tried on both STS-B dev splits against none.
+
+    Each candidate is a tuning sentence (STS-B train, 20NG train, PIT2015 dev, SciFact train
+    claims) with the model's own one-word answer; the spread over candidates says whether
+    searching pays. No test split is read.
+    """
+    from ..cache import EmbeddingCache
+    from ..evaluation.beyond import find_beyond_dir
+    from ..evaluation.corpus import tuning_corpus
+    from ..evaluation.data import find_data_dir
+    from ..evaluation.demonstrations import answer_word, search_demonstrations
+    from ..evaluation.search import dev_splits
+
+    if candidates < 1:
+        raise click.UsageError("--candidates must be at least 1")
+    data_dir, root = find_data_dir(data), find_beyond_dir(beyond_data)
+    splits = dev_splits(data_dir, "mean", Path(raw_data) if raw_data else None)
+    options, batch_size = split_batch_size(options)
+    encoder = build_encoder(**options)
+    pool = tuning_corpus(data_dir, root, per_source=candidates, seed=seed)
+    random.Random(seed).shuffle(pool)  # candidates from every source, not the first source's alone
+    pairs = []
+    for sentence in pool:
+        if len(pairs) == candidates:
+            break
+        if (word := answer_word(encoder, sentence)) is not None:
+            pairs.append((sentence, word))
+    found = search_demonstrations(encoder, splits, pairs, batch_size, EmbeddingCache())
+    records = found.records()
+    click.echo(f"no example: {records['none']['score']:.2f} (mean of STS-B dev and raw dev)")
+    for candidate in sorted(records["candidates"], key=lambda c: -c["score"]):
+        click.echo(f"  {candidate['score']:6.2f}  {candidate['sentence']!r} -> {candidate['answer']}")
+    spread = records["spread"]
+    click.echo(
+        f"spread over {len(pairs)} candidates: {spread['min']:.2f} .. {spread['median']:.2f} (median) .. "
+        f"{spread['max']:.2f}; {spread['share_above_none']:.0%} beat no example"
+    )
+    if output:
+        folder = Path(output)
+        folder.mkdir(parents=True, exist_ok=True)
+        report = {"settings": run_settings(encoder, batch_size)} | records
+        (folder / "demonstrations.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
+        click.echo(f"wrote {folder / 'demonstrations.json'}", err=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .options import build_encoder, fit_options, split_batch_size
+from .options import build_encoder, embedding_options, split_batch_size
 
 
 @click.command(short_help="Fit centering or whitening on unlabelled sentences, for --postprocess.")
@@ -21,7 +21,7 @@ from .options import build_encoder, fit_options, split_batch_size
 )
 @click.option("--dimensions", type=int, help="Whitening only: keep the first K components (default: all).")
 @click.option("--max-sentences", type=int, default=20_000, show_default=True, help="Fit on at most this many.")
-@fit_options
+@embedding_options
 def fit(corpus, output, kind, dimensions, max_sentences, **options):
     """Fit a post-processing on CORPUS (one sentence a line, - for stdin) with these encoder settings.
 

@@ -91,8 +91,8 @@ def encoder_options(command):
     return apply_options(_MODEL_OPTIONS + _CP_OPTIONS + _SITE_OPTIONS + [_POSTPROCESS_OPTION], command)
 
 
-def fit_options(command):
-    """The encoder flags of the embedding a fit is made for (it cannot take a fit itself)."""
+def embedding_options(command):
+    """The encoder flags of one embedding before any fitted post-processing (what `fit` and a search take)."""
     return apply_options(_MODEL_OPTIONS + _CP_OPTIONS + _SITE_OPTIONS, command)
 
 
