@@ -52,7 +52,8 @@ from .results_page import write_markdown
 @click.option(
     "--postprocess",
     is_flag=True,
-    help="Fit centering and whitening on tuning sentences, choose on the dev splits, score once on the STS tests.",
+    help="Fit centering and whitening on tuning sentences, choose on the dev splits, score once on the STS tests "
+    "(with --beyond, on the beyond-STS tests).",
 )
 @click.option(
     "--dev-only",
@@ -148,7 +149,7 @@ def report(
         from cpembed.evaluation.beyond import find_beyond_dir
         from cpembed.models import load_model
 
-        from .postprocess_steps import run_postprocess_dev, run_postprocess_test
+        from .postprocess_steps import run_postprocess_beyond, run_postprocess_dev, run_postprocess_test
 
         data_dir, raw_dir, root = find_data_dir(data), find_raw_stsb_dir(raw_data), find_beyond_dir(beyond_data)
         for model_name in model_list:
@@ -156,9 +157,11 @@ def report(
             for prompt in prompt_list:
                 run_postprocess_dev(model_name, lm, prompt, data_dir, raw_dir, root, out, batch_size)
                 write()
-                if not dev_only:
+                if beyond:
+                    run_postprocess_beyond(model_name, lm, prompt, data_dir, root, out, batch_size, task_list)
+                elif not dev_only:
                     run_postprocess_test(model_name, lm, prompt, data_dir, raw_dir, root, out, batch_size)
-                    write()
+                write()
     elif beyond and not only_markdown:
         _run_beyond(model_list, prompt_list, beyond_data, out, batch_size, dtype, device, task_list, write)
     elif not only_markdown:

@@ -44,12 +44,14 @@ RETRIEVAL_SLICE = 256  # SciFact documents ranked between saves of the tallies: 
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-    """One embedding a task scores: its name in the table, its encoder, and its CP setting (None: plain).
-    Rows with the same encoder object share one encoding pass."""
+    """One embedding a task scores: its name in the table, its encoder, its CP setting (None: plain)
+    and a fitted post-processing applied to its rows (None: none). Rows with the same encoder
+    object share one encoding pass."""
 
     name: str
     encoder: Any
     setting: CPConfig | None = None
+    post: Any = None
 
 
 def run_beyond(model_name: str, lm, prompt: str, root: Path, out: Path, batch_size: int = 16, tasks=TASKS) -> None:
@@ -185,7 +187,8 @@ def _digest(row: Row) -> str:
     """What decides a row's embeddings: its encoder's settings digest, or a plain encoder's name."""
     if isinstance(row.encoder, _Fixed):
         return row.encoder.encoder.name
-    return row.encoder.settings(row.setting).digest()
+    digest = row.encoder.settings(row.setting).digest()
+    return digest if row.post is None else f"{digest}+{row.post.describe()['arrays']}"
 
 
 def _slice_embeddings(rows: Sequence[Row], batch_size: int, cache) -> list:
@@ -203,7 +206,8 @@ def _slice_embeddings(rows: Sequence[Row], batch_size: int, cache) -> list:
                 settings = [rows[i].setting for i in together]
                 vectors = encode_with_controls(encoder, texts, settings, batch_size, True, cache)
             last[id(encoder)] = (texts, vectors)
-        return last[id(encoder)][1][together.index(index)]
+        vectors = last[id(encoder)][1][together.index(index)]
+        return vectors if rows[index].post is None else rows[index].post.apply(vectors)
 
     return [lambda texts, i=i: embed(i, list(texts)) for i in range(len(rows))]
 

@@ -41,7 +41,7 @@ from cpembed.evaluation.search import label
 from cpembed.evaluation.sts import RAW_TASKS, STS_TASKS, load_task
 from cpembed.postprocess import fit
 
-from .beyond_steps import INTERVAL_RESAMPLES, _write, timed
+from .beyond_steps import INTERVAL_RESAMPLES, TASKS, Row, _write, run_task, timed
 
 PER_SOURCE = 600
 DIMENSIONS = (64, 128, 192, 256, 384)
@@ -275,7 +275,7 @@ def postprocess_markdown(out: Path, models, prompts) -> list[str]:
                     f"| {r[RAW_DEV]:.2f} | {mark}{r['mean']:.2f}{mark} | {gain} | {r['unrelated_cosine']:.2f} |"
                 )
             lines.append("")
-            lines += _postprocess_test_lines(folder)
+            lines += _postprocess_test_lines(folder) + _postprocess_beyond_lines(out, model, folder)
     if not lines:
         return []
     return [
@@ -320,5 +320,61 @@ def _postprocess_test_lines(folder: Path) -> list[str]:
         lines.append(
             f"- {name}: seven-task average {c['average']:+.2f} [{a_low:+.2f}, {a_high:+.2f}], "
             f"raw STS-B test {c['raw']:+.2f} [{r_low:+.2f}, {r_high:+.2f}]."
+        )
+    return [*lines, ""]
+
+
+def run_postprocess_beyond(
+    model: str, lm, prompt: str, data_dir: Path, beyond_root: Path, out: Path, batch_size: int = 16, tasks=TASKS
+) -> None:
+    """The dev step's choice on the beyond-STS test splits beside the plain embedding, one JSON per
+    task under <results>/<model>/<prompt>/postprocess-beyond/: does a fit chosen on STS cost other jobs?"""
+    dev = json.loads((out / model / prompt / "postprocess_dev.json").read_text())
+    encoder = CPEncoder(lm, prompt, cp=None)
+    cp = default_cp(model, prompt) if dev["chosen"]["setting"] != "baseline" else None
+    kind, dimensions = parse_post(dev["chosen"]["post"])
+    post = None
+    if kind != "none":
+        corpus = tuning_corpus(data_dir, beyond_root, PER_SOURCE)
+        rows = encode_cached(encoder, corpus, [cp], EmbeddingCache(), batch_size, True)[0]
+        post = fit(rows, kind, encoder.settings(cp).digest(), dimensions, source="tuning corpus")
+    chosen = dev["chosen"]["setting"] + ("" if post is None else f" + {dev['chosen']['post']}")
+    compared = [Row("baseline", encoder), Row(chosen, encoder, cp, post)]
+    for task in tasks:
+        path = out / model / prompt / "postprocess-beyond" / f"{task}.json"
+        if path.is_file():
+            continue
+        started = time.perf_counter()
+        result = run_task(task, compared, beyond_root, batch_size, EmbeddingCache(), path)
+        _write(path, result | {"model": model, "prompt": prompt, "chosen": chosen} | timed(started, lm))
+
+
+def _postprocess_beyond_lines(out: Path, model: str, folder: Path) -> list[str]:
+    """The choice against the plain embedding on each beyond-STS test split that has run."""
+    from .recipe_steps import BEYOND_HEADLINES
+
+    steps = {
+        task: json.loads(path.read_text())
+        for task in BEYOND_HEADLINES
+        if (path := folder / "postprocess-beyond" / f"{task}.json").is_file()
+    }
+    if not steps:
+        return []
+    chosen = next(iter(steps.values()))["chosen"]
+    lines = [
+        f"**beyond STS, test splits** (chosen: {chosen})",
+        "",
+        "| task | metric | baseline | chosen | all-MiniLM-L6-v2 | chosen - baseline [95%] |",
+        "|---|---|---|---|---|---|",
+    ]
+    for task, step in steps.items():
+        title, metric = BEYOND_HEADLINES[task]
+        base, scored = step["rows"]
+        minilm_path = out / "all-MiniLM-L6-v2" / "beyond" / f"{task}.json"
+        minilm = f"{json.loads(minilm_path.read_text())['rows'][0][metric]:.2f}" if minilm_path.is_file() else "—"
+        low, high = scored[f"{metric} low"], scored[f"{metric} high"]
+        lines.append(
+            f"| {title} | {metric} | {base[metric]:.2f} | {scored[metric]:.2f} | {minilm} "
+            f"| {scored[metric] - base[metric]:+.2f} [{low:+.2f}, {high:+.2f}] |"
         )
     return [*lines, ""]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from experiments import postprocess_steps as steps
 
 from beyond_fixture import write_beyond
 from cpembed.evaluation import corpus as corpus_module
 from cpembed.evaluation import data as data_module
 from cpembed.evaluation.corpus import SOURCES, tuning_corpus
-from experiments import postprocess_steps as steps
 from senteval_fixture import write_raw_stsb, write_senteval
 
 
@@ -58,7 +58,11 @@ def test_dev_step_reads_no_test_split_and_the_test_step_follows_its_choice(folde
     assert test["rows"][0]["row"] == "baseline"
     assert {r["row"] for r in test["rows"]} >= {"baseline", test["chosen"]}
     assert json.loads((out / "tiny" / "prompteol" / "postprocess_test.json").read_text())["chosen"] == test["chosen"]
+    steps.run_postprocess_beyond("tiny", lm, "prompteol", data, beyond, out, batch_size=4, tasks=("rerank", "pairs"))
+    rerank = json.loads((out / "tiny" / "prompteol" / "postprocess-beyond" / "rerank.json").read_text())
+    assert [r["setting"] for r in rerank["rows"]] == ["baseline", rerank["chosen"]]
     page = "\n".join(steps.postprocess_markdown(out, ["tiny"], ["prompteol"]))
+    assert "WikiQA reranking" in page and "TwitterURL pairs" in page
     assert f"chosen: {test['chosen']})" in page
     assert page.count("seven-task average") == len(test["comparisons"])
 
