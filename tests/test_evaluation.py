@@ -219,3 +219,18 @@ def test_sts_for_many_settings_equals_one_at_a_time(tiny_lm, data_dir):
         alone = evaluate_sts(CPEncoder(tiny_lm, cp=setting).encode, ["STS13", "STSBenchmark"], data_dir)
         for task in ("STS13", "STSBenchmark"):
             assert report["tasks"][task]["spearman"] == pytest.approx(alone["tasks"][task]["spearman"], abs=1e-6)
+
+
+def test_a_sample_of_pairs_is_a_fixed_draw_without_repeats():
+    from cpembed.evaluation.data import Pairs
+
+    pairs = Pairs([f"a{i}" for i in range(10)], [f"b{i}" for i in range(10)], np.arange(10.0))
+    drawn = pairs.sample(4, seed=3)
+    again = pairs.sample(4, seed=3)
+    assert len(drawn) == 4 and drawn.sentences1 == again.sentences1 and list(drawn.scores) == list(again.scores)
+    assert len(set(drawn.sentences1)) == 4
+    assert all(
+        f"b{a[1:]}" == b and float(a[1:]) == s
+        for a, b, s in zip(drawn.sentences1, drawn.sentences2, drawn.scores, strict=True)
+    )
+    assert pairs.sample(50) is pairs

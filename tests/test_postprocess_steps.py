@@ -121,7 +121,8 @@ def test_cli_demonstration_search_reads_no_test_split(folders, tiny_model_dir, m
     opened = []
     real = data_module._read_lines
     monkeypatch.setattr(data_module, "_read_lines", lambda path, *a: opened.append(str(path)) or real(path, *a))
-    arguments = ["search", "demonstrations", "--candidates", "2", "--model", tiny_model_dir, "--no-cp"]
+    arguments = ["search", "demonstrations", "--candidates", "2", "--max-pairs", "4", "--model", tiny_model_dir]
+    arguments += ["--no-cp"]
     arguments += ["--data", str(data), "--raw-data", str(raw), "--beyond-data", str(beyond), "--output", str(out)]
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 0, result.output

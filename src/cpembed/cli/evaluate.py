@@ -372,9 +372,12 @@ def search_controls_command(layer, alpha, data, output, rank_by, raw_data, inter
 @click.option(
     "--beyond-data", type=click.Path(file_okay=False), help="The beyond-STS folder, for its tuning splits' sentences."
 )
+@click.option(
+    "--max-pairs", type=int, help="Score on this many pairs of each dev split (a fixed draw), to screen fast."
+)
 @click.option("--output", type=click.Path(file_okay=False), help="Write demonstrations.json here.")
 @embedding_options
-def search_demonstrations_command(candidates, seed, data, raw_data, beyond_data, output, **options):
+def search_demonstrations_command(candidates, seed, data, raw_data, beyond_data, max_pairs, output, **options):
     """One in-context example for the prompt, tried on both STS-B dev splits against none.
 
     Each candidate is a tuning sentence (STS-B train, 20NG train, PIT2015 dev, SciFact train
@@ -392,6 +395,10 @@ def search_demonstrations_command(candidates, seed, data, raw_data, beyond_data,
         raise click.UsageError("--candidates must be at least 1")
     data_dir, root = find_data_dir(data), find_beyond_dir(beyond_data)
     splits = dev_splits(data_dir, "mean", Path(raw_data) if raw_data else None)
+    if max_pairs is not None:
+        if max_pairs < 3:
+            raise click.UsageError("--max-pairs must be at least 3")
+        splits = {name: pairs.sample(max_pairs) for name, pairs in splits.items()}
     options, batch_size = split_batch_size(options)
     encoder = build_encoder(**options)
     pool = tuning_corpus(data_dir, root, per_source=candidates, seed=seed)

@@ -45,6 +45,13 @@ class Pairs:
     def __len__(self) -> int:
         return len(self.scores)
 
+    def sample(self, count: int, seed: int = 0) -> Pairs:
+        """`count` of the pairs drawn without replacement, in a fixed order for a seed (all if fewer)."""
+        if count >= len(self):
+            return self
+        keep = np.random.default_rng(seed).permutation(len(self))[:count]
+        return Pairs([self.sentences1[i] for i in keep], [self.sentences2[i] for i in keep], self.scores[keep])
+
     @staticmethod
     def concatenate(parts: list[Pairs]) -> Pairs:
         return Pairs(
