@@ -490,3 +490,22 @@ def test_a_body_that_does_not_arrive_in_time_is_refused(encoder):
                 answer += more.decode()
     assert answer.startswith("HTTP/1.1 408") and "did not arrive within 0.5 s" in answer
     assert 0.4 < waited < 5
+
+
+def test_a_whitened_service_serves_the_fit_and_reduces_dimensions_to_its_strongest_components(tiny_models):
+    from cpembed.postprocess import fit
+
+    plain = CPEncoder(tiny_models["llama"], cp=None)
+    corpus = [f"line {i} speaks of {w}." for i in range(30) for w in ("cats", "rain", "tea", "money")]
+    fitted = fit(plain.encode(corpus), "whiten", plain.settings().digest(), dimensions=16)
+    whitened = CPEncoder(tiny_models["llama"], cp=None, postprocess=fitted)
+    app = service.create_app(whitened, "tiny", service.Limits(max_inputs=8, max_chars=300, max_body_bytes=20_000))
+    with service.BackgroundServer(app) as base:
+        status, body, _ = post(base, {"input": SENTENCES[:3], "model": "tiny", "dimensions": 4})
+        with urllib.request.urlopen(base + "/health") as response:
+            health = json.loads(response.read())
+    assert status == 200
+    rows = fitted.apply(plain.encode(SENTENCES[:3]))[:, :4]
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    np.testing.assert_allclose([d["embedding"] for d in body["data"]], rows, atol=1e-5)
+    assert health["postprocess"] == fitted.describe() and health["settings"] == plain.settings().digest()

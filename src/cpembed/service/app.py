@@ -210,7 +210,8 @@ def create_app(
         return JSONResponse({"id": name, "object": "model", "created": created, "owned_by": "cpembed"})
 
     async def health(_request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "model": name, "settings": settings})
+        post = {"postprocess": encoder.postprocess.describe()} if encoder.postprocess else {}
+        return JSONResponse({"status": "ok", "model": name, "settings": settings} | post)
 
     async def request_error(_request: Request, error: RequestError) -> JSONResponse:
         return error.response()
