@@ -164,3 +164,13 @@ def test_demonstrations_equal_the_uncached_reference(tiny_lm, prompt, cp):
     # The examples change the embedding far beyond the tolerance, so the comparison could fail.
     without = CPEncoder(tiny_lm, prompt=prompt, cp=cp, output_layer=-2).encode(SENTENCES, convert_to_tensor=True)
     assert (fast - without).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("cp", [None, CPConfig(layer=3, alpha=2.0)])
+def test_a_prompt_ensemble_is_the_mean_of_its_members_at_one_output_layer(tiny_lm, cp):
+    ensemble = CPEncoder(tiny_lm, prompt=["prompteol", "knowledge"], cp=cp, output_layer=-2)
+    assert ensemble.prompt.name == "prompteol+knowledge"
+    fast = ensemble.encode(SENTENCES, batch_size=4, convert_to_tensor=True)
+    assert_same_embeddings(fast, encoder_reference(ensemble, SENTENCES, cp))
+    members = [CPEncoder(tiny_lm, p, cp=cp, output_layer=-2).encode(SENTENCES) for p in ("prompteol", "knowledge")]
+    assert_same_embeddings(fast, torch.from_numpy((members[0] + members[1]) / 2))

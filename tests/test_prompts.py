@@ -126,3 +126,16 @@ def test_bad_demonstrations_name_the_one_at_fault(bad, error):
 
     with pytest.raises((TypeError, ValueError), match=error):
         PROMPTS["prompteol"].with_demonstrations(bad)
+
+
+def test_ensembles_by_list_or_plus_and_their_errors():
+    assert resolve_prompt("prompteol+cot") == resolve_prompt(["prompteol", "cot"])
+    mixed = resolve_prompt(["cot", 'Put simply , "{sentence}" means in one word:"'])
+    assert mixed.name == "cot+custom" and mixed.output_layer == -2 and len(mixed.templates) == 2
+    assert len(resolve_prompt("ck+prompteol").templates) == 3
+    with pytest.raises(ValueError, match="at least two"):
+        resolve_prompt(["cot"])
+    with pytest.raises(ValueError, match="twice"):
+        resolve_prompt("cot+ck")
+    with pytest.raises(ValueError, match="unknown prompt"):
+        resolve_prompt("prompteol+nonsense")

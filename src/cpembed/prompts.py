@@ -79,10 +79,25 @@ PROMPTS: dict[str, Prompt] = {
 _ALIASES = {"pretended_cot": "cot", "pretended-cot": "cot", "ke": "knowledge", "eol": "prompteol"}
 
 
-def resolve_prompt(prompt: str | Prompt) -> Prompt:
-    """A built-in prompt by name, or a user template containing `{sentence}`."""
+def resolve_prompt(prompt: str | Prompt | list | tuple) -> Prompt:
+    """A built-in prompt by name, a user template containing `{sentence}`, or an ensemble: a list of
+    those (or names joined by "+", "prompteol+cot"), whose embeddings are averaged as CK's two are.
+
+    An ensemble reads every template at its first member's output layer: vectors read at different
+    layers do not average into anything meaningful.
+    """
     if isinstance(prompt, Prompt):
         return prompt
+    if isinstance(prompt, str) and "{" not in prompt and "+" in prompt:
+        prompt = prompt.split("+")
+    if isinstance(prompt, (list, tuple)):
+        members = [resolve_prompt(p) for p in prompt]
+        if len(members) < 2:
+            raise InvalidValueError("an ensemble needs at least two prompts")
+        templates = tuple(t for m in members for t in m.templates)
+        if len(set(templates)) < len(templates):
+            raise InvalidValueError("an ensemble lists the same template twice")
+        return Prompt("+".join(m.name for m in members), templates, members[0].output_layer)
     if not isinstance(prompt, str):
         raise InvalidTypeError(f"prompt must be a name or a template string, got {type(prompt).__name__}")
     if "{" in prompt:  # a template, not a name
