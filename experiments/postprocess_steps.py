@@ -63,6 +63,12 @@ def _apply(kind: str, dimensions, fit_rows: np.ndarray, rows: np.ndarray, digest
     return fit(fit_rows, kind, digest, dimensions).apply(rows)
 
 
+def _compared(model: str, lm, prompt: str, data_dir: Path, beyond_root: Path) -> tuple:
+    """The prompt's encoder, its settings (plain, and the shipped default CP) and the tuning corpus."""
+    settings = [None] + ([cp] if (cp := default_cp(model, prompt)) is not None else [])
+    return CPEncoder(lm, prompt, cp=None), settings, tuning_corpus(data_dir, beyond_root, PER_SOURCE)
+
+
 def _unrelated_cosine(vectors, first: list[int], second: list[int]) -> float:
     """Mean cosine of each pair's first sentence with the next pair's second: unrelated sentences."""
     return float(paired_cosine(vectors[first], vectors[np.roll(second, -1)]).mean())
@@ -75,9 +81,7 @@ def run_postprocess_dev(
     if path.is_file():
         return json.loads(path.read_text())
     started = time.perf_counter()
-    encoder = CPEncoder(lm, prompt, cp=None)
-    settings = [None] + ([cp] if (cp := default_cp(model, prompt)) is not None else [])
-    corpus = tuning_corpus(data_dir, beyond_root, PER_SOURCE)
+    encoder, settings, corpus = _compared(model, lm, prompt, data_dir, beyond_root)
     without_stsb = set(tuning_corpus(data_dir, beyond_root, PER_SOURCE, sources=SOURCES[1:]))
     splits = {SENTEVAL_DEV: load_stsb(data_dir, "dev"), RAW_DEV: load_raw_stsb(raw_dir, "dev")}
     unique = list(dict.fromkeys(corpus + [s for p in splits.values() for s in p.sentences1 + p.sentences2]))
@@ -165,9 +169,7 @@ def run_postprocess_test(
     if kind == "none":
         kind, dimensions = "whiten", None  # the rule kept no post-processing: show whitening all the same
     started = time.perf_counter()
-    encoder = CPEncoder(lm, prompt, cp=None)
-    settings = [None] + ([cp] if (cp := default_cp(model, prompt)) is not None else [])
-    corpus = tuning_corpus(data_dir, beyond_root, PER_SOURCE)
+    encoder, settings, corpus = _compared(model, lm, prompt, data_dir, beyond_root)
     tasks = {task: load_task(task, data_dir, raw_dir) for task in (*STS_TASKS, *RAW_TASKS)}
     pooled = {task: _pool(subsets) for task, subsets in tasks.items()}
     unique = list(dict.fromkeys(corpus + [s for p in pooled.values() for s in p[0] + p[1]]))

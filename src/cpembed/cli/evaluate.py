@@ -341,9 +341,7 @@ def search_aux_prompt_command(layers, alphas, top, data, raw_data, output, beyon
                 f"({row['best - paper']:+.2f}, 95% interval [{low:+.2f}, {high:+.2f}])"
             )
     if output:
-        folder = Path(output)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "aux_prompt.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        _write_json(Path(output) / "aux_prompt.json", report)
 
 
 @search.command(name="controls")
@@ -420,8 +418,10 @@ def search_demonstrations_command(candidates, seed, data, raw_data, beyond_data,
         f"{spread['max']:.2f}; {spread['share_above_none']:.0%} beat no example"
     )
     if output:
-        folder = Path(output)
-        folder.mkdir(parents=True, exist_ok=True)
-        report = {"settings": run_settings(encoder, batch_size)} | records
-        (folder / "demonstrations.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
-        click.echo(f"wrote {folder / 'demonstrations.json'}", err=True)
+        _write_json(Path(output) / "demonstrations.json", {"settings": run_settings(encoder, batch_size)} | records)
+
+
+def _write_json(path: Path, report: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8")
+    click.echo(f"wrote {path}", err=True)
