@@ -316,6 +316,17 @@ def _postprocess_test_lines(folder: Path) -> list[str]:
             f"| {mark}{row['row']}{mark} | {cells} | **{row['average']:.2f}** | {row[raw]:.2f} "
             f"| {row['unrelated_cosine']:.2f} |"
         )
+    minilm_path = folder.parent.parent / "all-MiniLM-L6-v2" / "sts.json"
+    if minilm_path.is_file():
+        minilm = json.loads(minilm_path.read_text())["report"]
+        cells = " | ".join(f"{minilm['tasks'][t]['spearman']:.2f}" for t in STS_TASKS)
+        lines.append(
+            f"| all-MiniLM-L6-v2 (trained) | {cells} | **{minilm['average']:.2f}** "
+            f"| {minilm['tasks'][raw]['spearman']:.2f} | |"
+        )
+        chosen = next(row for row in step["rows"] if row["row"] == step["chosen"])
+        gap = minilm["average"] - chosen["average"]
+        lines += ["", f"- all-MiniLM-L6-v2 is {gap:.2f} points {'ahead' if gap > 0 else 'behind'} on the average."]
     lines.append("")
     for name, c in step["comparisons"].items():
         (a_low, a_high), (r_low, r_high) = c["average interval"], c["raw interval"]
