@@ -18,6 +18,7 @@ from cpembed.evaluation.tables import SHORT_NAMES
 from cpembed.io import atomic_write
 
 from .aux_table import aux_markdown
+from .demonstration_table import demonstration_markdown
 from .explain_steps import explain_markdown
 from .postprocess_steps import postprocess_markdown
 from .recipe_steps import recipe_markdown
@@ -121,6 +122,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
     lines += aux_markdown(out, models, prompts)
     lines += recipe_markdown(out, models, prompts)
     lines += postprocess_markdown(out, models, prompts)
+    lines += demonstration_markdown(out, models, prompts)
     lines += scale_markdown(out, models, prompts)
     lines += explain_markdown(out, models, prompts)
     minilm = out / "all-MiniLM-L6-v2" / "sts.json"

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from experiments import postprocess_steps as steps
+from experiments.demonstration_table import demonstration_markdown
 
 from beyond_fixture import write_beyond
 from cpembed.evaluation import corpus as corpus_module
@@ -128,4 +129,9 @@ def test_cli_demonstration_search_reads_no_test_split(folders, tiny_model_dir, m
     assert result.exit_code == 0, result.output
     assert "no example:" in result.output and "spread over" in result.output
     assert not [p for p in opened if "test" in p.rsplit("/", 1)[-1]], opened
-    assert len(json.loads((out / "demonstrations.json").read_text())["candidates"]) <= 2
+    step = json.loads((out / "demonstrations.json").read_text())
+    assert 1 <= len(step["candidates"]) <= 2
+    (out / "tiny" / "prompteol").mkdir(parents=True)
+    (out / "demonstrations.json").rename(out / "tiny" / "prompteol" / "demonstrations.json")
+    page = "\n".join(demonstration_markdown(out, ["tiny"], ["prompteol"]))
+    assert page.count("\n| ") == 2 + len(step["candidates"]) and f"{step['none']['score']:.2f}" in page
