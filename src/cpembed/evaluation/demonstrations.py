@@ -18,7 +18,7 @@ import torch
 
 from ..encoder import CPEncoder
 from ..errors import InvalidValueError
-from ..prompts import Template, preprocess
+from ..prompts import preprocess
 from .search import RAW_DEV, SearchResult, score_settings
 
 _WORD = re.compile(r"[^\W_][\w'-]*")
@@ -29,7 +29,7 @@ def answer_word(encoder: CPEncoder, sentence: str, max_new_tokens: int = 6) -> s
     """The model's own one-word answer to the encoder's (first) template for `sentence`: its greedy
     continuation up to the closing quote, first word; None when it gives no word."""
     lm = encoder.lm
-    text = Template(encoder.prompt.templates[0].text).fill(preprocess(sentence))
+    text = encoder.prompt.templates[0].fill(preprocess(sentence))
     ids = lm.tokenizer(text, return_tensors="pt").input_ids.to(lm.device)
     out = lm.model.generate(
         ids,
