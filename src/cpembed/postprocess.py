@@ -91,15 +91,6 @@ class PostProcess:
                 "embeddings; fit it again with these settings (`cpembed fit`)"
             )
 
-    def truncated(self, dimensions: int) -> PostProcess:
-        """A whitening that keeps only the first `dimensions` components."""
-        if self.transform is None:
-            raise InvalidValueError("only a whitening fit can reduce dimensions; centering keeps the width")
-        integer("dimensions", dimensions, 1, self.dimensions)
-        return PostProcess(
-            self.kind, self.mean, self.transform[:, :dimensions], self.settings, self.source, self.sentences
-        )
-
     def save(self, path: str | Path) -> Path:
         """An .npz file: the arrays, and the metadata as JSON."""
         path = Path(path)
