@@ -56,6 +56,14 @@ from .results_page import write_markdown
     "(with --beyond, on the beyond-STS tests).",
 )
 @click.option(
+    "--recipes-test",
+    is_flag=True,
+    help="Score each model's packaged recipes (best, fast) with their packaged fits once on the STS test splits.",
+)
+@click.option(
+    "--ship-fits", is_flag=True, help="Write the fits packaged with each model's recipes (src/cpembed/fits/)."
+)
+@click.option(
     "--dev-only",
     is_flag=True,
     help="Only the dev work (searches, controls, layer sweep, wording ablation): no STS or transfer evaluation.",
@@ -79,6 +87,8 @@ def report(
     sweep,
     recipes,
     postprocess,
+    recipes_test,
+    ship_fits,
     dev_only,
 ):
     """Search each model and prompt on STS-B dev, evaluate the chosen settings, write the report."""
@@ -138,13 +148,34 @@ def report(
         else:
             data_dir, raw_dir = find_data_dir(data), find_raw_stsb_dir(raw_data)
         for model_name in model_list:
-            chosen = as_recipe(choose_recipe(recipe_candidates(out, model_name, prompt_list)))
+            chosen = as_recipe(choose_recipe(recipe_candidates(out, model_name, prompt_list, post=False)))
             lm = load_model(model_name, dtype=dtype, device=device)
             if beyond:
                 run_recipe_beyond(model_name, lm, chosen, root, out, batch_size, task_list)
             else:
                 run_recipe_test(model_name, lm, chosen, data_dir, raw_dir, out, batch_size)
             write()
+    elif recipes_test and not only_markdown:
+        from cpembed.evaluation.beyond import find_beyond_dir
+        from cpembed.models import load_model
+
+        from .default_steps import run_recipes_test
+
+        data_dir, raw_dir, root = find_data_dir(data), find_raw_stsb_dir(raw_data), find_beyond_dir(beyond_data)
+        for model_name in model_list:
+            lm = load_model(model_name, dtype=dtype, device=device)
+            run_recipes_test(model_name, lm, data_dir, raw_dir, root, out, batch_size)
+            write()
+    elif ship_fits:
+        from cpembed.evaluation.beyond import find_beyond_dir
+        from cpembed.models import load_model
+
+        from .recipe_fits import ship_fits as ship
+
+        data_dir, root = find_data_dir(data), find_beyond_dir(beyond_data)
+        for model_name in model_list:
+            for path in ship(model_name, load_model(model_name, dtype=dtype, device=device), data_dir, root, out):
+                click.echo(f"wrote {path}", err=True)
     elif postprocess and not only_markdown:
         from cpembed.evaluation.beyond import find_beyond_dir
         from cpembed.models import load_model

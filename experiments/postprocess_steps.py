@@ -170,8 +170,7 @@ def run_postprocess_test(
         kind, dimensions = "whiten", None  # the rule kept no post-processing: show whitening all the same
     started = time.perf_counter()
     encoder, settings, corpus = _compared(model, lm, prompt, data_dir, beyond_root)
-    tasks = {task: load_task(task, data_dir, raw_dir) for task in (*STS_TASKS, *RAW_TASKS)}
-    pooled = {task: _pool(subsets) for task, subsets in tasks.items()}
+    pooled = pooled_tasks(data_dir, raw_dir)
     unique = list(dict.fromkeys(corpus + [s for p in pooled.values() for s in p[0] + p[1]]))
     row = {s: i for i, s in enumerate(unique)}
     embeddings = encode_cached(encoder, unique, settings, EmbeddingCache(), batch_size, True)
@@ -182,24 +181,12 @@ def run_postprocess_test(
             name = f"{label(setting)} + {post}" if post != "none" else label(setting)
             post_kind, post_dimensions = parse_post(post)
             rows[name] = _apply(post_kind, post_dimensions, vectors[fit_rows], vectors)
-    cosines = {
-        name: {task: paired_cosine(v[[row[s] for s in p[0]]], v[[row[s] for s in p[1]]]) for task, p in pooled.items()}
-        for name, v in rows.items()
-    }
-    scores = {name: {task: 100 * spearman(c[task], pooled[task][2]) for task in pooled} for name, c in cosines.items()}
+    cosines, scores = scored(rows, pooled, row)
     raw = RAW_TASKS[0]
     names = list(rows)
 
     def compare(other: str, against: str) -> dict:
-        seven = [(pooled[t][2], cosines[against][t], cosines[other][t]) for t in STS_TASKS]
-        return {
-            "average": float(np.mean([scores[other][t] - scores[against][t] for t in STS_TASKS])),
-            "average interval": bootstrap_mean_spearman_difference(seven, INTERVAL_RESAMPLES),
-            "raw": scores[other][raw] - scores[against][raw],
-            "raw interval": bootstrap_spearman_difference(
-                pooled[raw][2], cosines[against][raw], cosines[other][raw], INTERVAL_RESAMPLES
-            ),
-        }
+        return compared(scores, cosines, pooled, other, against)
 
     without_post = chosen.split(" + ")[0]
     comparisons = {f"{chosen} - baseline": compare(chosen, "baseline")}
@@ -228,6 +215,35 @@ def run_postprocess_test(
     } | timed(started, lm)
     _write(path, result)
     return result
+
+
+def scored(rows: dict[str, np.ndarray], pooled: dict, row: dict[str, int]) -> tuple[dict, dict]:
+    """Each row set's pair cosines and Spearman x100 on each pooled task."""
+    cosines = {
+        name: {task: paired_cosine(v[[row[s] for s in p[0]]], v[[row[s] for s in p[1]]]) for task, p in pooled.items()}
+        for name, v in rows.items()
+    }
+    scores = {name: {task: 100 * spearman(c[task], pooled[task][2]) for task in pooled} for name, c in cosines.items()}
+    return cosines, scores
+
+
+def compared(scores: dict, cosines: dict, pooled: dict, other: str, against: str) -> dict:
+    """`other` minus `against` on the seven-task average and raw STS-B test, with 95% paired-bootstrap intervals."""
+    raw = RAW_TASKS[0]
+    seven = [(pooled[t][2], cosines[against][t], cosines[other][t]) for t in STS_TASKS]
+    return {
+        "average": float(np.mean([scores[other][t] - scores[against][t] for t in STS_TASKS])),
+        "average interval": bootstrap_mean_spearman_difference(seven, INTERVAL_RESAMPLES),
+        "raw": scores[other][raw] - scores[against][raw],
+        "raw interval": bootstrap_spearman_difference(
+            pooled[raw][2], cosines[against][raw], cosines[other][raw], INTERVAL_RESAMPLES
+        ),
+    }
+
+
+def pooled_tasks(data_dir: Path, raw_dir: Path) -> dict:
+    """The seven STS tasks and raw STS-B test, each as (first sentences, second sentences, gold scores)."""
+    return {task: _pool(load_task(task, data_dir, raw_dir)) for task in (*STS_TASKS, *RAW_TASKS)}
 
 
 def _pool(subsets: dict) -> tuple[list[str], list[str], np.ndarray]:

@@ -9,10 +9,12 @@ auxiliary prompt on both dev measures in that same run (the search may run in an
 the grids; comparing inside one run keeps that from choosing), and the three best layers of each
 layer sweep (every layer at the grid's best NS alpha, ranked on SentEval dev; PromptEOL's runs in
 the report, other prompts' with `--sweep`), each also scored on raw STS-B dev: layers past the
-paper's grid. The recipe is the best-scoring
-candidate among those that beat plain PromptEOL on raw STS-B dev *and* on the mean (the rule of
-the CP defaults, over more candidates); if none does, it is plain PromptEOL. Nothing here reads
-a test split to choose.
+paper's grid, and, where `--postprocess` has run, the plain embedding and default CP of each
+prompt with each post-processing fitted on the tuning corpus (postprocess_dev.json). The recipe
+("best") is the best-scoring candidate among those that beat plain PromptEOL on raw STS-B dev *and*
+on the mean (the rule of the CP defaults, over more candidates); if none does, it is plain
+PromptEOL. "fast" is the same rule over the single-prompt candidates (all but CK, which runs two
+prompts). Nothing here reads a test split to choose.
 
 The test step (`run_recipe_test`) then scores, on the seven STS tasks and raw STS-B test, the
 recipe against plain PromptEOL (what it gains over the baseline everyone starts from) and against
@@ -48,10 +50,12 @@ from .beyond_steps import INTERVAL_RESAMPLES, TASKS, Row, _write, run_task, time
 from .report_steps import choose
 
 SENTEVAL_DEV, RAW_DEV = "STS-B dev", "raw STS-B dev"
+MULTI_PROMPT = ("ck",)  # prompts that run more than one template per sentence
 
 
-def recipe_candidates(out: Path, model: str, prompts) -> list[dict]:
-    """Every candidate with both dev scores: prompt, cp (a CPConfig or None), tp ("2-7" or None)."""
+def recipe_candidates(out: Path, model: str, prompts, post: bool = True) -> list[dict]:
+    """Every candidate with both dev scores: prompt, cp (a CPConfig or None), tp ("2-7" or None),
+    post ("whiten-128" or None; `post=False` leaves the post-processed candidates out)."""
     candidates = []
     for prompt in prompts:
         folder = out / model / prompt
@@ -78,10 +82,24 @@ def recipe_candidates(out: Path, model: str, prompts) -> list[dict]:
             candidates += _searched_aux(prompt, json.loads((folder / "aux_prompt.json").read_text()))
         if (folder / "layers.json").is_file() and (folder / "layers_raw.json").is_file():
             candidates += _swept_layers(prompt, folder)
+        if post and (folder / "postprocess_dev.json").is_file():
+            candidates += _post_processed(prompt, default, json.loads((folder / "postprocess_dev.json").read_text()))
     unique = {}  # a swept layer can be the grid's default setting too: keep its grid scores
     for c in candidates:
-        unique.setdefault((c["prompt"], c["cp"], c["tp"]), c)
+        unique.setdefault((c["prompt"], c["cp"], c["tp"], c["post"]), c)
     return list(unique.values())
+
+
+def _post_processed(prompt: str, default: CPConfig | None, step: dict) -> list[dict]:
+    """The post-processing dev step's rows fitted on the tuning corpus, each a candidate."""
+    candidates = []
+    for r in step["records"]:
+        if r["fitted_on"] == "tuning corpus":
+            setting = None if r["setting"] == "baseline" else default
+            if label(setting) != r["setting"]:
+                raise ValueError(f"the {prompt} post-processing step ran CP {r['setting']}, not the default: run again")
+            candidates.append(_candidate(prompt, setting, None, r[SENTEVAL_DEV], r[RAW_DEV], r["post"]))
+    return candidates
 
 
 def _swept_layers(prompt: str, folder: Path) -> list[dict]:
@@ -107,21 +125,30 @@ def _searched_aux(prompt: str, report: dict) -> list[dict]:
     return [_candidate(prompt, setting, None, best[search.SENTEVAL_DEV], best[search.RAW_DEV])]
 
 
-def _candidate(prompt: str, cp: CPConfig | None, tp: str | None, senteval: float, raw_dev: float) -> dict:
+def _candidate(
+    prompt: str, cp: CPConfig | None, tp: str | None, senteval: float, raw_dev: float, post: str | None = None
+) -> dict:
     return {
         "prompt": prompt,
         "cp": cp,
         "tp": tp,
+        "post": post,
         SENTEVAL_DEV: senteval,
         RAW_DEV: raw_dev,
         "score": (senteval + raw_dev) / 2,
     }
 
 
-def choose_recipe(candidates: list[dict]) -> dict:
-    """The rule of the module's docstring: the candidate the recipe is."""
-    plain = next(c for c in candidates if c["prompt"] == "prompteol" and c["cp"] is None and c["tp"] is None)
+def choose_recipe(candidates: list[dict], fast: bool = False) -> dict:
+    """The rule of the module's docstring: the candidate the recipe is ("fast": single prompts only)."""
+    plain = next(
+        c
+        for c in candidates
+        if c["prompt"] == "prompteol" and c["cp"] is None and c["tp"] is None and not c.get("post")
+    )
     better = [c for c in candidates if c["score"] > plain["score"] and c[RAW_DEV] > plain[RAW_DEV]]
+    if fast:
+        better = [c for c in better if c["prompt"] not in MULTI_PROMPT]
     return max(better, key=lambda c: c["score"]) if better else plain
 
 
@@ -226,7 +253,7 @@ def recipe_markdown(out: Path, models, prompts) -> list[str]:
     minilm = json.loads(minilm_path.read_text())["report"]["average"] if minilm_path.is_file() else None
     lines = []
     for model in models:
-        candidates = recipe_candidates(out, model, prompts)
+        candidates = recipe_candidates(out, model, prompts, post=False)
         if not any(c["prompt"] == "prompteol" and c["cp"] is None for c in candidates):
             continue
         chosen = choose_recipe(candidates)

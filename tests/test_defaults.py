@@ -10,8 +10,10 @@ import pytest
 from experiments.recipe_steps import as_recipe, choose_recipe, recipe_candidates
 from experiments.report_steps import choose
 
-from cpembed import BEST_RECIPE, DEFAULT_CP, PAPER_CP, CPConfig, CPEncoder, default_cp
+from cpembed import DEFAULT_CP, PAPER_CP, CPConfig, CPEncoder, default_cp
+from cpembed.config import MODEL_RECIPES
 from cpembed.evaluation.search import label
+from cpembed.postprocess import packaged_fit
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 SEARCHED = sorted(p.parent for p in RESULTS.glob("*/*/grid_raw.json") if (p.parent / "grid.json").is_file())
@@ -33,14 +35,24 @@ def test_unsearched_models_get_the_papers_settings(tiny_lm):
 
 def test_a_default_of_no_cp_gives_plain_embeddings(tiny_lm, monkeypatch):
     monkeypatch.setitem(DEFAULT_CP, (tiny_lm.name, "prompteol"), None)
-    assert CPEncoder(tiny_lm).cp is None
+    assert CPEncoder(tiny_lm, recipe=None).cp is None
 
 
 @pytest.mark.parametrize("model", sorted({folder.parent.name for folder in SEARCHED}))
-def test_best_recipes_follow_the_rule(model):
+def test_recipes_follow_the_rule(model):
+    """Each packaged recipe is the rule's choice on the dev files, its fit the chosen post-processing."""
     candidates = recipe_candidates(RESULTS, model, ("prompteol", "cot", "knowledge", "ck"))
-    assert model in BEST_RECIPE, f"{model} was searched: add the rule's recipe to BEST_RECIPE"
-    assert BEST_RECIPE[model] == as_recipe(choose_recipe(candidates))
+    assert model in MODEL_RECIPES, f"{model} was searched: add the rule's recipes to MODEL_RECIPES"
+    for name, fast in (("best", False), ("fast", True)):
+        chosen, shipped = choose_recipe(candidates, fast), MODEL_RECIPES[model][name]
+        rule = as_recipe(chosen)
+        assert (shipped.prompt, shipped.cp, shipped.tp) == (rule.prompt, rule.cp, rule.tp), name
+        if chosen["post"] is None:
+            assert shipped.fit is None, name
+        else:
+            fitted = packaged_fit(shipped.fit)
+            width = "" if fitted.dimensions == fitted.input_dimension else f"-{fitted.dimensions}"
+            assert (fitted.kind + width, fitted.source) == (chosen["post"], "tuning corpus"), name
 
 
 def test_the_recipe_rule_needs_a_gain_on_raw_text():
@@ -61,6 +73,10 @@ def test_the_recipe_rule_needs_a_gain_on_raw_text():
     assert choose_recipe([plain, only_senteval, both]) is both
     worse_mean = candidate("knowledge", None, 50.0, 71.5)  # better on raw text alone
     assert choose_recipe([plain, worse_mean]) is plain
+    single = candidate("cot", CPConfig(7, 4.0), 63.0, 70.5)
+    assert choose_recipe([plain, both, single]) is both  # CK runs two prompts: not a "fast" candidate
+    assert choose_recipe([plain, both, single], fast=True) is single
+    assert choose_recipe([plain, both], fast=True) is plain
 
 
 def test_the_size_table_reads_each_searched_prompt_and_the_paper():

@@ -113,8 +113,9 @@ def test_cp_changes_embeddings_and_none_is_plain(tiny_lm, prompt, template, laye
     assert np.abs(plain - steered).max() > 1e-2
 
 
-def test_cp_is_on_by_default_with_the_table_values(tiny_lm):
-    assert CPEncoder(tiny_lm).cp == PAPER_CP["prompteol"] == CPConfig(layer=5, alpha=2.0)
+def test_a_chosen_prompt_gets_cp_from_the_table(tiny_lm):
+    assert CPEncoder(tiny_lm, recipe=None).cp == PAPER_CP["prompteol"] == CPConfig(layer=5, alpha=2.0)
+    assert CPEncoder(tiny_lm, prompt="prompteol").cp == PAPER_CP["prompteol"]  # a prompt given: no recipe
     with pytest.raises(ValueError, match=r"CP layer 7 is out of range for a 6-layer model: use 1\.\.6"):
         CPEncoder(tiny_lm, prompt="knowledge")  # the paper's Knowledge default, l=7, is too deep here
 

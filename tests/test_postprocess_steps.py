@@ -135,3 +135,31 @@ def test_cli_demonstration_search_reads_no_test_split(folders, tiny_model_dir, m
     (out / "demonstrations.json").rename(out / "tiny" / "prompteol" / "demonstrations.json")
     page = "\n".join(demonstration_markdown(out, ["tiny"], ["prompteol"]))
     assert page.count("\n| ") == 2 + len(step["candidates"]) and f"{step['none']['score']:.2f}" in page
+
+
+def test_the_recipes_test_scores_the_packaged_fit_against_plain_prompteol(folders, tiny_models, monkeypatch):
+    from experiments import default_steps
+
+    from cpembed import CPConfig, CPEncoder, Recipe
+    from cpembed.config import MODEL_RECIPES
+    from cpembed.postprocess import fit
+
+    data, raw, beyond, out = folders
+    lm = tiny_models["llama"]
+    best = Recipe("prompteol", CPConfig(layer=2), fit="tiny.npz", dtype="float32", about="whitened")
+    monkeypatch.setitem(MODEL_RECIPES, "tiny", {"best": best, "fast": best})
+    encoder = CPEncoder(lm, cp=CPConfig(layer=2))
+    corpus = tuning_corpus(data, beyond, steps.PER_SOURCE)
+    shipped = fit(encoder.encode(corpus), "whiten", encoder.settings().digest(), 4, source="tuning corpus")
+    monkeypatch.setattr(default_steps, "packaged_fit", lambda name: {"tiny.npz": shipped}[name])
+    step = default_steps.run_recipes_test("tiny", lm, data, raw, beyond, out, batch_size=4)
+    names = [r["row"] for r in step["rows"]]
+    assert names == ["plain PromptEOL", "best", "best without CP", "best without post-processing"]
+    assert set(step["comparisons"]) == {f"best - {other}" for other in names if other != "best"}
+    # the packaged fit's rows are what `CPEncoder(recipe="best")` gives: score them by hand on one task
+    pooled = steps.pooled_tasks(data, raw)["STSBenchmark-raw"]
+    rows = shipped.apply(encoder.encode(pooled[0] + pooled[1]))
+    expected = steps.spearman(steps.paired_cosine(rows[: len(pooled[0])], rows[len(pooled[0]) :]), pooled[2])
+    best_row = next(r for r in step["rows"] if r["row"] == "best")
+    assert best_row["STSBenchmark-raw"] == pytest.approx(100 * expected, abs=1e-3)
+    assert "| **best** |" in "\n".join(default_steps.recipes_markdown(out, ["tiny"]))

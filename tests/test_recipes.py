@@ -1,30 +1,61 @@
-"""`CPEncoder(recipe="best")` and `--recipe best`: one name for a model's whole best way to embed."""
+"""Recipes: one name for a model's whole way to embed (prompt, CP, TP, post-processing), and the
+default: `CPEncoder()` is the model's best recipe unless the caller chooses the parts."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from conftest import SENTENCES, assert_same_embeddings
-from cpembed import BEST_RECIPE, PAPER_CP, CPConfig, CPEncoder, Recipe, TPConfig, recipe
+from cpembed import CPConfig, CPEncoder, Recipe, TPConfig, recipe
 from cpembed.cli import main
+from cpembed.config import MODEL_RECIPES, RECIPES, UNSEARCHED_RECIPE
 from cpembed.errors import InvalidValueError
+from cpembed.postprocess import BUILT_IN_SENTENCES, fit
+
+BEST = Recipe("cot", CPConfig(layer=3, alpha=2.0), TPConfig(last=3), about="cot, l=3")
+FAST = Recipe("prompteol", CPConfig(layer=2, alpha=1.0), about="prompteol, l=2")
 
 
-def test_a_searched_models_recipe_sets_prompt_cp_and_tp(tiny_lm, monkeypatch):
-    chosen = Recipe("cot", CPConfig(layer=3, alpha=2.0), TPConfig(last=3))
-    monkeypatch.setitem(BEST_RECIPE, tiny_lm.name, chosen)
-    encoder = CPEncoder(tiny_lm, recipe="best")
-    assert (encoder.prompt.name, encoder.cp, encoder.tp) == ("cot", chosen.cp, chosen.tp)
-    by_hand = CPEncoder(tiny_lm, "cot", cp=chosen.cp, tp=chosen.tp)
+@pytest.fixture
+def searched(tiny_lm, monkeypatch):
+    monkeypatch.setitem(MODEL_RECIPES, tiny_lm.name, {"best": BEST, "fast": FAST})
+    return tiny_lm
+
+
+def test_the_default_is_the_models_best_recipe(searched):
+    encoder = CPEncoder(searched)
+    assert (encoder.recipe_name, encoder.prompt.name, encoder.cp, encoder.tp) == ("best", "cot", BEST.cp, BEST.tp)
+    by_hand = CPEncoder(searched, "cot", cp=BEST.cp, tp=BEST.tp)
+    assert by_hand.recipe is None
     assert_same_embeddings(encoder.encode(SENTENCES), by_hand.encode(SENTENCES))
     assert encoder.settings().digest() == by_hand.settings().digest()  # the cache and Ray see one setting
+    fast = CPEncoder(searched, recipe="fast")
+    assert (fast.prompt.name, fast.cp, fast.tp) == ("prompteol", FAST.cp, None)
+    assert "best for" in encoder.describe_recipe() and "cot, l=3" in encoder.describe_recipe()
 
 
-def test_an_unsearched_model_gets_the_papers_best_recipe(tiny_lm):
-    assert recipe("some/other/model") == Recipe("ck", PAPER_CP["ck"])
-    with pytest.raises(InvalidValueError, match="CP layer 7 is out of range for a 6-layer model"):
-        CPEncoder(tiny_lm, recipe="best")  # the paper's l=7 was chosen for a 32-layer model
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"prompt": "prompteol"},
+        {"cp": None},
+        {"cp": CPConfig(layer=2)},
+        {"tp": TPConfig(last=2)},
+        {"output_layer": -2},
+        {"demonstrations": [("A horse.", "Horse")]},
+        {"query_prompt": "prompteol"},
+        {"recipe": None},
+    ],
+)
+def test_choosing_any_part_turns_the_default_recipe_off(searched, given):
+    encoder = CPEncoder(searched, **given)
+    assert encoder.recipe is None and encoder.postprocess is None
+    assert encoder.describe_recipe() == "recipe: none (the settings given)"
 
 
 @pytest.mark.parametrize(
@@ -33,29 +64,70 @@ def test_an_unsearched_model_gets_the_papers_best_recipe(tiny_lm):
         ({"prompt": "cot"}, "prompt"),
         ({"cp": None}, "cp"),
         ({"tp": TPConfig(last=3)}, "tp"),
-        ({"cp": PAPER_CP["cot"]}, "cp"),
+        ({"output_layer": -1}, "output_layer"),
     ],
 )
-def test_a_recipe_with_its_own_parts_is_refused(tiny_lm, given, named):
-    with pytest.raises(InvalidValueError, match=rf"sets the prompt, CP and TP: drop {named}\b"):
-        CPEncoder(tiny_lm, recipe="best", **given)
+def test_a_named_recipe_with_its_own_parts_is_refused(searched, given, named):
+    with pytest.raises(InvalidValueError, match=rf"output layer: drop {named}\b"):
+        CPEncoder(searched, recipe="best", **given)
 
 
 def test_an_unknown_recipe_names_the_known_ones(tiny_lm):
-    with pytest.raises(InvalidValueError, match="recipe must be one of best"):
+    with pytest.raises(InvalidValueError, match="recipe must be one of best, fast"):
         CPEncoder(tiny_lm, recipe="fastest")
 
 
-def test_the_cli_takes_a_recipe_and_refuses_it_beside_its_parts(tiny_model_dir, monkeypatch):
-    monkeypatch.setitem(BEST_RECIPE, tiny_model_dir, Recipe("cot", CPConfig(layer=2, alpha=1.0)))
+def test_an_unsearched_model_gets_plain_prompteol_centered_on_the_built_in_sentences(tiny_lm, caplog):
+    assert recipe("some/other/model", "best") == recipe("some/other/model", "fast") == UNSEARCHED_RECIPE
+    with caplog.at_level(logging.WARNING, logger="cpembed"):
+        encoder = CPEncoder(tiny_lm)
+    assert "no recipe has been searched" in caplog.text and "cpembed fit" in caplog.text
+    assert (encoder.prompt.name, encoder.cp, encoder.postprocess.kind) == ("prompteol", None, "center")
+    plain = CPEncoder(tiny_lm, cp=None)
+    mean = plain.encode(BUILT_IN_SENTENCES).astype(np.float64).mean(axis=0)
+    assert_same_embeddings(encoder.encode(SENTENCES), plain.encode(SENTENCES) - mean)
+    assert len(BUILT_IN_SENTENCES) == len(set(BUILT_IN_SENTENCES)) >= 100
+
+
+def test_a_recipes_packaged_fit_fixes_its_dtype_and_refuses_another(tiny_model_dir, tiny_lm, monkeypatch):
+    """A recipe's fit belongs to one dtype: the recipe loads the model in it, and refuses another."""
+    import cpembed.encoder
+
+    shipped = Recipe("prompteol", None, fit="tiny.npz", dtype="float32", about="whitened")
+    monkeypatch.setitem(MODEL_RECIPES, tiny_model_dir, dict.fromkeys(RECIPES, shipped))
+    reference = CPEncoder(tiny_model_dir, cp=None, dtype="float32")
+    rows = reference.encode(BUILT_IN_SENTENCES)
+    whitening = fit(rows, "whiten", reference.settings().digest(), 8)
+    monkeypatch.setattr(cpembed.encoder, "packaged_fit", lambda name: {"tiny.npz": whitening}[name])
+    encoder = CPEncoder(tiny_model_dir)  # dtype unset: the fit's
+    assert encoder.postprocess is whitening and encoder.embedding_dimension == 8
+    assert_same_embeddings(encoder.encode(SENTENCES), whitening.apply(reference.encode(SENTENCES)))
+    with pytest.raises(InvalidValueError, match="use dtype='float32', or recipe=None, or fit your own"):
+        CPEncoder(tiny_model_dir, dtype="bfloat16")
+    assert CPEncoder(tiny_model_dir, postprocess=None).postprocess is None  # the recipe without its fit
+
+
+def test_every_packaged_fit_belongs_to_a_recipe():
+    named = {r.fit for recipes in MODEL_RECIPES.values() for r in recipes.values() if r.fit not in (None, "center")}
+    shipped = {p.name for p in (Path(__import__("cpembed").__file__).parent / "fits").glob("*.npz")}
+    assert named == shipped
+    for recipes in MODEL_RECIPES.values():
+        assert set(recipes) == set(RECIPES)
+        for r in recipes.values():
+            assert r.about and (r.fit in (None, "center") or r.dtype == "float32")
+
+
+def test_the_cli_uses_the_recipe_says_so_and_refuses_it_beside_its_parts(tiny_model_dir, monkeypatch):
+    monkeypatch.setitem(MODEL_RECIPES, tiny_model_dir, dict.fromkeys(RECIPES, Recipe("cot", CPConfig(2), about="c")))
     run = CliRunner().invoke
-    done = run(main, ["similarity", "A cat sits.", "A dog runs.", "--model", tiny_model_dir, "--recipe", "best"])
+    done = run(main, ["similarity", "A cat sits.", "A dog runs.", "--model", tiny_model_dir])
     assert done.exit_code == 0, done.output
-    expected = CPEncoder(tiny_model_dir, "cot", cp=CPConfig(layer=2, alpha=1.0)).similarity(
-        "A cat sits.", "A dog runs."
-    )
-    assert f"{expected[0, 0]:.4f}" in done.output
-    for extra in (["--prompt", "ck"], ["--no-cp"], ["--layer", "3"], ["--tp-layers", "2-3"]):
+    expected = CPEncoder(tiny_model_dir, "cot", cp=CPConfig(layer=2)).similarity("A cat sits.", "A dog runs.")
+    assert f"{expected[0, 0]:.4f}" in done.stdout
+    assert f"cpembed: recipe: best for {tiny_model_dir}: c" in done.stderr
+    plain = run(main, ["similarity", "A cat sits.", "A dog runs.", "--model", tiny_model_dir, "--recipe", "none"])
+    assert "recipe:" not in plain.stderr
+    for extra in (["--prompt", "ck"], ["--no-cp"], ["--layer", "3"], ["--tp-layers", "2-3"], ["--output-layer", "-1"]):
         refused = run(main, ["similarity", "a", "b", "--model", tiny_model_dir, "--recipe", "best", *extra])
         assert refused.exit_code == 2 and f"drop {extra[0]}" in refused.output
 
@@ -63,6 +135,17 @@ def test_the_cli_takes_a_recipe_and_refuses_it_beside_its_parts(tiny_model_dir, 
 def test_ray_runs_resolve_the_recipe_before_the_workers_start():
     from cpembed.distributed import _encoder_arguments, requested_settings
 
-    settings = requested_settings({"model": "smollm2-135m", "recipe": "best"})
-    best = BEST_RECIPE["smollm2-135m"]
-    assert settings["prompt"] == best.prompt and _encoder_arguments(settings)["cp"] == best.cp
+    settings = requested_settings({"model": "smollm2-135m"})
+    best = MODEL_RECIPES["smollm2-135m"]["best"]
+    assert (settings["recipe"], settings["prompt"], settings["dtype"]) == ("best", best.prompt, "float32")
+    assert settings["postprocess"] == best.fit
+    assert _encoder_arguments(settings) | {"device": None} == {
+        "model": "smollm2-135m",
+        "dtype": "float32",
+        "device": None,
+        "max_length": 512,
+        "recipe": "best",
+        "postprocess": "auto",
+    }
+    plain = requested_settings({"model": "smollm2-135m", "recipe": None, "cp": None})
+    assert "recipe" not in plain and _encoder_arguments(plain)["postprocess"] is None

@@ -158,63 +158,128 @@ def default_cp(model: str, prompt: str) -> CPConfig | None:
 
 @dataclass(frozen=True)
 class Recipe:
-    """A whole way to embed with one model: the prompt, its CP setting and its Token Prepending.
+    """A whole way to embed with one model: the prompt, its CP setting, its Token Prepending and
+    its post-processing.
 
     Args:
         prompt: a prompt name ("prompteol", "cot", "knowledge", "ck").
         cp: the CP setting; None = the plain prompt embedding.
         tp: the Token Prepending setting; None = none.
+        fit: the post-processing: the file name of a fit packaged with cpembed (`cpembed/fits/`),
+            "center" (centering fitted when the model loads, on cpembed's built-in sentences), or
+            None (none).
+        dtype: the dtype a packaged fit was made in: the recipe runs in it unless another is asked
+            for, and then the fit is refused (a fit belongs to one dtype's embeddings).
+        about: what it is and what it scored, in one line, for the commands to print.
     """
 
     prompt: str
     cp: CPConfig | None
     tp: TPConfig | None = None
+    fit: str | None = None
+    dtype: str | None = None
+    about: str = ""
 
 
-# The recipe names `CPEncoder(recipe=...)` and `--recipe` take.
-RECIPES = ("best",)
+# The recipe names `CPEncoder(recipe=...)` and `--recipe` take. "best" is the default whenever the
+# prompt, CP, TP and output layer are all left to cpembed; "fast" is the best single-prompt recipe.
+RECIPES = ("best", "fast")
 
-# The best recipe of each searched model, chosen on dev splits by the rule in
-# `experiments/recipe_steps.py` (`choose_recipe`) from every prompt's plain embedding, its default CP
-# setting, Token Prepending with and without CP where it ran, and a searched auxiliary prompt where
-# one beat the paper's (docs/RESULTS.md, "Recipes").
-BEST_RECIPE: dict[str, Recipe] = {
-    # 76.49 (75.40, 77.59), against plain PromptEOL's 70.44: CK's layer sweep's best layer, before
-    # the paper's grid (l=3..7); CK's grid default (NR l=7) follows at 75.79.
-    "smollm2-135m": Recipe("ck", CPConfig(layer=1, alpha=3.0)),
+# Each searched model's recipes, chosen on dev splits only (docs/RESULTS.md, "Recipes" and
+# "Fitted post-processing"): the best dev mean (SentEval STS-B dev and raw STS-B dev) among every
+# candidate that beats plain PromptEOL on both, post-processing included. The fits were made on the
+# tuning corpus (`cpembed.evaluation.corpus`, 2,400 unlabelled sentences of tuning splits) in float32
+# by `python -m experiments --ship-fits`; their arrays are derived statistics, not the sentences.
+MODEL_RECIPES: dict[str, dict[str, Recipe]] = {
+    "smollm2-135m": {
+        # dev mean 79.23 against plain PromptEOL's 70.44 (CK + its default CP, whitened to 128).
+        "best": Recipe(
+            "ck",
+            DEFAULT_CP[("smollm2-135m", "ck")],
+            fit="smollm2-135m-best.npz",
+            dtype="float32",
+            about="CK (two prompts) with CP-NR at l=7, whitened to 128 dimensions",
+        ),
+        # dev mean 78.78: the best single-prompt candidate (PromptEOL + its default CP, whitened to 128).
+        "fast": Recipe(
+            "prompteol",
+            DEFAULT_CP[("smollm2-135m", "prompteol")],
+            fit="smollm2-135m-fast.npz",
+            dtype="float32",
+            about="PromptEOL with CP-NS at l=3, alpha=1, whitened to 128 dimensions",
+        ),
+    },
+    # Post-processing has not been searched on the Qwen models yet: their recipes are the raw ones.
     # 75.05 (74.81, 75.28; bfloat16), against plain PromptEOL's 71.34; the same CP without TP scores
     # 74.74 (float32 grid), 74.57 in the TP run's own bfloat16; CK with both follows at 74.90.
-    "qwen2.5-coder-0.5b": Recipe("cot", DEFAULT_CP[("qwen2.5-coder-0.5b", "cot")], TPConfig(last=7, first=2)),
+    "qwen2.5-coder-0.5b": dict.fromkeys(
+        RECIPES,
+        Recipe(
+            "cot",
+            DEFAULT_CP[("qwen2.5-coder-0.5b", "cot")],
+            TPConfig(last=7, first=2),
+            about="Pretended CoT with CP-NS at l=6, alpha=4, and Token Prepending at layers 2-7; no post-processing",
+        ),
+    ),
     # 80.84 (80.98, 80.70; bfloat16), against plain PromptEOL's 78.51: the layer sweep's best layer,
     # far past the paper's grid (l=3..7), where PromptEOL's grid default gains nothing; Pretended
     # CoT with its default CP follows at 79.76.
-    "qwen2.5-coder-1.5b": Recipe("prompteol", CPConfig(layer=21, alpha=0.5)),
+    "qwen2.5-coder-1.5b": dict.fromkeys(
+        RECIPES,
+        Recipe(
+            "prompteol",
+            CPConfig(layer=21, alpha=0.5),
+            about="PromptEOL with CP-NS at l=21, alpha=0.5; no post-processing",
+        ),
+    ),
 }
-# A model nobody has searched gets the paper's best recipe on LLaMA2-7B: CK with CP-NS, the
-# seven-task average 78.68 (docs/method.md, Paper results), at PAPER_CP's l=7, alpha=3.
-PAPER_RECIPE = Recipe("ck", PAPER_CP["ck"])
+# The best recipe of each searched model (what `CPEncoder()` uses).
+BEST_RECIPE: dict[str, Recipe] = {model: recipes["best"] for model, recipes in MODEL_RECIPES.items()}
+
+# A model nobody has searched gets plain PromptEOL, centered: centering removes the direction every
+# last-token state shares (unrelated sentences at cosine 0.88 -> 0.23 on SmolLM2-135M, docs/RESULTS.md)
+# and needs no labels; the paper's LLaMA2-7B setting is not a safe guess for another model.
+UNSEARCHED_RECIPE = Recipe(
+    "prompteol",
+    None,
+    fit="center",
+    about="plain PromptEOL, centered on cpembed's built-in sentences (no recipe was searched for this model)",
+)
 
 
 def recipe(model: str, name: str = "best") -> Recipe:
     """The named recipe for a model (built-in name or path)."""
     if name not in RECIPES:
         raise InvalidValueError(f"recipe must be one of {', '.join(RECIPES)}, got {name!r}")
-    return BEST_RECIPE.get(model, PAPER_RECIPE)
+    return MODEL_RECIPES[model][name] if model in MODEL_RECIPES else UNSEARCHED_RECIPE
 
 
-def apply_recipe(model: str, name: str | None, prompt=None, cp="auto", tp=None) -> tuple:
-    """(prompt, cp, tp) as given, or the recipe's when one is named; a recipe fixes all three."""
-    if name is None:
-        return prompt, cp, tp
+def chosen_recipe(
+    model: str, name: str | None, prompt=None, cp="auto", tp=None, output_layer=None, demonstrations=None
+) -> Recipe | None:
+    """The recipe an encoder uses: the named one ("auto": "best" when the prompt, CP, TP, output
+    layer and demonstrations are all left unset), or None when the caller chose those themselves."""
     given = [
-        arg for arg, is_set in (("prompt", prompt is not None), ("cp", cp != "auto"), ("tp", tp is not None)) if is_set
+        arg
+        for arg, is_set in (
+            ("prompt", prompt is not None),
+            ("cp", cp != "auto"),
+            ("tp", tp is not None),
+            ("output_layer", output_layer is not None),
+            ("demonstrations", bool(demonstrations)),
+        )
+        if is_set
     ]
+    if name == "auto":
+        return None if given else recipe(model, "best")
+    if name is None:
+        return None
     if given:
         raise InvalidValueError(
-            f"recipe {name!r} sets the prompt, CP and TP: drop {', '.join(given)}, or drop the recipe to choose them"
+            f"recipe {name!r} sets the prompt, CP, TP and output layer: drop {', '.join(given)}, "
+            "or drop the recipe to choose them"
         )
-    chosen = recipe(model, name)
-    return chosen.prompt, chosen.cp, chosen.tp
+    return recipe(model, name)
 
 
 @dataclass(frozen=True)

@@ -343,44 +343,67 @@ def write_shard(
 def _encoder_arguments(settings: dict) -> dict:
     from .config import CPConfig, TPConfig
 
-    cp = settings["cp"]
-    tp = {"tp": TPConfig(**settings["tp"])} if settings.get("tp") else {}
-    return tp | {
+    common = {
         "model": settings["model"],
-        "prompt": settings["prompt"],
-        "cp": CPConfig(**cp) if cp else None,
-        "output_layer": settings["output_layer"],
         "dtype": settings["dtype"],
         "device": settings.get("device"),
         "max_length": settings["max_length"],
     }
+    if settings.get("recipe"):  # the workers load the recipe's fit from their own cpembed
+        return common | {"recipe": settings["recipe"], "postprocess": "auto" if settings.get("postprocess") else None}
+    cp = settings["cp"]
+    tp = {"tp": TPConfig(**settings["tp"])} if settings.get("tp") else {}
+    return (
+        common
+        | tp
+        | {
+            "prompt": settings["prompt"],
+            "cp": CPConfig(**cp) if cp else None,
+            "output_layer": settings["output_layer"],
+            "recipe": None,
+            "postprocess": None,
+        }
+    )
 
 
 def requested_settings(encoder_options: dict) -> dict:
     """The configuration a run asks for, JSON-ready, resolved the way CPEncoder resolves it."""
-    from .config import VERSION, CPConfig, apply_recipe, default_cp
+    from .config import VERSION, CPConfig, chosen_recipe, default_cp
     from .models import DEFAULT_MODEL
     from .prompts import resolve_prompt
 
     model = str(encoder_options.get("model", DEFAULT_MODEL))
     given = encoder_options.get("prompt"), encoder_options.get("cp", "auto"), encoder_options.get("tp")
-    prompt, cp, tp = apply_recipe(model, encoder_options.get("recipe"), *given)
+    name = encoder_options.get("recipe", "auto")
+    chosen = chosen_recipe(model, name, *given, encoder_options.get("output_layer"))
+    prompt, cp, tp = (chosen.prompt, chosen.cp, chosen.tp) if chosen else given
     prompt = resolve_prompt(prompt or "prompteol")
     if cp == "auto":
         cp = default_cp(model, prompt.name)
     if cp is not None and not isinstance(cp, CPConfig):
         raise InvalidTypeError(f"cp must be a CPConfig, None or 'auto', got {type_name(cp)}")
     output_layer = encoder_options.get("output_layer")
-    return {
-        "model": model,
-        "prompt": prompt.templates[0].text if prompt.name == "custom" else prompt.name,
-        "cp": asdict(cp) if cp else None,
-        "output_layer": prompt.output_layer if output_layer is None else output_layer,
-        "dtype": encoder_options.get("dtype") or "float32",
-        "device": encoder_options.get("device"),
-        "max_length": encoder_options.get("max_length", 512),
-        "cpembed": VERSION,
-    } | ({"tp": asdict(tp)} if tp else {})
+    dtype = encoder_options.get("dtype")
+    if chosen and chosen.dtype and dtype in (None, "auto"):
+        dtype = chosen.dtype
+    post = encoder_options.get("postprocess", "auto")
+    recipe = {}
+    if chosen:
+        recipe = {"recipe": "best" if name == "auto" else name, "postprocess": chosen.fit if post == "auto" else None}
+    return (
+        {
+            "model": model,
+            "prompt": prompt.templates[0].text if prompt.name == "custom" else prompt.name,
+            "cp": asdict(cp) if cp else None,
+            "output_layer": prompt.output_layer if output_layer is None else output_layer,
+            "dtype": dtype or "float32",
+            "device": encoder_options.get("device"),
+            "max_length": encoder_options.get("max_length", 512),
+            "cpembed": VERSION,
+        }
+        | ({"tp": asdict(tp)} if tp else {})
+        | recipe
+    )
 
 
 def _differences(old: dict, new: dict) -> list[str]:
@@ -462,8 +485,10 @@ def embed_files(
         raise InvalidValueError("cpus_per_worker must be > 0 and gpus_per_worker >= 0")
     if encoder_options.get("dtype") in (None, "auto"):
         # Decided here, once, so that every worker computes in the same dtype: workers' hardware
-        # is not known to the driver, so "auto" means bfloat16 on GPU workers, float32 on CPUs.
-        encoder_options["dtype"] = "bfloat16" if gpus_per_worker else "float32"
+        # is not known to the driver, so "auto" means bfloat16 on GPU workers, float32 on CPUs,
+        # unless a recipe's fit fixes it.
+        pinned = requested_settings({**encoder_options, "dtype": "auto"})["dtype"]
+        encoder_options["dtype"] = pinned if pinned != "auto" else ("bfloat16" if gpus_per_worker else "float32")
     settings = requested_settings(encoder_options)
     shards, empty, described = plan(list(inputs), text_field, id_field, rows_per_shard)
     manifest = {

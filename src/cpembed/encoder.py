@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import warnings
@@ -14,12 +15,14 @@ import torch
 from tqdm.auto import tqdm
 
 from . import engine
-from .config import VERSION, CPConfig, EncoderSettings, TPConfig, apply_recipe, default_cp
+from .config import VERSION, CPConfig, EncoderSettings, TPConfig, chosen_recipe, default_cp
 from .errors import InvalidTypeError, InvalidValueError
 from .models import DEFAULT_MODEL, LanguageModel, declared_num_layers, load_model, resolve_device, resolve_dtype
-from .postprocess import PostProcess
+from .postprocess import BUILT_IN_SENTENCES, PostProcess, fit, packaged_fit
 from .prompts import Prompt, resolve_prompt, warn_cut
 from .validation import integer, type_name
+
+logger = logging.getLogger(__name__)
 
 
 class CPEncoder:
@@ -38,9 +41,12 @@ class CPEncoder:
         device: "cpu", "cuda", ...; None picks CUDA when available.
         max_length: token budget of one prompt; longer sentences are cut, the template never.
         tp: a `TPConfig` adds Token Prepending to the normal prompt (composes with CP); None: none.
-        recipe: "best" takes the prompt, CP and TP of the model's best recipe (`cpembed.BEST_RECIPE`,
-            chosen on dev splits; the paper's CK with CP for a model nobody has searched). It fixes
-            those three, so it cannot be given with `prompt`, `cp` or `tp`.
+        recipe: "auto" (the default) is the model's best recipe (`cpembed.MODEL_RECIPES`: prompt,
+            CP, TP and post-processing chosen on dev splits) whenever prompt, cp, tp, output_layer,
+            demonstrations and the query and document prompts are all left unset, and none
+            otherwise; "best" or "fast" (the best single-prompt recipe) name one, and then those
+            arguments cannot be given; None: no recipe (PromptEOL and its default CP unless given).
+            A model without a searched recipe gets plain PromptEOL, centered (logged once).
         query_prompt, document_prompt: the prompts of `encode_query` and `encode_document` (names
             or templates, as `prompt`); None is `prompt`. They share this encoder's CP setting and
             output layer, so that query and document vectors stay comparable.
@@ -51,6 +57,7 @@ class CPEncoder:
         postprocess: a fitted centering or whitening (`cpembed.postprocess`), or the path of one
             saved by `cpembed fit`; applied to every row `encode` gives. It must have been fitted
             with these exact settings (the same digest as `settings()`), else it is refused.
+            "auto" (the default): the recipe's fit, or none without a recipe; None: none.
         padding_side, engine: accepted for compatibility and ignored (a FutureWarning says so):
             cpembed has one engine (engine.py), whose masks make the padding side irrelevant.
 
@@ -74,9 +81,9 @@ class CPEncoder:
         query_prompt: str | Prompt | None = None,
         document_prompt: str | Prompt | None = None,
         tp: TPConfig | None = None,
-        recipe: Literal["best"] | None = None,
+        recipe: Literal["auto", "best", "fast"] | None = "auto",
         demonstrations: Sequence[tuple[str, str]] | None = None,
-        postprocess: PostProcess | str | os.PathLike | None = None,
+        postprocess: PostProcess | str | os.PathLike | Literal["auto"] | None = "auto",
     ) -> None:
         for name, value, choices in (
             ("padding_side", padding_side, ("right", "left")),
@@ -92,7 +99,16 @@ class CPEncoder:
                 )
         name = model.name if isinstance(model, LanguageModel) else model
         name = os.fspath(name) if isinstance(name, os.PathLike) else name  # what the defaults tables key on
-        prompt, cp, tp = apply_recipe(name, recipe, prompt, cp, tp)
+        roles_given = query_prompt is not None or document_prompt is not None
+        self.recipe_name = None if roles_given and recipe == "auto" else recipe
+        self.recipe = chosen_recipe(name, self.recipe_name, prompt, cp, tp, output_layer, demonstrations)
+        if self.recipe is None:
+            self.recipe_name = None
+        else:
+            self.recipe_name = "best" if self.recipe_name == "auto" else self.recipe_name
+            prompt, cp, tp = self.recipe.prompt, self.recipe.cp, self.recipe.tp
+            if self.recipe.dtype and dtype in (None, "auto") and not isinstance(model, LanguageModel):
+                dtype = self.recipe.dtype  # its fit was made in this dtype
         self.prompt = resolve_prompt("prompteol" if prompt is None else prompt).with_demonstrations(demonstrations)
         roles = {role: given for role, given in (("query", query_prompt), ("document", document_prompt)) if given}
         for role, given in roles.items():
@@ -134,9 +150,12 @@ class CPEncoder:
             role: CPEncoder(self.lm, given, cp=self.cp, output_layer=self.output_layer, max_length=max_length, tp=tp)
             for role, given in roles.items()
         }
+        self.postprocess = None  # until it is resolved: fitting one encodes raw rows
         self.postprocess = self._checked_postprocess(postprocess)
 
     def _checked_postprocess(self, postprocess) -> PostProcess | None:
+        if isinstance(postprocess, str) and postprocess == "auto":
+            return self._recipe_postprocess()
         if postprocess is None:
             return None
         if isinstance(postprocess, (str, os.PathLike)):
@@ -148,6 +167,35 @@ class CPEncoder:
             raise InvalidValueError("postprocess cannot be combined with a query or document prompt of its own")
         postprocess.check(self.settings().digest())
         return postprocess
+
+    def _recipe_postprocess(self) -> PostProcess | None:
+        """The recipe's fit: packaged with cpembed, or centering on the built-in sentences."""
+        if self.recipe is None or self.recipe.fit is None:
+            return None
+        if self.recipe.fit == "center":
+            logger.warning(
+                "cpembed: no recipe has been searched for %s: plain PromptEOL, centered on %d built-in "
+                "sentences; `cpembed fit` on your own text (whitening) usually does better",
+                self.lm.name,
+                len(BUILT_IN_SENTENCES),
+            )
+            rows = self.encode(BUILT_IN_SENTENCES, show_progress_bar=False)
+            return fit(rows, "center", self.settings().digest(), source="built-in sentences")
+        packaged = packaged_fit(self.recipe.fit)
+        if packaged.settings != self.settings().digest():
+            raise InvalidValueError(
+                f"the {self.recipe_name!r} recipe of {self.lm.name} comes with a whitening fitted in "
+                f"{self.recipe.dtype} on cpembed's packaged weights, and these settings differ (dtype "
+                f"{str(self.lm.dtype).removeprefix('torch.')}): use dtype={self.recipe.dtype!r}, or recipe=None, "
+                "or fit your own with `cpembed fit` and pass it as postprocess="
+            )
+        return packaged
+
+    def describe_recipe(self) -> str:
+        """One line: the recipe this encoder uses and what it is, or that it uses none."""
+        if self.recipe is None:
+            return "recipe: none (the settings given)"
+        return f"recipe: {self.recipe_name} for {self.lm.name}: {self.recipe.about}"
 
     def __repr__(self) -> str:
         return (

@@ -13,9 +13,11 @@ refuses to be applied to another.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +29,12 @@ from .validation import integer
 Kind = Literal["center", "whiten"]
 KINDS: tuple[Kind, ...] = ("center", "whiten")
 FORMAT = 1  # the file layout's version
+
+# What a model without a recipe is centered on: 120 short everyday sentences on many topics, written
+# for cpembed (no evaluation data), enough to find the direction every embedding shares.
+BUILT_IN_SENTENCES: list[str] = (
+    resources.files("cpembed").joinpath("data", "sentences.txt").read_text(encoding="utf-8").splitlines()
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,3 +161,10 @@ def fit(
     floor = max(eigenvalues.max(), 1e-12) * 1e-6
     transform = vectors[:, order] / np.sqrt(np.maximum(eigenvalues[order], floor))
     return PostProcess(kind, mean, transform, settings, source, len(x))
+
+
+@functools.cache
+def packaged_fit(name: str) -> PostProcess:
+    """A fit that ships with cpembed (`cpembed/fits/`), the post-processing of a model's recipe."""
+    with resources.as_file(resources.files("cpembed").joinpath("fits", name)) as path:
+        return PostProcess.load(path)

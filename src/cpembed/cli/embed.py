@@ -122,8 +122,11 @@ def _encode_on_ray(inputs, output, normalize, ray_options, options) -> None:
     from ..distributed import embed_files
 
     batch_size = options.pop("batch_size")
-    if options.get("postprocess"):
-        raise click.UsageError("--postprocess is not available with --engine ray yet: apply it to the shards")
+    if options.get("postprocess") not in ("auto", "none"):
+        raise click.UsageError(
+            "--postprocess FILE is not available with --engine ray yet: apply it to the shards "
+            "(the recipe's own fit, --postprocess auto, is)"
+        )
     encoder_options = encoder_arguments(**options)
     summary = embed_files(list(inputs), output, batch_size=batch_size, **ray_options, **encoder_options)
     click.echo(

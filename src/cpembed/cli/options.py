@@ -7,7 +7,7 @@ import functools
 
 import click
 
-from ..config import NORMS, PAPER_CP, RECIPES, TPConfig, apply_recipe, default_cp
+from ..config import NORMS, PAPER_CP, RECIPES, TPConfig, default_cp
 from ..errors import InvalidTypeError, InvalidValueError, ModelNotFoundError
 from ..models import DEFAULT_MODEL
 from ..prompts import PROMPTS, resolve_prompt
@@ -59,9 +59,12 @@ _SITE_OPTIONS = [_SITE_OPTION, click.option("--aux-template", help="Auxiliary pr
 _CP_OPTIONS = [
     click.option(
         "--recipe",
-        type=click.Choice(RECIPES),
-        help="best: the prompt, CP and TP of the model's best recipe, chosen on dev splits (cpembed.BEST_RECIPE); "
-        "not with --prompt, CP flags or --tp-layers.",
+        type=click.Choice(["auto", *RECIPES, "none"]),
+        default="auto",
+        show_default=True,
+        help="The model's recipe: prompt, CP, TP and post-processing chosen on dev splits (`cpembed models`). "
+        "auto: best, unless --prompt, a CP flag, --tp-layers or --output-layer is given; fast: the best "
+        "single-prompt one; none: PromptEOL and its default CP unless given.",
     ),
     click.option("--no-cp", is_flag=True, help="Plain prompt embeddings, without Contrastive Prompting."),
     click.option(
@@ -78,7 +81,9 @@ _CP_OPTIONS = [
 _POSTPROCESS_OPTION = click.option(
     "--postprocess",
     type=click.Path(dir_okay=False),
-    help="A centering or whitening fitted with `cpembed fit` for exactly these settings (.npz).",
+    default="auto",
+    help="A centering or whitening fitted with `cpembed fit` for exactly these settings (.npz); "
+    "auto (the default): the recipe's; none: no post-processing.",
 )
 
 
@@ -115,9 +120,12 @@ def build_encoder(query_prompt=None, document_prompt=None, **options):
 
     settings = encoder_arguments(**options)
     try:
-        return CPEncoder(**settings, query_prompt=query_prompt, document_prompt=document_prompt)
+        encoder = CPEncoder(**settings, query_prompt=query_prompt, document_prompt=document_prompt)
     except (InvalidValueError, InvalidTypeError, ModelNotFoundError) as error:
         raise click.UsageError(str(error)) from error  # a flag's value, checked before any weight is read
+    if encoder.recipe is not None:
+        click.echo(f"cpembed: {encoder.describe_recipe()}", err=True)
+    return encoder
 
 
 def split_batch_size(options: dict) -> tuple[dict, int]:
@@ -139,7 +147,7 @@ def encoder_arguments(
     device,
     max_length,
     tp_layers=None,
-    recipe=None,
+    recipe="none",
     postprocess=None,
 ) -> dict:
     """CPEncoder's keyword arguments from the encoder flags, without loading the model."""
@@ -147,16 +155,24 @@ def encoder_arguments(
     overrides = {k: v for k, v in given.items() if v is not None}
     if no_cp and overrides:
         raise click.UsageError(f"--no-cp cannot be combined with --{', --'.join(overrides).replace('_', '-')}")
-    if recipe is not None:
-        flags = [
-            flag for flag, value in (("--prompt", prompt), ("--no-cp", no_cp), ("--tp-layers", tp_layers)) if value
-        ]
-        flags += [f"--{k.replace('_', '-')}" for k in overrides]
-        if flags:
-            raise click.UsageError(f"--recipe sets the prompt, CP and TP: drop {', '.join(flags)}, or drop --recipe")
-        prompt, cp, tp = apply_recipe(model, recipe)
-        arguments = dict(model=model, prompt=prompt, cp=cp, output_layer=output_layer, dtype=dtype, device=device)
-        return arguments | {"max_length": max_length} | ({"tp": tp} if tp else {}) | _postprocess(postprocess)
+    flags = [
+        flag
+        for flag, value in (
+            ("--prompt", prompt),
+            ("--no-cp", no_cp),
+            ("--tp-layers", tp_layers),
+            ("--output-layer", output_layer is not None),
+        )
+        if value
+    ]
+    flags += [f"--{k.replace('_', '-')}" for k in overrides]
+    common = dict(model=model, dtype=dtype, device=device, max_length=max_length) | _postprocess(postprocess)
+    if recipe in RECIPES and flags:
+        raise click.UsageError(
+            f"--recipe {recipe} sets the prompt, CP, TP and output layer: drop {', '.join(flags)}, or drop --recipe"
+        )
+    if recipe in RECIPES or (recipe == "auto" and not flags):
+        return common | {"recipe": recipe}
     prompt = prompt or "prompteol"
     cp = None
     if not no_cp:
@@ -165,19 +181,19 @@ def encoder_arguments(
         cp = dataclasses.replace(base, **overrides) if base else None
         if alpha is not None and cp is not None:
             _check_alpha_used(cp, model, name, from_table=norm is None)
-    arguments = dict(
-        model=model, prompt=prompt, cp=cp, output_layer=output_layer, dtype=dtype, device=device, max_length=max_length
-    )
+    arguments = common | dict(prompt=prompt, cp=cp, output_layer=output_layer, recipe=None)
     if tp_layers:
         try:
             arguments["tp"] = TPConfig.parse(tp_layers)
         except InvalidValueError as error:
             raise click.UsageError(f"--tp-layers: {error}") from error
-    return arguments | _postprocess(postprocess)
+    return arguments
 
 
 def _postprocess(path) -> dict:
-    return {"postprocess": path} if path else {}
+    """None (what the commands without --postprocess pass: a fit or a search needs raw rows) and
+    "none" turn it off; "auto" is the recipe's."""
+    return {"postprocess": None if path in (None, "none") else path}
 
 
 def _check_alpha_used(cp, model: str, prompt: str, from_table: bool) -> None:

@@ -211,7 +211,8 @@ def create_app(
 
     async def health(_request: Request) -> JSONResponse:
         post = {"postprocess": encoder.postprocess.describe()} if encoder.postprocess else {}
-        return JSONResponse({"status": "ok", "model": name, "settings": settings} | post)
+        recipe = {"recipe": encoder.describe_recipe()}
+        return JSONResponse({"status": "ok", "model": name, "settings": settings} | recipe | post)
 
     async def request_error(_request: Request, error: RequestError) -> JSONResponse:
         return error.response()

@@ -1,0 +1,163 @@
+"""Each model's packaged recipes ("best", the default, and "fast"), with their packaged fits, scored
+once on the test splits against plain PromptEOL.
+
+The recipes are chosen on dev splits only (`recipe_steps.choose_recipe`, which
+tests/test_defaults.py checks `cpembed.config.MODEL_RECIPES` against). Test step
+(<results>/<model>/recipes_test.json): the seven STS tasks and raw STS-B test for plain PromptEOL
+and each recipe, the recipe without CP (the same post-processing fitted again on the same tuning
+corpus: CP's own share) and without its post-processing, with 95% paired-bootstrap intervals of
+each difference, and the mean cosine of unrelated pairs. The rows come from the embedding cache
+where the post-processing steps already computed them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cpembed.cache import EmbeddingCache, encode_cached
+from cpembed.config import MODEL_RECIPES, RECIPES, Recipe
+from cpembed.encoder import CPEncoder
+from cpembed.evaluation.corpus import tuning_corpus
+from cpembed.evaluation.sts import RAW_TASKS, STS_TASKS
+from cpembed.postprocess import fit, packaged_fit
+
+from .beyond_steps import _write, timed
+from .postprocess_steps import PER_SOURCE, _unrelated_cosine, compared, pooled_tasks, scored
+
+PLAIN = "plain PromptEOL"
+
+
+def recipe_rows(model: str) -> dict[str, tuple[Recipe, str]]:
+    """The rows scored: name -> (recipe, variant), variant one of "recipe", "without CP", "without post"."""
+    rows = {PLAIN: (Recipe("prompteol", None), "recipe")}
+    for name, recipe in MODEL_RECIPES[model].items():
+        if name != "best" and recipe == MODEL_RECIPES[model]["best"]:
+            continue  # "fast" is "best": one row
+        rows[name] = (recipe, "recipe")
+        if recipe.cp is not None:
+            rows[f"{name} without CP"] = (recipe, "without CP")
+        if recipe.fit is not None:
+            rows[f"{name} without post-processing"] = (recipe, "without post")
+    return rows
+
+
+def run_recipes_test(
+    model: str, lm, data_dir: Path, raw_dir: Path, beyond_root: Path, out: Path, batch_size: int = 16
+) -> dict:
+    path = out / model / "recipes_test.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    started = time.perf_counter()
+    pooled = pooled_tasks(data_dir, raw_dir)
+    corpus = tuning_corpus(data_dir, beyond_root, PER_SOURCE)
+    unique = list(dict.fromkeys(corpus + [s for p in pooled.values() for s in p[0] + p[1]]))
+    row = {s: i for i, s in enumerate(unique)}
+    fit_rows = [row[s] for s in corpus]
+    rows = {}
+    for name, (recipe, variant) in recipe_rows(model).items():
+        encoder = CPEncoder(lm, recipe.prompt, cp=None, tp=recipe.tp)
+        cp = None if variant == "without CP" else recipe.cp
+        vectors = encode_cached(encoder, unique, [cp], EmbeddingCache(), batch_size, True)[0]
+        if recipe.fit is None or variant == "without post":
+            rows[name] = vectors
+            continue
+        shipped = packaged_fit(recipe.fit)
+        if variant == "recipe":
+            shipped.check(encoder.settings(cp).digest(), f"{model}'s {name} recipe")
+            rows[name] = shipped.apply(vectors)
+        else:  # the same post-processing, fitted the same way for the embedding without CP
+            dimensions = None if shipped.dimensions == shipped.input_dimension else shipped.dimensions
+            rows[name] = fit(vectors[fit_rows], shipped.kind, "", dimensions).apply(vectors)
+    cosines, scores = scored(rows, pooled, row)
+    raw_pairs = pooled[RAW_TASKS[0]]
+    comparisons = {}
+    for name in MODEL_RECIPES[model]:
+        if name not in rows:
+            continue
+        for against in (PLAIN, f"{name} without CP", f"{name} without post-processing"):
+            if against in rows:
+                comparisons[f"{name} - {against}"] = compared(scores, cosines, pooled, name, against)
+    result = {
+        "model": model,
+        "recipes": {name: MODEL_RECIPES[model][name].about for name in RECIPES},
+        "rows": [
+            {
+                "row": name,
+                **scores[name],
+                "average": float(np.mean([scores[name][t] for t in STS_TASKS])),
+                "unrelated_cosine": _unrelated_cosine(
+                    vectors, [row[s] for s in raw_pairs[0]], [row[s] for s in raw_pairs[1]]
+                ),
+            }
+            for name, vectors in rows.items()
+        ],
+        "comparisons": comparisons,
+    } | timed(started, lm)
+    _write(path, result)
+    return json.loads(path.read_text())
+
+
+def recipes_markdown(out: Path, models) -> list[str]:
+    """The "Defaults" section of docs/RESULTS.md: each model's recipes on the test splits, MiniLM beside them."""
+    lines = []
+    minilm_path = out / "all-MiniLM-L6-v2" / "sts.json"
+    minilm = json.loads(minilm_path.read_text())["report"] if minilm_path.is_file() else None
+    costs_path = out.parent / "performance" / "recipes.json"
+    costs = json.loads(costs_path.read_text()) if costs_path.is_file() else {}
+    raw = RAW_TASKS[0]
+    for model in models:
+        path = out / model / "recipes_test.json"
+        if not path.is_file():
+            continue
+        step = json.loads(path.read_text())
+        cost = costs.get("models", {}).get(model, {})
+        header = ["row", *STS_TASKS, "avg", "STS-B raw", "unrelated cosine", "sentences/s vs plain"]
+        lines += [
+            f"**{model}** (test splits, scored once; {step.get('dtype', 'float32')}, {step['seconds']:.0f} s)",
+            "",
+            *[f"- {name}: {about}" for name, about in step["recipes"].items()],
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+        ]
+        for r in step["rows"]:
+            mark = "**" if r["row"] in RECIPES else ""
+            speed = f"{cost[r['row']]:.2f}x" if r["row"] in cost else ""
+            cells = " | ".join(f"{r[t]:.2f}" for t in STS_TASKS)
+            lines.append(
+                f"| {mark}{r['row']}{mark} | {cells} | **{r['average']:.2f}** | {r[raw]:.2f} "
+                f"| {r['unrelated_cosine']:.2f} | {speed} |"
+            )
+        if minilm:
+            cells = " | ".join(f"{minilm['tasks'][t]['spearman']:.2f}" for t in STS_TASKS)
+            lines.append(
+                f"| all-MiniLM-L6-v2 (trained) | {cells} | **{minilm['average']:.2f}** "
+                f"| {minilm['tasks'][raw]['spearman']:.2f} | | |"
+            )
+        lines.append("")
+        for name, c in step["comparisons"].items():
+            (a_low, a_high), (r_low, r_high) = c["average interval"], c["raw interval"]
+            lines.append(
+                f"- {name}: seven-task average {c['average']:+.2f} [{a_low:+.2f}, {a_high:+.2f}], "
+                f"raw STS-B test {c['raw']:+.2f} [{r_low:+.2f}, {r_high:+.2f}]."
+            )
+        lines.append("")
+    if not lines:
+        return []
+    return [
+        "## The defaults: each model's recipes on the test splits",
+        "",
+        "`python -m experiments --recipes-test`. `CPEncoder()`, `cpembed encode` and `cpembed serve` use a",
+        'model\'s "best" recipe; `recipe="fast"` is its best single-prompt one. Both were chosen on dev splits only',
+        "(`choose_recipe` in `experiments/recipe_steps.py`, over every candidate of the sections below,",
+        "post-processing included) and are scored here once, with the fits that ship with cpembed, against",
+        "plain PromptEOL, against themselves without CP (the same post-processing fitted again: CP's own",
+        "share) and without their post-processing; 95% paired-bootstrap intervals. sentences/s vs plain is",
+        "measured side by side in one run (`benchmarks/recipes.py`, docs/performance/recipes.json).",
+        "",
+        *lines,
+    ]

@@ -1,0 +1,43 @@
+"""The fits packaged with cpembed (src/cpembed/fits/): each recipe's post-processing, fitted on the
+tuning corpus with the recipe's own settings, as the post-processing dev step chose it.
+
+A recipe names its fit's file (`cpembed.config.MODEL_RECIPES`); the kind and width come from the
+dev step of the recipe's prompt (postprocess_dev.json, "chosen"), whose setting must be the
+recipe's CP setting. Nothing here reads a test split.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cpembed.cache import EmbeddingCache, encode_cached
+from cpembed.config import MODEL_RECIPES
+from cpembed.encoder import CPEncoder
+from cpembed.evaluation.corpus import tuning_corpus
+from cpembed.evaluation.search import label
+from cpembed.postprocess import fit
+
+from .postprocess_steps import PER_SOURCE, parse_post
+
+FITS = Path(__file__).resolve().parents[1] / "src" / "cpembed" / "fits"
+
+
+def ship_fits(model: str, lm, data_dir: Path, beyond_root: Path, out: Path, batch_size: int = 16, fits=FITS) -> list:
+    """Fit and save every packaged fit of `model`'s recipes; the paths written."""
+    written = []
+    for recipe in dict.fromkeys(MODEL_RECIPES.get(model, {}).values()):
+        if recipe.fit is None or recipe.fit == "center":
+            continue
+        if str(lm.dtype).removeprefix("torch.") != recipe.dtype:
+            raise ValueError(f"{recipe.fit} is made in {recipe.dtype}; load {model} with --dtype {recipe.dtype}")
+        chosen = json.loads((out / model / recipe.prompt / "postprocess_dev.json").read_text())["chosen"]
+        if chosen["setting"] != label(recipe.cp):
+            raise ValueError(f"{recipe.fit}: the dev step chose {chosen['setting']}, the recipe has {label(recipe.cp)}")
+        kind, dimensions = parse_post(chosen["post"])
+        encoder = CPEncoder(lm, recipe.prompt, cp=recipe.cp, tp=recipe.tp)
+        corpus = tuning_corpus(data_dir, beyond_root, PER_SOURCE)
+        rows = encode_cached(encoder, corpus, [recipe.cp], EmbeddingCache(), batch_size, True)[0]
+        fitted = fit(rows, kind, encoder.settings().digest(), dimensions, source="tuning corpus")
+        written.append(fitted.save(fits / recipe.fit))
+    return written
