@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--output", default="docs/PERFORMANCE.md")
     args = parser.parse_args()
 
-    encoder = CPEncoder(load_model(args.model, args.dtype, "cpu"))
+    encoder = CPEncoder(load_model(args.model, args.dtype, "cpu"), recipe=None)  # as measured: PromptEOL + its CP
     requests = _requests(args.requests)
     runs = {}
     for label, batch in (("batched", 32), ("one by one", 1))[: 2 if args.unbatched else 1]:

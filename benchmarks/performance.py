@@ -65,6 +65,7 @@ def sections(folder: Path) -> tuple:
     """Each measurement the page can draw, by file name, and what draws its section, in the page's order."""
     return (
         *((f.name, _side_by_side_lines) for f in sorted(folder.glob("side_by_side-*.json"))),
+        *((f.name, _recipes_lines) for f in sorted(folder.glob("recipes-*.json"))),
         ("encode_100k.json", _encode_100k_lines),
         ("one_engine.json", _one_engine_lines),
         ("bench.json", _bench_lines),
@@ -337,6 +338,23 @@ def _opening_cache_lines(sweep: dict) -> list[str]:
         cached, per_batch = rate[(prompt, run, "cached")], rate[(prompt, run, "per batch")]
         lines.append(f"| {prompt} | {run} | {cached:.0f} | {per_batch:.0f} | {cached / per_batch:.2f}x |")
     return [*lines, ""]
+
+
+def _recipes_lines(result: dict) -> list[str]:
+    m = result["machine"]
+    lines = [
+        f"## What each recipe costs: {result['model']}",
+        "",
+        f"`{result['command']}`: {result['sentences']} sentences of {result['source']}, {result['dtype']}, batch "
+        f"{result['batch_size']}, each encoder in turn for {len(result['rounds']['plain PromptEOL'])} rounds "
+        f"(median); {m['cpu']}, {m['cores']} cores.",
+        "",
+        "| encoder | sentences/s | vs plain PromptEOL |",
+        "|---|---|---|",
+    ]
+    for name, rate in result["rates"].items():
+        lines.append(f"| {name} | {rate:.1f} | {result['relative'][name]:.2f}x |")
+    return [*lines, "", *(f"- {line}" for line in result["recipes"].values()), ""]
 
 
 def _bf16_sts_lines(result: dict) -> list[str]:

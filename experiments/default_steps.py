@@ -106,15 +106,15 @@ def recipes_markdown(out: Path, models) -> list[str]:
     lines = []
     minilm_path = out / "all-MiniLM-L6-v2" / "sts.json"
     minilm = json.loads(minilm_path.read_text())["report"] if minilm_path.is_file() else None
-    costs_path = out.parent / "performance" / "recipes.json"
-    costs = json.loads(costs_path.read_text()) if costs_path.is_file() else {}
+    performance = out.parent / "performance"
     raw = RAW_TASKS[0]
     for model in models:
         path = out / model / "recipes_test.json"
         if not path.is_file():
             continue
         step = json.loads(path.read_text())
-        cost = costs.get("models", {}).get(model, {})
+        cost_path = performance / f"recipes-{model}.json"
+        cost = json.loads(cost_path.read_text())["relative"] if cost_path.is_file() else {}
         header = ["row", *STS_TASKS, "avg", "STS-B raw", "unrelated cosine", "sentences/s vs plain"]
         lines += [
             f"**{model}** (test splits, scored once; {step.get('dtype', 'float32')}, {step['seconds']:.0f} s)",
@@ -157,7 +157,7 @@ def recipes_markdown(out: Path, models) -> list[str]:
         "post-processing included) and are scored here once, with the fits that ship with cpembed, against",
         "plain PromptEOL, against themselves without CP (the same post-processing fitted again: CP's own",
         "share) and without their post-processing; 95% paired-bootstrap intervals. sentences/s vs plain is",
-        "measured side by side in one run (`benchmarks/recipes.py`, docs/performance/recipes.json).",
+        "measured side by side in one run (`benchmarks/recipes.py`, docs/PERFORMANCE.md).",
         "",
         *lines,
     ]
