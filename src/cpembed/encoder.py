@@ -174,7 +174,7 @@ class CPEncoder:
             return None
         if self.recipe.fit == "center":
             logger.warning(
-                "cpembed: no recipe has been searched for %s: plain PromptEOL, centered on %d built-in "
+                "no recipe has been searched for %s: cpembed uses plain PromptEOL, centered on %d built-in "
                 "sentences; `cpembed fit` on your own text (whitening) usually does better",
                 self.lm.name,
                 len(BUILT_IN_SENTENCES),
@@ -184,10 +184,11 @@ class CPEncoder:
         packaged = packaged_fit(self.recipe.fit)
         if packaged.settings != self.settings().digest():
             raise InvalidValueError(
-                f"the {self.recipe_name!r} recipe of {self.lm.name} comes with a whitening fitted in "
-                f"{self.recipe.dtype} on cpembed's packaged weights, and these settings differ (dtype "
-                f"{str(self.lm.dtype).removeprefix('torch.')}): use dtype={self.recipe.dtype!r}, or recipe=None, "
-                "or fit your own with `cpembed fit` and pass it as postprocess="
+                f"the {self.recipe_name!r} recipe of {self.lm.name} comes with a fit made in {self.recipe.dtype} "
+                f"with the default max_length on cpembed's packaged weights, and these settings differ (dtype "
+                f"{str(self.lm.dtype).removeprefix('torch.')}, max_length {self.max_length}): use "
+                f"dtype={self.recipe.dtype!r}, or recipe=None, or fit your own with `cpembed fit` and pass it "
+                "as postprocess="
             )
         return packaged
 

