@@ -30,6 +30,7 @@ def test_eval_sts_writes_json_and_markdown(model_dir, tmp_path, monkeypatch):
     assert set(report["tasks"]) == {"STS12", "STSBenchmark", "SICKRelatedness", "STSBenchmark-raw"}
     assert report["average_over"] == ["STS12", "STSBenchmark", "SICKRelatedness"]  # raw is reported beside
     assert report["settings"]["cp"]["layer"] == 3 and report["settings"]["versions"]["torch"]
+    assert report["settings"]["recipe"] is None  # --layer chose the setting: no recipe
     assert "| STS12 | STS-B | SICK-R | STS-B raw | avg |" in (out / "sts.md").read_text()
 
 

@@ -117,6 +117,7 @@ def test_models_and_health(url, encoder):
     with urllib.request.urlopen(url + "/health") as response:
         health = json.loads(response.read())
     assert health["status"] == "ok" and health["settings"] == encoder.settings().digest()
+    assert health["recipe"] == encoder.describe_recipe() == "recipe: none (the settings given)"
 
 
 def test_concurrent_requests_each_get_their_own_rows(url, encoder):

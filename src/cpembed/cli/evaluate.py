@@ -110,6 +110,7 @@ def run_settings(encoder, batch_size: int | None) -> dict:
         **encoder.settings().as_dict(),
         "prompt": encoder.prompt.name,
         "cp": dataclasses.asdict(encoder.cp) if encoder.cp else None,
+        "recipe": encoder.recipe_name,
         "postprocess": encoder.postprocess.describe() if encoder.postprocess else None,
         "batch_size": batch_size,
         "versions": {
