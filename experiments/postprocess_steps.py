@@ -29,7 +29,7 @@ import numpy as np
 from cpembed.cache import EmbeddingCache, encode_cached
 from cpembed.config import default_cp
 from cpembed.encoder import CPEncoder
-from cpembed.evaluation.corpus import SOURCES, tuning_corpus
+from cpembed.evaluation.corpus import PER_SOURCE, SOURCES, tuning_corpus
 from cpembed.evaluation.data import load_raw_stsb, load_stsb
 from cpembed.evaluation.metrics import (
     bootstrap_mean_spearman_difference,
@@ -43,7 +43,6 @@ from cpembed.postprocess import fit
 
 from .beyond_steps import INTERVAL_RESAMPLES, TASKS, Row, _write, run_task, timed
 
-PER_SOURCE = 600
 DIMENSIONS = (64, 128, 192, 256, 384)
 SENTEVAL_DEV, RAW_DEV = "STS-B dev", "raw STS-B dev"
 

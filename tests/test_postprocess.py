@@ -148,3 +148,27 @@ def test_cli_fit_then_encode_with_the_fit(tiny_model_dir, tmp_path):
     result = runner.invoke(main, ["encode", str(sentences), "--postprocess", str(fitted), "--model", tiny_model_dir])
     assert result.exit_code == 2
     assert "cpembed fit" in result.output
+
+
+def test_cli_fit_on_the_tuning_corpus_is_the_packaged_recipes_way(tiny_model_dir, tmp_path):
+    from beyond_fixture import write_beyond
+    from senteval_fixture import write_senteval
+
+    from cpembed.evaluation.corpus import PER_SOURCE, tuning_corpus
+
+    data, beyond = write_senteval(tmp_path / "downstream"), write_beyond(tmp_path / "beyond")
+    fitted = tmp_path / "tuning.npz"
+    flags = ["--model", tiny_model_dir, "--layer", "2", "--alpha", "1"]
+    where = ["--data", str(data), "--beyond-data", str(beyond)]
+    result = CliRunner().invoke(main, ["fit", "--tuning", *where, "-o", str(fitted), "--kind", "center", *flags])
+    assert result.exit_code == 0, result.output
+    encoder = CPEncoder(tiny_model_dir, cp=CPConfig(layer=2, alpha=1.0))
+    rows = encoder.encode(tuning_corpus(data, beyond, PER_SOURCE))
+    expected = fit(rows, "center", encoder.settings().digest(), source="tuning corpus")
+    loaded = PostProcess.load(fitted)
+    np.testing.assert_allclose(loaded.mean, expected.mean, atol=1e-6)
+    assert (loaded.source, loaded.sentences, loaded.settings) == ("tuning corpus", len(rows), expected.settings)
+    both = CliRunner().invoke(main, ["fit", str(fitted), "--tuning", "-o", str(fitted), *flags])
+    assert both.exit_code == 2 and "not both" in both.output
+    neither = CliRunner().invoke(main, ["fit", "-o", str(fitted), *flags])
+    assert neither.exit_code == 2 and "give a CORPUS file or --tuning" in neither.output

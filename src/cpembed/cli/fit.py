@@ -6,11 +6,19 @@ from pathlib import Path
 
 import click
 
-from .options import build_encoder, embedding_options, split_batch_size
+from .options import DATA_OPTION, build_encoder, embedding_options, split_batch_size
 
 
 @click.command(short_help="Fit centering or whitening on unlabelled sentences, for --postprocess.")
-@click.argument("corpus", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.argument("corpus", type=click.Path(exists=True, dir_okay=False, allow_dash=True), required=False)
+@click.option(
+    "--tuning",
+    is_flag=True,
+    help="Fit on cpembed's tuning corpus instead of CORPUS: 600 sentences from each of STS-B train, 20 "
+    "Newsgroups train subjects, PIT2015 dev and SciFact train claims (the packaged recipes' fits).",
+)
+@DATA_OPTION
+@click.option("--beyond-data", type=click.Path(file_okay=False), help="With --tuning: the beyond-STS folder.")
 @click.option("-o", "--output", required=True, help="The fit's file (.npz), for --postprocess.")
 @click.option(
     "--kind",
@@ -22,8 +30,9 @@ from .options import build_encoder, embedding_options, split_batch_size
 @click.option("--dimensions", type=int, help="Whitening only: keep the first K components (default: all).")
 @click.option("--max-sentences", type=int, default=20_000, show_default=True, help="Fit on at most this many.")
 @embedding_options
-def fit(corpus, output, kind, dimensions, max_sentences, **options):
-    """Fit a post-processing on CORPUS (one sentence a line, - for stdin) with these encoder settings.
+def fit(corpus, tuning, data, beyond_data, output, kind, dimensions, max_sentences, **options):
+    """Fit a post-processing on CORPUS (one sentence a line, - for stdin), or with --tuning on
+    cpembed's tuning corpus, with these encoder settings.
 
     The fit belongs to those settings: `--postprocess FILE` refuses it with another model, prompt,
     CP setting, output layer or dtype. A few thousand sentences like the ones you will embed are
@@ -37,8 +46,19 @@ def fit(corpus, output, kind, dimensions, max_sentences, **options):
         raise click.UsageError(f"the folder of --output {output!r} does not exist: create it first")
     if dimensions is not None and kind != "whiten":
         raise click.UsageError("--dimensions needs --kind whiten: centering keeps the width")
-    text = click.get_text_stream("stdin").read() if corpus == "-" else Path(corpus).read_text(encoding="utf-8")
-    sentences = list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))[:max_sentences]
+    if (corpus is None) == (not tuning):
+        raise click.UsageError("give a CORPUS file or --tuning (cpembed's tuning corpus), not both")
+    if tuning:
+        from ..evaluation.beyond import find_beyond_dir
+        from ..evaluation.corpus import PER_SOURCE, tuning_corpus
+        from ..evaluation.data import find_data_dir
+
+        lines = tuning_corpus(find_data_dir(data), find_beyond_dir(beyond_data), PER_SOURCE)
+        corpus = "tuning corpus"
+    else:
+        text = click.get_text_stream("stdin").read() if corpus == "-" else Path(corpus).read_text(encoding="utf-8")
+        lines = text.splitlines()
+    sentences = list(dict.fromkeys(line.strip() for line in lines if line.strip()))[:max_sentences]
     if len(sentences) < 2:
         raise click.UsageError(f"{corpus} has {len(sentences)} distinct non-empty line(s): fitting needs many more")
     options, batch_size = split_batch_size(options)
