@@ -152,9 +152,8 @@ def test_cli_fit_then_encode_with_the_fit(tiny_model_dir, tmp_path):
 
 def test_cli_fit_on_the_tuning_corpus_is_the_packaged_recipes_way(tiny_model_dir, tmp_path):
     from beyond_fixture import write_beyond
-    from senteval_fixture import write_senteval
-
     from cpembed.evaluation.corpus import PER_SOURCE, tuning_corpus
+    from senteval_fixture import write_senteval
 
     data, beyond = write_senteval(tmp_path / "downstream"), write_beyond(tmp_path / "beyond")
     fitted = tmp_path / "tuning.npz"
