@@ -149,3 +149,19 @@ def test_ray_runs_resolve_the_recipe_before_the_workers_start():
     }
     plain = requested_settings({"model": "smollm2-135m", "recipe": None, "cp": None})
     assert "recipe" not in plain and _encoder_arguments(plain)["postprocess"] is None
+
+
+def test_each_recipes_stated_cost_is_the_measured_one():
+    import json
+    import re
+
+    performance = Path(__file__).resolve().parents[1] / "docs" / "performance"
+    for model, recipes in MODEL_RECIPES.items():
+        measured = performance / f"recipes-{model}.json"
+        for name, r in recipes.items():
+            stated = re.search(r"([0-9.]+)x the sentences/s of plain PromptEOL", r.about)
+            if not measured.is_file():
+                assert stated is None, f"{model} {name} states a cost nobody measured"
+                continue
+            assert stated, f"{model} {name}: measured in {measured.name}, say its cost"
+            assert stated.group(1) == f"{json.loads(measured.read_text())['relative'][name]:.2f}"
