@@ -57,6 +57,7 @@ def test_results_page_is_what_its_command_writes(tmp_path, monkeypatch):
 
     # The page names its folders as `make results` does, relative to the checkout's root.
     shutil.copytree(REPO / "docs" / "results", tmp_path / "docs" / "results")
+    shutil.copytree(REPO / "docs" / "performance", tmp_path / "docs" / "performance")  # the recipes' costs
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(plots, "controls_plot", lambda panels, path, *args, **kwargs: path)  # figures: not compared
     out, page = Path("docs/results"), Path("docs/RESULTS.md")
