@@ -58,7 +58,8 @@ from .results_page import write_markdown
 @click.option(
     "--recipes-test",
     is_flag=True,
-    help="Score each model's packaged recipes (best, fast) with their packaged fits once on the STS test splits.",
+    help="Score each model's packaged recipes (best, fast) with their packaged fits once on the STS test splits "
+    "(with --beyond, on the beyond-STS ones).",
 )
 @click.option(
     "--ship-fits", is_flag=True, help="Write the fits packaged with each model's recipes (src/cpembed/fits/)."
@@ -159,12 +160,15 @@ def report(
         from cpembed.evaluation.beyond import find_beyond_dir
         from cpembed.models import load_model
 
-        from .default_steps import run_recipes_test
+        from .default_steps import run_recipes_beyond, run_recipes_test
 
         data_dir, raw_dir, root = find_data_dir(data), find_raw_stsb_dir(raw_data), find_beyond_dir(beyond_data)
         for model_name in model_list:
             lm = load_model(model_name, dtype=dtype, device=device)
-            run_recipes_test(model_name, lm, data_dir, raw_dir, root, out, batch_size)
+            if beyond:
+                run_recipes_beyond(model_name, lm, root, out, batch_size, task_list)
+            else:
+                run_recipes_test(model_name, lm, data_dir, raw_dir, root, out, batch_size)
             write()
     elif ship_fits:
         from cpembed.evaluation.beyond import find_beyond_dir

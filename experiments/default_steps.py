@@ -25,7 +25,7 @@ from cpembed.evaluation.corpus import tuning_corpus
 from cpembed.evaluation.sts import RAW_TASKS, STS_TASKS
 from cpembed.postprocess import fit, packaged_fit
 
-from .beyond_steps import _write, timed
+from .beyond_steps import TASKS, Row, _write, run_task, timed
 from .postprocess_steps import PER_SOURCE, _unrelated_cosine, compared, pooled_tasks, scored
 
 PLAIN = "plain PromptEOL"
@@ -101,6 +101,59 @@ def run_recipes_test(
     return json.loads(path.read_text())
 
 
+def run_recipes_beyond(model: str, lm, root: Path, out: Path, batch_size: int = 16, tasks=TASKS) -> None:
+    """Plain PromptEOL and each packaged recipe, with its packaged fit, on the beyond-STS test
+    splits: one JSON per task under <results>/<model>/recipes-beyond/ (does a recipe chosen on STS
+    cost another job?)."""
+    encoders = {("prompteol", None): CPEncoder(lm, "prompteol", cp=None)}  # rows sharing one share its passes
+    rows = [Row(PLAIN, encoders[("prompteol", None)])]
+    for name, (recipe, _) in recipe_rows(model).items():
+        if name in RECIPES:
+            key = (recipe.prompt, recipe.tp)
+            encoder = encoders.setdefault(key, CPEncoder(lm, recipe.prompt, cp=None, tp=recipe.tp))
+            post = packaged_fit(recipe.fit) if recipe.fit not in (None, "center") else None
+            if post is not None:
+                post.check(encoder.settings(recipe.cp).digest(), f"{model}'s {name} recipe")
+            rows.append(Row(name, encoder, recipe.cp, post))
+    for task in tasks:
+        path = out / model / "recipes-beyond" / f"{task}.json"
+        if path.is_file():
+            continue
+        started = time.perf_counter()
+        result = run_task(task, rows, root, batch_size, EmbeddingCache(), path)
+        _write(path, result | {"model": model} | timed(started, lm))
+
+
+def _beyond_lines(out: Path, model: str) -> list[str]:
+    from .recipe_steps import BEYOND_HEADLINES
+
+    steps = {
+        task: json.loads(path.read_text())
+        for task in BEYOND_HEADLINES
+        if (path := out / model / "recipes-beyond" / f"{task}.json").is_file()
+    }
+    if not steps:
+        return [f"The beyond-STS test splits have not run for {model}'s recipes.", ""]
+    names = [r["setting"] for r in next(iter(steps.values()))["rows"][1:]]
+    lines = [
+        f"**{model}, beyond STS** (test splits; each recipe against plain PromptEOL, 95% interval)",
+        "",
+        "| task | metric | plain PromptEOL | " + " | ".join(names) + " | all-MiniLM-L6-v2 |",
+        "|---|---|---|" + "---|" * len(names) + "---|",
+    ]
+    for task, step in steps.items():
+        title, metric = BEYOND_HEADLINES[task]
+        plain, *scored = step["rows"]
+        minilm_path = out / "all-MiniLM-L6-v2" / "beyond" / f"{task}.json"
+        minilm = f"{json.loads(minilm_path.read_text())['rows'][0][metric]:.2f}" if minilm_path.is_file() else "—"
+        cells = " | ".join(
+            f"{r[metric]:.2f} ({r[metric] - plain[metric]:+.2f}, {r[f'{metric} low']:+.2f}..{r[f'{metric} high']:+.2f})"
+            for r in scored
+        )
+        lines.append(f"| {title} | {metric} | {plain[metric]:.2f} | {cells} | {minilm} |")
+    return [*lines, ""]
+
+
 def recipes_markdown(out: Path, models) -> list[str]:
     """The "Defaults" section of docs/RESULTS.md: each model's recipes on the test splits, MiniLM beside them."""
     lines = []
@@ -146,6 +199,7 @@ def recipes_markdown(out: Path, models) -> list[str]:
                 f"raw STS-B test {c['raw']:+.2f} [{r_low:+.2f}, {r_high:+.2f}]."
             )
         lines.append("")
+        lines += _beyond_lines(out, model)
     if not lines:
         return []
     return [

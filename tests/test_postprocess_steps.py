@@ -163,3 +163,27 @@ def test_the_recipes_test_scores_the_packaged_fit_against_plain_prompteol(folder
     best_row = next(r for r in step["rows"] if r["row"] == "best")
     assert best_row["STSBenchmark-raw"] == pytest.approx(100 * expected, abs=1e-3)
     assert "| **best** |" in "\n".join(default_steps.recipes_markdown(out, ["tiny"]))
+
+
+def test_the_recipes_beyond_step_scores_each_recipe_against_plain_prompteol(folders, tiny_models, monkeypatch):
+    from experiments import default_steps
+
+    from cpembed import CPConfig, CPEncoder, Recipe
+    from cpembed.config import MODEL_RECIPES
+    from cpembed.postprocess import fit
+
+    data, _, beyond, out = folders
+    lm = tiny_models["llama"]
+    best = Recipe("prompteol", CPConfig(layer=2), fit="tiny.npz", dtype="float32", about="whitened")
+    fast = Recipe("prompteol", None, about="plain")
+    monkeypatch.setitem(MODEL_RECIPES, "tiny", {"best": best, "fast": fast})
+    encoder = CPEncoder(lm, cp=CPConfig(layer=2))
+    shipped = fit(encoder.encode(tuning_corpus(data, beyond, 5)), "center", encoder.settings().digest())
+    monkeypatch.setattr(default_steps, "packaged_fit", lambda name: {"tiny.npz": shipped}[name])
+    default_steps.run_recipes_beyond("tiny", lm, beyond, out, batch_size=4, tasks=("pairs",))
+    step = json.loads((out / "tiny" / "recipes-beyond" / "pairs.json").read_text())
+    assert [r["setting"] for r in step["rows"]] == ["plain PromptEOL", "best", "fast"]
+    plain, _, same = step["rows"]
+    assert same["AP"] == pytest.approx(plain["AP"]) and same["AP low"] <= 0 <= same["AP high"]  # fast = plain here
+    row = next(line for line in default_steps._beyond_lines(out, "tiny") if line.startswith("| TwitterURL pairs"))
+    assert row.startswith(f"| TwitterURL pairs | AP | {plain['AP']:.2f} | ")
