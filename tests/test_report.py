@@ -212,7 +212,7 @@ def test_intervals_copied_from_the_raw_grid_equal_a_second_encoding(tiny_lm, tmp
 
     raw = write_raw_stsb(tmp_path / "raw")
     folder = tmp_path / "results"
-    encoder = CPEncoder(tiny_lm)
+    encoder = CPEncoder(tiny_lm, recipe=None)
     raw_grid = report._raw_grid_step(encoder, raw, folder, 4)
     assert all(("low" in r) == (r["norm"] != "none") for r in raw_grid)
     chosen = [None, report._config(raw_grid[3]), report._config(raw_grid[-1])]
@@ -245,7 +245,7 @@ def test_a_stopped_step_resumes_its_encoding(tiny_lm, tmp_path, monkeypatch, own
         return real(*args, **kwargs)
 
     monkeypatch.setattr(CPEncoder, "encode_settings", killed_on_third_chunk)
-    encoder = CPEncoder(tiny_lm)
+    encoder = CPEncoder(tiny_lm, recipe=None)
     with pytest.raises(KeyboardInterrupt):  # the interrupt reaches the caller: nothing swallows it
         report._grid_step("tiny", encoder, data, folder, 4)
     assert len(calls) == 3 and not (folder / "grid.json").exists()
