@@ -102,7 +102,8 @@ def test_a_recipes_packaged_fit_fixes_its_dtype_and_refuses_another(tiny_model_d
     encoder = CPEncoder(tiny_model_dir)  # dtype unset: the fit's
     assert encoder.postprocess is whitening and encoder.embedding_dimension == 8
     assert_same_embeddings(encoder.encode(SENTENCES), whitening.apply(reference.encode(SENTENCES)))
-    with pytest.raises(InvalidValueError, match="use dtype='float32', or recipe=None, or fit your own"):
+    with monkeypatch.context() as patched, pytest.raises(InvalidValueError, match=r"use dtype float32 \(--dtype"):
+        patched.setattr(cpembed.encoder, "load_model", lambda *a: pytest.fail("refused only after loading"))
         CPEncoder(tiny_model_dir, dtype="bfloat16")
     assert CPEncoder(tiny_model_dir, postprocess=None).postprocess is None  # the recipe without its fit
 

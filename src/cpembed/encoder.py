@@ -107,8 +107,12 @@ class CPEncoder:
         else:
             self.recipe_name = "best" if self.recipe_name == "auto" else self.recipe_name
             prompt, cp, tp = self.recipe.prompt, self.recipe.cp, self.recipe.tp
-            if self.recipe.dtype and dtype in (None, "auto") and not isinstance(model, LanguageModel):
-                dtype = self.recipe.dtype  # its fit was made in this dtype
+            self.recipe_model, self.max_length = name, max_length
+            if self.recipe.dtype and isinstance(postprocess, str) and postprocess == "auto":
+                if dtype in (None, "auto") and not isinstance(model, LanguageModel):
+                    dtype = self.recipe.dtype  # its fit was made in this dtype
+                elif dtype not in (None, "auto") and str(dtype).removeprefix("torch.") != self.recipe.dtype:
+                    raise self._fit_refused(str(dtype).removeprefix("torch."))  # before minutes of loading
         self.prompt = resolve_prompt("prompteol" if prompt is None else prompt).with_demonstrations(demonstrations)
         roles = {role: given for role, given in (("query", query_prompt), ("document", document_prompt)) if given}
         for role, given in roles.items():
@@ -183,14 +187,17 @@ class CPEncoder:
             return fit(rows, "center", self.settings().digest(), source="built-in sentences")
         packaged = packaged_fit(self.recipe.fit)
         if packaged.settings != self.settings().digest():
-            raise InvalidValueError(
-                f"the {self.recipe_name!r} recipe of {self.lm.name} comes with a fit made in {self.recipe.dtype} "
-                f"with the default max_length on cpembed's packaged weights, and these settings differ (dtype "
-                f"{str(self.lm.dtype).removeprefix('torch.')}, max_length {self.max_length}): use "
-                f"dtype={self.recipe.dtype!r}, or recipe=None, or fit your own with `cpembed fit` and pass it "
-                "as postprocess="
-            )
+            raise self._fit_refused(str(self.lm.dtype).removeprefix("torch."))
         return packaged
+
+    def _fit_refused(self, dtype: str) -> InvalidValueError:
+        return InvalidValueError(
+            f"the {self.recipe_name!r} recipe of {self.recipe_model} comes with a fit made in {self.recipe.dtype} "
+            f"with the default max_length on cpembed's packaged weights, and these settings differ (dtype {dtype}, "
+            f"max_length {self.max_length}): use dtype {self.recipe.dtype} (--dtype {self.recipe.dtype}), or no "
+            "recipe (recipe=None, --recipe none), or fit your own with `cpembed fit` and pass it (postprocess=, "
+            "--postprocess)"
+        )
 
     def describe_recipe(self) -> str:
         """One line: the recipe this encoder uses and what it is, or that it uses none."""
