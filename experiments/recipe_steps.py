@@ -274,7 +274,7 @@ def recipe_markdown(out: Path, models, prompts) -> list[str]:
     if not lines:
         return []
     return [
-        "## Recipes: the best training-free embedding of each model",
+        "## Recipes (without post-processing): the best raw embedding of each model",
         "",
         "`python -m experiments --recipes`. Candidates: each prompt's plain embedding, its default CP,",
         "Token Prepending with and without it where `--tp` has run, the best setting of a searched",
@@ -283,8 +283,9 @@ def recipe_markdown(out: Path, models, prompts) -> list[str]:
         "layers of each layer sweep (PromptEOL's, and other prompts' where `--sweep` has run; ranked on",
         "SentEval dev, each also scored on raw STS-B dev; the paper's grid covers l=3..7). The rule",
         "(`choose_recipe` in `experiments/recipe_steps.py`): the best mean of the two STS-B dev splits, if it",
-        'also beats plain PromptEOL on raw STS-B dev. The chosen recipe ships as `CPEncoder(recipe="best")`',
-        "(`--recipe best`) and is then scored once on the test splits, with 95% paired-bootstrap intervals",
+        "also beats plain PromptEOL on raw STS-B dev. Where post-processing has not been searched (the Qwen",
+        'models), the chosen recipe ships as the model\'s `best`; elsewhere the section "The defaults" has the',
+        "recipes that ship. It is scored once on the test splits, with 95% paired-bootstrap intervals",
         "(raw STS-B test: over pairs; the seven-task average: over each task's pairs, drawn independently).",
         "SmolLM2-135M's test splits were read twice: an earlier recipe, CK with NR at l=7, was scored on them",
         "before the candidates grew (see the notes).",

@@ -185,7 +185,7 @@ class Recipe:
 # prompt, CP, TP and output layer are all left to cpembed; "fast" is the best single-prompt recipe.
 RECIPES = ("best", "fast")
 
-# Each searched model's recipes, chosen on dev splits only (docs/RESULTS.md, "Recipes" and
+# Each searched model's recipes, chosen on dev splits only (docs/RESULTS.md, "The defaults", "Recipes" and
 # "Fitted post-processing"): the best dev mean (SentEval STS-B dev and raw STS-B dev) among every
 # candidate that beats plain PromptEOL on both, post-processing included. The fits were made on the
 # tuning corpus (`cpembed.evaluation.corpus`, 2,400 unlabelled sentences of tuning splits) in float32
