@@ -26,7 +26,7 @@ from cpembed.evaluation.sts import RAW_TASKS, STS_TASKS
 from cpembed.postprocess import fit, packaged_fit
 
 from .beyond_steps import TASKS, Row, _write, run_task, timed
-from .postprocess_steps import PER_SOURCE, _unrelated_cosine, compared, pooled_tasks, scored
+from .postprocess_steps import PER_SOURCE, _unrelated_cosine, compared, minilm_beyond_cell, pooled_tasks, scored
 
 PLAIN = "plain PromptEOL"
 
@@ -144,8 +144,7 @@ def _beyond_lines(out: Path, model: str) -> list[str]:
     for task, step in steps.items():
         title, metric = BEYOND_HEADLINES[task]
         plain, *scored = step["rows"]
-        minilm_path = out / "all-MiniLM-L6-v2" / "beyond" / f"{task}.json"
-        minilm = f"{json.loads(minilm_path.read_text())['rows'][0][metric]:.2f}" if minilm_path.is_file() else "—"
+        minilm = minilm_beyond_cell(out, task, metric)
         cells = " | ".join(
             f"{r[metric]:.2f} ({r[metric] - plain[metric]:+.2f}, {r[f'{metric} low']:+.2f}..{r[f'{metric} high']:+.2f})"
             for r in scored

@@ -377,6 +377,12 @@ def run_postprocess_beyond(
         _write(path, result | {"model": model, "prompt": prompt, "chosen": chosen} | timed(started, lm))
 
 
+def minilm_beyond_cell(out: Path, task: str, metric: str) -> str:
+    """all-MiniLM-L6-v2's score on a beyond-STS task, for a table cell ("—" where it has not run)."""
+    path = out / "all-MiniLM-L6-v2" / "beyond" / f"{task}.json"
+    return f"{json.loads(path.read_text())['rows'][0][metric]:.2f}" if path.is_file() else "—"
+
+
 def _postprocess_beyond_lines(out: Path, model: str, folder: Path) -> list[str]:
     """The choice against the plain embedding on each beyond-STS test split that has run."""
     from .recipe_steps import BEYOND_HEADLINES
@@ -398,8 +404,7 @@ def _postprocess_beyond_lines(out: Path, model: str, folder: Path) -> list[str]:
     for task, step in steps.items():
         title, metric = BEYOND_HEADLINES[task]
         base, scored = step["rows"]
-        minilm_path = out / "all-MiniLM-L6-v2" / "beyond" / f"{task}.json"
-        minilm = f"{json.loads(minilm_path.read_text())['rows'][0][metric]:.2f}" if minilm_path.is_file() else "—"
+        minilm = minilm_beyond_cell(out, task, metric)
         low, high = scored[f"{metric} low"], scored[f"{metric} high"]
         lines.append(
             f"| {title} | {metric} | {base[metric]:.2f} | {scored[metric]:.2f} | {minilm} "

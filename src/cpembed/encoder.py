@@ -107,12 +107,11 @@ class CPEncoder:
         else:
             self.recipe_name = "best" if self.recipe_name == "auto" else self.recipe_name
             prompt, cp, tp = self.recipe.prompt, self.recipe.cp, self.recipe.tp
-            self.recipe_model, self.max_length = name, max_length
             if self.recipe.dtype and isinstance(postprocess, str) and postprocess == "auto":
                 if dtype in (None, "auto") and not isinstance(model, LanguageModel):
                     dtype = self.recipe.dtype  # its fit was made in this dtype
                 elif dtype not in (None, "auto") and str(dtype).removeprefix("torch.") != self.recipe.dtype:
-                    raise self._fit_refused(str(dtype).removeprefix("torch."))  # before minutes of loading
+                    raise self._fit_refused(name, str(dtype).removeprefix("torch."), max_length)  # before loading
         self.prompt = resolve_prompt("prompteol" if prompt is None else prompt).with_demonstrations(demonstrations)
         roles = {role: given for role, given in (("query", query_prompt), ("document", document_prompt)) if given}
         for role, given in roles.items():
@@ -187,14 +186,14 @@ class CPEncoder:
             return fit(rows, "center", self.settings().digest(), source="built-in sentences")
         packaged = packaged_fit(self.recipe.fit)
         if packaged.settings != self.settings().digest():
-            raise self._fit_refused(str(self.lm.dtype).removeprefix("torch."))
+            raise self._fit_refused(self.lm.name, str(self.lm.dtype).removeprefix("torch."), self.max_length)
         return packaged
 
-    def _fit_refused(self, dtype: str) -> InvalidValueError:
+    def _fit_refused(self, model: str, dtype: str, max_length: int) -> InvalidValueError:
         return InvalidValueError(
-            f"the {self.recipe_name!r} recipe of {self.recipe_model} comes with a fit made in {self.recipe.dtype} "
+            f"the {self.recipe_name!r} recipe of {model} comes with a fit made in {self.recipe.dtype} "
             f"with the default max_length on cpembed's packaged weights, and these settings differ (dtype {dtype}, "
-            f"max_length {self.max_length}): use dtype {self.recipe.dtype} (--dtype {self.recipe.dtype}), or no "
+            f"max_length {max_length}): use dtype {self.recipe.dtype} (--dtype {self.recipe.dtype}), or no "
             "recipe (recipe=None, --recipe none), or fit your own with `cpembed fit` and pass it (postprocess=, "
             "--postprocess)"
         )
