@@ -62,6 +62,11 @@ from .results_page import write_markdown
     "(with --beyond, on the beyond-STS ones).",
 )
 @click.option(
+    "--ensembles",
+    is_flag=True,
+    help="Screen means and concatenations of prompts and output layers, with post-processing, on the dev splits.",
+)
+@click.option(
     "--ship-fits", is_flag=True, help="Write the fits packaged with each model's recipes (src/cpembed/fits/)."
 )
 @click.option(
@@ -89,6 +94,7 @@ def report(
     recipes,
     postprocess,
     recipes_test,
+    ensembles,
     ship_fits,
     dev_only,
 ):
@@ -169,6 +175,17 @@ def report(
                 run_recipes_beyond(model_name, lm, root, out, batch_size, task_list)
             else:
                 run_recipes_test(model_name, lm, data_dir, raw_dir, root, out, batch_size)
+            write()
+    elif ensembles and not only_markdown:
+        from cpembed.evaluation.beyond import find_beyond_dir
+        from cpembed.models import load_model
+
+        from .ensemble_steps import run_ensembles_dev
+
+        data_dir, raw_dir, root = find_data_dir(data), find_raw_stsb_dir(raw_data), find_beyond_dir(beyond_data)
+        for model_name in model_list:
+            lm = load_model(model_name, dtype=dtype, device=device)
+            run_ensembles_dev(model_name, lm, data_dir, raw_dir, root, out, batch_size)
             write()
     elif ship_fits:
         from cpembed.evaluation.beyond import find_beyond_dir

@@ -143,11 +143,10 @@ def test_a_sliding_window_shorter_than_a_prompt(tiny_models):
 
 
 @pytest.mark.parametrize("keyword", [{"engine": "packed"}, {"padding_side": "left"}])
-def test_the_old_engine_keywords_warn_and_change_nothing(tiny_lm, keyword):
-    cp = CPConfig(layer=3, alpha=2.0)
-    with pytest.warns(FutureWarning, match="has no effect"):
-        old = CPEncoder(tiny_lm, cp=cp, **keyword).encode(SENTENCES)
-    assert_same_embeddings(old, CPEncoder(tiny_lm, cp=cp).encode(SENTENCES))
+def test_the_old_engine_keywords_are_gone(tiny_lm, keyword):
+    """They had no effect for a release (one engine, whose masks make padding irrelevant); now they are refused."""
+    with pytest.raises(TypeError, match=next(iter(keyword))):
+        CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0), **keyword)
 
 
 DEMONSTRATIONS = [("A jockey riding a horse.", "Equestrian"), ("Two kids play chess", "Game")]

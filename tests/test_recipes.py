@@ -73,7 +73,7 @@ def test_a_named_recipe_with_its_own_parts_is_refused(searched, given, named):
 
 
 def test_an_unknown_recipe_names_the_known_ones(tiny_lm):
-    with pytest.raises(InvalidValueError, match="recipe must be one of best, fast"):
+    with pytest.raises(InvalidValueError, match="recipe must be one of auto, best, fast"):
         CPEncoder(tiny_lm, recipe="fastest")
 
 
@@ -134,22 +134,14 @@ def test_the_cli_uses_the_recipe_says_so_and_refuses_it_beside_its_parts(tiny_mo
 
 
 def test_ray_runs_resolve_the_recipe_before_the_workers_start():
-    from cpembed.distributed import _encoder_arguments, requested_settings
+    from cpembed.distributed import requested_spec
 
-    settings = requested_settings({"model": "smollm2-135m"})
+    spec = requested_spec({"model": "smollm2-135m"})
     best = MODEL_RECIPES["smollm2-135m"]["best"]
-    assert (settings["recipe"], settings["prompt"], settings["dtype"]) == ("best", best.prompt, "float32")
-    assert settings["postprocess"] == best.fit
-    assert _encoder_arguments(settings) | {"device": None} == {
-        "model": "smollm2-135m",
-        "dtype": "float32",
-        "device": None,
-        "max_length": 512,
-        "recipe": "best",
-        "postprocess": "auto",
-    }
-    plain = requested_settings({"model": "smollm2-135m", "recipe": None, "cp": None})
-    assert "recipe" not in plain and _encoder_arguments(plain)["postprocess"] is None
+    assert (spec.recipe, spec.prompt, spec.cp, spec.dtype) == ("best", best.prompt, best.cp, "float32")
+    assert spec.postprocess == "packaged:" + best.fit
+    plain = requested_spec({"model": "smollm2-135m", "recipe": None, "cp": None})
+    assert plain.recipe is None and plain.postprocess is None and plain.cp is None
 
 
 def test_each_recipes_stated_cost_is_the_measured_one():

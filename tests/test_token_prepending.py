@@ -69,11 +69,11 @@ def test_tp_settings_and_their_errors(tiny_lm):
     assert with_tp.for_role("query").tp == with_tp.tp
 
 
-def test_ray_workers_get_the_tp_setting_and_old_manifests_stay_the_same():
-    from cpembed.distributed import _encoder_arguments, requested_settings
+def test_ray_workers_get_the_tp_setting():
+    from cpembed.distributed import requested_spec
+    from cpembed.spec import EncoderSpec
 
-    with_tp = requested_settings({"model": "smollm2-135m", "tp": TPConfig(last=3)})
-    assert with_tp["tp"] == {"last": 3, "first": 2, "seed": 3407}
-    assert _encoder_arguments(with_tp)["tp"] == TPConfig(last=3)
-    without = requested_settings({"model": "smollm2-135m"})
-    assert "tp" not in without and "tp" not in _encoder_arguments(without)
+    with_tp = requested_spec({"model": "smollm2-135m", "tp": TPConfig(last=3)})
+    assert with_tp.to_dict()["tp"] == {"last": 3, "first": 2, "seed": 3407}
+    assert EncoderSpec.from_dict(with_tp.to_dict()).tp == TPConfig(last=3)
+    assert requested_spec({"model": "smollm2-135m"}).tp is None

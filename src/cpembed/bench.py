@@ -16,7 +16,6 @@ from collections.abc import Callable
 import psutil
 import torch
 
-from .config import default_cp
 from .encoder import CPEncoder
 from .evaluation.controls import REFERENCE_SENTENCES
 from .evaluation.search import PAPER_LAYERS, grid_settings
@@ -89,7 +88,7 @@ def run(lm, prompts=("prompteol", "cot"), words: int = 12, count: int = 64, batc
     texts = sentences_of(words, count)
     for prompt in prompts:
         plain = CPEncoder(lm, prompt, cp=None)
-        cp = CPEncoder(lm, prompt, cp=default_cp(lm.name, prompt) or "auto")
+        cp = CPEncoder(lm, prompt)  # the defaults table's CP for this model and prompt
         settings = grid_settings(layers=[x for x in PAPER_LAYERS if x <= plain.output_layer])
         runs = {
             "plain": lambda e=plain: e.encode(texts, batch_size=batch_size),

@@ -257,34 +257,6 @@ def recipe(model: str, name: str = "best") -> Recipe:
     return MODEL_RECIPES[model][name] if model in MODEL_RECIPES else UNSEARCHED_RECIPE
 
 
-def chosen_recipe(
-    model: str, name: str | None, prompt=None, cp="auto", tp=None, output_layer=None, demonstrations=None
-) -> Recipe | None:
-    """The recipe an encoder uses: the named one ("auto": "best" when the prompt, CP, TP, output
-    layer and demonstrations are all left unset), or None when the caller chose those themselves."""
-    given = [
-        arg
-        for arg, is_set in (
-            ("prompt", prompt is not None),
-            ("cp", cp != "auto"),
-            ("tp", tp is not None),
-            ("output_layer", output_layer is not None),
-            ("demonstrations", bool(demonstrations)),
-        )
-        if is_set
-    ]
-    if name == "auto":
-        return None if given else recipe(model, "best")
-    if name is None:
-        return None
-    if given:
-        raise InvalidValueError(
-            f"recipe {name!r} sets the prompt, CP, TP and output layer: drop {', '.join(given)}, "
-            "or drop the recipe to choose them"
-        )
-    return recipe(model, name)
-
-
 @dataclass(frozen=True)
 class EncoderSettings:
     """Everything that decides an embedding, resolved: what the cache, Ray, MTEB and reports key on."""

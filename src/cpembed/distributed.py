@@ -20,6 +20,7 @@ a remote one. Empty inputs are recorded in the manifest and produce no shard.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 import json
@@ -31,11 +32,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .errors import InputNotFoundError, InvalidTypeError, InvalidValueError
-from .validation import integer, type_name
+from .errors import InputNotFoundError, InvalidValueError
+from .validation import integer
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the encoder is an EncoderSpec (spec.py)
 
 
 class ConfigurationMismatch(ValueError):
@@ -284,13 +285,16 @@ class EmbedShards:
         include_text: bool,
         threads: int,
         batch_size: int = 32,
+        device: str | None = None,
     ):
         import torch
 
         from .encoder import CPEncoder
+        from .spec import EncoderSpec
 
         torch.set_num_threads(max(1, threads))
-        self.encoder = CPEncoder(**_encoder_arguments(settings))
+        spec = EncoderSpec.from_dict({k: v for k, v in settings.items() if k != "cpembed"})
+        self.encoder = CPEncoder.from_spec(spec, device=device)
         self.settings, self.output = settings, output
         self.text_field, self.id_field, self.include_text = text_field, id_field, include_text
         self.batch_size = batch_size
@@ -340,70 +344,29 @@ def write_shard(
     return True
 
 
-def _encoder_arguments(settings: dict) -> dict:
-    from .config import CPConfig, TPConfig
+def requested_spec(encoder_options: dict):
+    """The spec a run asks for (a `spec=` file or EncoderSpec, or CPEncoder's keyword arguments),
+    resolved and checked against the model's declared layers before any input is read."""
+    from .spec import EncoderSpec, resolve
 
-    common = {
-        "model": settings["model"],
-        "dtype": settings["dtype"],
-        "device": settings.get("device"),
-        "max_length": settings["max_length"],
-    }
-    if settings.get("recipe"):  # the workers load the recipe's fit from their own cpembed
-        return common | {"recipe": settings["recipe"], "postprocess": "auto" if settings.get("postprocess") else None}
-    cp = settings["cp"]
-    tp = {"tp": TPConfig(**settings["tp"])} if settings.get("tp") else {}
-    return (
-        common
-        | tp
-        | {
-            "prompt": settings["prompt"],
-            "cp": CPConfig(**cp) if cp else None,
-            "output_layer": settings["output_layer"],
-            "recipe": None,
-            "postprocess": None,
-        }
-    )
+    options = {k: v for k, v in encoder_options.items() if k != "device"}
+    if "spec" in options:
+        if extra := sorted(k for k in options if k != "spec"):
+            raise InvalidValueError(f"spec= sets the whole embedding: drop {', '.join(extra)}")
+        spec = options["spec"]
+        spec = spec if isinstance(spec, EncoderSpec) else EncoderSpec.load(spec)
+        resolve_layers(spec)
+        return spec
+    return resolve(**options)
 
 
-def requested_settings(encoder_options: dict) -> dict:
-    """The configuration a run asks for, JSON-ready, resolved the way CPEncoder resolves it."""
-    from .config import VERSION, CPConfig, chosen_recipe, default_cp
-    from .models import DEFAULT_MODEL
-    from .prompts import resolve_prompt
+def resolve_layers(spec) -> None:
+    """A spec's layers against the layers its model declares (nothing is loaded)."""
+    from .models import declared_num_layers
+    from .spec import check_layers, spec_output_layer
 
-    model = str(encoder_options.get("model", DEFAULT_MODEL))
-    given = encoder_options.get("prompt"), encoder_options.get("cp", "auto"), encoder_options.get("tp")
-    name = encoder_options.get("recipe", "auto")
-    chosen = chosen_recipe(model, name, *given, encoder_options.get("output_layer"))
-    prompt, cp, tp = (chosen.prompt, chosen.cp, chosen.tp) if chosen else given
-    prompt = resolve_prompt(prompt or "prompteol")
-    if cp == "auto":
-        cp = default_cp(model, prompt.name)
-    if cp is not None and not isinstance(cp, CPConfig):
-        raise InvalidTypeError(f"cp must be a CPConfig, None or 'auto', got {type_name(cp)}")
-    output_layer = encoder_options.get("output_layer")
-    dtype = encoder_options.get("dtype")
-    if chosen and chosen.dtype and dtype in (None, "auto"):
-        dtype = chosen.dtype
-    post = encoder_options.get("postprocess", "auto")
-    recipe = {}
-    if chosen:
-        recipe = {"recipe": "best" if name == "auto" else name, "postprocess": chosen.fit if post == "auto" else None}
-    return (
-        {
-            "model": model,
-            "prompt": prompt.templates[0].text if prompt.name == "custom" else prompt.name,
-            "cp": asdict(cp) if cp else None,
-            "output_layer": prompt.output_layer if output_layer is None else output_layer,
-            "dtype": dtype or "float32",
-            "device": encoder_options.get("device"),
-            "max_length": encoder_options.get("max_length", 512),
-            "cpembed": VERSION,
-        }
-        | ({"tp": asdict(tp)} if tp else {})
-        | recipe
-    )
+    if (layers := declared_num_layers(spec.model)) is not None:
+        check_layers(layers, spec.cp, spec_output_layer(spec), spec.tp)
 
 
 def _differences(old: dict, new: dict) -> list[str]:
@@ -416,7 +379,9 @@ def _differences(old: dict, new: dict) -> list[str]:
     for key in sorted(set(old_encoder) | set(new_encoder)):
         a, b = old_encoder.get(key), new_encoder.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            found += [f"cp.{k} {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+            found += [
+                f"{key}.{k} {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
+            ]
         elif a != b:
             found.append(f"{key} {a!r} -> {b!r}")
     old_inputs, new_inputs = old.get("inputs") or [], new.get("inputs") or []
@@ -475,21 +440,29 @@ def embed_files(
     """Embed every row of `inputs` into Parquet shards under `output` on a Ray cluster.
 
     `encoder_options` are CPEncoder's (model, prompt, cp, output_layer, dtype, device,
-    max_length); `batch_size` is the sentences per forward batch inside a worker. Without
-    `address`, a local Ray cluster is started (or the running one is used).
+    max_length, ...), or `spec=` (an EncoderSpec or its file) and `device=`; `batch_size` is the
+    sentences per forward batch inside a worker. Without `address`, a local Ray cluster is started
+    (or the running one is used).
     """
     import ray
 
     integer("workers", workers)
     if not cpus_per_worker > 0 or gpus_per_worker < 0:
         raise InvalidValueError("cpus_per_worker must be > 0 and gpus_per_worker >= 0")
-    if encoder_options.get("dtype") in (None, "auto"):
+    spec = requested_spec(encoder_options)
+    if spec.postprocess and not _packaged_or_none(spec.postprocess):
+        raise InvalidValueError(
+            f"post-processing {spec.postprocess!r} is not available on Ray yet (workers may not see the file): "
+            "apply it to the shards; a recipe's packaged fit is"
+        )
+    if spec.dtype == "auto":
         # Decided here, once, so that every worker computes in the same dtype: workers' hardware
-        # is not known to the driver, so "auto" means bfloat16 on GPU workers, float32 on CPUs,
-        # unless a recipe's fit fixes it.
-        pinned = requested_settings({**encoder_options, "dtype": "auto"})["dtype"]
-        encoder_options["dtype"] = pinned if pinned != "auto" else ("bfloat16" if gpus_per_worker else "float32")
-    settings = requested_settings(encoder_options)
+        # is not known to the driver, so "auto" means bfloat16 on GPU workers, float32 on CPUs
+        # (a recipe whose fit fixes its dtype has it already).
+        spec = dataclasses.replace(spec, dtype="bfloat16" if gpus_per_worker else "float32")
+    from .config import VERSION
+
+    settings = spec.to_dict() | {"cpembed": VERSION}
     shards, empty, described = plan(list(inputs), text_field, id_field, rows_per_shard)
     manifest = {
         "format": FORMAT_VERSION,
@@ -522,6 +495,7 @@ def embed_files(
                 "include_text": include_text,
                 "threads": max(1, int(cpus_per_worker)),
                 "batch_size": batch_size,
+                "device": encoder_options.get("device"),
             },
             compute=ray.data.ActorPoolStrategy(size=workers),
             batch_size=1,
@@ -549,6 +523,12 @@ def embed_files(
         per_worker_rows_per_second={w: n / s for w, (n, s) in per_worker.items() if s},
         empty_inputs=empty,
     )
+
+
+def _packaged_or_none(reference: str) -> bool:
+    from .spec import CENTER, PACKAGED
+
+    return reference == CENTER or reference.startswith(PACKAGED)
 
 
 def _check_resources(available: dict, cpus: float, gpus: float) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from typing import Literal
@@ -15,11 +15,22 @@ import torch
 from tqdm.auto import tqdm
 
 from . import engine
-from .config import VERSION, CPConfig, EncoderSettings, TPConfig, chosen_recipe, default_cp
+from .config import VERSION, CPConfig, EncoderSettings, TPConfig
+from .config import recipe as recipe_of
 from .errors import InvalidTypeError, InvalidValueError
 from .models import DEFAULT_MODEL, LanguageModel, declared_num_layers, load_model, resolve_device, resolve_dtype
 from .postprocess import BUILT_IN_SENTENCES, PostProcess, fit, packaged_fit
 from .prompts import Prompt, resolve_prompt, warn_cut
+from .spec import (
+    CENTER,
+    IN_MEMORY,
+    PACKAGED,
+    EncoderSpec,
+    check_layers,
+    fit_refused,
+    resolve,
+    spec_output_layer,
+)
 from .validation import integer, type_name
 
 logger = logging.getLogger(__name__)
@@ -58,8 +69,6 @@ class CPEncoder:
             saved by `cpembed fit`; applied to every row `encode` gives. It must have been fitted
             with these exact settings (the same digest as `settings()`), else it is refused.
             "auto" (the default): the recipe's fit, or none without a recipe; None: none.
-        padding_side, engine: accepted for compatibility and ignored (a FutureWarning says so):
-            cpembed has one engine (engine.py), whose masks make the padding side irrelevant.
 
     Example:
         >>> encoder = CPEncoder()                                     # doctest: +SKIP
@@ -76,8 +85,6 @@ class CPEncoder:
         dtype: str | torch.dtype | None = None,
         device: str | torch.device | None = None,
         max_length: int = 512,
-        padding_side: Literal["right", "left"] | None = None,
-        engine: Literal["padded", "packed"] | None = None,
         query_prompt: str | Prompt | None = None,
         document_prompt: str | Prompt | None = None,
         tp: TPConfig | None = None,
@@ -85,124 +92,136 @@ class CPEncoder:
         demonstrations: Sequence[tuple[str, str]] | None = None,
         postprocess: PostProcess | str | os.PathLike | Literal["auto"] | None = "auto",
     ) -> None:
-        for name, value, choices in (
-            ("padding_side", padding_side, ("right", "left")),
-            ("engine", engine, ("padded", "packed")),
-        ):
-            if value is not None:
-                if value not in choices:
-                    raise InvalidValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-                warnings.warn(
-                    f"CPEncoder's {name}= has no effect (cpembed has one engine) and will be removed",
-                    FutureWarning,
-                    stacklevel=2,
-                )
-        name = model.name if isinstance(model, LanguageModel) else model
-        name = os.fspath(name) if isinstance(name, os.PathLike) else name  # what the defaults tables key on
-        roles_given = query_prompt is not None or document_prompt is not None
-        self.recipe_name = None if roles_given and recipe == "auto" else recipe
-        self.recipe = chosen_recipe(name, self.recipe_name, prompt, cp, tp, output_layer, demonstrations)
-        if self.recipe is None:
-            self.recipe_name = None
-        else:
-            self.recipe_name = "best" if self.recipe_name == "auto" else self.recipe_name
-            prompt, cp, tp = self.recipe.prompt, self.recipe.cp, self.recipe.tp
-            if self.recipe.dtype and isinstance(postprocess, str) and postprocess == "auto":
-                if dtype in (None, "auto") and not isinstance(model, LanguageModel):
-                    dtype = self.recipe.dtype  # its fit was made in this dtype
-                elif dtype not in (None, "auto") and str(dtype).removeprefix("torch.") != self.recipe.dtype:
-                    raise self._fit_refused(name, str(dtype).removeprefix("torch."), max_length)  # before loading
-        self.prompt = resolve_prompt("prompteol" if prompt is None else prompt).with_demonstrations(demonstrations)
-        roles = {role: given for role, given in (("query", query_prompt), ("document", document_prompt)) if given}
-        for role, given in roles.items():
-            # a bad name fails here, before the model loads
-            roles[role] = resolve_prompt(given).with_demonstrations(demonstrations)
-        self.max_length = integer("max_length", max_length)
-        if isinstance(model, LanguageModel):
+        loaded = model if isinstance(model, LanguageModel) else None
+        spec = resolve(
+            model=loaded.name if loaded else model,
+            prompt=prompt,
+            cp=cp,
+            output_layer=output_layer,
+            dtype=dtype,
+            max_length=max_length,
+            query_prompt=query_prompt,
+            document_prompt=document_prompt,
+            tp=tp,
+            recipe=recipe,
+            demonstrations=demonstrations,
+            postprocess=postprocess,
+            num_layers=loaded.num_layers if loaded else None,
+        )
+        if loaded is not None:
             # Encoders may share a loaded model, so never convert it behind another encoder's back.
-            if dtype is not None and resolve_dtype(dtype, model.device) != model.dtype:
+            if dtype is not None and resolve_dtype(dtype, loaded.device) != loaded.dtype:
                 raise InvalidValueError(
-                    f"this loaded model is {model.dtype}; load it with load_model(..., dtype={dtype!r}) "
+                    f"this loaded model is {loaded.dtype}; load it with load_model(..., dtype={dtype!r}) "
                     "or leave dtype unset"
                 )
-            if device is not None and resolve_device(device) != model.device:
+            if device is not None and resolve_device(device) != loaded.device:
                 raise InvalidValueError(
-                    f"this loaded model is on {model.device}; load it with load_model(..., device={device!r}) "
+                    f"this loaded model is on {loaded.device}; load it with load_model(..., device={device!r}) "
                     "or leave device unset"
                 )
-            self.lm = model
-        if cp == "auto":  # a prompt with demonstrations is another prompt: the table has no entry for it
-            cp = default_cp(name, self.prompt.name)
-        if cp is not None and not isinstance(cp, CPConfig):
-            raise InvalidTypeError(f"cp must be a CPConfig, None or 'auto', got {type_name(cp)}")
-        self.cp = cp
-        if tp is not None and not isinstance(tp, TPConfig):
-            raise InvalidTypeError(f"tp must be a TPConfig or None, got {type_name(tp)}")
-        self.tp = tp
-        output_layer = self.prompt.output_layer if output_layer is None else output_layer
-        if not isinstance(model, LanguageModel):
-            if (declared := declared_num_layers(model)) is not None:
-                check_layers(declared, cp, output_layer, tp)  # before minutes of loading, not after
-            self.lm = load_model(model, dtype or "auto", device)
-        self.output_layer = check_layers(self.lm.num_layers, cp, output_layer, tp)
+        self._build(spec, loaded, device, postprocess if isinstance(postprocess, PostProcess) else None)
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: EncoderSpec | str | os.PathLike,
+        model: LanguageModel | None = None,
+        device: str | torch.device | None = None,
+    ) -> CPEncoder:
+        """The encoder a spec describes (an `EncoderSpec` or the path of its JSON file), on `model`
+        if it is already loaded. Weights other than those the spec was made for are refused."""
+        if isinstance(spec, (str, os.PathLike)):
+            spec = EncoderSpec.load(spec)
+        if not isinstance(spec, EncoderSpec):
+            raise InvalidTypeError(f"spec must be an EncoderSpec or a path, got {type_name(spec)}")
+        if spec.postprocess and spec.postprocess.startswith(IN_MEMORY):
+            raise InvalidValueError("this spec's post-processing was an object: it can only describe its encoder")
+        if model is not None and model.name != spec.model:
+            raise InvalidValueError(f"this spec is for {spec.model}, and the loaded model is {model.name}")
+        resolve_layers = model.num_layers if model is not None else declared_num_layers(spec.model)
+        if resolve_layers is not None:
+            check_layers(resolve_layers, spec.cp, spec_output_layer(spec), spec.tp)
+        encoder = cls.__new__(cls)
+        encoder._build(spec, model, device, None)
+        return encoder
+
+    def _build(self, spec: EncoderSpec, lm: LanguageModel | None, device, fitted: PostProcess | None) -> None:
+        self.prompt = resolve_prompt(spec.prompt).with_demonstrations(spec.demonstrations)
+        roles = {
+            role: resolve_prompt(given).with_demonstrations(spec.demonstrations)
+            for role, given in (("query", spec.query_prompt), ("document", spec.document_prompt))
+            if given is not None
+        }
+        self.max_length, self.cp, self.tp = spec.max_length, spec.cp, spec.tp
+        self.recipe_name = spec.recipe
+        self.recipe = recipe_of(spec.model, spec.recipe) if spec.recipe else None
+        if lm is None:
+            lm = load_model(spec.model, spec.dtype, device)
+        if spec.weights is not None and spec.weights != lm.fingerprint:
+            raise InvalidValueError(
+                f"this spec was made for weights {spec.weights[:16]}..., and {lm.name} has {lm.fingerprint[:16]}...: "
+                "another file or conversion of the model gives other embeddings; tune again for these weights"
+            )
+        self.lm = lm
+        self.output_layer = check_layers(lm.num_layers, spec.cp, spec_output_layer(spec), spec.tp)
+        dtype = str(lm.dtype).removeprefix("torch.")
+        self.spec = dataclasses.replace(spec, weights=lm.fingerprint, dtype=dtype)
         # encode_query / encode_document: an encoder on the same model with that role's prompt, and this
         # one's CP and output layer: vectors read at different layers are not comparable (a custom
         # template's default layer, -1, beside Pretended CoT's -2 once cost SciFact nDCG@10 23.15 -> 4.48, a
         # measurement of an early version, kept as history).
         self._roles = {
-            role: CPEncoder(self.lm, given, cp=self.cp, output_layer=self.output_layer, max_length=max_length, tp=tp)
+            role: CPEncoder(
+                lm, given, cp=self.cp, output_layer=self.output_layer, max_length=self.max_length, tp=self.tp
+            )
             for role, given in roles.items()
         }
         self.postprocess = None  # until it is resolved: fitting one encodes raw rows
-        self.postprocess = self._checked_postprocess(postprocess)
+        self.postprocess = self._checked_postprocess(spec.postprocess, fitted)
 
-    def _checked_postprocess(self, postprocess) -> PostProcess | None:
-        if isinstance(postprocess, str) and postprocess == "auto":
-            return self._recipe_postprocess()
-        if postprocess is None:
+    def _checked_postprocess(self, reference: str | None, fitted: PostProcess | None) -> PostProcess | None:
+        if reference is None:
             return None
-        if isinstance(postprocess, (str, os.PathLike)):
-            postprocess = PostProcess.load(postprocess)
-        if not isinstance(postprocess, PostProcess):
-            raise InvalidTypeError(f"postprocess must be a PostProcess, a path or None, got {type_name(postprocess)}")
+        if reference == CENTER:
+            return self._centered()
+        if reference.startswith(PACKAGED):
+            postprocess = packaged_fit(reference.removeprefix(PACKAGED))
+            if self.recipe is not None and postprocess.settings != self.settings().digest():
+                raise fit_refused(
+                    self.lm.name,
+                    self.recipe_name,
+                    self.recipe,
+                    str(self.lm.dtype).removeprefix("torch."),
+                    self.max_length,
+                )
+        elif reference.startswith(IN_MEMORY):
+            postprocess = fitted
+        else:
+            postprocess = PostProcess.load(reference)
         if any(role.prompt != self.prompt for role in self._roles.values()):
             # A fit describes one prompt's embeddings; queries and documents must share one space.
             raise InvalidValueError("postprocess cannot be combined with a query or document prompt of its own")
         postprocess.check(self.settings().digest())
         return postprocess
 
-    def _recipe_postprocess(self) -> PostProcess | None:
-        """The recipe's fit: packaged with cpembed, or centering on the built-in sentences."""
-        if self.recipe is None or self.recipe.fit is None:
-            return None
-        if self.recipe.fit == "center":
+    def _centered(self) -> PostProcess:
+        """Centering on the built-in sentences: what a model without a searched recipe gets."""
+        if self.recipe is not None:
             logger.warning(
                 "no recipe has been searched for %s: cpembed uses plain PromptEOL, centered on %d built-in "
                 "sentences; `cpembed fit` on your own text (whitening) usually does better",
                 self.lm.name,
                 len(BUILT_IN_SENTENCES),
             )
-            rows = self.encode(BUILT_IN_SENTENCES, show_progress_bar=False)
-            return fit(rows, "center", self.settings().digest(), source="built-in sentences")
-        packaged = packaged_fit(self.recipe.fit)
-        if packaged.settings != self.settings().digest():
-            raise self._fit_refused(self.lm.name, str(self.lm.dtype).removeprefix("torch."), self.max_length)
-        return packaged
-
-    def _fit_refused(self, model: str, dtype: str, max_length: int) -> InvalidValueError:
-        return InvalidValueError(
-            f"the {self.recipe_name!r} recipe of {model} comes with a fit made in {self.recipe.dtype} "
-            f"with the default max_length on cpembed's packaged weights, and these settings differ (dtype {dtype}, "
-            f"max_length {max_length}): use dtype {self.recipe.dtype} (--dtype {self.recipe.dtype}), or no "
-            "recipe (recipe=None, --recipe none), or fit your own with `cpembed fit` and pass it (postprocess=, "
-            "--postprocess)"
-        )
+        rows = self.encode(BUILT_IN_SENTENCES, show_progress_bar=False)
+        return fit(rows, "center", self.settings().digest(), source="built-in sentences")
 
     def describe_recipe(self) -> str:
         """One line: the recipe this encoder uses and what it is, or that it uses none."""
         if self.recipe is None:
             return "recipe: none (the settings given)"
-        return f"recipe: {self.recipe_name} for {self.lm.name}: {self.recipe.about}"
+        return self.spec.describe()
 
     def __repr__(self) -> str:
         return (
@@ -406,28 +425,6 @@ class CPEncoder:
                 f"expected sentences or embeddings of width {self.embedding_dimension}, got shape {x.shape}"
             )
         return x
-
-
-def check_layers(n: int, cp: CPConfig | None, output_layer: int, tp: TPConfig | None = None) -> int:
-    """Check CP's layer, TP's layers and the output layer against an `n`-layer model; the output
-    layer as 0..n (a Python-style index into `hidden_states`, which has n + 1 entries)."""
-    if tp is not None and tp.last > n:
-        raise InvalidValueError(f"TP's last layer {tp.last} is out of range for a {n}-layer model: use 1..{n}")
-    if isinstance(output_layer, bool) or not isinstance(output_layer, int) or not -(n + 1) <= output_layer <= n:
-        raise InvalidValueError(
-            f"output_layer {output_layer!r} is out of range for a {n}-layer model: "
-            f"use 0..{n} or -{n + 1}..-1 (an index into hidden_states; -1 = final normed state)"
-        )
-    layer = output_layer % (n + 1)
-    if cp is not None:
-        if cp.layer > n:
-            raise InvalidValueError(f"CP layer {cp.layer} is out of range for a {n}-layer model: use 1..{n} (1-based)")
-        if layer < cp.layer:
-            raise InvalidValueError(
-                f"output_layer {output_layer} reads hidden_states[{layer}], before the CP layer "
-                f"{cp.layer}, so CP could not change it: use an output layer >= {cp.layer}"
-            )
-    return layer
 
 
 def progress_bar(total: int, show: bool) -> tqdm:

@@ -77,17 +77,21 @@ class PostProcess:
             x = x @ self.transform
         return x.astype(np.float32)
 
-    def describe(self) -> dict:
-        """What a report records of the fit: kind, width, what it was fitted on, and a digest of its arrays."""
+    def fingerprint(self) -> str:
+        """A short digest of the fitted arrays: equal arrays, equal fingerprint."""
         digest = hashlib.sha256(self.mean.tobytes())
         if self.transform is not None:
             digest.update(np.ascontiguousarray(self.transform).tobytes())
+        return digest.hexdigest()[:16]
+
+    def describe(self) -> dict:
+        """What a report records of the fit: kind, width, what it was fitted on, and a digest of its arrays."""
         return {
             "kind": self.kind,
             "dimensions": self.dimensions,
             "source": self.source,
             "sentences": self.sentences,
-            "arrays": digest.hexdigest()[:16],
+            "arrays": self.fingerprint(),
         }
 
     def check(self, settings: str, describe: str = "this encoder") -> None:
@@ -106,6 +110,7 @@ class PostProcess:
             path = path.with_suffix(path.suffix + ".npz")
         meta = {"format": FORMAT, "kind": self.kind, "settings": self.settings, "source": self.source}
         meta["sentences"] = self.sentences
+        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"mean": self.mean} | ({"transform": self.transform} if self.transform is not None else {})
         tmp = path.with_name(path.name + ".partial.npz")
         np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)

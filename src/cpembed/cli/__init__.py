@@ -62,7 +62,7 @@ def main(debug: bool) -> None:
 
 
 def _register() -> None:
-    from . import bench, beyond, embed, evaluate, explain, fit, serve
+    from . import bench, beyond, embed, evaluate, explain, fit, serve, spec
 
     for command in beyond.COMMANDS:
         evaluate.eval_group.add_command(command)
@@ -72,6 +72,7 @@ def _register() -> None:
         embed.similarity,
         embed.models,
         fit.fit,
+        spec.spec,
         evaluate.eval_group,
         evaluate.search,
         serve.serve,

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import click
 
-from ..config import NORMS, PAPER_CP, RECIPES, TPConfig, default_cp
-from ..errors import InvalidTypeError, InvalidValueError, ModelNotFoundError
+from ..config import NORMS, RECIPES, TPConfig
+from ..errors import InputNotFoundError, InvalidTypeError, InvalidValueError, ModelNotFoundError
 from ..models import DEFAULT_MODEL
-from ..prompts import PROMPTS, resolve_prompt
+from ..prompts import PROMPTS
 from ..sites import SITES
+from ..spec import cp_from_flags
 
 _MODEL_OPTIONS = [
     click.option(
@@ -78,6 +78,12 @@ _CP_OPTIONS = [
 ]
 
 
+_SPEC_OPTION = click.option(
+    "--spec",
+    type=click.Path(dir_okay=False),
+    help="A spec file (`cpembed tune`, `cpembed spec`): the whole embedding; the other embedding flags must be "
+    "left unset (--device and --batch-size still apply).",
+)
 _POSTPROCESS_OPTION = click.option(
     "--postprocess",
     type=click.Path(dir_okay=False),
@@ -87,13 +93,17 @@ _POSTPROCESS_OPTION = click.option(
 )
 
 
+def postprocess_option(command):
+    return _POSTPROCESS_OPTION(command)
+
+
 def apply_options(options, command):
     return functools.reduce(lambda f, option: option(f), reversed(options), command)
 
 
 def encoder_options(command):
     """The flags every command that encodes shares."""
-    return apply_options(_MODEL_OPTIONS + _CP_OPTIONS + _SITE_OPTIONS + [_POSTPROCESS_OPTION], command)
+    return apply_options(_MODEL_OPTIONS + _CP_OPTIONS + _SITE_OPTIONS + [_POSTPROCESS_OPTION, _SPEC_OPTION], command)
 
 
 def embedding_options(command):
@@ -115,16 +125,23 @@ def wording_search_options(command):
 
 
 def build_encoder(query_prompt=None, document_prompt=None, **options):
-    """A CPEncoder from the encoder flags (CP flags override the defaults table's entry)."""
+    """A CPEncoder from the encoder flags (CP flags override the defaults table's entry), or from --spec."""
     from ..encoder import CPEncoder  # imports torch: keep `cpembed --help` fast
 
     settings = encoder_arguments(**options)
     try:
-        encoder = CPEncoder(**settings, query_prompt=query_prompt, document_prompt=document_prompt)
-    except (InvalidValueError, InvalidTypeError, ModelNotFoundError) as error:
+        if "spec" in settings:
+            if query_prompt is not None or document_prompt is not None:
+                raise click.UsageError(
+                    "--spec sets the query and document prompts: drop --query-prompt/--document-prompt"
+                )
+            encoder = CPEncoder.from_spec(settings["spec"], device=settings["device"])
+        else:
+            encoder = CPEncoder(**settings, query_prompt=query_prompt, document_prompt=document_prompt)
+    except (InvalidValueError, InvalidTypeError, ModelNotFoundError, InputNotFoundError) as error:
         raise click.UsageError(str(error)) from error  # a flag's value, checked before any weight is read
-    if encoder.recipe is not None:
-        click.echo(f"cpembed: {encoder.describe_recipe()}", err=True)
+    if encoder.recipe is not None or "spec" in settings:
+        click.echo(f"cpembed: {encoder.spec.describe()}", err=True)
     return encoder
 
 
@@ -149,12 +166,12 @@ def encoder_arguments(
     tp_layers=None,
     recipe="none",
     postprocess=None,
+    spec=None,
 ) -> dict:
-    """CPEncoder's keyword arguments from the encoder flags, without loading the model."""
+    """CPEncoder's keyword arguments from the encoder flags, without loading the model; with
+    --spec, the spec file's path and the device (the file holds everything else)."""
     given = dict(layer=layer, alpha=alpha, norm=norm, site=site, aux_template=aux_template)
     overrides = {k: v for k, v in given.items() if v is not None}
-    if no_cp and overrides:
-        raise click.UsageError(f"--no-cp cannot be combined with --{', --'.join(overrides).replace('_', '-')}")
     flags = [
         flag
         for flag, value in (
@@ -166,6 +183,21 @@ def encoder_arguments(
         if value
     ]
     flags += [f"--{k.replace('_', '-')}" for k in overrides]
+    if spec is not None:
+        changed = flags + [
+            flag
+            for flag, value, default in (
+                ("--model", model, DEFAULT_MODEL),
+                ("--dtype", dtype, "auto"),
+                ("--max-length", max_length, 512),
+                ("--recipe", recipe, "auto"),
+                ("--postprocess", postprocess if postprocess is not None else "auto", "auto"),
+            )
+            if value != default
+        ]
+        if changed:
+            raise click.UsageError(f"--spec sets the whole embedding: drop {', '.join(changed)}, or drop --spec")
+        return {"spec": spec, "device": device}
     common = dict(model=model, dtype=dtype, device=device, max_length=max_length) | _postprocess(postprocess)
     if recipe in RECIPES and flags:
         raise click.UsageError(
@@ -173,15 +205,11 @@ def encoder_arguments(
         )
     if recipe in RECIPES or (recipe == "auto" and not flags):
         return common | {"recipe": recipe}
-    prompt = prompt or "prompteol"
-    cp = None
-    if not no_cp:
-        name = resolve_prompt(prompt).name
-        base = default_cp(model, name) or (PAPER_CP[name] if overrides else None)
-        cp = dataclasses.replace(base, **overrides) if base else None
-        if alpha is not None and cp is not None:
-            _check_alpha_used(cp, model, name, from_table=norm is None)
-    arguments = common | dict(prompt=prompt, cp=cp, output_layer=output_layer, recipe=None)
+    try:
+        cp = cp_from_flags(model, prompt, no_cp, overrides)
+    except InvalidValueError as error:
+        raise click.UsageError(str(error)) from error
+    arguments = common | dict(prompt=prompt or "prompteol", cp=cp, output_layer=output_layer, recipe=None)
     if tp_layers:
         try:
             arguments["tp"] = TPConfig.parse(tp_layers)
@@ -194,13 +222,6 @@ def _postprocess(path) -> dict:
     """None (what the commands without --postprocess pass: a fit or a search needs raw rows) and
     "none" turn it off; "auto" is the recipe's."""
     return {"postprocess": None if path in (None, "none") else path}
-
-
-def _check_alpha_used(cp, model: str, prompt: str, from_table: bool) -> None:
-    """--alpha that would change nothing is an error, not a silent no-op: NR ignores alpha."""
-    if cp.norm == "recover":
-        where = f" (the default for {model} and {prompt} is NR, l={cp.layer})" if from_table else ""
-        raise click.UsageError(f"--alpha has no effect with norm recover{where}: add --norm scale to use it")
 
 
 class CommaList(click.ParamType):
