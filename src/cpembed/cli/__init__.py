@@ -62,7 +62,7 @@ def main(debug: bool) -> None:
 
 
 def _register() -> None:
-    from . import bench, beyond, embed, evaluate, explain, fit, serve, spec
+    from . import bench, beyond, embed, evaluate, explain, fit, serve, spec, tune
 
     for command in beyond.COMMANDS:
         evaluate.eval_group.add_command(command)
@@ -73,6 +73,7 @@ def _register() -> None:
         embed.models,
         fit.fit,
         spec.spec,
+        tune.tune,
         evaluate.eval_group,
         evaluate.search,
         serve.serve,

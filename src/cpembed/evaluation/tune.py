@@ -1,0 +1,484 @@
+"""`cpembed tune`: a setting for one model and one job, chosen on tuning data within a time budget.
+
+The search space: each prompt (the four built-in ones, or the templates given), plain and with CP
+(NS at several alphas and NR, at layers spread over the whole depth), each with no post-processing,
+centering, or whitening to k dimensions fitted on the texts it embeds (no labels). Every CP setting
+of a prompt shares one pass over the texts (`encode_settings`), so a round costs about one pass per
+prompt still in the race, whatever the number of settings.
+
+Successive halving: round 0 scores every candidate on a small subsample of the job's units (pairs,
+questions, queries, texts to cluster); each later round doubles the units (the earlier ones stay,
+so the embedding cache reuses their rows) and keeps the best third of the candidates, until the
+whole tuning set is scored or the next round would not fit the budget. Rounds are timed, so the
+next round's cost is estimated from the last one's sentences per second.
+
+The last round's best candidate is compared with plain PromptEOL (no CP, no post-processing) on
+the same units with a 95% paired-bootstrap interval; it is chosen only if the interval lies above
+0, otherwise plain PromptEOL is, and the report says that no setting beat it by more than noise.
+No test split is read: a data path or split named "test" is refused.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config import CPConfig
+from ..errors import InvalidValueError
+from ..postprocess import fit as fit_arrays
+from .beyond import (
+    Rerank,
+    Retrieval,
+    embed_rows,
+    evaluate_clustering,
+    evaluate_rerank,
+    evaluate_retrieval,
+    paired_interval,
+    pairs_ap_interval,
+)
+from .metrics import bootstrap_mean_spearman_difference, paired_cosine, spearman
+
+JOBS = ("sts", "retrieval", "reranking", "pairs", "clustering")
+METRICS = {"sts": "Spearman", "retrieval": "nDCG@10", "reranking": "MAP", "pairs": "AP", "clustering": "V-measure"}
+PROMPTS = ("prompteol", "cot", "knowledge", "ck")
+ALPHAS = (0.5, 1.0, 2.0, 4.0)
+LAYER_COUNT = 8  # CP layers tried, spread over the depth
+DIMENSIONS = (64, 128, 256)
+START_UNITS = 250
+KEEP = 1 / 3  # the share of candidates each round keeps
+BASELINE = ("prompteol", None, "none")
+
+
+@dataclass
+class Scored:
+    """A candidate's score on a task (x100), and what an interval against another candidate resamples."""
+
+    value: float
+    items: tuple = ()
+
+
+class PairTask:
+    """Sentence pairs with gold scores (STS: Spearman of cosine) or 0/1 labels (pairs: average precision)."""
+
+    def __init__(self, name: str, first: Sequence[str], second: Sequence[str], gold, metric: str) -> None:
+        self.name, self.metric = name, metric
+        self.first, self.second, self.gold = list(first), list(second), np.asarray(gold, dtype=np.float64)
+        if not len(self.first) == len(self.second) == len(self.gold) or len(self.gold) < 10:
+            raise InvalidValueError(f"{name}: need at least 10 pairs, each with a score, got {len(self.gold)}")
+        if metric == "ap" and set(np.unique(self.gold)) != {0, 1}:
+            raise InvalidValueError(f"{name}: pair labels must be 0 and 1, both present")
+        self.order = np.random.default_rng(0).permutation(len(self.gold))
+
+    @property
+    def units(self) -> int:
+        return len(self.gold)
+
+    def texts(self, n: int) -> list[str]:
+        rows = self.order[:n]
+        return [self.first[i] for i in rows] + [self.second[i] for i in rows]
+
+    def evaluate(self, embed, n: int) -> Scored:
+        rows = self.order[:n]
+        vectors = embed_rows(embed, self.texts(n))
+        cosines = paired_cosine(vectors[: len(rows)], vectors[len(rows) :])
+        gold = self.gold[rows]
+        if self.metric == "spearman":
+            return Scored(100 * spearman(cosines, gold), (gold, cosines))
+        from sklearn.metrics import average_precision_score
+
+        return Scored(100 * float(average_precision_score(gold, cosines)), (gold, cosines))
+
+    def interval(self, base: Scored, other: Scored) -> tuple[float, float]:
+        (gold, b), (_, o) = base.items, other.items
+        if self.metric == "spearman":
+            return bootstrap_mean_spearman_difference([(gold, b, o)])
+        return pairs_ap_interval(gold.astype(np.int64), b, o)
+
+
+class RerankTask:
+    """Questions with candidate answers: MAP of the cosine ranking."""
+
+    def __init__(self, name: str, items: list[Rerank]) -> None:
+        self.name, self.items = name, [item for item in items if item.positives and item.negatives]
+        if len(self.items) < 10:
+            raise InvalidValueError(f"{name}: need at least 10 questions with a positive and a negative answer")
+        self.order = np.random.default_rng(0).permutation(len(self.items))
+
+    @property
+    def units(self) -> int:
+        return len(self.items)
+
+    def _items(self, n: int) -> list[Rerank]:
+        return [self.items[i] for i in self.order[:n]]
+
+    def texts(self, n: int) -> list[str]:
+        return [t for item in self._items(n) for t in [item.query, *item.positives, *item.negatives]]
+
+    def evaluate(self, embed, n: int) -> Scored:
+        result = evaluate_rerank(embed, embed, self._items(n))
+        return Scored(result["map"], (100 * result["per_query"]["ap"],))
+
+    def interval(self, base: Scored, other: Scored) -> tuple[float, float]:
+        return paired_interval(np.mean, base.items[0], other.items[0])
+
+
+class ClusterTask:
+    """Texts with topic labels: V-measure of k-means (k = the labels' count), mean over seeds."""
+
+    SEEDS = 5
+
+    def __init__(self, name: str, texts: Sequence[str], labels) -> None:
+        self.name, self.all_texts = name, list(texts)
+        _, self.labels = np.unique(np.asarray(labels), return_inverse=True)
+        if len(self.all_texts) != len(self.labels) or len(np.unique(self.labels)) < 2:
+            raise InvalidValueError(f"{name}: need texts with at least two distinct labels")
+        self.order = np.random.default_rng(0).permutation(len(self.all_texts))
+
+    @property
+    def units(self) -> int:
+        return len(self.all_texts)
+
+    def texts(self, n: int) -> list[str]:
+        return [self.all_texts[i] for i in self.order[:n]]
+
+    def evaluate(self, embed, n: int) -> Scored:
+        result = evaluate_clustering(embed, self.texts(n), self.labels[self.order[:n]], seeds=self.SEEDS)
+        return Scored(result["v_measure"], (np.asarray(result["per_seed"]),))
+
+    def interval(self, base: Scored, other: Scored) -> tuple[float, float]:
+        return paired_interval(np.mean, base.items[0], other.items[0])  # paired by k-means seed
+
+
+class RetrievalTask:
+    """Queries ranked over a fixed sample of the corpus (every judged document, then random others
+    up to `corpus_size`): nDCG@10. The sample keeps tuning affordable; the ranking is of the sample."""
+
+    def __init__(self, name: str, data: Retrieval, corpus_size: int = 1000) -> None:
+        self.name, self.data = name, data
+        judged = list(dict.fromkeys(d for q in data.qrels.values() for d in q))
+        others = [d for d in data.corpus if d not in set(judged)]
+        rng = np.random.default_rng(0)
+        extra = [others[i] for i in rng.permutation(len(others))[: max(0, corpus_size - len(judged))]]
+        self.corpus = {d: data.corpus[d] for d in judged + extra}
+        self.queries = list(data.queries)
+        self.order = rng.permutation(len(self.queries))
+
+    @property
+    def units(self) -> int:
+        return len(self.queries)
+
+    def _subset(self, n: int) -> Retrieval:
+        ids = [self.queries[i] for i in self.order[:n]]
+        return Retrieval({q: self.data.queries[q] for q in ids}, self.corpus, {q: self.data.qrels[q] for q in ids})
+
+    def texts(self, n: int) -> list[str]:
+        subset = self._subset(n)
+        return list(subset.queries.values()) + list(self.corpus.values())
+
+    def evaluate(self, embed, n: int) -> Scored:
+        result = evaluate_retrieval(embed, embed, self._subset(n))
+        return Scored(result["ndcg@10"], (100 * result["per_query"]["ndcg@10"],))
+
+    def interval(self, base: Scored, other: Scored) -> tuple[float, float]:
+        return paired_interval(np.mean, base.items[0], other.items[0])
+
+
+Task = PairTask | RerankTask | ClusterTask | RetrievalTask
+
+
+def job_interval(tasks: Sequence[Task], base: list[Scored], other: list[Scored]) -> tuple[float, float]:
+    """A 95% paired-bootstrap interval of `other` minus `base` on the job's score (the tasks' mean)."""
+    if len(tasks) > 1:
+        if not all(isinstance(t, PairTask) and t.metric == "spearman" for t in tasks):
+            raise InvalidValueError("several tasks in one job must all be STS pairs")
+        return bootstrap_mean_spearman_difference(
+            [(b.items[0], b.items[1], o.items[1]) for b, o in zip(base, other, strict=True)]
+        )
+    return tasks[0].interval(base[0], other[0])
+
+
+@dataclass(frozen=True)
+class Candidate:
+    prompt: str
+    cp: CPConfig | None
+    post: str  # "none", "center", "whiten-128", ...
+
+    def label(self) -> str:
+        cp = (
+            "plain"
+            if self.cp is None
+            else (f"NR l={self.cp.layer}" if self.cp.norm == "recover" else f"NS l={self.cp.layer} a={self.cp.alpha:g}")
+        )
+        return f"{self.prompt} {cp}" + ("" if self.post == "none" else f" + {self.post}")
+
+
+@dataclass
+class Round:
+    units: int  # per task
+    candidates: int
+    seconds: float
+    best: str
+    best_score: float
+    baseline_score: float
+
+
+@dataclass
+class TuneResult:
+    job: str
+    chosen: Candidate
+    score: float  # the chosen candidate's dev score, last round
+    baseline: float  # plain PromptEOL's, same units
+    interval: tuple[float, float]  # chosen - baseline, 95%
+    best: Candidate  # the best candidate, chosen or not
+    best_score: float
+    rounds: list[Round] = field(default_factory=list)
+    seconds: float = 0.0
+    complete: bool = True  # the last round scored every unit
+    post: object = None  # the chosen PostProcess fit, if any
+    beat_noise: bool = True
+
+
+def cp_settings(num_layers: int, layers: Sequence[int] | None = None, alphas=ALPHAS) -> list[CPConfig | None]:
+    """None (plain), then NS at each alpha and NR at each layer; layers spread over 1..L-1 unless given."""
+    if layers is None:
+        step = max(1, (num_layers - 1) // LAYER_COUNT)
+        layers = list(range(1, num_layers, step))[:LAYER_COUNT]
+    settings: list[CPConfig | None] = [None]
+    for layer in layers:
+        settings += [CPConfig(layer, alpha) for alpha in alphas] + [CPConfig(layer, norm="recover")]
+    return settings
+
+
+def posts(width: int) -> list[str]:
+    return ["none", "center"] + [f"whiten-{k}" for k in DIMENSIONS if k < width]
+
+
+def parse_budget(text: str) -> float:
+    """Seconds from "90s", "10m", "1.5h" or a number of seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(text))
+    if not match or float(match.group(1)) <= 0:
+        raise InvalidValueError(f"budget must look like 90s, 10m or 1h, got {text!r}")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def tune(
+    lm,
+    job: str,
+    tasks: Sequence[Task],
+    budget: float,
+    prompts: Sequence[str] = PROMPTS,
+    layers: Sequence[int] | None = None,
+    alphas: Sequence[float] = ALPHAS,
+    start_units: int = START_UNITS,
+    max_length: int = 512,
+    batch_size: int = 32,
+    cache=None,
+    report: Callable[[str], None] = lambda line: None,
+) -> TuneResult:
+    """Successive halving over prompts x CP settings x post-processing (module docstring)."""
+    from ..cache import encode_cached
+    from ..encoder import CPEncoder
+
+    if job not in JOBS:
+        raise InvalidValueError(f"job must be one of {', '.join(JOBS)}, got {job!r}")
+    started = time.perf_counter()
+    settings = cp_settings(lm.num_layers, layers, alphas)
+    encoders = {
+        p: CPEncoder(lm, p, cp=None, max_length=max_length, postprocess=None)
+        for p in dict.fromkeys([*prompts, "prompteol"])
+    }
+    alive: dict[str, list[CPConfig | None]] = {
+        p: [s for s in settings if s is None or s.layer <= encoders[p].output_layer] for p in prompts
+    }
+    alive.setdefault("prompteol", [None])  # the baseline is scored every round
+    largest = max(t.units for t in tasks)
+    units = min(start_units, largest)
+    rounds: list[Round] = []
+    embedded: set[str] = set()  # texts of earlier rounds: in the cache, nothing to compute again
+    while True:
+        round_started = time.perf_counter()
+        n = {id(t): min(units, t.units) for t in tasks}
+        texts = list(dict.fromkeys(s for t in tasks for s in t.texts(n[id(t)])))
+        table = {text: i for i, text in enumerate(texts)}
+        scored: dict[Candidate, list[Scored]] = {}
+        for prompt, prompt_settings in alive.items():
+            vectors = encode_cached(encoders[prompt], texts, prompt_settings, cache, batch_size, False)
+            for setting, rows in zip(prompt_settings, vectors, strict=True):
+                for post in posts(rows.shape[1]) if prompt in prompts else ["none"]:
+                    embed = _lookup(_processed(rows, post), table)
+                    scored[Candidate(prompt, setting, post)] = [t.evaluate(embed, n[id(t)]) for t in tasks]
+        mean = {c: float(np.mean([s.value for s in v])) for c, v in scored.items()}
+        ranked = sorted((c for c in mean if c.prompt in prompts), key=lambda c: -mean[c])
+        baseline = Candidate(*BASELINE)
+        seconds = time.perf_counter() - round_started
+        rounds.append(Round(units, len(ranked), seconds, ranked[0].label(), mean[ranked[0]], mean[baseline]))
+        report(
+            f"round {len(rounds)}: {units} units per task, {len(ranked)} candidates, {seconds:.0f} s; best "
+            f"{ranked[0].label()} {mean[ranked[0]]:.2f} (plain PromptEOL {mean[baseline]:.2f})"
+        )
+        # A round's cost: its new texts through each prompt's pass, a pass growing with its settings.
+        rate = seconds / max(1.0, len(set(texts) - embedded) * _passes(alive))
+        embedded |= set(texts)
+        if units >= largest:
+            complete = True
+            break
+        keep = ranked[: max(3, math.ceil(len(ranked) * KEEP))]
+        next_units = min(units * 2, largest)
+        next_alive: dict[str, list] = {"prompteol": [None]}  # the baseline, scored every round
+        for c in keep:
+            next_alive.setdefault(c.prompt, [])
+            if c.cp not in next_alive[c.prompt]:
+                next_alive[c.prompt].append(c.cp)
+        next_texts = {s for t in tasks for s in t.texts(min(next_units, t.units))} - embedded
+        estimate = rate * len(next_texts) * _passes(next_alive)
+        if time.perf_counter() - started + estimate > budget:
+            report(f"stopping: the next round ({next_units} units) would take about {estimate:.0f} s, past the budget")
+            complete = False
+            break
+        alive, units = next_alive, next_units
+    best = ranked[0]
+    low, high = job_interval(tasks, scored[baseline], scored[best])
+    beat = low > 0 and mean[best] > mean[baseline]
+    chosen = best if beat else baseline
+    post = None
+    if chosen.post != "none":
+        rows = encode_cached(encoders[chosen.prompt], texts, [chosen.cp], cache, batch_size, False)[0]
+        kind, _, k = chosen.post.partition("-")
+        digest = encoders[chosen.prompt].settings(chosen.cp).digest()
+        post = fit_arrays(rows, kind, digest, int(k) if k else None, source=f"tune {job}")
+    return TuneResult(
+        job=job,
+        chosen=chosen,
+        score=mean[chosen],
+        baseline=mean[baseline],
+        interval=(low, high),
+        best=best,
+        best_score=mean[best],
+        rounds=rounds,
+        seconds=time.perf_counter() - started,
+        complete=complete,
+        post=post,
+        beat_noise=beat,
+    )
+
+
+def _passes(alive: dict[str, list]) -> float:
+    """Plain passes a round runs per text: one per prompt, and about a tenth of one per CP setting
+    (each adds a last-token copy through the layers after its own)."""
+    return sum(1 + 0.1 * sum(s is not None for s in settings) for settings in alive.values())
+
+
+def _processed(rows: np.ndarray, post: str) -> np.ndarray:
+    if post == "none":
+        return rows
+    kind, _, k = post.partition("-")
+    return fit_arrays(rows, kind, "", int(k) if k else None).apply(rows)
+
+
+def _lookup(rows: np.ndarray, table: dict[str, int]):
+    return lambda texts: rows[[table[t] for t in texts]]
+
+
+# -- data -------------------------------------------------------------------------------------------
+
+DATA_HELP = {
+    "sts": "a TSV with a header naming sentence1, sentence2 and score (any scale), one pair per line "
+    "(public: the STS Benchmark, stsbenchmark.tar.gz; its dev split is the shared default)",
+    "pairs": "a TSV with a header naming sentence1, sentence2 and label (1 = same meaning, 0 = not) "
+    "(public: SemEval-2015 PIT dev, the shared default; Quora Question Pairs)",
+    "reranking": 'a JSONL file, one {"query": ..., "positive": [...], "negative": [...]} per line '
+    "(public: WikiQA dev, the shared default; MS MARCO)",
+    "clustering": "a TSV with a header naming label and text, one text per line "
+    "(public: 20 Newsgroups train subject lines, the shared default)",
+    "retrieval": "a folder with corpus.jsonl ({_id, title, text}), queries.jsonl ({_id, text}) and "
+    "qrels.tsv (query-id, corpus-id, score), BEIR's layout (public: SciFact train, the shared default)",
+}
+
+
+def refuse_test_split(path: str | Path) -> None:
+    if re.search(r"(^|[^a-z])test([^a-z]|$)", Path(path).name.lower()):
+        raise InvalidValueError(
+            f"{path} looks like a test split: tune chooses on tuning data only (a dev or train split, or "
+            "your own labelled pairs), so that the test split can measure the choice once"
+        )
+
+
+def user_tasks(job: str, path: str | Path) -> list[Task]:
+    """The job's tuning task from the user's own labelled file (`DATA_HELP` gives each format)."""
+    from .beyond import _jsonl
+
+    refuse_test_split(path)
+    path = Path(path)
+    if not path.exists():
+        raise InvalidValueError(f"no data at {path}; the {job} job takes {DATA_HELP[job]}")
+    try:
+        if job in ("sts", "pairs"):
+            column = "score" if job == "sts" else "label"
+            rows = _columns(path, ("sentence1", "sentence2", column))
+            gold = [float(r[2]) for r in rows]
+            return [PairTask(path.name, [r[0] for r in rows], [r[1] for r in rows], gold, _metric(job))]
+        if job == "reranking":
+            items = [Rerank(d["query"], list(d["positive"]), list(d["negative"])) for d in _jsonl(path)]
+            return [RerankTask(path.name, items)]
+        if job == "clustering":
+            rows = _columns(path, ("label", "text"))
+            return [ClusterTask(path.name, [r[1] for r in rows], [r[0] for r in rows])]
+        corpus = {d["_id"]: f"{d.get('title', '')} {d['text']}".strip() for d in _jsonl(path / "corpus.jsonl")}
+        qrels: dict[str, dict[str, int]] = {}
+        for query, doc, score in _columns(path / "qrels.tsv", ("query-id", "corpus-id", "score")):
+            qrels.setdefault(query, {})[doc] = int(score)
+        queries = {q["_id"]: q["text"] for q in _jsonl(path / "queries.jsonl") if q["_id"] in qrels}
+        return [RetrievalTask(path.name, Retrieval(queries, corpus, qrels))]
+    except (KeyError, ValueError, TypeError) as error:
+        raise InvalidValueError(f"{path} is not {DATA_HELP[job]}: {error}") from None
+
+
+def _columns(path: Path, names: tuple[str, ...]) -> list[list[str]]:
+    """The named columns of a headed TSV file (any order, other columns ignored), row by row."""
+    from .beyond import _lines
+
+    header, *rows = _lines(path) or [""]
+    fields = header.split("\t")
+    if missing := [name for name in names if name not in fields]:
+        raise InvalidValueError(f"{path}: the header lacks {', '.join(missing)} (tab-separated), it has {header!r}")
+    where = [fields.index(name) for name in names]
+    out = []
+    for number, row in enumerate(rows, start=2):
+        values = row.split("\t")
+        if len(values) != len(fields):
+            raise InvalidValueError(f"{path}, line {number}: {len(values)} fields, expected {len(fields)}")
+        out.append([values[i] for i in where])
+    return out
+
+
+def _metric(job: str) -> str:
+    return "spearman" if job == "sts" else "ap"
+
+
+def shared_tasks(job: str, data_dir=None, raw_dir=None, beyond_dir=None) -> list[Task]:
+    """The job's shared tuning splits (README: the data section)."""
+    from .beyond import _table, find_beyond_dir, load_scifact, load_wikiqa
+    from .data import find_data_dir, find_raw_stsb_dir, load_raw_stsb, load_stsb
+
+    if job == "sts":
+        senteval, raw = load_stsb(find_data_dir(data_dir), "dev"), load_raw_stsb(find_raw_stsb_dir(raw_dir), "dev")
+        return [
+            PairTask("SentEval STS-B dev", senteval.sentences1, senteval.sentences2, senteval.scores, "spearman"),
+            PairTask("raw STS-B dev", raw.sentences1, raw.sentences2, raw.scores, "spearman"),
+        ]
+    root = find_beyond_dir(beyond_dir)
+    if job == "pairs":
+        rows = _table(root / "pair-classification" / "pit2015" / "dev.tsv", ("label", "sentence1", "sentence2"))
+        return [PairTask("PIT2015 dev", [r[1] for r in rows], [r[2] for r in rows], [int(r[0]) for r in rows], "ap")]
+    if job == "reranking":
+        return [RerankTask("WikiQA dev", load_wikiqa(root, "dev"))]
+    if job == "clustering":
+        rows = _table(root / "clustering" / "20ng-subjects" / "train.tsv", ("label", "text"))
+        return [ClusterTask("20NG train subjects", [r[1] for r in rows], [r[0] for r in rows])]
+    return [RetrievalTask("SciFact train", load_scifact(root, "train"))]

@@ -1,0 +1,114 @@
+"""`cpembed tune`: successive halving within a budget, on the user's data or the shared tuning splits."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import assert_same_embeddings
+from cpembed import CPEncoder
+from cpembed.cli import main
+from cpembed.errors import InvalidValueError
+from cpembed.evaluation import tune as tuning
+from cpembed.evaluation.metrics import paired_cosine, spearman
+from cpembed.postprocess import fit
+from cpembed.spec import EncoderSpec
+
+WORDS = "cat dog bird fish horse tree river stone cloud apple bread music train city road".split()
+
+
+def pairs_file(path, n: int = 40, label: bool = False):
+    rng = np.random.default_rng(1)
+    lines = ["sentence1\tsentence2\t" + ("label" if label else "score")]
+    for i in range(n):
+        a = " ".join(rng.choice(WORDS, 4))
+        b = " ".join(rng.choice(WORDS, 4)) if i % 2 else a + " again"
+        lines.append(f"{a}\t{b}\t{int(i % 2 == 0) if label else round(float(rng.uniform(0, 5)), 2)}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_budgets_parse_and_nonsense_is_refused():
+    assert [tuning.parse_budget(b) for b in ("90s", "10m", "1.5h", "30")] == [90, 600, 5400, 30]
+    for bad in ("", "ten minutes", "0m", "-5s"):
+        with pytest.raises(InvalidValueError, match="budget must look like"):
+            tuning.parse_budget(bad)
+
+
+def test_user_data_is_read_by_column_name_and_test_splits_are_refused(tmp_path):
+    path = tmp_path / "mine.tsv"
+    path.write_text("id\tscore\tsentence2\tsentence1\n" + "".join(f"{i}\t{i % 5}\tb {i}\ta {i}\n" for i in range(12)))
+    (task,) = tuning.user_tasks("sts", path)
+    assert task.units == 12 and task.first[0] == "a 0" and task.gold[3] == 3.0
+    with pytest.raises(InvalidValueError, match="lacks label"):
+        tuning.user_tasks("pairs", path)
+    for name in ("sts-test.tsv", "test.tsv", "my_test_pairs.tsv"):
+        with pytest.raises(InvalidValueError, match="looks like a test split"):
+            tuning.user_tasks("sts", tmp_path / name)
+    with pytest.raises(InvalidValueError, match="no data at .*a JSONL file"):
+        tuning.user_tasks("reranking", tmp_path / "nothing.jsonl")
+    (tmp_path / "broken.jsonl").write_text("{not json\n")
+    with pytest.raises(InvalidValueError, match="broken.jsonl is not a JSONL file"):
+        tuning.user_tasks("reranking", tmp_path / "broken.jsonl")
+
+
+def test_one_round_scores_every_candidate_as_the_encoder_would(tiny_lm, tmp_path):
+    """With the whole set in the first round, the chosen candidate's score is its score computed
+    from scratch: the encoder with that setting, the post-processing fitted on the same texts."""
+    tasks = tuning.user_tasks("sts", pairs_file(tmp_path / "pairs.tsv", 30))
+    result = tuning.tune(tiny_lm, "sts", tasks, budget=600, prompts=["prompteol", "cot"], start_units=1000)
+    assert len(result.rounds) == 1 and result.complete
+    assert result.rounds[0].candidates == 2 * len(tuning.cp_settings(tiny_lm.num_layers)) * 2  # x (none, center)
+    task = tasks[0]
+    for candidate, score in ((result.best, result.best_score), (tuning.Candidate(*tuning.BASELINE), result.baseline)):
+        encoder = CPEncoder(tiny_lm, candidate.prompt, cp=candidate.cp)
+        rows = encoder.encode(task.texts(task.units))
+        if candidate.post != "none":
+            rows = fit(rows, "center", "").apply(rows)
+        n = task.units
+        expected = 100 * spearman(paired_cosine(rows[:n], rows[n:]), task.gold[task.order])
+        assert score == pytest.approx(expected, abs=1e-6)
+    if result.beat_noise:
+        assert result.chosen == result.best and result.interval[0] > 0
+    else:
+        assert result.chosen == tuning.Candidate(*tuning.BASELINE)
+
+
+def test_rounds_double_the_units_and_keep_a_third(tiny_lm, tmp_path):
+    tasks = tuning.user_tasks("pairs", pairs_file(tmp_path / "pairs.tsv", 40, label=True))
+    result = tuning.tune(tiny_lm, "pairs", tasks, budget=600, prompts=["prompteol"], start_units=10)
+    assert [r.units for r in result.rounds] == [10, 20, 40] and result.complete
+    counts = [r.candidates for r in result.rounds]
+    assert counts[1] < counts[0] and counts[2] <= counts[1]
+
+
+def test_a_budget_too_small_for_the_next_round_stops_the_search(tiny_lm, tmp_path):
+    tasks = tuning.user_tasks("sts", pairs_file(tmp_path / "pairs.tsv", 40))
+    result = tuning.tune(tiny_lm, "sts", tasks, budget=1e-3, prompts=["prompteol"], start_units=10)
+    assert len(result.rounds) == 1 and not result.complete
+
+
+def test_the_cli_writes_a_spec_that_encodes_like_the_chosen_setting(tiny_model_dir, tmp_path):
+    data = pairs_file(tmp_path / "pairs.tsv", 24)
+    runner = CliRunner()
+    args = ["tune", tiny_model_dir, "--job", "sts", "--data", str(data), "--budget", "5m", "--no-cache"]
+    done = runner.invoke(main, [*args, "--prompts", "prompteol", "-o", str(tmp_path / "s.json")])
+    assert done.exit_code == 0, done.output
+    assert "Use it: cpembed encode --spec" in done.stdout and "round" in done.stdout
+    spec = EncoderSpec.load(tmp_path / "s.json")
+    assert spec.job == "sts" and spec.weights and spec.origin["rounds"]
+    encoder = CPEncoder.from_spec(spec)
+    expected = CPEncoder(tiny_model_dir, spec.prompt, cp=spec.cp, postprocess=spec.postprocess)
+    assert_same_embeddings(encoder.encode(["a cat", "a dog"]), expected.encode(["a cat", "a dog"]))
+    by_spec = runner.invoke(main, ["similarity", "a cat", "a dog", "--spec", str(tmp_path / "s.json")])
+    assert by_spec.exit_code == 0, by_spec.output
+    assert json.loads((tmp_path / "s.json").read_text())["origin"]["metric"] == "sts"
+
+
+def test_without_data_the_cli_says_what_the_job_needs(tiny_model_dir):
+    done = CliRunner().invoke(main, ["tune", tiny_model_dir, "--job", "reranking"])
+    assert done.exit_code == 2
+    assert "JSONL" in done.output and "--data" in done.output
