@@ -77,10 +77,10 @@ def test_one_round_scores_every_candidate_as_the_encoder_would(tiny_lm, tmp_path
         assert result.chosen == tuning.Candidate(*tuning.BASELINE)
 
 
-def test_rounds_double_the_units_and_keep_a_third(tiny_lm, tmp_path):
+def test_rounds_triple_the_units_and_keep_a_third(tiny_lm, tmp_path):
     tasks = tuning.user_tasks("pairs", pairs_file(tmp_path / "pairs.tsv", 40, label=True))
     result = tuning.tune(tiny_lm, "pairs", tasks, budget=600, prompts=["prompteol"], start_units=10)
-    assert [r.units for r in result.rounds] == [10, 20, 40] and result.complete
+    assert [r.units for r in result.rounds] == [10, 30, 40] and result.complete
     counts = [r.candidates for r in result.rounds]
     assert counts[1] < counts[0] and counts[2] <= counts[1]
 

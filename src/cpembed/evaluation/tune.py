@@ -7,9 +7,10 @@ of a prompt shares one pass over the texts (`encode_settings`), so a round costs
 prompt still in the race, whatever the number of settings.
 
 Successive halving: round 0 scores every candidate on a small subsample of the job's units (pairs,
-questions, queries, texts to cluster); each later round doubles the units (the earlier ones stay,
-so the embedding cache reuses their rows) and keeps the best third of the candidates, until the
-whole tuning set is scored or the next round would not fit the budget. Rounds are timed, so the
+questions, queries, texts to cluster); each later round triples the units (the earlier ones stay,
+so the embedding cache reuses their rows) and keeps the best third of the (prompt, CP setting)
+pairs, each with every post-processing, until the whole tuning set is scored or the next round
+would not fit the budget. Rounds are timed, so the
 next round's cost is estimated from the last one's sentences per second.
 
 The last round's best candidate is compared with plain PromptEOL (no CP, no post-processing) on
@@ -48,10 +49,11 @@ JOBS = ("sts", "retrieval", "reranking", "pairs", "clustering")
 METRICS = {"sts": "Spearman", "retrieval": "nDCG@10", "reranking": "MAP", "pairs": "AP", "clustering": "V-measure"}
 PROMPTS = ("prompteol", "cot", "knowledge", "ck")
 ALPHAS = (0.5, 1.0, 2.0, 4.0)
-LAYER_COUNT = 8  # CP layers tried, spread over the depth
+LAYER_COUNT = 6  # CP layers tried, spread over the depth
 DIMENSIONS = (64, 128, 256)
-START_UNITS = 250
-KEEP = 1 / 3  # the share of candidates each round keeps
+START_UNITS = 64
+GROWTH = 3  # each round scores this many times the units of the last
+KEEP = 1 / 3  # the share of (prompt, CP setting) pairs each round keeps
 BASELINE = ("prompteol", None, "none")
 
 
@@ -246,9 +248,8 @@ class TuneResult:
 
 def cp_settings(num_layers: int, layers: Sequence[int] | None = None, alphas=ALPHAS) -> list[CPConfig | None]:
     """None (plain), then NS at each alpha and NR at each layer; layers spread over 1..L-1 unless given."""
-    if layers is None:
-        step = max(1, (num_layers - 1) // LAYER_COUNT)
-        layers = list(range(1, num_layers, step))[:LAYER_COUNT]
+    if layers is None:  # from the first layer to two thirds of the depth: later ones have little left to change
+        layers = sorted({round(x) for x in np.linspace(1, max(1, 2 * num_layers // 3), LAYER_COUNT)})
     settings: list[CPConfig | None] = [None]
     for layer in layers:
         settings += [CPConfig(layer, alpha) for alpha in alphas] + [CPConfig(layer, norm="recover")]
@@ -308,10 +309,11 @@ def tune(
         table = {text: i for i, text in enumerate(texts)}
         scored: dict[Candidate, list[Scored]] = {}
         for prompt, prompt_settings in alive.items():
-            vectors = encode_cached(encoders[prompt], texts, prompt_settings, cache, batch_size, False)
+            vectors = encode_cached(encoders[prompt], texts, prompt_settings, cache, batch_size, None)
             for setting, rows in zip(prompt_settings, vectors, strict=True):
-                for post in posts(rows.shape[1]) if prompt in prompts else ["none"]:
-                    embed = _lookup(_processed(rows, post), table)
+                kinds = posts(rows.shape[1]) if prompt in prompts else ["none"]
+                for post, processed in _processed(rows, kinds).items():
+                    embed = _lookup(processed, table)
                     scored[Candidate(prompt, setting, post)] = [t.evaluate(embed, n[id(t)]) for t in tasks]
         mean = {c: float(np.mean([s.value for s in v])) for c, v in scored.items()}
         ranked = sorted((c for c in mean if c.prompt in prompts), key=lambda c: -mean[c])
@@ -328,13 +330,14 @@ def tune(
         if units >= largest:
             complete = True
             break
-        keep = ranked[: max(3, math.ceil(len(ranked) * KEEP))]
-        next_units = min(units * 2, largest)
+        # Keep the best third of the (prompt, CP setting) pairs, each ranked by its best post-processing.
+        pairs = list(dict.fromkeys((c.prompt, c.cp) for c in ranked))
+        next_units = min(units * GROWTH, largest)
         next_alive: dict[str, list] = {"prompteol": [None]}  # the baseline, scored every round
-        for c in keep:
-            next_alive.setdefault(c.prompt, [])
-            if c.cp not in next_alive[c.prompt]:
-                next_alive[c.prompt].append(c.cp)
+        for prompt, setting in pairs[: max(2, math.ceil(len(pairs) * KEEP))]:
+            next_alive.setdefault(prompt, [])
+            if setting not in next_alive[prompt]:
+                next_alive[prompt].append(setting)
         next_texts = {s for t in tasks for s in t.texts(min(next_units, t.units))} - embedded
         estimate = rate * len(next_texts) * _passes(next_alive)
         if time.perf_counter() - started + estimate > budget:
@@ -374,11 +377,22 @@ def _passes(alive: dict[str, list]) -> float:
     return sum(1 + 0.1 * sum(s is not None for s in settings) for settings in alive.values())
 
 
-def _processed(rows: np.ndarray, post: str) -> np.ndarray:
-    if post == "none":
-        return rows
-    kind, _, k = post.partition("-")
-    return fit_arrays(rows, kind, "", int(k) if k else None).apply(rows)
+def _processed(rows: np.ndarray, kinds: list[str]) -> dict[str, np.ndarray]:
+    """Each post-processing of `rows`, fitted on them; whitening to k keeps the first k columns of
+    one full whitening (its components come by decreasing variance), so it is fitted once."""
+    out = {}
+    whitened = None
+    for post in kinds:
+        kind, _, k = post.partition("-")
+        if kind == "none":
+            out[post] = rows
+        elif kind == "center":
+            out[post] = fit_arrays(rows, "center", "").apply(rows)
+        else:
+            if whitened is None:
+                whitened = fit_arrays(rows, "whiten", "").apply(rows)
+            out[post] = whitened[:, : int(k)] if k else whitened
+    return out
 
 
 def _lookup(rows: np.ndarray, table: dict[str, int]):
