@@ -118,6 +118,9 @@ def test_models_and_health(url, encoder):
         health = json.loads(response.read())
     assert health["status"] == "ok" and health["settings"] == encoder.settings().digest()
     assert health["recipe"] == encoder.describe_recipe() == "recipe: none (the settings given)"
+    from cpembed.spec import EncoderSpec
+
+    assert EncoderSpec.from_dict(health["spec"]) == encoder.spec and health["spec_digest"] == encoder.spec.digest()
 
 
 def test_concurrent_requests_each_get_their_own_rows(url, encoder):
@@ -250,7 +253,7 @@ class SlowEncoder:
     def __init__(self, encoder) -> None:
         self.encoder, self.release, self.started = encoder, threading.Event(), threading.Event()
         self.lm, self.cp, self.embedding_dimension = encoder.lm, encoder.cp, encoder.embedding_dimension
-        self.settings = encoder.settings
+        self.settings, self.spec = encoder.settings, encoder.spec
 
     def encode(self, texts, **options):
         self.started.set()

@@ -140,6 +140,7 @@ def create_app(
     created = int(time.time())
     # Which embeddings these are: the same digest as the embedding cache's for these settings.
     settings = encoder.settings().digest()
+    spec = encoder.spec.digest()  # the spec it was built from (`cpembed spec`, `cpembed tune`)
 
     def embed(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         # In the worker thread: a tokenizer must not be used by two threads at once.
@@ -211,7 +212,7 @@ def create_app(
 
     async def health(_request: Request) -> JSONResponse:
         post = {"postprocess": encoder.postprocess.describe()} if encoder.postprocess else {}
-        recipe = {"recipe": encoder.describe_recipe()}
+        recipe = {"recipe": encoder.describe_recipe(), "spec": encoder.spec.to_dict(), "spec_digest": spec}
         return JSONResponse({"status": "ok", "model": name, "settings": settings} | recipe | post)
 
     async def request_error(_request: Request, error: RequestError) -> JSONResponse:
