@@ -89,6 +89,10 @@ def test_a_budget_too_small_for_the_next_round_stops_the_search(tiny_lm, tmp_pat
     tasks = tuning.user_tasks("sts", pairs_file(tmp_path / "pairs.tsv", 40))
     result = tuning.tune(tiny_lm, "sts", tasks, budget=1e-3, prompts=["prompteol"], start_units=10)
     assert len(result.rounds) == 1 and not result.complete
+    # within a round, a prompt starts only while the budget lasts: here only the first one ran
+    lines = []
+    result = tuning.tune(tiny_lm, "sts", tasks, 1e-3, prompts=["cot", "knowledge"], start_units=10, report=lines.append)
+    assert {c.prompt for c in [result.best]} == {"cot"} and "before knowledge was scored" in " ".join(lines)
 
 
 def test_the_cli_writes_a_spec_that_encodes_like_the_chosen_setting(tiny_model_dir, tmp_path):
@@ -112,3 +116,19 @@ def test_without_data_the_cli_says_what_the_job_needs(tiny_model_dir):
     done = CliRunner().invoke(main, ["tune", tiny_model_dir, "--job", "reranking"])
     assert done.exit_code == 2
     assert "JSONL" in done.output and "--data" in done.output
+
+
+@pytest.mark.parametrize("job", tuning.JOBS)
+def test_each_jobs_shared_tuning_split_loads_and_scores(job, senteval_data, raw_stsb_data, beyond_data):
+    """On the real tuning splits, with a random embedding: every job's task reads and scores its units."""
+    tasks = tuning.shared_tasks(job, senteval_data, raw_stsb_data, beyond_data)
+    rng = np.random.default_rng(0)
+
+    def embed(texts):
+        return rng.normal(size=(len(texts), 16))
+
+    for task in tasks:
+        assert task.units > 20 and task.texts(12)
+        assert "test" not in task.name.lower()
+        scored = task.evaluate(embed, 24)
+        assert np.isfinite(scored.value)

@@ -294,10 +294,10 @@ def tune(
         p: CPEncoder(lm, p, cp=None, max_length=max_length, postprocess=None)
         for p in dict.fromkeys([*prompts, "prompteol"])
     }
-    alive: dict[str, list[CPConfig | None]] = {
+    # PromptEOL first: the baseline is scored every round, and before the budget can stop one.
+    alive: dict[str, list[CPConfig | None]] = {"prompteol": [None]} | {
         p: [s for s in settings if s is None or s.layer <= encoders[p].output_layer] for p in prompts
     }
-    alive.setdefault("prompteol", [None])  # the baseline is scored every round
     largest = max(t.units for t in tasks)
     units = min(start_units, largest)
     rounds: list[Round] = []
@@ -308,7 +308,12 @@ def tune(
         texts = list(dict.fromkeys(s for t in tasks for s in t.texts(n[id(t)])))
         table = {text: i for i, text in enumerate(texts)}
         scored: dict[Candidate, list[Scored]] = {}
+        cut_short = False
         for prompt, prompt_settings in alive.items():
+            if len(scored) > 1 and time.perf_counter() - started > budget:
+                report(f"the budget ended round {len(rounds) + 1} before {prompt} was scored")
+                cut_short = True
+                break
             vectors = encode_cached(encoders[prompt], texts, prompt_settings, cache, batch_size, None)
             for setting, rows in zip(prompt_settings, vectors, strict=True):
                 kinds = posts(rows.shape[1]) if prompt in prompts else ["none"]
@@ -318,6 +323,8 @@ def tune(
         mean = {c: float(np.mean([s.value for s in v])) for c, v in scored.items()}
         ranked = sorted((c for c in mean if c.prompt in prompts), key=lambda c: -mean[c])
         baseline = Candidate(*BASELINE)
+        if not ranked:  # only the baseline was scored (prompteol is not among the prompts searched)
+            raise InvalidValueError(f"the budget ({budget:.0f} s) ended the first round before any prompt was scored")
         seconds = time.perf_counter() - round_started
         rounds.append(Round(units, len(ranked), seconds, ranked[0].label(), mean[ranked[0]], mean[baseline]))
         report(
@@ -327,8 +334,8 @@ def tune(
         # A round's cost: its new texts through each prompt's pass, a pass growing with its settings.
         rate = seconds / max(1.0, len(set(texts) - embedded) * _passes(alive))
         embedded |= set(texts)
-        if units >= largest:
-            complete = True
+        if units >= largest or cut_short:
+            complete = not cut_short
             break
         # Keep the best third of the (prompt, CP setting) pairs, each ranked by its best post-processing.
         pairs = list(dict.fromkeys((c.prompt, c.cp) for c in ranked))
