@@ -24,6 +24,7 @@ from cpembed import CPConfig, CPEncoder  # noqa: E402
 from cpembed.evaluation.data import load_stsb  # noqa: E402
 from cpembed.evaluation.metrics import paired_cosine, spearman  # noqa: E402
 from cpembed.mteb_model import MTEBModel  # noqa: E402
+from cpembed.postprocess import fit  # noqa: E402
 from senteval_fixture import write_senteval  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -72,5 +73,11 @@ def test_changed_settings_change_the_revision(tiny_lm):
     a = MTEBModel(CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0))).mteb_model_meta
     b = MTEBModel(CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=3.0))).mteb_model_meta
     assert a.name == b.name and a.revision != b.revision
+    plain = CPEncoder(tiny_lm, cp=CPConfig(layer=3, alpha=2.0))
+    rows = plain.encode(["a cat", "a dog", "a bird"])
+    centered = CPEncoder(
+        tiny_lm, cp=CPConfig(layer=3, alpha=2.0), postprocess=fit(rows, "center", plain.settings().digest())
+    )
+    assert MTEBModel(centered).mteb_model_meta.revision != a.revision  # the same settings, post-processed
     similarity = MTEBModel(CPEncoder(tiny_lm)).similarity(np.eye(3), np.eye(3))
     np.testing.assert_allclose(similarity, np.eye(3))

@@ -59,7 +59,7 @@ def _model_meta(encoder: CPEncoder):
     require_extra("mteb", "mteb")
     from mteb.models import ModelMeta
 
-    revision = encoder.settings().digest()[:12]
+    revision = encoder.spec.digest()[:12]  # the spec's: post-processing included
     model = encoder.lm.name.replace("/", "_").strip("_") or "model"
     return ModelMeta(
         loader=None,
