@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cpembed.cache import EmbeddingCache, encode_cached
+from cpembed.cache import EmbeddingCache
 from cpembed.config import MODEL_RECIPES, RECIPES, Recipe
 from cpembed.encoder import CPEncoder
 from cpembed.evaluation.corpus import tuning_corpus
@@ -61,7 +61,9 @@ def run_recipes_test(
     for name, (recipe, variant) in recipe_rows(model).items():
         encoder = CPEncoder(lm, recipe.prompt, cp=None, tp=recipe.tp)
         cp = None if variant == "without CP" else recipe.cp
-        vectors = encode_cached(encoder, unique, [cp], EmbeddingCache(), batch_size, True)[0]
+        vectors = encoder.encode_settings(
+            unique, [cp], batch_size=batch_size, show_progress_bar=True, cache=EmbeddingCache()
+        )[0]
         if recipe.fit is None or variant == "without post":
             rows[name] = vectors
             continue

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cpembed.cache import EmbeddingCache, encode_cached
+from cpembed.cache import EmbeddingCache
 from cpembed.config import default_cp
 from cpembed.encoder import CPEncoder
 from cpembed.evaluation.corpus import PER_SOURCE, tuning_corpus
@@ -72,7 +72,9 @@ def run_ensembles_dev(
     for prompt, layer in MEMBERS:
         encoder = CPEncoder(lm, prompt, cp=None, output_layer=layer)
         settings = [None, default_cp(model, prompt)]
-        plain, steered = encode_cached(encoder, unique, settings, cache, batch_size, True)
+        plain, steered = encoder.encode_settings(
+            unique, settings, batch_size=batch_size, show_progress_bar=True, cache=cache
+        )
         vectors[member_name(prompt, layer), "plain"], vectors[member_name(prompt, layer), "CP"] = plain, steered
     candidates = {f"{name} {kind}": v for (name, kind), v in vectors.items()}
     names = [member_name(p, layer) for p, layer in MEMBERS]
@@ -92,7 +94,8 @@ def run_ensembles_dev(
             kind, dimensions = parse_post(post)
             processed = _apply(kind, dimensions, embedding[fit_rows], embedding)
             scores = {
-                split: 100 * spearman(
+                split: 100
+                * spearman(
                     paired_cosine(processed[[row[s] for s in p.sentences1]], processed[[row[s] for s in p.sentences2]]),
                     p.scores,
                 )

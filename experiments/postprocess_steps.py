@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cpembed.cache import EmbeddingCache, encode_cached
+from cpembed.cache import EmbeddingCache
 from cpembed.config import default_cp
 from cpembed.encoder import CPEncoder
 from cpembed.evaluation.corpus import PER_SOURCE, SOURCES, tuning_corpus
@@ -85,7 +85,9 @@ def run_postprocess_dev(
     splits = {SENTEVAL_DEV: load_stsb(data_dir, "dev"), RAW_DEV: load_raw_stsb(raw_dir, "dev")}
     unique = list(dict.fromkeys(corpus + [s for p in splits.values() for s in p.sentences1 + p.sentences2]))
     row = {s: i for i, s in enumerate(unique)}
-    embeddings = encode_cached(encoder, unique, settings, EmbeddingCache(), batch_size, True)
+    embeddings = encoder.encode_settings(
+        unique, settings, batch_size=batch_size, show_progress_bar=True, cache=EmbeddingCache()
+    )
     fits = {
         "tuning corpus": [row[s] for s in corpus],
         "without STS-B train": [row[s] for s in corpus if s in without_stsb],
@@ -172,7 +174,9 @@ def run_postprocess_test(
     pooled = pooled_tasks(data_dir, raw_dir)
     unique = list(dict.fromkeys(corpus + [s for p in pooled.values() for s in p[0] + p[1]]))
     row = {s: i for i, s in enumerate(unique)}
-    embeddings = encode_cached(encoder, unique, settings, EmbeddingCache(), batch_size, True)
+    embeddings = encoder.encode_settings(
+        unique, settings, batch_size=batch_size, show_progress_bar=True, cache=EmbeddingCache()
+    )
     fit_rows = [row[s] for s in corpus]
     rows = {}
     for setting, vectors in zip(settings, embeddings, strict=True):
@@ -364,7 +368,9 @@ def run_postprocess_beyond(
     post = None
     if kind != "none":
         corpus = tuning_corpus(data_dir, beyond_root, PER_SOURCE)
-        rows = encode_cached(encoder, corpus, [cp], EmbeddingCache(), batch_size, True)[0]
+        rows = encoder.encode_settings(
+            corpus, [cp], batch_size=batch_size, show_progress_bar=True, cache=EmbeddingCache()
+        )[0]
         post = fit(rows, kind, encoder.settings(cp).digest(), dimensions, source="tuning corpus")
     chosen = dev["chosen"]["setting"] + ("" if post is None else f" + {dev['chosen']['post']}")
     compared = [Row("baseline", encoder), Row(chosen, encoder, cp, post)]

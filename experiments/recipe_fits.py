@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cpembed.cache import EmbeddingCache, encode_cached
+from cpembed.cache import EmbeddingCache
 from cpembed.config import MODEL_RECIPES
 from cpembed.encoder import CPEncoder
 from cpembed.evaluation.corpus import tuning_corpus
@@ -37,7 +37,9 @@ def ship_fits(model: str, lm, data_dir: Path, beyond_root: Path, out: Path, batc
         kind, dimensions = parse_post(chosen["post"])
         encoder = CPEncoder(lm, recipe.prompt, cp=recipe.cp, tp=recipe.tp)
         corpus = tuning_corpus(data_dir, beyond_root, PER_SOURCE)
-        rows = encode_cached(encoder, corpus, [recipe.cp], EmbeddingCache(), batch_size, True)[0]
+        rows = encoder.encode_settings(
+            corpus, [recipe.cp], batch_size=batch_size, show_progress_bar=True, cache=EmbeddingCache()
+        )[0]
         fitted = fit(rows, kind, encoder.settings().digest(), dimensions, source="tuning corpus")
         written.append(fitted.save(fits / recipe.fit))
     return written

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cpembed.cache import EmbeddingCache, encode_cached
+from cpembed.cache import EmbeddingCache
 from cpembed.config import CPConfig, Recipe, TPConfig
 from cpembed.encoder import CPEncoder
 from cpembed.evaluation import search
@@ -190,7 +190,9 @@ def run_recipe_test(
             passes.setdefault((prompt_recipe.prompt, prompt_recipe.tp), []).append(name)
         for (prompt, tp), names in passes.items():
             encoder = CPEncoder(lm, prompt, cp=None, tp=tp)
-            all_vectors = encode_cached(encoder, unique, [rows[name][1] for name in names], cache, batch_size)
+            all_vectors = encoder.encode_settings(
+                unique, [rows[name][1] for name in names], batch_size=batch_size, cache=cache
+            )
             for name, vectors in zip(names, all_vectors, strict=True):
                 first, second = (
                     vectors[[index[s] for s in pairs.sentences1]],

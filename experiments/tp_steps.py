@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-from cpembed.cache import EmbeddingCache, encode_cached
+from cpembed.cache import EmbeddingCache
 from cpembed.config import TPConfig, default_cp
 from cpembed.encoder import CPEncoder
 from cpembed.evaluation.data import load_raw_stsb, load_stsb
@@ -51,7 +51,7 @@ def run_tp(model_name: str, lm, prompt: str, data_dir: Path, raw_dir: Path, out:
         for split, pairs in splits.items():
             unique = list(dict.fromkeys(pairs.sentences1 + pairs.sentences2))
             index = {s: i for i, s in enumerate(unique)}
-            vectors = encode_cached(encoder, unique, settings, cache, batch_size)
+            vectors = encoder.encode_settings(unique, settings, batch_size=batch_size, cache=cache)
             for v in vectors:
                 first, second = v[[index[s] for s in pairs.sentences1]], v[[index[s] for s in pairs.sentences2]]
                 found[split].append(paired_cosine(first, second))

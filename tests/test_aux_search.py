@@ -122,12 +122,10 @@ def test_the_winner_is_checked_on_the_beyond_sts_dev_splits_only(tiny_lm, tmp_pa
     assert check.settings == {"paper": "NS l=2 a=1", "best": "NS l=3 a=2", "best_aux_template": best.aux_template}
 
     # Languages holding other pairs are refused before anything is encoded.
-    import cpembed.cache
-
     english = beyond.load_stsb_multi(root, "en", "dev")
     reversed_scores = senteval.Pairs(english.sentences1, english.sentences2, english.scores[::-1])
     monkeypatch.setattr(beyond, "load_stsb_multi", lambda r, lang, split: reversed_scores if lang == "ja" else english)
-    monkeypatch.setattr(cpembed.cache, "encode_cached", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
+    monkeypatch.setattr(CPEncoder, "encode_settings", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
     with pytest.raises(InvalidValueError, match="other pairs"):
         check_on_beyond_dev(encoder, root, paper, best, batch_size=3)
 

@@ -528,10 +528,9 @@ def test_tp_dev_step_runs_once_reads_dev_splits_only_and_renders(tiny_lm, tmp_pa
             plain = next(r for r in step["rows"] if r["output_layer"] == row["output_layer"] and r["tp"] is None)
             gain = row["raw STS-B dev"] - plain["raw STS-B dev"]
             assert row["raw low"] <= gain <= row["raw high"]
-    real_encode = tp_steps.encode_cached
-    monkeypatch.setattr(tp_steps, "encode_cached", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
-    tp_steps.run_tp("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4)  # kept, not run again
-    monkeypatch.setattr(tp_steps, "encode_cached", real_encode)
+    with monkeypatch.context() as patched:
+        patched.setattr(CPEncoder, "encode_settings", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
+        tp_steps.run_tp("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4)  # kept, not run again
     monkeypatch.setattr(tp_steps, "TP_RANGES", ("1-3", "2-3", "2-4"))  # a range added later runs the step again
     tp_steps.run_tp("tiny", tiny_lm, "prompteol", data, raw, out, batch_size=4)
     rerun = json.loads((out / "tiny" / "prompteol" / "tp_dev.json").read_text())["rows"]
@@ -599,7 +598,7 @@ def test_recipe_is_chosen_on_dev_then_scored_on_test_with_intervals(tiny_lm, tmp
         assert low <= row["STSBenchmark-raw"] - base["STSBenchmark-raw"] <= high
         low, high = row[f"average {key}"]
         assert low <= row["average"] - base["average"] <= high
-    monkeypatch.setattr(recipe_steps, "encode_cached", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
+    monkeypatch.setattr(CPEncoder, "encode_settings", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
     assert recipe_steps.run_recipe_test("tiny", tiny_lm, recipe, data, raw, out, batch_size=4) == step  # kept
     markdown = tmp_path / "RESULTS.md"
     report_page.write_markdown(out, markdown, ["tiny"], ["prompteol", "cot"], "make results")

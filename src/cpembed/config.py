@@ -267,7 +267,7 @@ class EncoderSettings:
     output_layer: int  # 0..L
     dtype: str
     max_length: int
-    steering: str | None  # the setting's key (engine.Steering.key); None = no CP
+    steering: str | None  # the setting's key (steering.Steering.key); None = no CP
     version: str
     tp: str | None = None  # repr(TPConfig); None = no Token Prepending
 

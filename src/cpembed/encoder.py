@@ -14,13 +14,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import cache as embedding_cache
 from . import engine
+from .cache import EmbeddingCache, row_keys
 from .config import VERSION, CPConfig, EncoderSettings, TPConfig
 from .config import recipe as recipe_of
 from .errors import InvalidTypeError, InvalidValueError
 from .models import DEFAULT_MODEL, LanguageModel, declared_num_layers, load_model, resolve_device, resolve_dtype
 from .postprocess import BUILT_IN_SENTENCES, PostProcess, fit, packaged_fit
-from .prompts import Prompt, resolve_prompt, warn_cut
+from .prompts import Prompt, one_cut_warning, resolve_prompt, warn_cut
 from .spec import (
     CENTER,
     IN_MEMORY,
@@ -31,6 +33,7 @@ from .spec import (
     resolve,
     spec_output_layer,
 )
+from .steering import Steering
 from .validation import integer, type_name
 
 logger = logging.getLogger(__name__)
@@ -302,26 +305,31 @@ class CPEncoder:
     def encode_settings(
         self,
         sentences: Sequence[str],
-        settings: Sequence[CPConfig | engine.Steering | None],
+        settings: Sequence[CPConfig | Steering | None],
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
         aux_sentences: dict[str, Sequence[str]] | None = None,
         bar: tqdm | None = None,
+        cache: EmbeddingCache | None = None,
     ) -> list[np.ndarray]:
         """One float32 `(n, d)` array per setting (None = no CP), all from one pass over the data:
         each equals `CPEncoder(self.lm, self.prompt, cp=setting, ...).encode(sentences)`, before
         any post-processing (a fit belongs to one setting).
 
-        A setting is a `CPConfig` or any `engine.Steering` (the controls of `evaluation.controls`);
+        A setting is a `CPConfig` or any `Steering` (the controls of `evaluation.controls`);
         `aux_sentences` fills the auxiliary prompts of steerings that name another source. One
         exception to the equality: a sentence too long for `max_length` is cut to fit every
         auxiliary wording among the settings, so with several wordings it may be cut shorter.
         `bar` is a progress bar the caller owns; without one, `show_progress_bar` decides.
+        With a `cache` (`cpembed.cache.EmbeddingCache`), kept rows are read and the rest computed a
+        chunk at a time and stored chunk by chunk, so a stopped run resumes where it stopped.
         """
         texts, _ = sentence_list(sentences)
         steerings = [self.steering(setting) for setting in settings]
         if not steerings:
             raise InvalidValueError("give at least one setting (None = no CP)")
+        if cache is not None:
+            return self._through_cache(texts, steerings, batch_size, show_progress_bar, aux_sentences, cache)
         if show_progress_bar is None:
             show_progress_bar = len(texts) > batch_size and sys.stderr.isatty()
         with ExitStack() as stack:
@@ -342,7 +350,40 @@ class CPEncoder:
         warn_cut(cut, self.max_length)
         return list(embeddings.numpy())
 
-    def settings(self, setting: CPConfig | engine.Steering | None | Literal["own"] = "own") -> EncoderSettings:
+    def _through_cache(self, sentences, steerings, batch_size, show_progress_bar, aux_sentences, cache):
+        """`encode_settings` through the cache: only the rows some setting lacks are computed."""
+        digests = [self.settings(s).digest() for s in steerings]
+        keys = [row_keys(sentences, s, aux_sentences) for s in steerings]
+        found = [cache.get(d, k) for d, k in zip(digests, keys, strict=True)]
+        missing = list(  # each row some setting lacks, once (a repeated sentence is computed once)
+            {
+                tuple(k[i] for k in keys): i
+                for i in range(len(sentences))
+                if any(k[i] not in f for f, k in zip(found, keys, strict=True))
+            }.values()
+        )
+        lacking = [j for j in range(len(steerings)) if any(keys[j][i] not in found[j] for i in missing)]
+        if show_progress_bar is None:
+            show_progress_bar = sys.stderr.isatty()
+        with progress_bar(len(missing), show_progress_bar) as bar, one_cut_warning():
+            chunk_size = embedding_cache.CHUNK_SENTENCES
+            for start in range(0, len(missing), chunk_size):
+                rows = missing[start : start + chunk_size]
+                aux = {name: [texts[i] for i in rows] for name, texts in (aux_sentences or {}).items()}
+                chunk = [sentences[i] for i in rows]
+                vectors = self.encode_settings(
+                    chunk, [steerings[j] for j in lacking], batch_size, aux_sentences=aux, bar=bar
+                )
+                for j, v in zip(lacking, vectors, strict=True):
+                    chunk_keys = [keys[j][i] for i in rows]
+                    cache.put(digests[j], chunk_keys, v)
+                    found[j].update(zip(chunk_keys, v, strict=True))
+        return [
+            np.stack([f[key] for key in k]) if k else np.zeros((0, self.lm.hidden_size), np.float32)
+            for f, k in zip(found, keys, strict=True)
+        ]
+
+    def settings(self, setting: CPConfig | Steering | None | Literal["own"] = "own") -> EncoderSettings:
         """Everything that decides this encoder's embeddings (with `setting` in place of its own CP)."""
         steering = self.steering(self.cp if setting == "own" else setting)
         return EncoderSettings(
@@ -357,14 +398,14 @@ class CPEncoder:
             tp=repr(self.tp) if self.tp else None,
         )
 
-    def steering(self, setting: CPConfig | engine.Steering | None) -> engine.Steering | None:
+    def steering(self, setting: CPConfig | Steering | None) -> Steering | None:
         """A setting as the engine takes it, checked against this encoder's model and output layer."""
         if setting is None:
             return None
         if isinstance(setting, CPConfig):
             check_layers(self.lm.num_layers, setting, self.output_layer)
-            return engine.Steering.of(setting)
-        if isinstance(setting, engine.Steering):
+            return Steering.of(setting)
+        if isinstance(setting, Steering):
             check_layers(self.lm.num_layers, CPConfig(setting.layer), self.output_layer)
             return setting
         raise InvalidTypeError(f"a setting must be a CPConfig, a Steering or None, got {type_name(setting)}")

@@ -16,9 +16,8 @@ so a tokenizer that merges the template's last word with a sentence only shorten
 from __future__ import annotations
 
 import dataclasses
-import functools
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 
@@ -29,42 +28,16 @@ from tqdm.auto import tqdm
 from transformers import DynamicCache
 from transformers.cache_utils import Cache, DynamicLayer
 
-from .config import CPConfig, TPConfig
+from .config import TPConfig
 from .errors import InvalidValueError
 from .models import LanguageModel
 from .prompts import Prompt, Template, fit_sentences, placeholder_token_ids, preprocess, prompt_token_ids
 from .sites import SitePath, site_module
-from .steering import capture, copy_token, patch, run_until_stopped, set_token, steer
+from .steering import OWN, Steering, capture, copy_token, patch, run_until_stopped, set_token
 from .validation import integer
 
 OUTPUT_SIDE = SitePath("", "output")  # hidden_states[k] is a module's output
 INPUT_SIDE = SitePath("", "input")  # a decoder layer's input: hidden_states[k - 1]
-OWN = "own"  # the auxiliary prompt filled with the sentence itself
-
-
-@dataclass(frozen=True)
-class Steering:
-    """One way to rewrite the last token's vector at one site of one layer.
-
-    `replace(v_nor, v_aux)` gives the new vector, where `v_aux` is the site's vector at the last
-    token of `aux_template` filled with the sentences named `aux_source` ("own": the sentence
-    itself; another name: a list handed to `encode`), or None when `aux_template` is None.
-    `key` names the steering wherever results are kept (the embedding cache, search records).
-    """
-
-    key: str
-    layer: int  # 1-based, as in the paper
-    site: str
-    replace: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
-    aux_template: str | None = None
-    aux_source: str = OWN
-
-    @staticmethod
-    def of(cp: CPConfig) -> Steering:
-        """Contrastive Prompting itself: NS or NR of the sentence's own auxiliary vector."""
-        return Steering(
-            repr(cp), cp.layer, cp.site, functools.partial(steer, norm=cp.norm, alpha=cp.alpha), cp.aux_template
-        )
 
 
 Setting = Steering | None  # None: the plain prompt embedding

@@ -25,7 +25,7 @@ from .engine import auxiliary_vectors
 from .errors import InvalidValueError, require_extra
 from .prompts import Template, fit_sentences, preprocess, prompt_token_ids
 from .sites import site_module
-from .steering import patch, steer
+from .steering import Steering, patch
 
 
 @dataclass
@@ -84,7 +84,8 @@ def _one_pass(encoder: CPEncoder, ids: list[int], layers: list[int], v_aux) -> t
         stack.enter_context(_eager_attention(lm.model))
         if v_aux is not None:
             module, path = site_module(lm.layers[cp.layer - 1], cp.site, lm.model_type)
-            stack.enter_context(patch(module, path, last, lambda v: steer(v, v_aux, cp.norm, cp.alpha)))
+            replace = Steering.of(cp).replace
+            stack.enter_context(patch(module, path, last, lambda v: replace(v, v_aux)))
         out = lm.decoder(
             inputs_embeds=embeddings.to(lm.dtype), output_attentions=True, output_hidden_states=True, use_cache=False
         )

@@ -6,13 +6,18 @@ exception inside the `with` block (including `StopForward`) never leaves a hook 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from .config import CPConfig
 from .sites import SitePath
+
+OWN = "own"  # the auxiliary prompt filled with the sentence itself
 
 
 class StopForward(Exception):
@@ -137,3 +142,28 @@ def set_token(module: nn.Module, path: SitePath, target: int, vector: torch.Tens
 
     with _hook(module, path.side, write):
         yield
+
+
+@dataclass(frozen=True)
+class Steering:
+    """One way to rewrite the last token's vector at one site of one layer.
+
+    `replace(v_nor, v_aux)` gives the new vector, where `v_aux` is the site's vector at the last
+    token of `aux_template` filled with the sentences named `aux_source` ("own": the sentence
+    itself; another name: a list handed to `encode`), or None when `aux_template` is None.
+    `key` names the steering wherever results are kept (the embedding cache, search records).
+    """
+
+    key: str
+    layer: int  # 1-based, as in the paper
+    site: str
+    replace: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+    aux_template: str | None = None
+    aux_source: str = OWN
+
+    @staticmethod
+    def of(cp: CPConfig) -> Steering:
+        """Contrastive Prompting itself: NS or NR of the sentence's own auxiliary vector."""
+        return Steering(
+            repr(cp), cp.layer, cp.site, functools.partial(steer, norm=cp.norm, alpha=cp.alpha), cp.aux_template
+        )

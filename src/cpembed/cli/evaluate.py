@@ -88,13 +88,15 @@ def eval_transfer(tasks, data, output, no_cache, **options):
 
 def embedder(encoder, batch_size: int, use_cache: bool):
     """A function sentences -> embeddings, through the on-disk cache unless disabled."""
-    from ..cache import EmbeddingCache, encode_cached
+    from ..cache import EmbeddingCache
 
     cache = EmbeddingCache() if use_cache else None
 
     def embed(sentences):
         # The cache keeps the engine's rows; a fitted post-processing is applied to them as `encode` does.
-        rows = encode_cached(encoder, sentences, [encoder.cp], cache, batch_size, True)[0]
+        rows = encoder.encode_settings(
+            sentences, [encoder.cp], batch_size=batch_size, show_progress_bar=True, cache=cache
+        )[0]
         return encoder.postprocess.apply(rows) if encoder.postprocess else rows
 
     return embed

@@ -160,7 +160,6 @@ def check_on_beyond_dev(
     queries over the whole corpus (nDCG@10) and on stsb-multi-mt dev in every language (the mean
     Spearman), with 95% paired-bootstrap intervals of best minus paper (over queries; over source
     pairs, the same in every language). Both are dev splits; the check chooses nothing."""
-    from ..cache import encode_cached
     from . import beyond
     from .metrics import paired_cosine, spearman
     from .sts import precomputed_embed
@@ -169,7 +168,10 @@ def check_on_beyond_dev(
 
     def embed_all(texts: list[str]) -> list:
         unique = list(dict.fromkeys(texts))
-        return [precomputed_embed(unique, v) for v in encode_cached(encoder, unique, settings, cache, batch_size)]
+        return [
+            precomputed_embed(unique, v)
+            for v in encoder.encode_settings(unique, settings, batch_size=batch_size, cache=cache)
+        ]
 
     # Both splits load (and the languages' pairs are checked) before the hour of encoding.
     scifact = beyond.load_scifact(root, "train")

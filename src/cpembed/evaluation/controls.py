@@ -8,7 +8,7 @@
 | mean    | NS or NR with one fixed v_aux: the mean over REFERENCE_SENTENCES | none |
 
 They are research instruments, not settings of CP: `CPConfig` does not know them. A `Control`
-becomes an `engine.Steering`, a `replace` function the engine hands to `steering.patch`.
+becomes a `steering.Steering`, a `replace` function the engine hands to `steering.patch`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Literal
 import torch
 
 from ..config import CPConfig
-from ..engine import Steering, auxiliary_vectors
+from ..engine import auxiliary_vectors
 from ..errors import InvalidValueError
 from ..prompts import Template, fit_sentences, preprocess
-from ..steering import steer
+from ..steering import Steering, steer
 
 Kind = Literal["zero", "scale", "shuffle", "mean"]
 KINDS: tuple[Kind, ...] = ("zero", "scale", "shuffle", "mean")
@@ -159,9 +159,10 @@ def encode_with_controls(
     """One float32 `(n, d)` array per setting (a `CPConfig`, a `Control`, or None for the baseline),
     from one pass over `sentences`, through `cache` when one is given (so a stopped run resumes).
     The shuffle control's partners are drawn from the whole of `sentences`."""
-    from ..cache import encode_cached
 
     steerings = [s.steering(encoder) if isinstance(s, Control) else s for s in settings]
     shuffles = any(isinstance(s, Control) and s.kind == "shuffle" for s in settings)
     aux = {PARTNER: partner_texts([preprocess(s) for s in sentences])} if shuffles else None
-    return encode_cached(encoder, sentences, steerings, cache, batch_size, show_progress_bar, aux)
+    return encoder.encode_settings(
+        sentences, steerings, batch_size=batch_size, show_progress_bar=show_progress_bar, aux_sentences=aux, cache=cache
+    )

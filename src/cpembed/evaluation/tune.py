@@ -283,7 +283,6 @@ def tune(
     report: Callable[[str], None] = lambda line: None,
 ) -> TuneResult:
     """Successive halving over prompts x CP settings x post-processing (module docstring)."""
-    from ..cache import encode_cached
     from ..encoder import CPEncoder
 
     if job not in JOBS:
@@ -314,7 +313,9 @@ def tune(
                 report(f"the budget ended round {len(rounds) + 1} before {prompt} was scored")
                 cut_short = True
                 break
-            vectors = encode_cached(encoders[prompt], texts, prompt_settings, cache, batch_size, None)
+            vectors = encoders[prompt].encode_settings(
+                texts, prompt_settings, batch_size=batch_size, show_progress_bar=None, cache=cache
+            )
             for setting, rows in zip(prompt_settings, vectors, strict=True):
                 kinds = posts(rows.shape[1]) if prompt in prompts else ["none"]
                 for post, processed in _processed(rows, kinds).items():
@@ -358,7 +359,9 @@ def tune(
     chosen = best if beat else baseline
     post = None
     if chosen.post != "none":
-        rows = encode_cached(encoders[chosen.prompt], texts, [chosen.cp], cache, batch_size, False)[0]
+        rows = encoders[chosen.prompt].encode_settings(
+            texts, [chosen.cp], batch_size=batch_size, show_progress_bar=False, cache=cache
+        )[0]
         kind, _, k = chosen.post.partition("-")
         digest = encoders[chosen.prompt].settings(chosen.cp).digest()
         post = fit_arrays(rows, kind, digest, int(k) if k else None, source=f"tune {job}")
