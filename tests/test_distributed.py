@@ -75,6 +75,21 @@ def test_output_equals_the_encoder_row_for_row(tiny_model_dir, corpus):
     assert manifest["encoder"]["cp"]["layer"] == 3 and manifest["rows"] == 30 and manifest["shards"] == summary.shards
 
 
+def test_a_spec_file_runs_the_same_job_and_is_the_manifests_encoder(tiny_model_dir, corpus):
+    from cpembed.spec import EncoderSpec
+
+    folder, inputs = corpus
+    spec = CPEncoder(tiny_model_dir, cp=CP).spec
+    path = spec.save(folder / "spec.json")
+    out = folder / "by-spec"
+    distributed.embed_files(inputs, str(out), id_field="id", rows_per_shard=8, spec=str(path))
+    expected, found = _expected(tiny_model_dir, inputs), _table(out)
+    for row_id, vector in expected.items():
+        np.testing.assert_allclose(found[row_id], vector, atol=1e-5, rtol=1e-5)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert EncoderSpec.from_dict({k: v for k, v in manifest["encoder"].items() if k != "cpembed"}) == spec
+
+
 def test_jsonl_and_parquet_ids_come_from_the_id_field(tiny_model_dir, corpus):
     folder, inputs = corpus
     out = folder / "with-ids"
