@@ -128,3 +128,47 @@ def run_ensembles_dev(
     } | timed(started, lm)
     _write(path, result)
     return result
+
+
+def ensembles_markdown(out: Path, models) -> list[str]:
+    """The section of docs/RESULTS.md: the best candidates by dev mean beside the recipe to beat."""
+    lines = []
+    for model in models:
+        path = out / model / "ensembles_dev.json"
+        if not path.is_file():
+            continue
+        step = json.loads(path.read_text())
+        records = step["records"]
+        to_beat = next(r for r in records if r["candidate"] == step["to_beat"])
+        shown = records[:10] + ([to_beat] if to_beat not in records[:10] else [])
+        best_ensemble = next((r for r in records if r["members"] > 1), None)
+        lines += [
+            f"## Ensembles on the dev splits ({model}, float32)",
+            "",
+            "`python -m experiments --ensembles` (experiments/ensemble_steps.py): means and concatenations of",
+            "unit-length members (PromptEOL and CK at their own output layers, PromptEOL at hidden_states[-2]),",
+            "all plain or all with each prompt's default CP, each with no post-processing, centering or whitening",
+            f"to 128 or 256 fitted on the {step['corpus_sentences']:,} tuning sentences; scored on both STS-B dev",
+            f"splits ({step['seconds'] / 60:.0f} min). The ten best by dev mean, and the packaged default",
+            f"({step['to_beat']}); the raw-dev difference from it has a 95% paired-bootstrap interval.",
+            "",
+            "| candidate | width | SentEval STS-B dev | raw STS-B dev | mean | unrelated cosine | raw dev vs default |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in shown:
+            interval = r.get("raw interval vs to_beat")
+            difference = r[RAW_DEV] - to_beat[RAW_DEV]
+            cell = f"{difference:+.2f} ({interval[0]:+.2f}..{interval[1]:+.2f})" if interval else f"{difference:+.2f}"
+            lines.append(
+                f"| {r['candidate']} | {r['width']} | {r[SENTEVAL_DEV]:.2f} | {r[RAW_DEV]:.2f} | {r['mean']:.2f} | "
+                f"{r['unrelated_cosine']:.2f} | {cell} |"
+            )
+        if best_ensemble is not None:
+            gain = best_ensemble["mean"] - to_beat["mean"]
+            lines += [
+                "",
+                f"The best ensemble, {best_ensemble['candidate']}, scores a dev mean of {best_ensemble['mean']:.2f}, "
+                f"{gain:+.2f} against the default's {to_beat['mean']:.2f}.",
+            ]
+        lines.append("")
+    return lines

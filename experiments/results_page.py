@@ -20,6 +20,7 @@ from cpembed.io import atomic_write
 from .aux_table import aux_markdown
 from .default_steps import recipes_markdown
 from .demonstration_table import demonstration_markdown
+from .ensemble_steps import ensembles_markdown
 from .explain_steps import explain_markdown
 from .postprocess_steps import postprocess_markdown
 from .recipe_steps import recipe_markdown
@@ -124,6 +125,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
     lines += aux_markdown(out, models, prompts)
     lines += recipe_markdown(out, models, prompts)
     lines += postprocess_markdown(out, models, prompts)
+    lines += ensembles_markdown(out, models)
     lines += demonstration_markdown(out, models, prompts)
     lines += scale_markdown(out, models, prompts)
     lines += explain_markdown(out, models, prompts)

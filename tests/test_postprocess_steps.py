@@ -187,3 +187,33 @@ def test_the_recipes_beyond_step_scores_each_recipe_against_plain_prompteol(fold
     assert same["AP"] == pytest.approx(plain["AP"]) and same["AP low"] <= 0 <= same["AP high"]  # fast = plain here
     row = next(line for line in default_steps._beyond_lines(out, "tiny") if line.startswith("| TwitterURL pairs"))
     assert row.startswith(f"| TwitterURL pairs | AP | {plain['AP']:.2f} | ")
+
+
+def test_the_ensembles_step_combines_unit_members_and_reads_no_test_split(folders, tiny_models, monkeypatch):
+    import numpy as np
+    from experiments import ensemble_steps
+
+    from cpembed import CPConfig, config
+
+    data, raw, beyond, out = folders
+    for prompt in ("prompteol", "ck"):
+        monkeypatch.setitem(config.DEFAULT_CP, ("tiny", prompt), CPConfig(layer=2))
+    monkeypatch.setattr(ensemble_steps, "POSTS", ("none", "center", "whiten-16"))
+    monkeypatch.setattr(ensemble_steps, "TO_BEAT", "ck CP + whiten-16")
+    opened = []
+    real = data_module._read_lines
+    monkeypatch.setattr(data_module, "_read_lines", lambda path, *a: opened.append(str(path)) or real(path, *a))
+    step = ensemble_steps.run_ensembles_dev("tiny", tiny_models["llama"], data, raw, beyond, out, batch_size=4)
+    assert not [p for p in opened if "test" in p.rsplit("/", 1)[-1]], opened
+    names = {r["candidate"] for r in step["records"]}
+    assert "mean(prompteol, ck, prompteol@-2) CP + whiten-16" in names and "concat(prompteol, ck) plain" in names
+    widths = {r["candidate"]: r["width"] for r in step["records"]}
+    hidden = tiny_models["llama"].hidden_size
+    assert widths["concat(prompteol, ck) plain"] == 2 * hidden and widths["mean(prompteol, ck) plain"] == hidden
+    means = [r["mean"] for r in step["records"]]
+    assert means == sorted(means, reverse=True)
+    a, b = np.array([[3.0, 4.0]]), np.array([[0.0, 2.0]])
+    np.testing.assert_allclose(ensemble_steps.combined([a, b], "mean"), [[0.3, 0.9]])
+    np.testing.assert_allclose(ensemble_steps.combined([a, b], "concat"), [[0.6, 0.8, 0.0, 1.0]])
+    page = "\n".join(ensemble_steps.ensembles_markdown(out, ["tiny"]))
+    assert "## Ensembles on the dev splits (tiny" in page and "ck CP + whiten-16" in page
