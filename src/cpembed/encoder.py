@@ -213,7 +213,8 @@ class CPEncoder:
         if self.recipe is not None:
             logger.warning(
                 "no recipe has been searched for %s: cpembed uses plain PromptEOL, centered on %d built-in "
-                "sentences; `cpembed fit` on your own text (whitening) usually does better",
+                "sentences; `cpembed tune MODEL --job ...` (a setting chosen on labelled data) or `cpembed fit` on "
+                "your own text (whitening) usually does better",
                 self.lm.name,
                 len(BUILT_IN_SENTENCES),
             )

@@ -197,3 +197,7 @@ def models():
         for name in RECIPES:
             click.echo(f"  {spec.name} {name}: {recipe(spec.name, name).about}")
     click.echo(f"  any other model: {UNSEARCHED_RECIPE.about}")
+    click.echo(
+        "\nFor your own model or job: cpembed tune MODEL --job sts|retrieval|reranking|pairs|clustering "
+        "[--data FILE] -o mine.json, then --spec mine.json on any command."
+    )
