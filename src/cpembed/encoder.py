@@ -452,6 +452,34 @@ class CPEncoder:
         that role's prompt and this encoder's CP setting and output layer."""
         return self._roles.get(role, self)
 
+    def rank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        top_k: int | None = None,
+        return_documents: bool = False,
+        batch_size: int = 32,
+    ) -> list[dict]:
+        """The documents ranked by the cosine of their embedding (`encode_document`) with the
+        query's (`encode_query`), best first: `{"corpus_id", "score"}` (and `"text"` with
+        `return_documents`), as sentence-transformers' `CrossEncoder.rank` gives them; `top_k` keeps
+        the first k."""
+        if not isinstance(query, str):
+            raise InvalidTypeError(f"query must be a string, got {type_name(query)}")
+        texts, _ = sentence_list(documents)
+        if top_k is not None:
+            integer("top_k", top_k)
+        if not texts:
+            return []
+        q = self.encode_query([query], batch_size=batch_size, normalize_embeddings=True)
+        d = self.encode_document(texts, batch_size=batch_size, normalize_embeddings=True)
+        scores = np.clip(d @ q[0], -1.0, 1.0)
+        order = np.argsort(-scores, kind="stable")[:top_k]
+        return [
+            {"corpus_id": int(i), "score": float(scores[i])} | ({"text": texts[i]} if return_documents else {})
+            for i in order
+        ]
+
     def similarity(self, a, b) -> np.ndarray:
         """Cosine similarity matrix `(len(a), len(b))` between embeddings or sentences."""
         a, b = (torch.from_numpy(np.atleast_2d(self._as_embeddings(x))) for x in (a, b))

@@ -70,6 +70,7 @@ def _register() -> None:
     for command in (
         embed.encode,
         embed.similarity,
+        embed.rerank,
         embed.models,
         fit.fit,
         spec.spec,

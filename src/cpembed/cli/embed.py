@@ -10,6 +10,7 @@ import click
 
 from ..config import RECIPES, UNSEARCHED_RECIPE, recipe
 from ..errors import require_extra
+from ..io import read_lines
 from ..models import BUILTIN_MODELS, _cache_entry, installed_parts
 from .options import build_encoder, encoder_arguments, encoder_options, split_batch_size
 
@@ -172,6 +173,33 @@ def similarity(sentences, **options):
         return
     for i, sentence in enumerate(sentences):
         click.echo(" ".join(f"{x:6.3f}" for x in matrix[i]) + f"  {sentence}")
+
+
+@click.command(short_help="Rank documents by their similarity to a query.")
+@click.argument("query")
+@click.argument("documents", nargs=-1)
+@click.option(
+    "--file", "documents_file", type=click.Path(dir_okay=False), help="Documents one a line (UTF-8), after any given."
+)
+@click.option("--top-n", type=click.IntRange(min=1), help="Print only the best N.")
+@encoder_options
+def rerank(query, documents, documents_file, top_n, **options):
+    """Rank DOCUMENTS (and the lines of --file) by the cosine of their embedding with QUERY's, best
+    first: score, the document's index (0-based, in the order given) and its text, tab-separated.
+    Queries and documents use the spec's query and document prompts where it has them."""
+    texts = list(documents)
+    if documents_file:
+        try:
+            with open(documents_file, "rb") as stream:
+                texts += [line for chunk in read_lines(stream, 4096) for line in chunk if line.strip()]
+        except UnicodeDecodeError as error:
+            raise click.UsageError(f"{documents_file} is not UTF-8 text ({error.reason})") from None
+    if not texts:
+        raise click.UsageError("give documents to rank: as arguments, or one a line with --file")
+    options, batch_size = split_batch_size(options)
+    encoder = build_encoder(**options)
+    for hit in encoder.rank(query, texts, top_k=top_n, batch_size=batch_size):
+        click.echo(f"{hit['score']:.4f}\t{hit['corpus_id']}\t{texts[hit['corpus_id']]}")
 
 
 @click.command(short_help="List the built-in models and how to install them.")

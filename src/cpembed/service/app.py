@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import time
+import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -88,22 +89,7 @@ class EmbeddingRequest(BaseModel):
     @field_validator("input")
     @classmethod
     def _texts(cls, value: str | list[str], info: ValidationInfo) -> list[str]:
-        limits: Limits = info.context["limits"]
-        texts = [value] if isinstance(value, str) else value
-        if not texts:
-            raise InvalidValueError("'input' is an empty list")
-        if len(texts) > limits.max_inputs:
-            raise InvalidValueError(f"'input' has {len(texts)} items; the limit is {limits.max_inputs}")
-        for i, text in enumerate(texts):
-            if not text.strip():
-                raise InvalidValueError(f"input[{i}] is empty")
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:  # a lone surrogate: valid JSON, but not text any tokenizer takes
-                raise InvalidValueError(f"input[{i}] is not valid Unicode text") from None
-            if len(text) > limits.max_chars:
-                raise InvalidValueError(f"input[{i}] has {len(text)} characters; the limit is {limits.max_chars}")
-        return texts
+        return _checked_texts([value] if isinstance(value, str) else value, info.context["limits"], "input")
 
     @field_validator("dimensions")
     @classmethod
@@ -111,6 +97,34 @@ class EmbeddingRequest(BaseModel):
         if value is not None and value > info.context["width"]:
             raise InvalidValueError(f"'dimensions' must be {_expected('dimensions', info.context['width'])}")
         return value
+
+
+class RerankRequest(BaseModel):
+    """A rerank request in TEI's shape (`texts`, `return_text`, `raw_scores`, `truncate`) or in
+    infinity's and Cohere's (`documents`, `return_documents`, `top_n`, `model`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    query: str
+    texts: list[str] | None = None
+    documents: list[str] | None = None
+    top_n: Annotated[int, Field(ge=1)] | None = None
+    return_documents: bool = False
+    return_text: bool = False
+    raw_scores: bool = False  # TEI: a cross-encoder's logits; a cosine has none, so the scores are the same
+    truncate: bool | None = None  # TEI: long inputs are always cut to max_length here
+    truncation_direction: Literal["right", "Right"] | None = None
+    model: str | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str, info: ValidationInfo) -> str:
+        return _checked_texts([value], info.context["limits"], "query")[0]
+
+    @field_validator("texts", "documents")
+    @classmethod
+    def _candidates(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return None if value is None else _checked_texts(value, info.context["limits"], info.field_name)
 
 
 class Embedding(BaseModel):
@@ -142,9 +156,18 @@ def create_app(
     settings = encoder.settings().digest()
     spec = encoder.spec.digest()  # the spec it was built from (`cpembed spec`, `cpembed tune`)
 
-    def embed(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        # In the worker thread: a tokenizer must not be used by two threads at once.
-        vectors = encoder.encode(texts, batch_size=limits.max_batch_size, normalize_embeddings=True)
+    def embed(items: list) -> tuple[np.ndarray, np.ndarray]:
+        # In the worker thread: a tokenizer must not be used by two threads at once. An item is a
+        # text, or (role, text) for rerank, whose query and documents may have prompts of their own.
+        roles = [item[0] if isinstance(item, tuple) else None for item in items]
+        texts = [item[1] if isinstance(item, tuple) else item for item in items]
+        vectors = np.zeros((len(texts), width), np.float32)
+        for role in dict.fromkeys(roles):
+            rows = [i for i, r in enumerate(roles) if r == role]
+            chosen = encoder if role is None else encoder.for_role(role)
+            vectors[rows] = chosen.encode(
+                [texts[i] for i in rows], batch_size=limits.max_batch_size, normalize_embeddings=True
+            )
         tokens = np.array([len(ids) for ids in encoder.lm.tokenizer(texts, add_special_tokens=False)["input_ids"]])
         return vectors, tokens
 
@@ -198,6 +221,56 @@ def create_app(
         # pydantic writes the floats several times faster than json.dumps
         return Response(answer.model_dump_json(), media_type="application/json")
 
+    async def rerank(request: Request) -> Response:
+        body = await _read_body(request, limits.max_body_bytes, limits.body_seconds)
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            raise RequestError(400, "the body is not valid JSON (or nests too deeply)") from None
+        try:
+            asked = RerankRequest.model_validate(payload, context={"limits": limits, "width": width})
+        except ValidationError as error:
+            raise _refusal(error, width) from None
+        if (asked.texts is None) == (asked.documents is None):
+            raise RequestError(400, "send the candidates as 'texts' (TEI) or as 'documents' (infinity, Cohere)")
+        if asked.model is not None and asked.model != name:
+            raise RequestError(
+                404, f"the model {asked.model!r} is not served here; use {name!r}", "model", "model_not_found"
+            )
+        candidates = asked.texts if asked.texts is not None else asked.documents
+        try:
+            vectors, tokens = await batcher.submit([("query", asked.query)] + [("document", t) for t in candidates])
+        except QueueFull as error:
+            message = f"the service is busy ({error}); retry in {error.retry_after} s"
+            raise RequestError(503, message, code="queue_full", retry_after=error.retry_after) from None
+        scores = np.clip(vectors[1:] @ vectors[0], -1.0, 1.0)
+        order = np.argsort(-scores, kind="stable")[: asked.top_n]
+        if asked.texts is not None:  # TEI: a list of {index, score[, text]}
+            ranked = [
+                {"index": int(i), "score": float(scores[i])} | ({"text": candidates[i]} if asked.return_text else {})
+                for i in order
+            ]
+            return JSONResponse(ranked)
+        used = int(tokens.sum())
+        results = [
+            {
+                "relevance_score": float(scores[i]),
+                "index": int(i),
+                "document": candidates[i] if asked.return_documents else None,
+            }
+            for i in order
+        ]
+        return JSONResponse(
+            {
+                "object": "rerank",
+                "results": results,
+                "model": name,
+                "usage": {"prompt_tokens": used, "total_tokens": used},
+                "id": f"rerank-{uuid.uuid4().hex}",
+                "created": int(time.time()),
+            }
+        )
+
     async def models(request: Request) -> JSONResponse:
         entry = {"id": name, "object": "model", "created": created, "owned_by": "cpembed"}
         return JSONResponse({"object": "list", "data": [entry]})
@@ -234,6 +307,8 @@ def create_app(
     return Starlette(
         routes=[
             Route("/v1/embeddings", embeddings, methods=["POST"]),
+            Route("/rerank", rerank, methods=["POST"]),
+            Route("/v1/rerank", rerank, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
             Route("/v1/models/{model_id:path}", model, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
@@ -285,11 +360,38 @@ async def _read_body(request: Request, limit: int, seconds: float) -> bytes:
     return b"".join(chunks)
 
 
+def _checked_texts(texts: list[str], limits: Limits, field: str) -> list[str]:
+    """Non-empty Unicode strings within the limits, or a message naming the field and item."""
+    where = (lambda i: field) if field == "query" else (lambda i: f"{field}[{i}]")
+    if not texts:
+        raise InvalidValueError(f"'{field}' is an empty list")
+    if len(texts) > limits.max_inputs:
+        raise InvalidValueError(f"'{field}' has {len(texts)} items; the limit is {limits.max_inputs}")
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise InvalidValueError(f"{where(i)} is empty")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: valid JSON, but not text any tokenizer takes
+            raise InvalidValueError(f"{where(i)} is not valid Unicode text") from None
+        if len(text) > limits.max_chars:
+            raise InvalidValueError(f"{where(i)} has {len(text)} characters; the limit is {limits.max_chars}")
+    return texts
+
+
 def _expected(field: str, width: int) -> str:
     return {
         "input": "a string or a list of strings",
         "encoding_format": "'float' or 'base64'",
         "dimensions": f"an integer from 1 to {width}",
+        "query": "a string",
+        "texts": "a list of strings",
+        "documents": "a list of strings",
+        "top_n": "a positive integer",
+        "return_documents": "true or false",
+        "return_text": "true or false",
+        "raw_scores": "true or false",
+        "truncate": "true or false",
     }.get(field, "a string")
 
 
