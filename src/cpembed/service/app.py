@@ -29,6 +29,7 @@ from starlette.routing import Route
 from ..encoder import CPEncoder
 from ..errors import InvalidValueError
 from .batcher import DynamicBatcher, QueueFull
+from .metrics import MetricsMiddleware, ServiceMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -169,15 +170,21 @@ def create_app(
                 [texts[i] for i in rows], batch_size=limits.max_batch_size, normalize_embeddings=True
             )
         tokens = np.array([len(ids) for ids in encoder.lm.tokenizer(texts, add_special_tokens=False)["input_ids"]])
+        metrics.sentences.inc(len(texts))
+        metrics.tokens.inc(int(tokens.sum()))
         return vectors, tokens
 
+    metrics = ServiceMetrics(limits.max_batch_size)
     batcher = DynamicBatcher(
         embed,
         limits.max_batch_size,
         limits.max_wait_ms,
         limits.max_queue,
         limits.max_queue_seconds,
+        on_batch=metrics.batch_size.observe,
+        on_wait=metrics.queue_wait.observe,
     )
+    metrics.queued.set_function(batcher.queued_now)
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -312,8 +319,10 @@ def create_app(
             Route("/v1/models", models, methods=["GET"]),
             Route("/v1/models/{model_id:path}", model, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
+            Route("/metrics", metrics.endpoint, methods=["GET"]),
         ],
-        middleware=[Middleware(RequireKey, key=api_key)] if api_key is not None else [],
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics)]
+        + ([Middleware(RequireKey, key=api_key)] if api_key is not None else []),
         exception_handlers={
             RequestError: request_error,
             HTTPException: http_error,
@@ -325,14 +334,14 @@ def create_app(
 
 
 class RequireKey:
-    """Every route but /health asks for `Authorization: Bearer <key>` first: an unknown route or a
+    """Every route but /health and /metrics asks for `Authorization: Bearer <key>` first: an unknown route or a
     bad request without the key gets 401, not 404 or 400, so nothing is learned without it."""
 
     def __init__(self, app, key: str) -> None:
         self.app, self.key = app, key.encode()
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["path"] != "/health":
+        if scope["type"] == "http" and scope["path"] not in ("/health", "/metrics"):
             headers = dict(scope["headers"])
             scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.key):

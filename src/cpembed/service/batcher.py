@@ -43,6 +43,7 @@ class _Job:
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
     taken: int = 0  # texts handed to the worker so far
+    queued_at: float = field(default_factory=time.monotonic)
     parts: dict[int, object] = field(default_factory=dict)  # first row -> that part's result
     done: int = 0  # rows computed
     failed: bool = False
@@ -63,6 +64,8 @@ class DynamicBatcher:
         max_queue: sentences allowed to wait, whatever the speed.
         max_queue_seconds: the longest a new request may wait for the work queued ahead of it,
             at the speed measured on recent batches; beyond it `submit` raises QueueFull.
+        on_batch: called with each gathered batch's size (metrics); on_wait: with the seconds each
+            request waited for its first batch.
     """
 
     def __init__(
@@ -72,6 +75,8 @@ class DynamicBatcher:
         max_wait_ms: float = 5.0,
         max_queue: int = 4096,
         max_queue_seconds: float = 30.0,
+        on_batch: Callable[[int], None] | None = None,
+        on_wait: Callable[[float], None] | None = None,
     ) -> None:
         integer("max_batch_size", max_batch_size)
         integer("max_queue", max_queue)
@@ -88,6 +93,7 @@ class DynamicBatcher:
         self._thread = threading.Thread(target=self._work, name="cpembed-batcher", daemon=True)
         self.rate: float | None = None  # sentences per second, from recent batches
         self.batches = 0  # how many forward batches ran: the load check reports it
+        self.on_batch, self.on_wait = on_batch, on_wait
 
     def start(self) -> None:
         self._thread.start()
@@ -99,6 +105,11 @@ class DynamicBatcher:
             self._condition.notify_all()
         if self._thread.is_alive():
             self._thread.join()
+
+    def queued_now(self) -> float:
+        """Seconds of work queued now, at the measured speed (the metrics' gauge)."""
+        with self._condition:
+            return sum(job.remaining for job in self._jobs) / self.rate if self.rate else 0.0
 
     def queued_seconds(self, size: int) -> float:
         """How long a new request of `size` sentences would wait for the others queued now: each
@@ -154,12 +165,16 @@ class DynamicBatcher:
             while self._jobs and size < self.max_batch_size:
                 job = self._jobs.popleft()
                 take = min(job.remaining, self.max_batch_size - size)
+                if job.taken == 0 and self.on_wait is not None:
+                    self.on_wait(time.monotonic() - job.queued_at)
                 batch.append((job, job.taken, job.taken + take))
                 job.taken += take
                 size += take
                 if job.remaining:
                     self._jobs.append(job)
             self._waiting -= size
+            if self.on_batch is not None:
+                self.on_batch(size)
             return batch
 
     def _work(self) -> None:
