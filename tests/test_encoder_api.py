@@ -241,8 +241,11 @@ def test_sentence_transformers_keyword_arguments(tiny_lm):
     np.testing.assert_allclose(encoder.encode_document(texts), plain)
     with pytest.raises(TypeError, match="does not take output_value, prompt_name; it takes batch_size"):
         encoder.encode(texts, prompt_name="query", output_value="token_embeddings")
-    with pytest.raises(ValueError, match="precision 'int8' is not supported"):
-        encoder.encode(texts, precision="int8")
+    with pytest.raises(ValueError, match="precision must be one of float32, int8, uint8, binary, ubinary"):
+        encoder.encode(texts, precision="float16")
+    assert encoder.encode(texts, precision="ubinary").shape == (2, plain.shape[1] // 8)
+    with pytest.raises(ValueError, match="int8 needs calibration ranges"):
+        encoder.encode(texts[0], precision="int8")
     with pytest.raises(ValueError, match="truncate_dim must be an integer"):
         encoder.encode(texts, truncate_dim=10_000)
     with pytest.raises(TypeError, match="prompt must be a string"):

@@ -23,6 +23,7 @@ from .errors import InvalidTypeError, InvalidValueError
 from .models import DEFAULT_MODEL, LanguageModel, declared_num_layers, load_model, resolve_device, resolve_dtype
 from .postprocess import BUILT_IN_SENTENCES, PostProcess, fit, packaged_fit
 from .prompts import Prompt, one_cut_warning, resolve_prompt, warn_cut
+from .quantize import PRECISIONS, quantize
 from .spec import (
     CENTER,
     IN_MEMORY,
@@ -265,17 +266,20 @@ class CPEncoder:
         an empty or whitespace-only sentence therefore becomes "." and still gets a row.
 
         The keyword arguments are sentence-transformers': `prompt` is text put before every
-        sentence (inside cpembed's own template); `precision` must be "float32"; `device`, if
-        given, must be the model's; `truncate_dim` keeps the first dimensions. Any other keyword
-        is refused with the list of those supported.
+        sentence (inside cpembed's own template); `precision` ("float32", "int8", "uint8",
+        "binary", "ubinary") quantizes the rows as sentence-transformers does (`cpembed.quantize`:
+        int8/uint8 take their steps from these rows; quantize with `calibration_ranges` of a corpus
+        for steps that stay the same across calls); `device`, if given, must be the model's;
+        `truncate_dim` keeps the first dimensions. Any other keyword is refused with the list of
+        those supported.
         """
         if unsupported:
             raise InvalidTypeError(
                 f"encode() does not take {', '.join(sorted(unsupported))}; it takes batch_size, show_progress_bar, "
                 "normalize_embeddings, convert_to_numpy, convert_to_tensor, prompt, precision, device, truncate_dim"
             )
-        if precision != "float32":
-            raise InvalidValueError(f"precision {precision!r} is not supported: cpembed returns float32 embeddings")
+        if precision not in PRECISIONS:
+            raise InvalidValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if device is not None and resolve_device(device) != self.lm.device:
             raise InvalidValueError(
                 f"this encoder's model is on {self.lm.device}; load it with device={device!r} instead"
@@ -295,6 +299,8 @@ class CPEncoder:
             embeddings = embeddings[:, :truncate_dim]
         if normalize_embeddings:
             embeddings = torch.nn.functional.normalize(embeddings, dim=-1)
+        if precision != "float32":
+            embeddings = torch.from_numpy(quantize(embeddings.numpy(), precision))
         if single:
             embeddings = embeddings[0]
         if convert_to_tensor:
