@@ -513,3 +513,32 @@ def test_a_whitened_service_serves_the_fit_and_reduces_dimensions_to_its_stronge
     rows /= np.linalg.norm(rows, axis=1, keepdims=True)
     np.testing.assert_allclose([d["embedding"] for d in body["data"]], rows, atol=1e-5)
     assert health["postprocess"] == fitted.describe() and health["settings"] == plain.settings().digest()
+
+
+def test_several_specs_are_served_under_their_names_sharing_one_model(tiny_model_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from cpembed.cli import main
+    from cpembed.cli.serve import specs_encoders
+
+    paths = []
+    for name, cp in (("a", CP), ("b", CPConfig(layer=2, norm="recover"))):
+        paths.append(str(CPEncoder(tiny_model_dir, cp=cp).spec.save(tmp_path / f"{name}.json")))
+    encoders = specs_encoders(paths, None)
+    assert list(encoders) == ["a", "b"] and encoders["a"].lm is encoders["b"].lm
+    app = service.create_app(encoders)
+    with service.BackgroundServer(app) as base:
+        with urllib.request.urlopen(base + "/v1/models") as response:
+            assert [m["id"] for m in json.loads(response.read())["data"]] == ["a", "b"]
+        for name in ("a", "b"):
+            status, body, _ = post(base, {"model": name, "input": SENTENCES[:3]})
+            assert status == 200 and body["model"] == name
+            got = np.array([row["embedding"] for row in body["data"]])
+            np.testing.assert_allclose(got, expected(encoders[name], SENTENCES[:3]), atol=1e-5)
+        status, body, _ = post(base, {"model": "c", "input": ["x"]})
+        assert status == 404 and "use one of 'a', 'b'" in body["error"]["message"]
+        with urllib.request.urlopen(base + "/health") as response:
+            health = json.loads(response.read())
+        assert [m["model"] for m in health["models"]] == ["a", "b"]
+    refused = CliRunner().invoke(main, ["similarity", "x", "y", "--spec", paths[0], "--spec", paths[1]])
+    assert refused.exit_code == 2 and "give one --spec" in refused.output

@@ -143,6 +143,8 @@ class CPEncoder:
             raise InvalidValueError("this spec's post-processing was an object: it can only describe its encoder")
         if model is not None and model.name != spec.model:
             raise InvalidValueError(f"this spec is for {spec.model}, and the loaded model is {model.name}")
+        if model is not None and spec.dtype not in ("auto", str(model.dtype).removeprefix("torch.")):
+            raise InvalidValueError(f"this spec runs in {spec.dtype}, and the loaded model is {model.dtype}")
         resolve_layers = model.num_layers if model is not None else declared_num_layers(spec.model)
         if resolve_layers is not None:
             check_layers(resolve_layers, spec.cp, spec_output_layer(spec), spec.tp)

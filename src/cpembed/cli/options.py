@@ -81,6 +81,7 @@ _CP_OPTIONS = [
 _SPEC_OPTION = click.option(
     "--spec",
     type=click.Path(dir_okay=False),
+    multiple=True,
     help="A spec file (`cpembed tune`, `cpembed spec`): the whole embedding; the other embedding flags must be "
     "left unset (--device and --batch-size still apply).",
 )
@@ -183,6 +184,10 @@ def encoder_arguments(
         if value
     ]
     flags += [f"--{k.replace('_', '-')}" for k in overrides]
+    if isinstance(spec, tuple):  # click's multiple option; only `cpembed serve` takes several
+        if len(spec) > 1:
+            raise click.UsageError("give one --spec (only `cpembed serve` serves several)")
+        spec = spec[0] if spec else None
     if spec is not None:
         changed = flags + [
             flag

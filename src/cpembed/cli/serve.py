@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from .options import build_encoder, encoder_options, split_batch_size
+from .options import build_encoder, encoder_arguments, encoder_options, split_batch_size
 
 
 @click.command(short_help="Serve embeddings over HTTP in OpenAI's /v1/embeddings schema.")
@@ -56,15 +58,25 @@ def serve(
     max_connections,
     **options,
 ):
-    """Serve POST /v1/embeddings, GET /v1/models and GET /health; concurrent requests share batches
-    of up to --batch-size sentences. Embeddings are L2-normalized, as OpenAI's are."""
+    """Serve POST /v1/embeddings, POST /rerank, GET /v1/models, GET /health and GET /metrics;
+    concurrent requests share batches of up to --batch-size sentences. Embeddings are
+    L2-normalized, as OpenAI's are. Several --spec files serve several models, each under its
+    file's name (a.json: "a"), sharing the weights of one model."""
     from .. import service  # without the serve extra: one line that names the pip command
 
     if api_key is not None and not api_key.strip():
         raise click.UsageError("--api-key is empty: give a key, or leave it out to serve without one")
     _check_port_free(host, port)  # before the model loads, not after
     options, batch_size = split_batch_size(options)
-    encoder = build_encoder(**options)
+    specs = options.pop("spec")
+    if len(specs) > 1:
+        if served_name:
+            raise click.UsageError("with several --spec, each is served under its file's name: drop --served-name")
+        encoder_arguments(**options)  # the other embedding flags must be left unset
+        encoders = specs_encoders(specs, options["device"])
+    else:
+        encoder = build_encoder(**options, spec=specs)
+        encoders = {served_name or encoder.spec.model: encoder}
     limits = service.Limits(
         max_inputs=max_inputs,
         max_chars=max_chars,
@@ -73,9 +85,35 @@ def serve(
         max_queue=max_queue,
         max_queue_seconds=max_queue_seconds,
     )
-    app = service.create_app(encoder, served_name or options["model"], limits, api_key)
-    click.echo(f"serving {served_name or options['model']} on http://{host}:{port}/v1", err=True)
+    app = service.create_app(encoders, None, limits, api_key)
+    click.echo(f"serving {', '.join(encoders)} on http://{host}:{port}/v1", err=True)
     service.serve(app, host, port, graceful_timeout, max_connections)
+
+
+def specs_encoders(paths, device) -> dict:
+    """Served name (each file's name without .json) -> its encoder; specs of one model in one
+    dtype share its loaded weights."""
+    from ..encoder import CPEncoder
+    from ..errors import CPEmbedError
+    from ..models import load_model
+    from ..spec import EncoderSpec
+
+    names = [Path(path).name.removesuffix(".json") for path in paths]
+    if len(set(names)) < len(names):
+        raise click.UsageError(f"two --spec files have the same name ({', '.join(names)}): rename one")
+    try:
+        specs = [EncoderSpec.load(path) for path in paths]
+        loaded: dict[tuple, object] = {}
+        encoders = {}
+        for served_name, spec in zip(names, specs, strict=True):
+            key = (spec.model, spec.dtype)
+            if key not in loaded:
+                loaded[key] = load_model(spec.model, spec.dtype, device)
+            encoders[served_name] = CPEncoder.from_spec(spec, model=loaded[key])
+            click.echo(f"cpembed: {served_name}: {encoders[served_name].spec.describe()}", err=True)
+    except CPEmbedError as error:
+        raise click.UsageError(str(error)) from error
+    return encoders
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -147,29 +147,54 @@ class EmbeddingList(BaseModel):
 
 
 def create_app(
-    encoder: CPEncoder, model_name: str | None = None, limits: Limits = Limits(), api_key: str | None = None
+    encoder: CPEncoder | dict[str, CPEncoder],
+    model_name: str | None = None,
+    limits: Limits = Limits(),
+    api_key: str | None = None,
 ) -> Starlette:
-    """The service for one encoder. `model_name` is the id clients send (default: the model's name)."""
-    name = model_name or encoder.lm.name
-    width = encoder.embedding_dimension
+    """The service for one encoder (`model_name` is the id clients send; default: the model's
+    name), or for several: a dict of served name -> encoder, each answered under its own name
+    (encoders may share one loaded model). One worker runs every model's batches."""
+    encoders = encoder if isinstance(encoder, dict) else {model_name or encoder.lm.name: encoder}
+    if not encoders:
+        raise InvalidValueError("serve at least one encoder")
+    names = list(encoders)
+    name, encoder = names[0], encoders[names[0]]  # the first: what /health describes at its top level
     created = int(time.time())
-    # Which embeddings these are: the same digest as the embedding cache's for these settings.
-    settings = encoder.settings().digest()
-    spec = encoder.spec.digest()  # the spec it was built from (`cpembed spec`, `cpembed tune`)
+
+    def served(wanted: str | None) -> str:
+        """The served name a request names (None: the only one), or 404 with the list."""
+        if wanted is None and len(names) == 1:
+            return name
+        if wanted not in encoders:
+            listed = ", ".join(repr(n) for n in names)
+            raise RequestError(
+                404 if wanted is not None else 400,
+                f"the model {wanted!r} is not served here; use one of {listed}"
+                if wanted is not None
+                else f"name the 'model': one of {listed}",
+                "model",
+                "model_not_found" if wanted is not None else None,
+            )
+        return wanted
 
     def embed(items: list) -> tuple[np.ndarray, np.ndarray]:
-        # In the worker thread: a tokenizer must not be used by two threads at once. An item is a
-        # text, or (role, text) for rerank, whose query and documents may have prompts of their own.
-        roles = [item[0] if isinstance(item, tuple) else None for item in items]
-        texts = [item[1] if isinstance(item, tuple) else item for item in items]
-        vectors = np.zeros((len(texts), width), np.float32)
-        for role in dict.fromkeys(roles):
-            rows = [i for i, r in enumerate(roles) if r == role]
-            chosen = encoder if role is None else encoder.for_role(role)
-            vectors[rows] = chosen.encode(
-                [texts[i] for i in rows], batch_size=limits.max_batch_size, normalize_embeddings=True
-            )
-        tokens = np.array([len(ids) for ids in encoder.lm.tokenizer(texts, add_special_tokens=False)["input_ids"]])
+        # In the worker thread: a tokenizer must not be used by two threads at once. An item is
+        # (served name, role, text): role None, or "query"/"document" for rerank, whose query and
+        # documents may have prompts of their own.
+        groups = dict.fromkeys((model, role) for model, role, _ in items)
+        texts = [text for _, _, text in items]
+        vectors = np.zeros((len(texts), max(encoders[m].embedding_dimension for m, _ in groups)), np.float32)
+        for model, role in groups:
+            rows = [i for i, (m, r, _) in enumerate(items) if (m, r) == (model, role)]
+            chosen = encoders[model] if role is None else encoders[model].for_role(role)
+            found = chosen.encode([texts[i] for i in rows], batch_size=limits.max_batch_size, normalize_embeddings=True)
+            vectors[rows, : found.shape[1]] = found
+        tokens = np.zeros(len(texts), np.int64)
+        for model in dict.fromkeys(m for m, _ in groups):
+            rows = [i for i, (m, _, _) in enumerate(items) if m == model]
+            counted = encoders[model].lm.tokenizer([texts[i] for i in rows], add_special_tokens=False)["input_ids"]
+            tokens[rows] = [len(ids) for ids in counted]
         metrics.sentences.inc(len(texts))
         metrics.tokens.inc(int(tokens.sum()))
         return vectors, tokens
@@ -200,19 +225,19 @@ def create_app(
             payload = json.loads(body)
         except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting or numbers
             raise RequestError(400, "the body is not valid JSON (or nests too deeply)") from None
+        wanted = payload.get("model") if isinstance(payload, dict) else None
+        width = encoders[wanted if wanted in encoders else name].embedding_dimension
         try:
             asked = EmbeddingRequest.model_validate(payload, context={"limits": limits, "width": width})
         except ValidationError as error:
             raise _refusal(error, width) from None
-        if asked.model != name:
-            raise RequestError(
-                404, f"the model {asked.model!r} is not served here; use {name!r}", "model", "model_not_found"
-            )
+        model = served(asked.model)
         try:
-            vectors, tokens = await batcher.submit(asked.input)
+            vectors, tokens = await batcher.submit([(model, None, text) for text in asked.input])
         except QueueFull as error:
             message = f"the service is busy ({error}); retry in {error.retry_after} s"
             raise RequestError(503, message, code="queue_full", retry_after=error.retry_after) from None
+        vectors = vectors[:, :width]  # a batch shared with a wider model pads the others with zeros
         if asked.dimensions is not None:
             vectors = vectors[:, : asked.dimensions]
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -222,7 +247,7 @@ def create_app(
                 Embedding(index=i, embedding=_encode_vector(row, asked.encoding_format))
                 for i, row in enumerate(vectors)
             ],
-            model=name,
+            model=model,
             usage=Usage(prompt_tokens=tokens, total_tokens=tokens),
         )
         # pydantic writes the floats several times faster than json.dumps
@@ -235,18 +260,16 @@ def create_app(
         except (ValueError, RecursionError):
             raise RequestError(400, "the body is not valid JSON (or nests too deeply)") from None
         try:
-            asked = RerankRequest.model_validate(payload, context={"limits": limits, "width": width})
+            asked = RerankRequest.model_validate(payload, context={"limits": limits})
         except ValidationError as error:
-            raise _refusal(error, width) from None
+            raise _refusal(error, encoder.embedding_dimension) from None
         if (asked.texts is None) == (asked.documents is None):
             raise RequestError(400, "send the candidates as 'texts' (TEI) or as 'documents' (infinity, Cohere)")
-        if asked.model is not None and asked.model != name:
-            raise RequestError(
-                404, f"the model {asked.model!r} is not served here; use {name!r}", "model", "model_not_found"
-            )
+        model = served(asked.model)
         candidates = asked.texts if asked.texts is not None else asked.documents
+        items = [(model, "query", asked.query)] + [(model, "document", t) for t in candidates]
         try:
-            vectors, tokens = await batcher.submit([("query", asked.query)] + [("document", t) for t in candidates])
+            vectors, tokens = await batcher.submit(items)
         except QueueFull as error:
             message = f"the service is busy ({error}); retry in {error.retry_after} s"
             raise RequestError(503, message, code="queue_full", retry_after=error.retry_after) from None
@@ -271,29 +294,37 @@ def create_app(
             {
                 "object": "rerank",
                 "results": results,
-                "model": name,
+                "model": model,
                 "usage": {"prompt_tokens": used, "total_tokens": used},
                 "id": f"rerank-{uuid.uuid4().hex}",
                 "created": int(time.time()),
             }
         )
 
+    def entry(served_name: str) -> dict:
+        return {"id": served_name, "object": "model", "created": created, "owned_by": "cpembed"}
+
     async def models(request: Request) -> JSONResponse:
-        entry = {"id": name, "object": "model", "created": created, "owned_by": "cpembed"}
-        return JSONResponse({"object": "list", "data": [entry]})
+        return JSONResponse({"object": "list", "data": [entry(n) for n in names]})
 
     async def model(request: Request) -> JSONResponse:
-        wanted = request.path_params["model_id"]
-        if wanted != name:
-            raise RequestError(
-                404, f"the model {wanted!r} is not served here; use {name!r}", "model", "model_not_found"
-            )
-        return JSONResponse({"id": name, "object": "model", "created": created, "owned_by": "cpembed"})
+        return JSONResponse(entry(served(request.path_params["model_id"])))
+
+    def described(served_name: str) -> dict:
+        one = encoders[served_name]
+        post = {"postprocess": one.postprocess.describe()} if one.postprocess else {}
+        # settings: the embedding cache's digest for these settings; spec: what it was built from
+        return {
+            "model": served_name,
+            "settings": one.settings().digest(),
+            "recipe": one.describe_recipe(),
+            "spec": one.spec.to_dict(),
+            "spec_digest": one.spec.digest(),
+        } | post
 
     async def health(_request: Request) -> JSONResponse:
-        post = {"postprocess": encoder.postprocess.describe()} if encoder.postprocess else {}
-        recipe = {"recipe": encoder.describe_recipe(), "spec": encoder.spec.to_dict(), "spec_digest": spec}
-        return JSONResponse({"status": "ok", "model": name, "settings": settings} | recipe | post)
+        several = {"models": [described(n) for n in names]} if len(names) > 1 else {}
+        return JSONResponse({"status": "ok"} | described(name) | several)
 
     async def request_error(_request: Request, error: RequestError) -> JSONResponse:
         return error.response()
