@@ -62,6 +62,11 @@ from .results_page import write_markdown
     "(with --beyond, on the beyond-STS ones).",
 )
 @click.option(
+    "--output-costs",
+    is_flag=True,
+    help="What int8, binary and shorter embeddings cost on raw STS-B dev (the default recipe and plain PromptEOL).",
+)
+@click.option(
     "--ensembles",
     is_flag=True,
     help="Screen means and concatenations of prompts and output layers, with post-processing, on the dev splits.",
@@ -94,6 +99,7 @@ def report(
     recipes,
     postprocess,
     recipes_test,
+    output_costs,
     ensembles,
     ship_fits,
     dev_only,
@@ -175,6 +181,16 @@ def report(
                 run_recipes_beyond(model_name, lm, root, out, batch_size, task_list)
             else:
                 run_recipes_test(model_name, lm, data_dir, raw_dir, root, out, batch_size)
+            write()
+    elif output_costs and not only_markdown:
+        from cpembed.evaluation.beyond import find_beyond_dir
+        from cpembed.models import load_model
+
+        from .output_steps import run_output_dev
+
+        data_dir, raw_dir, root = find_data_dir(data), find_raw_stsb_dir(raw_data), find_beyond_dir(beyond_data)
+        for model_name in model_list:
+            run_output_dev(model_name, load_model(model_name, dtype=dtype, device=device), data_dir, raw_dir, root, out)
             write()
     elif ensembles and not only_markdown:
         from cpembed.evaluation.beyond import find_beyond_dir

@@ -22,6 +22,7 @@ from .default_steps import recipes_markdown
 from .demonstration_table import demonstration_markdown
 from .ensemble_steps import ensembles_markdown
 from .explain_steps import explain_markdown
+from .output_steps import output_markdown
 from .postprocess_steps import postprocess_markdown
 from .recipe_steps import recipe_markdown
 from .report_steps import at_the_grid_edge, choose
@@ -126,6 +127,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
     lines += recipe_markdown(out, models, prompts)
     lines += postprocess_markdown(out, models, prompts)
     lines += ensembles_markdown(out, models)
+    lines += output_markdown(out, models)
     lines += demonstration_markdown(out, models, prompts)
     lines += scale_markdown(out, models, prompts)
     lines += explain_markdown(out, models, prompts)
