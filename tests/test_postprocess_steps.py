@@ -217,3 +217,27 @@ def test_the_ensembles_step_combines_unit_members_and_reads_no_test_split(folder
     np.testing.assert_allclose(ensemble_steps.combined([a, b], "concat"), [[0.6, 0.8, 0.0, 1.0]])
     page = "\n".join(ensemble_steps.ensembles_markdown(out, ["tiny"]))
     assert "## Ensembles on the dev splits (tiny" in page and "ck CP + whiten-16" in page
+
+
+def test_the_output_costs_step_scores_each_variant_against_float32(folders, tiny_models, monkeypatch):
+    from experiments import output_steps
+
+    data, raw, beyond, out = folders
+    opened = []
+    real = data_module._read_lines
+    monkeypatch.setattr(data_module, "_read_lines", lambda path, *a: opened.append(str(path)) or real(path, *a))
+    step = output_steps.run_output_dev("tiny", tiny_models["llama"], data, raw, beyond, out, batch_size=4)
+    assert not [p for p in opened if "test" in p.rsplit("/", 1)[-1]], opened
+    for name in ("default recipe", "plain PromptEOL"):
+        rows = {r["variant"]: r for r in step["records"] if r["embedding"] == name}
+        width = rows["float32"]["width"]
+        assert set(rows) == {"float32", "int8", "uint8", "binary", "ubinary"} | {
+            f"first {width // 2} dimensions",
+            f"first {width // 4} dimensions",
+        }
+        assert rows["float32"]["difference"] == 0
+        for r in rows.values():
+            low, high = r["interval"]
+            assert low - 1e-9 <= r["difference"] <= high + 1e-9 or r["variant"] == "float32"
+    page = "\n".join(output_steps.output_markdown(out, ["tiny"]))
+    assert "## Quantized and shorter embeddings (tiny" in page
