@@ -46,7 +46,9 @@ def main() -> None:
     recipes = MODEL_RECIPES[args.model]
     lm = load_model(args.model, recipes["best"].dtype or "auto", "cpu")
     encoders = {"plain PromptEOL": CPEncoder(lm, cp=None)}
-    encoders |= {name: CPEncoder(lm, recipe=name) for name in recipes}
+    # A recipe that is another's (a model whose best is already one prompt) is measured once.
+    same = {name: next(n for n in recipes if recipes[n] == recipes[name]) for name in recipes}
+    encoders |= {name: CPEncoder(lm, recipe=name) for name in recipes if same[name] == name}
     texts, source = sentences(args.sentences)
     for encoder in encoders.values():
         encoder.encode(texts[: args.batch_size], batch_size=args.batch_size)  # warm-up: template openings, kernels
@@ -57,7 +59,8 @@ def main() -> None:
             encoder.encode(texts, batch_size=args.batch_size)
             rates[name].append(len(texts) / (time.perf_counter() - started))
     rate = {name: statistics.median(r) for name, r in rates.items()}
-    for name in encoders:
+    rate |= {name: rate[first] for name, first in same.items()}
+    for name in rate:
         print(f"{name}: {rate[name]:.1f} sentences/s", file=sys.stderr)
     result = {
         "machine": machine(),
@@ -68,8 +71,8 @@ def main() -> None:
         "batch_size": args.batch_size,
         "rounds": rates,
         "rates": rate,
-        "relative": {name: rate[name] / rate["plain PromptEOL"] for name in encoders},
-        "recipes": {name: encoders[name].describe_recipe() for name in recipes},
+        "relative": {name: rate[name] / rate["plain PromptEOL"] for name in rate},
+        "recipes": {name: encoders[same[name]].describe_recipe() for name in recipes},
         "command": "python " + " ".join(["benchmarks/recipes.py", *sys.argv[1:]]),
     }
     target = save_measurement(Path(args.output), f"recipes-{args.model}", result)
