@@ -542,3 +542,7 @@ def test_several_specs_are_served_under_their_names_sharing_one_model(tiny_model
         assert [m["model"] for m in health["models"]] == ["a", "b"]
     refused = CliRunner().invoke(main, ["similarity", "x", "y", "--spec", paths[0], "--spec", paths[1]])
     assert refused.exit_code == 2 and "give one --spec" in refused.output
+    flags_too = CliRunner().invoke(
+        main, ["serve", "--port", "8917", "--spec", paths[0], "--spec", paths[1], "--layer", "3"]
+    )
+    assert flags_too.exit_code == 2 and "drop --layer" in flags_too.output

@@ -347,7 +347,7 @@ def write_shard(
 def requested_spec(encoder_options: dict):
     """The spec a run asks for (a `spec=` file or EncoderSpec, or CPEncoder's keyword arguments),
     resolved and checked against the model's declared layers before any input is read."""
-    from .spec import EncoderSpec, resolve
+    from .spec import EncoderSpec, check_spec_layers, resolve
 
     options = {k: v for k, v in encoder_options.items() if k != "device"}
     if "spec" in options:
@@ -355,18 +355,9 @@ def requested_spec(encoder_options: dict):
             raise InvalidValueError(f"spec= sets the whole embedding: drop {', '.join(extra)}")
         spec = options["spec"]
         spec = spec if isinstance(spec, EncoderSpec) else EncoderSpec.load(spec)
-        resolve_layers(spec)
+        check_spec_layers(spec)
         return spec
     return resolve(**options)
-
-
-def resolve_layers(spec) -> None:
-    """A spec's layers against the layers its model declares (nothing is loaded)."""
-    from .models import declared_num_layers
-    from .spec import check_layers, spec_output_layer
-
-    if (layers := declared_num_layers(spec.model)) is not None:
-        check_layers(layers, spec.cp, spec_output_layer(spec), spec.tp)
 
 
 def _differences(old: dict, new: dict) -> list[str]:
@@ -450,7 +441,7 @@ def embed_files(
     if not cpus_per_worker > 0 or gpus_per_worker < 0:
         raise InvalidValueError("cpus_per_worker must be > 0 and gpus_per_worker >= 0")
     spec = requested_spec(encoder_options)
-    if spec.postprocess and not _packaged_or_none(spec.postprocess):
+    if spec.postprocess and not _workers_can_load(spec.postprocess):
         raise InvalidValueError(
             f"post-processing {spec.postprocess!r} is not available on Ray yet (workers may not see the file): "
             "apply it to the shards; a recipe's packaged fit is"
@@ -525,7 +516,7 @@ def embed_files(
     )
 
 
-def _packaged_or_none(reference: str) -> bool:
+def _workers_can_load(reference: str) -> bool:
     from .spec import CENTER, PACKAGED
 
     return reference == CENTER or reference.startswith(PACKAGED)

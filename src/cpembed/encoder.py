@@ -20,7 +20,7 @@ from .cache import EmbeddingCache, row_keys
 from .config import VERSION, CPConfig, EncoderSettings, TPConfig
 from .config import recipe as recipe_of
 from .errors import InvalidTypeError, InvalidValueError
-from .models import DEFAULT_MODEL, LanguageModel, declared_num_layers, load_model, resolve_device, resolve_dtype
+from .models import DEFAULT_MODEL, LanguageModel, load_model, resolve_device, resolve_dtype
 from .postprocess import BUILT_IN_SENTENCES, PostProcess, fit, packaged_fit
 from .prompts import Prompt, one_cut_warning, resolve_prompt, warn_cut
 from .quantize import PRECISIONS, quantize
@@ -30,6 +30,7 @@ from .spec import (
     PACKAGED,
     EncoderSpec,
     check_layers,
+    check_spec_layers,
     fit_refused,
     resolve,
     spec_output_layer,
@@ -145,9 +146,7 @@ class CPEncoder:
             raise InvalidValueError(f"this spec is for {spec.model}, and the loaded model is {model.name}")
         if model is not None and spec.dtype not in ("auto", str(model.dtype).removeprefix("torch.")):
             raise InvalidValueError(f"this spec runs in {spec.dtype}, and the loaded model is {model.dtype}")
-        resolve_layers = model.num_layers if model is not None else declared_num_layers(spec.model)
-        if resolve_layers is not None:
-            check_layers(resolve_layers, spec.cp, spec_output_layer(spec), spec.tp)
+        check_spec_layers(spec, model.num_layers if model is not None else None)
         encoder = cls.__new__(cls)
         encoder._build(spec, model, device, None)
         return encoder

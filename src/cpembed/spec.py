@@ -308,9 +308,15 @@ def resolve(
         about=about,
         origin=origin,
     )
-    if (layers := num_layers or declared_num_layers(name)) is not None:
-        check_layers(layers, spec.cp, spec_output_layer(spec), spec.tp)  # before minutes of loading, not after
+    check_spec_layers(spec, num_layers)
     return spec
+
+
+def check_spec_layers(spec: EncoderSpec, num_layers: int | None = None) -> None:
+    """A spec's layers against `num_layers`, or the count its model declares (nothing is loaded):
+    a bad layer fails before minutes of loading, or before a Ray job reads its inputs."""
+    if (layers := num_layers or declared_num_layers(spec.model)) is not None:
+        check_layers(layers, spec.cp, spec_output_layer(spec), spec.tp)
 
 
 def spec_output_layer(spec: EncoderSpec) -> int:

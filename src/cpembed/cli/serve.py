@@ -72,7 +72,7 @@ def serve(
     if len(specs) > 1:
         if served_name:
             raise click.UsageError("with several --spec, each is served under its file's name: drop --served-name")
-        encoder_arguments(**options)  # the other embedding flags must be left unset
+        encoder_arguments(**options, spec=specs[:1])  # refuses any other embedding flag given beside --spec
         encoders = specs_encoders(specs, options["device"])
     else:
         encoder = build_encoder(**options, spec=specs)
