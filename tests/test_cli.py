@@ -34,6 +34,42 @@ def test_encode_to_npy_matches_the_library(model_dir, tmp_path):
     np.testing.assert_allclose(np.load(target), expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("precision", ["int8", "ubinary"])
+def test_encode_quantized_matches_the_library(model_dir, tmp_path, precision):
+    """int8's steps come from the built-in sentences (not the file), so every chunk and every file
+    shares them; binary packs the signs."""
+    from cpembed.postprocess import BUILT_IN_SENTENCES
+    from cpembed.quantize import calibration_ranges, quantize
+
+    source, target = tmp_path / "in.txt", tmp_path / "out.npy"
+    source.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    result = run(
+        "encode", str(source), "-o", str(target), "--model", model_dir, "--normalize", "--precision", precision
+    )
+    assert result.exit_code == 0, result.output
+    encoder = CPEncoder(model_dir)
+    ranges = calibration_ranges(encoder.encode(BUILT_IN_SENTENCES, normalize_embeddings=True))
+    want = quantize(encoder.encode(SENTENCES, normalize_embeddings=True), precision, ranges)
+    got = np.load(target)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+    refused = CliRunner().invoke(
+        main,
+        [
+            "encode",
+            str(source),
+            "-o",
+            str(tmp_path / "d"),
+            "--engine",
+            "ray",
+            "--precision",
+            precision,
+            "--model",
+            model_dir,
+        ],
+    )
+    assert refused.exit_code == 2 and "quantize when you read the shards" in refused.output
+
+
 def test_encode_with_token_prepending_matches_the_library(model_dir, tmp_path):
     from cpembed.config import TPConfig
 

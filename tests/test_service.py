@@ -102,6 +102,31 @@ def test_dimensions_truncate_and_renormalize(url, encoder):
     np.testing.assert_allclose(vectors, full / np.linalg.norm(full, axis=1, keepdims=True), atol=1e-5)
 
 
+@pytest.mark.parametrize("encoding_format", ["int8", "uint8", "binary", "ubinary"])
+@pytest.mark.parametrize("dimensions", [None, 8])
+def test_quantized_formats_are_sentence_transformers_with_fixed_steps(url, encoder, encoding_format, dimensions):
+    """int8/uint8 take their steps from the built-in sentences' rows (normalized, and shortened as
+    asked), so a text gets the same integers whatever it is sent with; binary packs the signs."""
+    from cpembed.postprocess import BUILT_IN_SENTENCES
+    from cpembed.quantize import calibration_ranges, quantize
+
+    def shortened(rows):
+        rows = rows[:, :dimensions] if dimensions else rows
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    options = {"encoding_format": encoding_format} | ({"dimensions": dimensions} if dimensions else {})
+    status, body, _ = post(url, {"model": "tiny", "input": SENTENCES[:3]} | options)
+    assert status == 200
+    got = np.array([d["embedding"] for d in body["data"]])
+    assert got.dtype.kind == "i"  # JSON integers, not floats
+    ranges = calibration_ranges(shortened(expected(encoder, BUILT_IN_SENTENCES)))
+    ranges = ranges if encoding_format in ("int8", "uint8") else None
+    want = quantize(shortened(expected(encoder, SENTENCES[:3])), encoding_format, ranges)
+    assert np.array_equal(got, want)
+    alone = post(url, {"model": "tiny", "input": SENTENCES[1]} | options)[1]["data"][0]["embedding"]
+    assert alone == body["data"][1]["embedding"]
+
+
 def test_null_encoding_format_means_float_and_errors_name_the_field(url):
     status, body, _ = post(url, {"model": "tiny", "input": "x", "encoding_format": None, "user": None})
     assert status == 200 and isinstance(body["data"][0]["embedding"], list) and body["object"] == "list"
@@ -155,7 +180,7 @@ def test_concurrent_requests_each_get_their_own_rows(url, encoder):
         ({"model": "tiny", "input": {"text": "x"}}, 400, "string or a list of strings"),
         ({"model": "tiny", "input": ["x"] * 9}, 400, "the limit is 8"),
         ({"model": "tiny", "input": "x" * 301}, 400, "301 characters"),
-        ({"model": "tiny", "input": "x", "encoding_format": "int8"}, 400, "'encoding_format'"),
+        ({"model": "tiny", "input": "x", "encoding_format": "int4"}, 400, "'encoding_format' must be one of"),
         ({"model": "tiny", "input": "x", "dimensions": 0}, 400, "'dimensions'"),
         ({"model": "tiny", "input": "x", "dimensions": True}, 400, "'dimensions'"),
         ({"model": "tiny", "input": "x", "dimensions": 1.5}, 400, "'dimensions' must be an integer from 1 to"),

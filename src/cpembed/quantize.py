@@ -19,6 +19,15 @@ Precision = Literal["float32", "int8", "uint8", "binary", "ubinary"]
 PRECISIONS: tuple[Precision, ...] = ("float32", "int8", "uint8", "binary", "ubinary")
 
 
+def quantized_width(width: int, precision: Precision) -> int:
+    """How many numbers a row of `width` dimensions becomes: binary packs 8 to a byte."""
+    return -(-width // 8) if precision in ("binary", "ubinary") else width
+
+
+def quantized_dtype(precision: Precision) -> np.dtype:
+    return np.dtype({"float32": "<f4", "int8": "i1", "uint8": "u1", "binary": "i1", "ubinary": "u1"}[precision])
+
+
 def calibration_ranges(embeddings: np.ndarray) -> np.ndarray:
     """`(2, d)`: each dimension's minimum and maximum over `embeddings` (a corpus' rows)."""
     x = np.asarray(embeddings, dtype=np.float32)

@@ -23,6 +23,7 @@ import numpy as np
 from .encoder import progress_bar
 from .errors import CPEmbedError, InputNotFoundError, InvalidValueError
 from .io import read_lines, temporary_beside
+from .quantize import Precision, quantize, quantized_dtype, quantized_width
 
 # Lines embedded per chunk: big enough for length-sorted batches to pad little, small enough
 # that a chunk's embeddings (CHUNK_LINES x hidden float32) stay a few MB.
@@ -78,19 +79,19 @@ class NpyWriter:
     100,000 rows of SmolLM2) though nothing was kept.
     """
 
-    def __init__(self, target: Path, rows: int, width: int) -> None:
+    def __init__(self, target: Path, rows: int, width: int, dtype: np.dtype = np.dtype("<f4")) -> None:
         self.target = target
         self.partial = temporary_beside(target)
-        self.rows, self.width = rows, width
+        self.rows, self.width, self.dtype = rows, width, dtype
         self.written = 0
         self.file = self.partial.open("wb")
-        header = {"descr": "<f4", "fortran_order": False, "shape": (rows, width)}
+        header = {"descr": dtype.str, "fortran_order": False, "shape": (rows, width)}
         np.lib.format.write_array_header_1_0(self.file, header)
 
     def write(self, texts: list[str], embeddings: np.ndarray) -> None:
         if self.written + len(embeddings) > self.rows or embeddings.shape[1:] != (self.width,):
             raise InvalidValueError(f"rows of shape {embeddings.shape} do not fit the ({self.rows}, {self.width}) file")
-        self.file.write(np.ascontiguousarray(embeddings, dtype="<f4").tobytes())
+        self.file.write(np.ascontiguousarray(embeddings, dtype=self.dtype).tobytes())
         self.written += len(embeddings)
 
     def close(self, complete: bool) -> None:
@@ -143,16 +144,22 @@ def encode_file(
     chunk_lines: int = CHUNK_LINES,
     show_progress_bar: bool | None = None,
     total: int | None = None,
+    precision: Precision = "float32",
+    ranges: np.ndarray | None = None,
 ) -> int:
     """Embed every line of `path` into `output` (.npy, .jsonl, or "-" for JSON lines on stdout).
 
     Returns the number of rows written; a bar on stderr shows the rate and the time left.
-    `total` is the file's line count when the caller has checked it already.
+    `total` is the file's line count when the caller has checked it already. `precision` quantizes
+    the rows (`cpembed.quantize`); int8 and uint8 need `ranges`, so that every chunk has the same steps.
     """
     if total is None:
         total = count_checked_lines(path)
+    if precision in ("int8", "uint8") and ranges is None:
+        raise InvalidValueError(f"{precision} output of a file needs calibration ranges (quantize.calibration_ranges)")
     if output.endswith(".npy"):
-        writer: NpyWriter | JsonlWriter = NpyWriter(Path(output), total, encoder.embedding_dimension)
+        width = quantized_width(encoder.embedding_dimension, precision)
+        writer: NpyWriter | JsonlWriter = NpyWriter(Path(output), total, width, quantized_dtype(precision))
     else:
         writer = JsonlWriter(None if output == "-" else Path(output))
     if show_progress_bar is None:
@@ -162,7 +169,7 @@ def encode_file(
         with path.open("rb") as stream, progress_bar(total, show_progress_bar) as bar:
             chunks = read_lines(stream, chunk_lines)
             for chunk, embeddings in encoder.encode_chunks(chunks, batch_size, normalize, bar):
-                writer.write(chunk, embeddings)
+                writer.write(chunk, quantize(embeddings, precision, ranges))
         complete = True
     finally:
         writer.close(complete)

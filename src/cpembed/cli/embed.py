@@ -12,6 +12,8 @@ from ..config import RECIPES, UNSEARCHED_RECIPE, recipe
 from ..errors import require_extra
 from ..io import read_lines
 from ..models import BUILTIN_MODELS, _cache_entry, installed_parts
+from ..postprocess import BUILT_IN_SENTENCES
+from ..quantize import PRECISIONS, calibration_ranges
 from .options import build_encoder, encoder_arguments, encoder_options, split_batch_size
 
 
@@ -25,6 +27,14 @@ from .options import build_encoder, encoder_arguments, encoder_options, split_ba
     help="An .npy file, a .jsonl file, or - for JSON lines on stdout; with --engine ray, a folder.",
 )
 @click.option("--normalize", is_flag=True, help="[local] L2-normalize the embeddings.")
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="float32",
+    show_default=True,
+    help="[local] int8/uint8: 256 steps a dimension, set on cpembed's built-in sentences; binary/ubinary: "
+    "the signs, 8 dimensions a byte. What each costs: README, Quantized and shorter embeddings.",
+)
 @click.option(
     "--engine",
     type=click.Choice(["local", "ray"]),
@@ -43,7 +53,7 @@ from .options import build_encoder, encoder_arguments, encoder_options, split_ba
 @click.option("--include-text", is_flag=True, help="[ray] Keep a text column beside id and embedding.")
 @click.option("--rows-per-shard", type=int, default=10_000, show_default=True, help="[ray] Rows per output shard.")
 @encoder_options
-def encode(inputs, output, normalize, engine, **options):
+def encode(inputs, output, normalize, precision, engine, **options):
     """Embed INPUTS, one sentence a line (- for stdin); every line gets a row.
 
     Locally, one file is read and written in chunks, so memory stays flat however long it is;
@@ -54,6 +64,8 @@ def encode(inputs, output, normalize, engine, **options):
     """
     ray_options = {k: options.pop(k) for k in list(options) if k in _RAY_FLAGS}
     if engine == "ray":
+        if precision != "float32":
+            raise click.UsageError("--precision is not available with --engine ray: quantize when you read the shards")
         _encode_on_ray(inputs, output, normalize, ray_options, options)
         return
     # Asked of click, not compared with the defaults: `--text-field text` is given too.
@@ -88,7 +100,13 @@ def encode(inputs, output, normalize, engine, **options):
         # Also before loading the model: a bad byte is found first.
         total = count_checked_lines(path, "stdin" if inputs[0] == "-" else inputs[0])
         encoder = build_encoder(**options)
-        rows = encode_file(encoder, path, output, batch_size=batch_size, normalize=normalize, total=total)
+        ranges = None
+        if precision in ("int8", "uint8"):  # steps that stay the same for every chunk and every run
+            calibration = encoder.encode(BUILT_IN_SENTENCES, batch_size=batch_size, normalize_embeddings=normalize)
+            ranges = calibration_ranges(calibration)
+        rows = encode_file(
+            encoder, path, output, batch_size, normalize, total=total, precision=precision, ranges=ranges
+        )
     where = "stdout" if output == "-" else output
     click.echo(f"{rows} embedding(s) of dimension {encoder.embedding_dimension} -> {where}", err=True)
 

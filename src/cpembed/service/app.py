@@ -28,6 +28,8 @@ from starlette.routing import Route
 
 from ..encoder import CPEncoder
 from ..errors import InvalidValueError
+from ..postprocess import BUILT_IN_SENTENCES
+from ..quantize import calibration_ranges, quantize
 from .batcher import DynamicBatcher, QueueFull
 from .metrics import MetricsMiddleware, ServiceMetrics
 
@@ -74,7 +76,8 @@ class EmbeddingRequest(BaseModel):
 
     input: str | list[str]
     model: str
-    encoding_format: Literal["float", "base64"] | None = "float"  # null: float
+    # null: float. The quantized formats are sentence-transformers' precisions (Cohere's embedding types)
+    encoding_format: Literal["float", "base64", "int8", "uint8", "binary", "ubinary"] | None = "float"
     dimensions: Annotated[int, Field(ge=1)] | None = None
     user: str | None = None
 
@@ -131,7 +134,7 @@ class RerankRequest(BaseModel):
 class Embedding(BaseModel):
     object: Literal["embedding"] = "embedding"
     index: int
-    embedding: list[float] | str  # str: encoding_format="base64"
+    embedding: list[float] | list[int] | str  # int: a quantized encoding_format; str: "base64"
 
 
 class Usage(BaseModel):
@@ -219,6 +222,16 @@ def create_app(
         finally:
             batcher.stop()  # the server has finished its in-flight requests by now
 
+    calibration: dict[str, np.ndarray] = {}  # served name -> its normalized built-in sentences' rows
+
+    async def calibrated(model: str) -> np.ndarray:
+        # int8/uint8 need each dimension's range fixed once, or the same text would get other integers
+        # in another request: cpembed's built-in sentences give it, at the first request that asks.
+        if model not in calibration:
+            vectors, _ = await batcher.submit([(model, None, text) for text in BUILT_IN_SENTENCES])
+            calibration[model] = vectors[:, : encoders[model].embedding_dimension]
+        return calibration[model]
+
     async def embeddings(request: Request) -> Response:
         body = await _read_body(request, limits.max_body_bytes, limits.body_seconds)
         try:
@@ -237,10 +250,12 @@ def create_app(
         except QueueFull as error:
             message = f"the service is busy ({error}); retry in {error.retry_after} s"
             raise RequestError(503, message, code="queue_full", retry_after=error.retry_after) from None
-        vectors = vectors[:, :width]  # a batch shared with a wider model pads the others with zeros
-        if asked.dimensions is not None:
-            vectors = vectors[:, : asked.dimensions]
-            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        vectors = _shortened(vectors[:, :width], asked.dimensions)  # a wider model's batch pads with zeros
+        if asked.encoding_format in ("int8", "uint8"):
+            ranges = calibration_ranges(_shortened(await calibrated(model), asked.dimensions))
+            vectors = quantize(vectors, asked.encoding_format, ranges)
+        elif asked.encoding_format in ("binary", "ubinary"):
+            vectors = quantize(vectors, asked.encoding_format)
         tokens = int(tokens.sum())
         answer = EmbeddingList(
             data=[
@@ -422,7 +437,7 @@ def _checked_texts(texts: list[str], limits: Limits, field: str) -> list[str]:
 def _expected(field: str, width: int) -> str:
     return {
         "input": "a string or a list of strings",
-        "encoding_format": "'float' or 'base64'",
+        "encoding_format": "one of 'float', 'base64', 'int8', 'uint8', 'binary', 'ubinary'",
         "dimensions": f"an integer from 1 to {width}",
         "query": "a string",
         "texts": "a list of strings",
@@ -462,6 +477,14 @@ def _json_type(value) -> str:
     """The JSON name of a decoded value's type, for messages to clients that speak JSON, not Python."""
     names = {bool: "a boolean", int: "a number", float: "a number", list: "an array", dict: "an object"}
     return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _shortened(vectors: np.ndarray, dimensions: int | None) -> np.ndarray:
+    """The first `dimensions` coordinates, normalized again (all of them: None)."""
+    if dimensions is None:
+        return vectors
+    vectors = vectors[:, :dimensions]
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def _encode_vector(row: np.ndarray, encoding_format: str | None):
