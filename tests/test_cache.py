@@ -72,6 +72,7 @@ def test_only_the_settings_that_lack_a_row_compute_it(tiny_lm, tmp_path, monkeyp
     encoder.encode_settings(SENTENCES, SETTINGS[:2], cache=cache)
     computed = []
     real = CPEncoder.encode_settings
+
     def encode_settings(self, sentences, settings, *args, **kwargs):
         if kwargs.get("cache") is None:  # a computing call, not the one that reads the cache
             computed.append([getattr(s, "key", s) for s in settings])

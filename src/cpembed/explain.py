@@ -40,7 +40,7 @@ class Explanation:
         """The share of the sentence's attention (mean over layers) and saliency on stop words."""
         from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-        words = np.array([t.strip(" Ġ▁\"'.,").lower() in ENGLISH_STOP_WORDS for t in self.tokens])
+        words = np.array([t.strip(" \"'.,").lower() in ENGLISH_STOP_WORDS for t in self.tokens])
         stop, inside = words & self.sentence_tokens, self.sentence_tokens
         return {
             run: {
@@ -71,7 +71,8 @@ def explain(encoder: CPEncoder, sentence: str) -> Explanation:
     attention, saliency = {}, {}
     for run in ("plain", "CP"):
         attention[run], saliency[run] = _one_pass(encoder, ids, layers, v_aux if run == "CP" else None)
-    tokens = lm.tokenizer.convert_ids_to_tokens(ids)
+    # Each token as the text it stands for ("Ġman" -> " man"), not the vocabulary's spelling.
+    tokens = [lm.tokenizer.decode([i]) for i in ids]
     return Explanation(tokens, inside, layers, attention, saliency)
 
 
@@ -110,32 +111,40 @@ def _eager_attention(model):
 def explanation_png(explanation: Explanation, path: str | Path, title: str = "") -> Path:
     """Heatmaps of the last token's attention (plain, CP, CP - plain) over layers, and both saliencies."""
     require_extra("eval", "matplotlib")
+    import textwrap
+
     from .evaluation.plots import _pyplot
 
     plt = _pyplot()
     e = explanation
-    fig, axes = plt.subplots(4, 1, figsize=(max(7, 0.35 * len(e.tokens)), 9), sharex=True)
+    width = max(8, 0.35 * len(e.tokens))
+    # constrained layout keeps the wrapped title, the colorbars and the token labels inside the figure
+    fig, axes = plt.subplots(4, 1, figsize=(width, 10), sharex=True, layout="constrained")
     difference = e.attention["CP"] - e.attention["plain"]
     bound = float(np.abs(difference).max()) or 1.0
     panels = (
-        ("attention of the last token, plain", e.attention["plain"], "viridis", None),
-        ("attention of the last token, CP", e.attention["CP"], "viridis", None),
-        ("CP - plain", difference, "RdBu_r", (-bound, bound)),
+        ("attention of the last token, plain", e.attention["plain"], "viridis", None, "attention weight"),
+        ("attention of the last token, CP", e.attention["CP"], "viridis", None, "attention weight"),
+        ("CP - plain", difference, "RdBu_r", (-bound, bound), "change in weight"),
     )
-    for ax, (name, values, cmap, limits) in zip(axes, panels, strict=False):
+    for ax, (name, values, cmap, limits, unit) in zip(axes, panels, strict=False):
         image = ax.imshow(values, aspect="auto", cmap=cmap, vmin=limits and limits[0], vmax=limits and limits[1])
         ax.set_yticks(range(len(e.layers)), [str(layer) for layer in e.layers], fontsize=6)
         ax.set_ylabel("layer", fontsize=8)
         ax.set_title(name, fontsize=9)
-        fig.colorbar(image, ax=ax, fraction=0.02)
+        fig.colorbar(image, ax=ax, fraction=0.02).set_label(unit, fontsize=7)
     x = np.arange(len(e.tokens))
     axes[3].bar(x - 0.2, e.saliency["plain"], 0.4, label="plain")
     axes[3].bar(x + 0.2, e.saliency["CP"], 0.4, label="CP")
     axes[3].set_title("gradient x input: how much each token moves the embedding", fontsize=9)
+    axes[3].set_ylabel("share", fontsize=8)
     axes[3].legend(fontsize=8)
-    axes[3].set_xticks(x, e.tokens, rotation=90, fontsize=7)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    shown = [token.replace("\n", "\\n") if token.strip() else repr(token) for token in e.tokens]
+    axes[3].set_xticks(x, shown, rotation=90, fontsize=7)
+    for position, inside in zip(x, e.sentence_tokens, strict=True):  # the sentence's own tokens in bold
+        axes[3].get_xticklabels()[position].set_fontweight("bold" if inside else "normal")
+    axes[3].set_xlabel("input tokens (the template's and, in bold, the sentence's)", fontsize=8)
+    fig.suptitle("\n".join(textwrap.wrap(title, int(width * 11))), fontsize=10)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

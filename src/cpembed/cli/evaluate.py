@@ -26,7 +26,9 @@ from .options import (
 
 @click.group(name="eval")
 def eval_group() -> None:
-    """Evaluate an encoder on SentEval-format data."""
+    """Score an encoder on public evaluation sets: STS and transfer (SentEval's data), retrieval,
+    reranking, pairs, clustering and multilingual STS (the beyond-STS folder). Each command's help
+    names the files it reads and where to get them."""
 
 
 @eval_group.command(name="sts")
@@ -43,7 +45,12 @@ def eval_group() -> None:
 @click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
 @encoder_options
 def eval_sts(tasks, data, raw_data, output, no_cache, **options):
-    """Spearman x100 of cosine similarity on STS12-16, STS-B test and SICK-R test."""
+    """Spearman x100 of cosine similarity on STS12-16, STS-B test and SICK-R test.
+
+    Data (--data DIR, or CPEMBED_DATA): SentEval's downstream/ folder (STS/STS12-en-test/ ...,
+    STS/STSBenchmark/sts-test.csv, SICK/SICK_test_annotated.txt), made by SentEval's
+    data/downstream/get_transfer_data.bash; STSBenchmark-raw reads sts-test.csv of the STS Benchmark
+    release (--raw-data DIR, or CPEMBED_RAW_DATA)."""
     from ..evaluation.data import find_data_dir
     from ..evaluation.sts import evaluate_sts
     from ..evaluation.tables import sts_markdown, write_report
@@ -69,7 +76,10 @@ def eval_sts(tasks, data, raw_data, output, no_cache, **options):
 @click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
 @encoder_options
 def eval_transfer(tasks, data, output, no_cache, **options):
-    """Accuracy of a logistic-regression probe on MR, CR, SUBJ, MPQA, SST-2, TREC and MRPC."""
+    """Accuracy of a logistic-regression probe on MR, CR, SUBJ, MPQA, SST-2, TREC and MRPC.
+
+    Data (--data DIR, or CPEMBED_DATA): SentEval's downstream/ folder (MR/, CR/, SUBJ/, MPQA/,
+    SST/binary/, TREC/, MRPC/), made by SentEval's data/downstream/get_transfer_data.bash."""
     from ..evaluation.data import find_data_dir
     from ..evaluation.tables import transfer_markdown, write_report
     from ..evaluation.transfer import evaluate_transfer

@@ -32,27 +32,82 @@ from .sts import precomputed_embed, score_pairs
 
 LANGUAGES = ("en", "de", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh", "ja")
 BEYOND_PATHS = ("data/beyond-sts", "../shared/data/beyond-sts")
-TASK_FOLDERS = (
-    "retrieval/scifact",
-    "reranking/wikiqa",
-    "pair-classification/twitter-url",
-    "clustering/20ng-subjects",
-    "multilingual/stsb-multi-mt",
-)
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """What one task reads from the beyond-STS folder, and where a public copy of it is."""
+
+    folder: str
+    layout: str
+    source: str
+
+    def describe(self) -> str:
+        return f"{self.folder}/ holding {self.layout}; public source: {self.source}"
+
+
+# Public sources by name (no download happens here: cpembed runs offline).
+TASK_DATA = {
+    "retrieval": TaskData(
+        "retrieval/scifact",
+        "corpus.jsonl (_id, title, text), queries-{train,test}.jsonl (_id, text) and qrels-{train,test}.tsv "
+        "(query-id, corpus-id, score): BEIR's layout",
+        "SciFact as BEIR ships it (BEIR's scifact.zip, or the mteb/scifact dataset)",
+    ),
+    "rerank": TaskData(
+        "reranking/wikiqa",
+        "{dev,test}.jsonl, one question a line: query, positive (a list of sentences), negative (a list)",
+        "WikiQA (Microsoft Research's WikiQACorpus), questions with at least one answer",
+    ),
+    "pairs": TaskData(
+        "pair-classification/twitter-url",
+        "test.tsv with the columns label, sentence1, sentence2 (label 1 = paraphrase)",
+        "TwitterURLCorpus (lanwuwei/Twitter-URL-Corpus on GitHub), its test split",
+    ),
+    "cluster": TaskData(
+        "clustering/20ng-subjects",
+        "{train,test}.tsv with the columns label, text (one subject line a row, a leading 'Re:' removed)",
+        "20 Newsgroups 'bydate' (scikit-learn's fetch_20newsgroups), the Subject lines",
+    ),
+    "sts-multilingual": TaskData(
+        "multilingual/stsb-multi-mt",
+        "{lang}-{dev,test}.tsv with the columns score (0-5), sentence1, sentence2, for each language",
+        "stsb_multi_mt (PhilipMay/stsb_multi_mt on the Hugging Face hub)",
+    ),
+    "pit2015": TaskData(
+        "pair-classification/pit2015",
+        "dev.tsv with the columns label, sentence1, sentence2 (label 1 = paraphrase)",
+        "SemEval-2015 Task 1 PIT (cocoxu/SemEval-PIT2015 on GitHub), its dev split",
+    ),
+}
+TASK_FOLDERS = tuple(task.folder for name, task in TASK_DATA.items() if name != "pit2015")
 MRR_CUTOFF = 10  # MRR@10, as MTEB reports it for reranking
 
 Embed = Callable[[list[str]], np.ndarray]
 
 
-def find_beyond_dir(data: str | os.PathLike | None = None) -> Path:
-    """The beyond-STS folder: `data`, else `CPEMBED_BEYOND_DATA`, else the usual places."""
+def find_beyond_dir(data: str | os.PathLike | None = None, task: str | None = None) -> Path:
+    """The beyond-STS folder: `data`, else `CPEMBED_BEYOND_DATA`, else the usual places; with a
+    `task` (a key of TASK_DATA), one that holds that task's folder, else an error naming its layout
+    and source."""
+    if task is not None:
+        needed = TASK_DATA[task]
+        return _find(
+            data,
+            "CPEMBED_BEYOND_DATA",
+            BEYOND_PATHS,
+            lambda c: (c / needed.folder).is_dir(),
+            f"no {task} data at {{}}: expected a folder with {needed.describe()}. "
+            "Pass --data DIR or set CPEMBED_BEYOND_DATA.",
+        )
     return _find(
         data,
         "CPEMBED_BEYOND_DATA",
         BEYOND_PATHS,  # read at call time, so tests can point the search elsewhere
         lambda c: any((c / folder).is_dir() for folder in TASK_FOLDERS),
-        "no beyond-STS data at {}: expected a folder holding " + ", ".join(f"{f}/" for f in TASK_FOLDERS) + " "
-        "(the offline copies its README.md describes). Pass --data DIR or set CPEMBED_BEYOND_DATA.",
+        "no beyond-STS data at {}: expected a folder holding "
+        + "; ".join(task.describe() for task in TASK_DATA.values())
+        + ". Pass --data DIR or set CPEMBED_BEYOND_DATA.",
     )
 
 

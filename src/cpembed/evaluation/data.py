@@ -96,7 +96,8 @@ def _find(given, variable: str, usual: tuple[str, ...], holds_it, message: str) 
     for candidate in candidates:
         if holds_it(candidate):
             return candidate
-    raise DataNotFoundError(message.format(", ".join(str(c) for c in candidates) or "none of the usual places"))
+    where = ", ".join(str(c) for c in candidates) or "none of the usual places"
+    raise DataNotFoundError(message.replace("{}", where, 1))  # not format(): layouts name files as {dev,test}
 
 
 def _read_lines(path: Path, encoding: str = "utf-8") -> list[str]:
