@@ -239,7 +239,8 @@ def create_app(
         except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting or numbers
             raise RequestError(400, "the body is not valid JSON (or nests too deeply)") from None
         wanted = payload.get("model") if isinstance(payload, dict) else None
-        width = encoders[wanted if wanted in encoders else name].embedding_dimension
+        # the named model's width checks 'dimensions'; a model that is not a served name is refused later
+        width = encoders[wanted if isinstance(wanted, str) and wanted in encoders else name].embedding_dimension
         try:
             asked = EmbeddingRequest.model_validate(payload, context={"limits": limits, "width": width})
         except ValidationError as error:
