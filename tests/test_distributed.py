@@ -142,6 +142,42 @@ def test_a_worker_killed_mid_job_loses_nothing(tiny_model_dir, tmp_path):
         np.testing.assert_allclose(found[f"{source}:{i + 1}"], expected[i], atol=1e-5, rtol=1e-5)
 
 
+def test_a_driver_killed_mid_job_is_finished_by_running_the_command_again(tiny_model_dir, tmp_path):
+    """SIGKILL to `cpembed encode --engine ray` (no cleanup runs), then the same command: it keeps the
+    shards written, embeds the rest, and every row is there once, equal to the encoder's (as a clean
+    run's rows are: test_output_equals_the_encoder_row_for_row)."""
+    import subprocess
+    import sys
+
+    source = tmp_path / "many.txt"
+    texts = [f"sentence {i} about {SENTENCES[i % 6]}" for i in range(24)]
+    source.write_text("\n".join(texts) + "\n")
+    out = tmp_path / "out"
+    address = ray.get_runtime_context().gcs_address  # the test's cluster lives on, as a real one would
+    command = [sys.executable, "-m", "cpembed", "encode", str(source), "--engine", "ray", "--output", str(out)]
+    command += ["--address", address, "--model", tiny_model_dir, *"--rows-per-shard 2 --layer 3 --alpha 2".split()]
+    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        while driver.poll() is None and len(list(out.glob("shard-*.parquet"))) < 2:
+            time.sleep(0.01)
+        driver.kill()
+    finally:
+        stderr = driver.communicate(timeout=60)[1].decode(errors="replace")
+    assert driver.returncode == -signal.SIGKILL, f"the driver ended before it was killed:\n{stderr[-3000:]}"
+    written = len(list(out.glob("shard-*.parquet")))
+    assert 2 <= written < 12
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "24 rows in 12 shard(s)" in rerun.stderr and "already complete" in rerun.stderr
+    skipped = int(rerun.stderr.split(" written, ")[1].split(" already complete")[0])
+    assert skipped >= written  # the shards the killed run finished were kept, not embedded again
+    found = _table(out)
+    assert sorted(found) == sorted(f"{source}:{i + 1}" for i in range(24))
+    expected = CPEncoder(tiny_model_dir, cp=CP).encode(texts)
+    for i in range(24):
+        np.testing.assert_allclose(found[f"{source}:{i + 1}"], expected[i], atol=1e-5, rtol=1e-5)
+
+
 def test_a_rerun_finishes_an_interrupted_run_and_refuses_another_configuration(tiny_model_dir, corpus):
     folder, inputs = corpus
     out = folder / "out"
