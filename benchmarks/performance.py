@@ -70,6 +70,7 @@ def sections(folder: Path) -> tuple:
         ("one_engine.json", _one_engine_lines),
         ("bench.json", _bench_lines),
         ("service.json", _service_lines),
+        ("soak.json", _soak_lines),
         ("ray.json", _ray_lines),
         ("bf16_sts.json", _bf16_sts_lines),
         ("prefix_cache.json", _prefix_cache_lines),
@@ -431,6 +432,34 @@ def _service_lines(result: dict) -> list[str]:
         )
     gain = result.get("gain")
     return [*lines, "", *([f"Dynamic batching's gain in sentences/s: **{gain:.2f}x**.", ""] if gain else [])]
+
+
+def _soak_lines(result: dict) -> list[str]:
+    m, rss = result["machine"], result["rss_mb"]
+    first, last = result["windows"][0], result["windows"][-1]
+    lines = [
+        "## The service under a steady load",
+        "",
+        f"`{result['command']}` on {m['cpu']} ({m['cores']} logical cores, {m['threads']} torch threads): "
+        f"`cpembed serve --model {result['model']}` as its own process, {result['recipe']}. Capacity, measured "
+        f"first (concurrency 32, closed loop): {result['capacity_requests_per_s']:.2f} requests/s of 1-4 sentences. "
+        f"Then {result['rate_requests_per_s']:.2f} requests/s ({result['share']:.0%} of it), evenly spaced, for "
+        f"{result['minutes']:g} minutes: {result['requests']} requests, **{result['errors']} errors**, "
+        f"{result['refused']} refused (503); latency p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms. "
+        f"Server RSS {rss['first']:.0f} MiB at the start, peak {rss['peak']:.0f}, {rss['last']:.0f} at the end "
+        f"(the first window's peak {first['peak_rss_mb']:.0f}, the last's {last['peak_rss_mb']:.0f}); p99 "
+        f"{first['p99_ms']:.0f} ms in the first window, {last['p99_ms']:.0f} in the last.",
+        "",
+        "| minutes | requests | errors | refused | p50 ms | p99 ms | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for w in result["windows"]:
+        p50, p99 = (f"{w[k]:.0f}" if w[k] is not None else "-" for k in ("p50_ms", "p99_ms"))
+        lines.append(
+            f"| {w['minutes'][0]:g}-{w['minutes'][1]:g} | {w['requests']} | {w['errors']} | {w['refused']} "
+            f"| {p50} | {p99} | {w['peak_rss_mb']:.0f} |"
+        )
+    return [*lines, "", "![Server memory and latency over the soak](performance/soak.png)", ""]
 
 
 def _bench_lines(result: dict) -> list[str]:

@@ -12,7 +12,7 @@ import click
 
 from cpembed.evaluation.data import find_data_dir, find_raw_stsb_dir
 
-from . import report_steps
+from . import jobs_table, report_steps
 from .beyond_steps import TASKS
 from .results_page import write_markdown
 
@@ -64,7 +64,8 @@ from .results_page import write_markdown
 @click.option(
     "--output-costs",
     is_flag=True,
-    help="What int8, binary and shorter embeddings cost on raw STS-B dev (the default recipe and plain PromptEOL).",
+    help="What int8, binary and shorter embeddings cost on raw STS-B dev and SciFact train (the default recipe "
+    "and plain PromptEOL).",
 )
 @click.option(
     "--ensembles",
@@ -117,6 +118,13 @@ def report(
     def write() -> None:
         write_markdown(out, Path(markdown), *_on_page(out, model_list, prompt_list), "make results")
         click.echo(f"wrote {markdown}", err=True)
+        if Path("README.md").is_file() and out.resolve() == (Path("docs") / "results").resolve():
+            # The README's first table and picture: what to use for each job, from the committed results.
+            jobs_table.jobs_plot(out, out / "jobs.png")
+            if jobs_table.write_readme(out, Path("docs") / "performance", Path("README.md")):
+                click.echo("wrote README.md's jobs table and docs/results/jobs.png", err=True)
+            else:
+                click.echo("README.md has no jobs table markers: its table was not written", err=True)
 
     if explain and not only_markdown:
         from cpembed.models import load_model
@@ -186,11 +194,14 @@ def report(
         from cpembed.evaluation.beyond import find_beyond_dir
         from cpembed.models import load_model
 
-        from .output_steps import run_output_dev
+        from .output_steps import run_output_dev, run_output_retrieval_dev
 
         data_dir, raw_dir, root = find_data_dir(data), find_raw_stsb_dir(raw_data), find_beyond_dir(beyond_data)
         for model_name in model_list:
-            run_output_dev(model_name, load_model(model_name, dtype=dtype, device=device), data_dir, raw_dir, root, out)
+            lm = load_model(model_name, dtype=dtype, device=device)
+            run_output_dev(model_name, lm, data_dir, raw_dir, root, out)
+            write()
+            run_output_retrieval_dev(model_name, lm, data_dir, root, out)
             write()
     elif ensembles and not only_markdown:
         from cpembed.evaluation.beyond import find_beyond_dir

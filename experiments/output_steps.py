@@ -11,6 +11,17 @@ applied) and for plain PromptEOL:
   state, which carry no order.
 Each row: Spearman x100 and its difference from the same embedding in float32 at full width,
 with a 95% paired-bootstrap interval.
+
+Retrieval step (<results>/<model>/output_retrieval_dev.json): the same variants on SciFact's train
+queries (its tuning split), nDCG@10 of each, its difference from float32
+with a 95% paired-bootstrap interval over queries. Binary rows are ranked by their +-1 cosine, which
+orders documents as the number of equal bits does. The rows are encoded as the recipes' beyond-STS
+test step encodes them (same encoders, settings and cache), so that step reuses the corpus.
+Abstracts are long (a CK recipe embeds about one a second on 2 CPU cores), so the step ranks a
+seeded sample: SUBSET_QUERIES train queries against their judged abstracts and SUBSET_DISTRACTORS
+others. A smaller corpus makes ranking easier, so the nDCG@10 are not the whole corpus' (those are
+on the test split, in the beyond-STS steps); what this step measures is each variant's difference
+from float32 on the same ranking.
 """
 
 from __future__ import annotations
@@ -23,12 +34,13 @@ import numpy as np
 
 from cpembed.cache import EmbeddingCache
 from cpembed.encoder import CPEncoder
+from cpembed.evaluation import beyond
 from cpembed.evaluation.corpus import PER_SOURCE, tuning_corpus
 from cpembed.evaluation.data import load_raw_stsb
 from cpembed.evaluation.metrics import bootstrap_spearman_difference, paired_cosine, spearman
 from cpembed.quantize import calibration_ranges, quantize
 
-from .beyond_steps import INTERVAL_RESAMPLES, _write, timed
+from .beyond_steps import INTERVAL_RESAMPLES, Row, _slice_embeddings, _write, timed
 
 
 def _bit_agreement(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -90,6 +102,90 @@ def run_output_dev(model: str, lm, data_dir: Path, raw_dir: Path, beyond_root: P
     return result
 
 
+def _variants(rows: np.ndarray, ranges: np.ndarray) -> dict[str, np.ndarray]:
+    """Unit rows of each quantized or shortened form of unit `rows`, to rank by cosine."""
+    width = rows.shape[1]
+    forms = {"float32": rows}
+    for precision in ("int8", "uint8"):
+        forms[precision] = quantize(rows, precision, ranges).astype(np.float32)
+    signs = np.where(rows > 0, 1.0, -1.0)  # the bits binary and ubinary keep (they differ only in packing)
+    forms |= {"binary": signs, "ubinary": signs}
+    for k in (width // 2, width // 4):
+        forms[f"first {k} dimensions"] = rows[:, :k]
+    return {name: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12) for name, x in forms.items()}
+
+
+def _retrieval_metrics(data, queries: np.ndarray, documents: np.ndarray) -> dict:
+    ids = list(data.corpus)
+    tally = beyond.RetrievalTally.start(data, queries, dict(zip(ids, documents, strict=True)))
+    tally.count(queries, ids, documents)
+    return tally.metrics()
+
+
+SUBSET_QUERIES, SUBSET_DISTRACTORS = 300, 700
+
+
+def scifact_subset(data, queries: int = SUBSET_QUERIES, distractors: int = SUBSET_DISTRACTORS, seed: int = 0):
+    """A seeded sample of `data`: `queries` of its queries, their judged documents, and `distractors` others."""
+    rng = np.random.default_rng(seed)
+    kept = sorted(rng.choice(sorted(data.queries), size=min(queries, len(data.queries)), replace=False).tolist())
+    judged = sorted({d for q in kept for d in data.qrels[q]})
+    others = sorted(set(data.corpus) - set(judged))
+    extra = rng.choice(others, size=min(distractors, len(others)), replace=False).tolist() if others else []
+    corpus = {d: data.corpus[d] for d in data.corpus if d in set(judged) | set(extra)}  # the corpus' own order
+    return beyond.Retrieval({q: data.queries[q] for q in kept}, corpus, {q: data.qrels[q] for q in kept})
+
+
+def run_output_retrieval_dev(model: str, lm, data_dir: Path, beyond_root: Path, out: Path, batch_size=16):
+    """The retrieval step of the module's docstring (SciFact train: a tuning split)."""
+    path = out / model / "output_retrieval_dev.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    started = time.perf_counter()
+    data = scifact_subset(beyond.load_scifact(beyond_root, "train"))
+    default = CPEncoder(lm)
+    rows = [Row("default recipe", default, default.cp, default.postprocess)]
+    rows.append(Row("plain PromptEOL", CPEncoder(lm, "prompteol", cp=None)))
+    corpus = tuning_corpus(data_dir, beyond_root, PER_SOURCE)
+    records = []
+    for row, embed in zip(rows, _slice_embeddings(rows, batch_size, EmbeddingCache()), strict=True):
+        documents = beyond.embed_rows(embed, list(data.corpus.values())).astype(np.float32)
+        queries = beyond.embed_rows(embed, list(data.queries.values())).astype(np.float32)
+        ranges = calibration_ranges(beyond.embed_rows(embed, corpus).astype(np.float32))
+        doc_forms, query_forms = _variants(documents, ranges), _variants(queries, ranges)
+        results = {name: _retrieval_metrics(data, query_forms[name], doc_forms[name]) for name in doc_forms}
+        base = results["float32"]
+        for variant, result in results.items():
+            interval = (
+                beyond.paired_interval(
+                    np.mean,
+                    100 * base["per_query"]["ndcg@10"],
+                    100 * result["per_query"]["ndcg@10"],
+                    INTERVAL_RESAMPLES,
+                )
+                if variant != "float32"
+                else (0.0, 0.0)
+            )
+            records.append(
+                {
+                    "embedding": row.name,
+                    "width": documents.shape[1],
+                    "variant": variant,
+                    "nDCG@10": result["ndcg@10"],
+                    "difference": result["ndcg@10"] - base["ndcg@10"],
+                    "interval": interval,
+                }
+            )
+    split = (
+        f"SciFact train: {len(data.queries)} queries, a corpus of their judged abstracts and "
+        f"{len(data.corpus) - len({d for q in data.qrels for d in data.qrels[q]})} others "
+        f"({len(data.corpus)} documents), seeded sample"
+    )
+    result = {"model": model, "split": split, "records": records} | timed(started, lm)
+    _write(path, result)
+    return result
+
+
 def output_markdown(out: Path, models) -> list[str]:
     lines = []
     for model in models:
@@ -114,4 +210,24 @@ def output_markdown(out: Path, models) -> list[str]:
             cell = "" if r["variant"] == "float32" else f"{r['difference']:+.2f} ({low:+.2f}..{high:+.2f})"
             lines.append(f"| {r['embedding']} | {r['width']} | {r['variant']} | {r['raw STS-B dev']:.2f} | {cell} |")
         lines.append("")
+        lines += _retrieval_lines(out, model)
     return lines
+
+
+def _retrieval_lines(out: Path, model: str) -> list[str]:
+    path = out / model / "output_retrieval_dev.json"
+    if not path.is_file():
+        return []
+    step = json.loads(path.read_text())
+    lines = [
+        f"**The same on retrieval** ({step['split']}, nDCG@10 of cosine ranking; binary and ubinary rank",
+        "alike, by the number of equal bits)",
+        "",
+        "| embedding | width | variant | nDCG@10 | difference from float32 |",
+        "|---|---|---|---|---|",
+    ]
+    for r in step["records"]:
+        low, high = r["interval"]
+        cell = "" if r["variant"] == "float32" else f"{r['difference']:+.2f} ({low:+.2f}..{high:+.2f})"
+        lines.append(f"| {r['embedding']} | {r['width']} | {r['variant']} | {r['nDCG@10']:.2f} | {cell} |")
+    return lines + [""]

@@ -7,6 +7,7 @@ folder: no model, no evaluation data.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import sys
@@ -73,3 +74,29 @@ def test_results_page_is_what_its_command_writes(tmp_path, monkeypatch):
         "docs/results/ (edit docs/results/NOTES.md or the generator, not the page, then run it); "
         + _first_difference(committed, regenerated)
     )
+
+
+def test_readme_jobs_table_is_what_the_report_writes():
+    from experiments import jobs_table
+
+    readme = (REPO / "README.md").read_text()
+    assert jobs_table.BEGIN in readme and jobs_table.END in readme, "the README lost its jobs table markers"
+    committed = readme[readme.index(jobs_table.BEGIN) : readme.index(jobs_table.END) + len(jobs_table.END)]
+    regenerated = jobs_table.block(REPO / "docs" / "results", REPO / "docs" / "performance")
+    assert committed == regenerated, (
+        "README.md's jobs table differs from what `python -m experiments --only-markdown` writes from "
+        "docs/results/ (run it); " + _first_difference(committed, regenerated)
+    )
+
+
+def test_the_jobs_table_quotes_only_recipes_shipped_now(monkeypatch):
+    from experiments import jobs_table
+
+    from cpembed.config import MODEL_RECIPES
+
+    out = REPO / "docs" / "results"
+    cells = jobs_table.model_cells(out, "smollm2-135m")
+    assert {c.recipe for c in cells["sts"]} == {"plain PromptEOL", "best", "fast"}
+    changed = dataclasses.replace(MODEL_RECIPES["smollm2-135m"]["best"], about="another recipe; 1.00x")
+    monkeypatch.setitem(MODEL_RECIPES, "smollm2-135m", MODEL_RECIPES["smollm2-135m"] | {"best": changed})
+    assert "best" not in {c.recipe for c in jobs_table.model_cells(out, "smollm2-135m")["sts"]}

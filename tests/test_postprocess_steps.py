@@ -239,5 +239,15 @@ def test_the_output_costs_step_scores_each_variant_against_float32(folders, tiny
         for r in rows.values():
             low, high = r["interval"]
             assert low - 1e-9 <= r["difference"] <= high + 1e-9 or r["variant"] == "float32"
+    retrieval = output_steps.run_output_retrieval_dev("tiny", tiny_models["llama"], data, beyond, out, batch_size=4)
+    assert not [p for p in opened if "test" in p.rsplit("/", 1)[-1]], opened
+    assert retrieval["split"].startswith("SciFact train: 2 queries")
+    for name in ("default recipe", "plain PromptEOL"):
+        rows = {r["variant"]: r for r in retrieval["records"] if r["embedding"] == name}
+        assert rows["float32"]["difference"] == 0 and 0 <= rows["float32"]["nDCG@10"] <= 100
+        assert rows["binary"]["nDCG@10"] == rows["ubinary"]["nDCG@10"]  # the same bits, packed apart
+        for r in rows.values():
+            low, high = r["interval"]
+            assert low - 1e-9 <= r["difference"] <= high + 1e-9 or r["variant"] == "float32"
     page = "\n".join(output_steps.output_markdown(out, ["tiny"]))
-    assert "## Quantized and shorter embeddings (tiny" in page
+    assert "## Quantized and shorter embeddings (tiny" in page and "**The same on retrieval** (SciFact train" in page

@@ -57,7 +57,7 @@ class CPEncoder:
         device: "cpu", "cuda", ...; None picks CUDA when available.
         max_length: token budget of one prompt; longer sentences are cut, the template never.
         tp: a `TPConfig` adds Token Prepending to the normal prompt (composes with CP); None: none.
-        recipe: "auto" (the default) is the model's best recipe (`cpembed.MODEL_RECIPES`: prompt,
+        recipe: "auto" (the default) is the model's best recipe (`cpembed.config.MODEL_RECIPES`: prompt,
             CP, TP and post-processing chosen on dev splits) whenever prompt, cp, tp, output_layer,
             demonstrations and the query and document prompts are all left unset, and none
             otherwise; "best" or "fast" (the best single-prompt recipe) name one, and then those

@@ -40,7 +40,7 @@ DEFAULT_MODEL = "smollm2-135m"
 
 @dataclass(frozen=True)
 class BuiltinModel:
-    """A model shipped as GGUF inside PyPI packages (README, Models)."""
+    """A model shipped as GGUF inside PyPI packages (docs/guide/models.md)."""
 
     name: str
     description: str

@@ -14,7 +14,8 @@ import click
 from ..config import VERSION
 from ..errors import CPEmbedError
 
-# Exit statuses (README, "Errors and exit statuses"): every error is one line on stderr that starts with "Error:".
+# Exit statuses (docs/guide/cli.md, "Errors and exit statuses"): every error is one line on stderr that
+# starts with "Error:".
 EXIT_FAILED = 1  # the command could not finish: a missing file or model, input it cannot read
 EXIT_USAGE = 2  # the command line asks for something that cannot work; a second line points to --help
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGTERM gives 143); an interrupted run leaves no partial output

@@ -33,7 +33,7 @@ from .options import build_encoder, encoder_arguments, encoder_options, split_ba
     default="float32",
     show_default=True,
     help="[local] int8/uint8: 256 steps a dimension, set on cpembed's built-in sentences; binary/ubinary: "
-    "the signs, 8 dimensions a byte. What each costs: README, Quantized and shorter embeddings.",
+    "the signs, 8 dimensions a byte. What each costs: docs/RESULTS.md, Quantized and shorter embeddings.",
 )
 @click.option(
     "--engine",

@@ -129,3 +129,32 @@ def _controls_panel(ax, prompt: str, controls: dict, split: str) -> None:
         f"{prompt}, l={controls['layer']} a={controls['alpha']:g}\n{split}: baseline {baseline:.2f}", fontsize=9
     )
     ax.set_xlabel("vs baseline (Spearman x100)")
+
+
+def gains_plot(
+    series: dict[str, dict[str, tuple[float, float, float]]], groups: list[str], path: Path, title: str
+) -> Path:
+    """Gains with intervals: one row of markers per group (a job), one colour per series (a model's
+    recipe); `series[name][group]` is (gain, low, high). A missing pair is left out, and said."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8.5, 0.75 * len(groups) + 1.8), layout="constrained")
+    step = 0.8 / max(len(series), 1)
+    for index, (name, gains) in enumerate(series.items()):
+        rows = [(g, *gains[group]) for g, group in enumerate(groups) if group in gains]
+        if not rows:
+            continue
+        y = np.array([r[0] for r in rows]) - 0.4 + step * (index + 0.5)
+        gain, low, high = (np.array([r[i] for r in rows]) for i in (1, 2, 3))
+        ax.errorbar(gain, y, xerr=[gain - low, high - gain], fmt="o", capsize=3, label=name)
+    ax.axvline(0, color="grey", linewidth=0.8)
+    ax.set_yticks(range(len(groups)), groups)
+    ax.invert_yaxis()
+    ax.set_xlabel("points over plain PromptEOL of the same model (test split)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    missing = [group for group in groups if not any(group in gains for gains in series.values())]
+    if missing:
+        fig.supxlabel("not measured yet: " + ", ".join(missing), fontsize=8)
+    _save(fig, path)
+    return path

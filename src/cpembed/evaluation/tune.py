@@ -486,7 +486,7 @@ def _metric(job: str) -> str:
 
 
 def shared_tasks(job: str, data_dir=None, raw_dir=None, beyond_dir=None) -> list[Task]:
-    """The job's shared tuning splits (README: the data section)."""
+    """The job's shared tuning splits (docs/guide/evaluation.md, "Evaluation and search": the data)."""
     from .beyond import _table, find_beyond_dir, load_scifact, load_wikiqa
     from .data import find_data_dir, find_raw_stsb_dir, load_raw_stsb, load_stsb
 

@@ -18,7 +18,7 @@ from .batcher import DynamicBatcher, QueueFull  # noqa: E402
 __all__ = ["BackgroundServer", "DynamicBatcher", "Limits", "QueueFull", "RequestError", "create_app", "serve"]
 
 
-# What one server holds at once, and for how long: documented in the README ("Limits").
+# What one server holds at once, and for how long: documented in docs/guide/service.md ("Limits").
 MAX_CONNECTIONS = 256  # connections and requests in progress; beyond it new requests get 503
 KEEP_ALIVE_SECONDS = 5  # an idle kept-alive connection is closed after this
 MAX_HEADER_BYTES = 64 * 1024  # request line and headers
