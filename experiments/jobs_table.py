@@ -29,13 +29,13 @@ PLAIN = "plain PromptEOL"
 MINILM = "all-MiniLM-L6-v2"
 
 # job: (what the README calls it, the test set, its metric, the beyond-STS task file; None: the STS tests)
-JOBS = {
-    "sts": ("similarity (STS)", "seven STS tasks", "Spearman", None),
-    "retrieval": ("search", "SciFact", "nDCG@10", "retrieval"),
-    "rerank": ("reranking answers", "WikiQA", "MAP", "rerank"),
-    "pairs": ("duplicates", "TwitterURL", "AP", "pairs"),
-    "cluster": ("clustering", "20 Newsgroups", "V-measure", "cluster"),
-    "sts-multilingual": ("other languages", "STS-B in 11 languages", "mean Spearman", "sts-multilingual"),
+JOBS = {  # the names carry `cpembed tune --job`'s
+    "sts": ("similarity (`sts`)", "seven STS tasks", "Spearman", None),
+    "retrieval": ("search (`retrieval`)", "SciFact", "nDCG@10", "retrieval"),
+    "rerank": ("reranking answers (`reranking`)", "WikiQA", "MAP", "rerank"),
+    "pairs": ("duplicates (`pairs`)", "TwitterURL", "AP", "pairs"),
+    "cluster": ("clustering (`clustering`)", "20 Newsgroups", "V-measure", "cluster"),
+    "sts-multilingual": ("other languages (`sts`)", "STS-B in 11 languages", "mean Spearman", "sts-multilingual"),
 }
 METRIC_KEYS = {
     "rerank": "MAP",
@@ -208,10 +208,11 @@ def jobs_plot(out: Path, path: Path) -> Path:
         for c in cells:
             if c.recipe != PLAIN:
                 gain = (c.score - c.plain, c.low, c.high)
-                series.setdefault(_recipe_label(c.model, c.recipe).replace("`", ""), {})[JOBS[job][0]] = gain
+                job_name = JOBS[job][0].split(" (`")[0]
+                series.setdefault(_recipe_label(c.model, c.recipe).replace("`", ""), {})[job_name] = gain
     return gains_plot(
         series,
-        [name for name, *_ in JOBS.values()],
+        [name.split(" (`")[0] for name, *_ in JOBS.values()],
         path,
         "Gain over the same model's plain PromptEOL on each job's test set (95% intervals)",
     )

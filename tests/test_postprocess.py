@@ -138,7 +138,7 @@ def test_cli_fit_then_encode_with_the_fit(tiny_model_dir, tmp_path):
     runner = CliRunner()
     result = runner.invoke(main, ["fit", str(corpus), "-o", str(fitted), "--dimensions", "8", *flags])
     assert result.exit_code == 0, result.output
-    assert "whiten fitted on 120 sentences" in result.output
+    assert "whiten fitted on 120 distinct non-empty lines" in result.output
     result = runner.invoke(main, ["encode", str(sentences), "-o", str(out), "--postprocess", str(fitted), *flags])
     assert result.exit_code == 0, result.output
     encoder = CPEncoder(tiny_model_dir, cp=CPConfig(layer=2, alpha=1.0), postprocess=fitted)

@@ -205,3 +205,11 @@ def test_the_cli_writes_a_spec_and_every_command_takes_it(tiny_model_dir, tmp_pa
     assert refused.exit_code == 2 and "drop --layer" in refused.stderr
     missing = run("similarity", "a", "b", "--spec", str(tmp_path / "none.json"))
     assert missing.exit_code == 2 and "no spec file" in missing.stderr
+
+
+def test_a_recipe_with_another_post_processing_says_so():
+    kept = resolve("smollm2-135m", num_layers=30)
+    assert kept.recipe == "best" and "replaced" not in kept.describe()
+    mine = resolve("smollm2-135m", postprocess="mine.npz", num_layers=30)
+    assert mine.describe().endswith("; its post-processing replaced by mine.npz")
+    assert resolve("smollm2-135m", postprocess=None, num_layers=30).describe().endswith("replaced by none")

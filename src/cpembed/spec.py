@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import PAPER_CP, RECIPES, CPConfig, Recipe, TPConfig, default_cp, recipe
+from .config import MODEL_RECIPES, PAPER_CP, RECIPES, CPConfig, Recipe, TPConfig, default_cp, recipe
 from .errors import InputNotFoundError, InvalidTypeError, InvalidValueError
 from .models import DEFAULT_MODEL, declared_num_layers
 from .prompts import PROMPTS, Prompt, demonstration_list, resolve_prompt
@@ -189,7 +189,12 @@ class EncoderSpec:
     def describe(self) -> str:
         """One line for people."""
         if self.recipe:
-            return f"recipe: {self.recipe} for {self.model}: {self.about}"
+            line = f"recipe: {self.recipe} for {self.model}: {self.about}"
+            shipped = MODEL_RECIPES.get(self.model, {}).get(self.recipe)
+            if shipped is not None and _postprocess_reference("auto", shipped) != self.postprocess:
+                # The recipe's prompt and CP with another post-processing (--postprocess): say which.
+                line += f"; its post-processing replaced by {self.postprocess or 'none'}"
+            return line
         return "spec: " + (self.about or _settings_line(self))
 
 

@@ -63,10 +63,12 @@ def fit(corpus, tuning, data, beyond_data, output, kind, dimensions, max_sentenc
         raise click.UsageError(f"{corpus} has {len(sentences)} distinct non-empty line(s): fitting needs many more")
     options, batch_size = split_batch_size(options)
     encoder = build_encoder(**options)
-    if kind == "whiten" and len(sentences) <= encoder.embedding_dimension:
+    kept = dimensions or encoder.embedding_dimension
+    if kind == "whiten" and len(sentences) <= kept:
+        # Whitening to k divides by the k largest variances: with no more sentences than k, some are 0.
         click.echo(
-            f"warning: {len(sentences)} sentences for {encoder.embedding_dimension} dimensions: the smallest "
-            "variances cannot be estimated; give more sentences or --dimensions",
+            f"warning: {len(sentences)} distinct sentences for {kept} whitened dimensions: the smallest kept "
+            "variances cannot be estimated; give more sentences or a smaller --dimensions",
             err=True,
         )
     embeddings = encoder.encode(sentences, batch_size=batch_size)
@@ -74,8 +76,9 @@ def fit(corpus, tuning, data, beyond_data, output, kind, dimensions, max_sentenc
     path = fitted.save(output)
     before, after = _mean_cosine(embeddings), _mean_cosine(fitted.apply(embeddings))
     click.echo(
-        f"{kind} fitted on {len(sentences)} sentences ({encoder.embedding_dimension} -> {fitted.dimensions} "
-        f"dimensions) -> {path}\nmean cosine of a sentence with the next one: {before:.3f} before, {after:.3f} after",
+        f"{kind} fitted on {len(sentences)} distinct non-empty lines "
+        f"({encoder.embedding_dimension} -> {fitted.dimensions} dimensions) -> {path}\n"
+        f"mean cosine of a sentence with the next one: {before:.3f} before, {after:.3f} after",
         err=True,
     )
 
