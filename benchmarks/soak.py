@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import socket
 import subprocess
 import sys
@@ -29,17 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+from load_check import _requests  # the same mix of 1-4 sentences of 6-24 words
 from performance import save_measurement
 
-from cpembed.bench import machine, sentences_of
-
-
-def _requests(n: int, seed: int) -> list[list[str]]:
-    """n requests of 1-4 sentences of 6-24 words (the load check's mix)."""
-    rng = random.Random(seed)
-    pool = [s for words in (6, 12, 24) for s in sentences_of(words, 40)]
-    return [rng.sample(pool, rng.randint(1, 4)) for _ in range(n)]
-
+from cpembed.bench import machine
 
 MODEL = "smollm2-135m"  # the served name: the --model value
 
@@ -172,7 +164,7 @@ def _plot(memory: list[tuple[float, float]], windows: list[dict], path: Path, ti
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True, layout="constrained")
     top.plot([t / 60 for t, _ in memory], [m for _, m in memory])
     top.set_ylabel("server RSS (MiB)")
-    top.set_ylim(bottom=0)
+    top.set_ylim(0, 1.15 * max(m for _, m in memory))  # the line stays clear of the frame
     middle = [sum(w["minutes"]) / 2 for w in windows]
     bottom.plot(middle, [w["p99_ms"] for w in windows], "o-", label="p99")
     bottom.plot(middle, [w["p50_ms"] for w in windows], "o-", label="p50")
