@@ -36,28 +36,30 @@ def _requests(n: int, seed: int = 0) -> list[list[str]]:
     return [rng.sample(pool, rng.randint(1, 4)) for _ in range(n)]
 
 
+def call(url: str, model: str, texts: list[str], timeout: float = 600) -> tuple[str, float]:
+    """One embeddings request: its outcome ("served", "refused": a 503 with Retry-After, or "error")
+    and its latency in seconds."""
+    body = json.dumps({"model": model, "input": texts}).encode()
+    request = urllib.request.Request(url + "/v1/embeddings", body, {"Content-Type": "application/json"})
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            whole = response.status == 200 and len(json.loads(response.read())["data"]) == len(texts)
+            outcome = "served" if whole else "error"
+    except urllib.error.HTTPError as error:
+        with error:
+            outcome = "refused" if error.code == 503 and error.headers.get("Retry-After") else "error"
+    except OSError:
+        outcome = "error"
+    return outcome, time.perf_counter() - started
+
+
 def _load(url: str, requests: list[list[str]], concurrency: int) -> dict:
     """Every request once; a 503 counts as refused early (the client would retry after Retry-After),
     anything else that is not a 200 with the right rows as an error."""
-
-    def call(texts: list[str]) -> tuple[str, float]:
-        body = json.dumps({"model": "served", "input": texts}).encode()
-        request = urllib.request.Request(url + "/v1/embeddings", body, {"Content-Type": "application/json"})
-        started = time.perf_counter()
-        try:
-            with urllib.request.urlopen(request, timeout=600) as response:
-                whole = response.status == 200 and len(json.loads(response.read())["data"]) == len(texts)
-                outcome = "served" if whole else "error"
-        except urllib.error.HTTPError as error:
-            with error:
-                outcome = "refused" if error.code == 503 and error.headers.get("Retry-After") else "error"
-        except OSError:
-            outcome = "error"
-        return outcome, time.perf_counter() - started
-
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        outcomes = list(pool.map(call, requests))
+        outcomes = list(pool.map(lambda texts: call(url, "served", texts), requests))
     seconds = time.perf_counter() - started
     served = [
         (texts, latency) for texts, (outcome, latency) in zip(requests, outcomes, strict=True) if outcome == "served"

@@ -7,7 +7,7 @@ loopback port. First it measures capacity: requests of 1-4 sentences at concurre
 --capacity-seconds, the served requests/s. Then it sends requests at --share of that rate, at
 evenly spaced times (open loop: a slow answer does not slow the arrivals), for --minutes, and
 samples the server's resident memory every 10 s. Reports, per window of --window-minutes: the
-requests, errors (anything but a 200 with every row), refusals (503), p50/p99 latency and the
+requests, errors (anything but a 200 with every row), refusals (503 with Retry-After), p50/p99 latency and the
 peak RSS; and overall whether RSS stayed flat (last window's peak against the first's) and p99
 stable. Writes docs/performance/soak.json, soak.png and its PERFORMANCE.md section.
 """
@@ -15,7 +15,6 @@ stable. Writes docs/performance/soak.json, soak.png and its PERFORMANCE.md secti
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import subprocess
 import sys
@@ -28,28 +27,10 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-from load_check import _requests  # the same mix of 1-4 sentences of 6-24 words
+from load_check import _requests, call  # the load check's mix of 1-4 sentences and its request
 from performance import save_measurement
 
 from cpembed.bench import machine
-
-MODEL = "smollm2-135m"  # the served name: the --model value
-
-
-def _call(url: str, texts: list[str]) -> tuple[str, float]:
-    body = json.dumps({"model": MODEL, "input": texts}).encode()
-    request = urllib.request.Request(url + "/v1/embeddings", body, {"Content-Type": "application/json"})
-    started = time.perf_counter()
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            whole = response.status == 200 and len(json.loads(response.read())["data"]) == len(texts)
-            outcome = "served" if whole else "error"
-    except urllib.error.HTTPError as error:
-        with error:
-            outcome = "refused" if error.code == 503 else "error"
-    except OSError:
-        outcome = "error"
-    return outcome, time.perf_counter() - started
 
 
 def _free_port() -> int:
@@ -76,7 +57,7 @@ def _start_server(model: str, port: int) -> subprocess.Popen:
     raise SystemExit("the server did not answer /health within 10 minutes")
 
 
-def _capacity(url: str, seconds: float, seed: int) -> float:
+def _capacity(url: str, model: str, seconds: float, seed: int) -> float:
     """Served requests/s at concurrency 32, closed loop, for `seconds`."""
     requests = iter(_requests(1_000_000, seed))
     lock, served, stop = threading.Lock(), [0], time.monotonic() + seconds
@@ -85,7 +66,7 @@ def _capacity(url: str, seconds: float, seed: int) -> float:
         while time.monotonic() < stop:
             with lock:
                 texts = next(requests)
-            if _call(url, texts)[0] == "served":
+            if call(url, model, texts, timeout=120)[0] == "served":
                 with lock:
                     served[0] += 1
 
@@ -98,7 +79,9 @@ def _capacity(url: str, seconds: float, seed: int) -> float:
     return served[0] / (time.monotonic() - started)
 
 
-def _soak(url: str, pid: int, rate: float, seconds: float, seed: int) -> tuple[list[dict], list[tuple[float, float]]]:
+def _soak(
+    url: str, model: str, pid: int, rate: float, seconds: float, seed: int
+) -> tuple[list[dict], list[tuple[float, float]]]:
     """Requests at `rate` per second for `seconds`: each one's start, outcome and latency; RSS samples."""
     count = int(rate * seconds)
     requests = _requests(count, seed + 1)
@@ -114,7 +97,7 @@ def _soak(url: str, pid: int, rate: float, seconds: float, seed: int) -> tuple[l
     records: list[dict] = []
 
     def fire(index: int) -> None:
-        outcome, latency = _call(url, requests[index])
+        outcome, latency = call(url, model, requests[index], timeout=120)
         records.append({"at": index / rate, "outcome": outcome, "latency": latency})
 
     started = time.monotonic()
@@ -187,19 +170,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="docs/PERFORMANCE.md")
     args = parser.parse_args()
-    global MODEL
-    MODEL = args.model
 
     port = _free_port()
     server = _start_server(args.model, port)
     url = f"http://127.0.0.1:{port}"
     try:
         for texts in _requests(16, args.seed):  # warm-up: template openings, kernels
-            _call(url, texts)
-        capacity = _capacity(url, args.capacity_seconds, args.seed)
+            call(url, args.model, texts)
+        capacity = _capacity(url, args.model, args.capacity_seconds, args.seed)
         rate = args.share * capacity
         print(f"capacity {capacity:.2f} requests/s; soaking at {rate:.2f} for {args.minutes:g} min", file=sys.stderr)
-        records, memory = _soak(url, server.pid, rate, args.minutes * 60, args.seed)
+        records, memory = _soak(url, args.model, server.pid, rate, args.minutes * 60, args.seed)
     finally:
         server.terminate()
         server.wait(timeout=120)

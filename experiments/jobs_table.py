@@ -28,15 +28,16 @@ END = "<!-- --8<-- [end:jobs] -->"
 PLAIN = "plain PromptEOL"
 MINILM = "all-MiniLM-L6-v2"
 
-# job: (what the README calls it, the test set, its metric, the beyond-STS task file; None: the STS tests)
-JOBS = {  # the names carry `cpembed tune --job`'s
-    "sts": ("similarity (`sts`)", "seven STS tasks", "Spearman", None),
-    "retrieval": ("search (`retrieval`)", "SciFact", "nDCG@10", "retrieval"),
-    "rerank": ("reranking answers (`reranking`)", "WikiQA", "MAP", "rerank"),
-    "pairs": ("duplicates (`pairs`)", "TwitterURL", "AP", "pairs"),
-    "cluster": ("clustering (`clustering`)", "20 Newsgroups", "V-measure", "cluster"),
-    "sts-multilingual": ("other languages (`sts`)", "STS-B in 11 languages", "mean Spearman", "sts-multilingual"),
+# job: (what the README calls it, `cpembed tune --job`'s name for it, the test set, its metric)
+JOBS = {
+    "sts": ("similarity", "sts", "seven STS tasks", "Spearman"),
+    "retrieval": ("search", "retrieval", "SciFact", "nDCG@10"),
+    "rerank": ("reranking answers", "reranking", "WikiQA", "MAP"),
+    "pairs": ("duplicates", "pairs", "TwitterURL", "AP"),
+    "cluster": ("clustering", "clustering", "20 Newsgroups", "V-measure"),
+    "sts-multilingual": ("other languages", "sts", "STS-B in 11 languages", "mean Spearman"),
 }
+# Each beyond-STS task file's headline column.
 METRIC_KEYS = {
     "rerank": "MAP",
     "pairs": "AP",
@@ -161,7 +162,8 @@ def jobs_markdown(out: Path, performance: Path) -> list[str]:
         "| job | test set (metric) | use | score | its plain PromptEOL | all-MiniLM-L6-v2 | sentences/s |",
         "|---|---|---|---|---|---|---|",
     ]
-    for job, (name, data, metric, _) in JOBS.items():
+    for job, (short, tune, data, metric) in JOBS.items():
+        name = f"{short} (`{tune}`)"
         if job not in chosen:
             lines.append(f"| {name} | {data} ({metric}) | not measured yet | | | | |")
             continue
@@ -185,7 +187,8 @@ def default_markdown(out: Path) -> list[str]:
     model = next(iter(MODEL_RECIPES))
     cells = model_cells(out, model)
     parts = []
-    for job, (name, *_) in JOBS.items():
+    for job, (name, tune, *_) in JOBS.items():
+        name = f"{name} (`{tune}`)"
         best = next((c for c in cells.get(job, []) if c.recipe == "best"), None)
         if best is None:
             parts.append(f"{name}: not measured yet")
@@ -208,11 +211,10 @@ def jobs_plot(out: Path, path: Path) -> Path:
         for c in cells:
             if c.recipe != PLAIN:
                 gain = (c.score - c.plain, c.low, c.high)
-                job_name = JOBS[job][0].split(" (`")[0]
-                series.setdefault(_recipe_label(c.model, c.recipe).replace("`", ""), {})[job_name] = gain
+                series.setdefault(_recipe_label(c.model, c.recipe).replace("`", ""), {})[JOBS[job][0]] = gain
     return gains_plot(
         series,
-        [name.split(" (`")[0] for name, *_ in JOBS.values()],
+        [name for name, *_ in JOBS.values()],
         path,
         "Gain over the same model's plain PromptEOL on each job's test set (95% intervals)",
     )

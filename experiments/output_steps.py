@@ -13,15 +13,15 @@ Each row: Spearman x100 and its difference from the same embedding in float32 at
 with a 95% paired-bootstrap interval.
 
 Retrieval step (<results>/<model>/output_retrieval_dev.json): the same variants on SciFact's train
-queries (its tuning split), nDCG@10 of each, its difference from float32
-with a 95% paired-bootstrap interval over queries. Binary rows are ranked by their +-1 cosine, which
-orders documents as the number of equal bits does. The rows are encoded as the recipes' beyond-STS
-test step encodes them (same encoders, settings and cache), so that step reuses the corpus.
-Abstracts are long (a CK recipe embeds about one a second on 2 CPU cores), so the step ranks a
-seeded sample: SUBSET_QUERIES train queries against their judged abstracts and SUBSET_DISTRACTORS
-others. A smaller corpus makes ranking easier, so the nDCG@10 are not the whole corpus' (those are
-on the test split, in the beyond-STS steps); what this step measures is each variant's difference
-from float32 on the same ranking.
+queries (its tuning split), nDCG@10 of each, its difference from float32 with a 95% paired-bootstrap
+interval over queries. Binary rows are ranked by their +-1 cosine, which orders documents as the
+number of equal bits does. The rows are encoded as the recipes' beyond-STS test step encodes them
+(same encoders, settings and cache), so that step reuses the abstracts encoded here. Abstracts are
+long (SmolLM2-135M's CK recipe and plain PromptEOL together took 2,888 s for 979 of them on 2 CPU
+cores), so the step ranks a seeded sample: SUBSET_QUERIES train queries against their judged
+abstracts and SUBSET_DISTRACTORS others. A smaller corpus makes ranking easier, so these nDCG@10
+are not the whole corpus' (the test split's are, in the beyond-STS steps); what the step measures
+is each variant's difference from float32 on the same ranking.
 """
 
 from __future__ import annotations
@@ -129,10 +129,11 @@ def scifact_subset(data, queries: int = SUBSET_QUERIES, distractors: int = SUBSE
     """A seeded sample of `data`: `queries` of its queries, their judged documents, and `distractors` others."""
     rng = np.random.default_rng(seed)
     kept = sorted(rng.choice(sorted(data.queries), size=min(queries, len(data.queries)), replace=False).tolist())
-    judged = sorted({d for q in kept for d in data.qrels[q]})
-    others = sorted(set(data.corpus) - set(judged))
+    judged = {d for q in kept for d in data.qrels[q]}
+    others = sorted(set(data.corpus) - judged)
     extra = rng.choice(others, size=min(distractors, len(others)), replace=False).tolist() if others else []
-    corpus = {d: data.corpus[d] for d in data.corpus if d in set(judged) | set(extra)}  # the corpus' own order
+    chosen = judged | set(extra)
+    corpus = {d: text for d, text in data.corpus.items() if d in chosen}  # the corpus' own order
     return beyond.Retrieval({q: data.queries[q] for q in kept}, corpus, {q: data.qrels[q] for q in kept})
 
 
@@ -202,14 +203,8 @@ def output_markdown(out: Path, models) -> list[str]:
             "with a 95% paired-bootstrap interval. The default recipe's coordinates are whitened components,",
             "strongest first; plain PromptEOL's are a hidden state's, in no order.",
             "",
-            "| embedding | width | variant | Spearman | difference from float32 |",
-            "|---|---|---|---|---|",
         ]
-        for r in step["records"]:
-            low, high = r["interval"]
-            cell = "" if r["variant"] == "float32" else f"{r['difference']:+.2f} ({low:+.2f}..{high:+.2f})"
-            lines.append(f"| {r['embedding']} | {r['width']} | {r['variant']} | {r['raw STS-B dev']:.2f} | {cell} |")
-        lines.append("")
+        lines += _variant_table(step["records"], "raw STS-B dev", "Spearman")
         lines += _retrieval_lines(out, model)
     return lines
 
@@ -223,11 +218,15 @@ def _retrieval_lines(out: Path, model: str) -> list[str]:
         f"**The same on retrieval** ({step['split']}, nDCG@10 of cosine ranking; binary and ubinary rank",
         "alike, by the number of equal bits)",
         "",
-        "| embedding | width | variant | nDCG@10 | difference from float32 |",
-        "|---|---|---|---|---|",
     ]
-    for r in step["records"]:
+    return lines + _variant_table(step["records"], "nDCG@10", "nDCG@10")
+
+
+def _variant_table(records: list[dict], key: str, metric: str) -> list[str]:
+    """A step's records: each variant's score and its difference from float32 with the interval."""
+    lines = [f"| embedding | width | variant | {metric} | difference from float32 |", "|---|---|---|---|---|"]
+    for r in records:
         low, high = r["interval"]
         cell = "" if r["variant"] == "float32" else f"{r['difference']:+.2f} ({low:+.2f}..{high:+.2f})"
-        lines.append(f"| {r['embedding']} | {r['width']} | {r['variant']} | {r['nDCG@10']:.2f} | {cell} |")
+        lines.append(f"| {r['embedding']} | {r['width']} | {r['variant']} | {r[key]:.2f} | {cell} |")
     return lines + [""]
