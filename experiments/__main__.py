@@ -62,6 +62,12 @@ from .results_page import write_markdown
     "(with --beyond, on the beyond-STS ones).",
 )
 @click.option(
+    "--job-recipes",
+    is_flag=True,
+    help="Score each model's job recipes (tuned for one job on its tuning split) once on that job's test split, "
+    "against plain PromptEOL and the best recipe.",
+)
+@click.option(
     "--output-costs",
     is_flag=True,
     help="What int8, binary and shorter embeddings cost on raw STS-B dev and SciFact train (the default recipe "
@@ -100,6 +106,7 @@ def report(
     recipes,
     postprocess,
     recipes_test,
+    job_recipes,
     output_costs,
     ensembles,
     ship_fits,
@@ -189,6 +196,20 @@ def report(
                 run_recipes_beyond(model_name, lm, root, out, batch_size, task_list)
             else:
                 run_recipes_test(model_name, lm, data_dir, raw_dir, root, out, batch_size)
+            write()
+    elif job_recipes and not only_markdown:
+        from cpembed.config import GENERAL_RECIPES, MODEL_RECIPES
+        from cpembed.evaluation.beyond import find_beyond_dir
+        from cpembed.models import load_model
+
+        from .default_steps import run_job_recipes_test
+
+        root = find_beyond_dir(beyond_data)
+        for model_name in model_list:
+            if set(MODEL_RECIPES.get(model_name, {})) <= set(GENERAL_RECIPES):
+                continue  # no job recipe tuned for this model
+            lm = load_model(model_name, dtype=dtype, device=device)
+            run_job_recipes_test(model_name, lm, root, out, batch_size)
             write()
     elif output_costs and not only_markdown:
         from cpembed.evaluation.beyond import find_beyond_dir

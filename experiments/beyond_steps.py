@@ -38,6 +38,13 @@ from cpembed.io import atomic_write
 logger = logging.getLogger(__name__)
 
 TASKS = ("rerank", "pairs", "cluster", "sts-multilingual", "retrieval")  # the cheapest first
+# The task that scores each `cpembed tune --job` job (and its job recipe) on a test split.
+JOB_TASKS = {
+    "reranking": "rerank",
+    "pairs": "pairs",
+    "clustering": "cluster",
+    "retrieval": "retrieval",
+}  # cheapest first
 INTERVAL_RESAMPLES = 2000
 RETRIEVAL_SLICE = 256  # SciFact documents ranked between saves of the tallies: one embedding-cache chunk
 

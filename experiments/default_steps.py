@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from cpembed.cache import EmbeddingCache
-from cpembed.config import MODEL_RECIPES, RECIPES, Recipe
+from cpembed.config import GENERAL_RECIPES, MODEL_RECIPES, Recipe
 from cpembed.encoder import CPEncoder
 from cpembed.evaluation.corpus import tuning_corpus
 from cpembed.evaluation.sts import RAW_TASKS, STS_TASKS
 from cpembed.postprocess import fit, packaged_fit
 
-from .beyond_steps import TASKS, Row, _write, run_task, timed
+from .beyond_steps import JOB_TASKS, TASKS, Row, _write, run_task, timed
 from .postprocess_steps import PER_SOURCE, _unrelated_cosine, compared, minilm_beyond_cell, pooled_tasks, scored
 
 PLAIN = "plain PromptEOL"
@@ -34,7 +34,8 @@ PLAIN = "plain PromptEOL"
 def recipe_rows(model: str) -> dict[str, tuple[Recipe, str]]:
     """The rows scored: name -> (recipe, variant), variant one of "recipe", "without CP", "without post"."""
     rows = {PLAIN: (Recipe("prompteol", None), "recipe")}
-    for name, recipe in MODEL_RECIPES[model].items():
+    for name in GENERAL_RECIPES:
+        recipe = MODEL_RECIPES[model][name]
         if name != "best" and recipe == MODEL_RECIPES[model]["best"]:
             continue  # "fast" is "best": one row
         rows[name] = (recipe, "recipe")
@@ -77,7 +78,7 @@ def run_recipes_test(
     cosines, scores = scored(rows, pooled, row)
     raw_pairs = pooled[RAW_TASKS[0]]
     comparisons = {}
-    for name in MODEL_RECIPES[model]:
+    for name in GENERAL_RECIPES:
         if name not in rows:
             continue
         for against in (PLAIN, f"{name} without CP", f"{name} without post-processing"):
@@ -85,7 +86,7 @@ def run_recipes_test(
                 comparisons[f"{name} - {against}"] = compared(scores, cosines, pooled, name, against)
     result = {
         "model": model,
-        "recipes": {name: MODEL_RECIPES[model][name].about for name in RECIPES},
+        "recipes": {name: MODEL_RECIPES[model][name].about for name in GENERAL_RECIPES},
         "rows": [
             {
                 "row": name,
@@ -103,20 +104,28 @@ def run_recipes_test(
     return json.loads(path.read_text())
 
 
+def _recipe_row(model: str, name: str, lm, encoders: dict) -> Row:
+    """A packaged recipe as a task row; recipes with one prompt and TP share its encoder (one pass)."""
+    recipe = MODEL_RECIPES[model][name]
+    key = (recipe.prompt, recipe.tp)
+    encoder = encoders.setdefault(key, CPEncoder(lm, recipe.prompt, cp=None, tp=recipe.tp))
+    post = packaged_fit(recipe.fit) if recipe.fit not in (None, "center") else None
+    if post is not None:
+        post.check(encoder.settings(recipe.cp).digest(), f"{model}'s {name} recipe")
+    return Row(name, encoder, recipe.cp, post)
+
+
+def _plain_row(lm, encoders: dict) -> Row:
+    return Row(PLAIN, encoders.setdefault(("prompteol", None), CPEncoder(lm, "prompteol", cp=None)))
+
+
 def run_recipes_beyond(model: str, lm, root: Path, out: Path, batch_size: int = 16, tasks=TASKS) -> None:
     """Plain PromptEOL and each packaged recipe, with its packaged fit, on the beyond-STS test
     splits: one JSON per task under <results>/<model>/recipes-beyond/ (does a recipe chosen on STS
     cost another job?)."""
-    encoders = {("prompteol", None): CPEncoder(lm, "prompteol", cp=None)}  # rows sharing one share its passes
-    rows = [Row(PLAIN, encoders[("prompteol", None)])]
-    for name, (recipe, _) in recipe_rows(model).items():
-        if name in RECIPES:
-            key = (recipe.prompt, recipe.tp)
-            encoder = encoders.setdefault(key, CPEncoder(lm, recipe.prompt, cp=None, tp=recipe.tp))
-            post = packaged_fit(recipe.fit) if recipe.fit not in (None, "center") else None
-            if post is not None:
-                post.check(encoder.settings(recipe.cp).digest(), f"{model}'s {name} recipe")
-            rows.append(Row(name, encoder, recipe.cp, post))
+    encoders: dict = {}
+    rows = [_plain_row(lm, encoders)]
+    rows += [_recipe_row(model, name, lm, encoders) for name in recipe_rows(model) if name in GENERAL_RECIPES]
     for task in tasks:
         path = out / model / "recipes-beyond" / f"{task}.json"
         if path.is_file():
@@ -124,6 +133,22 @@ def run_recipes_beyond(model: str, lm, root: Path, out: Path, batch_size: int = 
         started = time.perf_counter()
         result = run_task(task, rows, root, batch_size, EmbeddingCache(), path)
         _write(path, result | {"model": model} | timed(started, lm))
+
+
+def run_job_recipes_test(model: str, lm, root: Path, out: Path, batch_size: int = 16) -> None:
+    """Each job recipe of the model (`cpembed tune --job JOB` on the job's shared tuning split) scored
+    once on the job's test split, against plain PromptEOL and against the `best` recipe, each with a
+    95% paired-bootstrap interval: <results>/<model>/jobs-test/<job>.json."""
+    for job in JOB_TASKS:
+        path = out / model / "jobs-test" / f"{job}.json"
+        if job not in MODEL_RECIPES[model] or path.is_file():
+            continue
+        started, cache, encoders = time.perf_counter(), EmbeddingCache(), {}
+        plain, tuned, best = _plain_row(lm, encoders), *(_recipe_row(model, n, lm, encoders) for n in (job, "best"))
+        against_plain = run_task(JOB_TASKS[job], [plain, tuned, best], root, batch_size, cache, path)
+        against_best = run_task(JOB_TASKS[job], [best, tuned], root, batch_size, cache, path)  # rows from the cache
+        result = against_plain | {"recipe": MODEL_RECIPES[model][job].about, "vs best": against_best["rows"][1]}
+        _write(path, result | {"job": job, "model": model} | timed(started, lm))
 
 
 def _beyond_lines(out: Path, model: str) -> list[str]:
@@ -179,7 +204,7 @@ def recipes_markdown(out: Path, models) -> list[str]:
             "|" + "---|" * len(header),
         ]
         for r in step["rows"]:
-            mark = "**" if r["row"] in RECIPES else ""
+            mark = "**" if r["row"] in GENERAL_RECIPES else ""
             speed = f"{cost[r['row']]:.2f}x" if r["row"] in cost else ""
             cells = " | ".join(f"{r[t]:.2f}" for t in STS_TASKS)
             lines.append(
@@ -213,6 +238,64 @@ def recipes_markdown(out: Path, models) -> list[str]:
         "plain PromptEOL, against themselves without CP (the same post-processing fitted again: CP's own",
         "share) and without their post-processing; 95% paired-bootstrap intervals. sentences/s vs plain is",
         "measured side by side in one run (`benchmarks/recipes.py`, docs/PERFORMANCE.md).",
+        "",
+        *lines,
+    ]
+
+
+def job_recipes_markdown(out: Path, models) -> list[str]:
+    """The "Job recipes" section of docs/RESULTS.md: what `cpembed tune` chose for each job on its
+    tuning split, and that choice scored once on the job's test split."""
+    from .jobs_table import METRIC_KEYS
+
+    performance = out.parent / "performance"
+    lines = []
+    for model in models:
+        tuned = [path for job in JOB_TASKS if (path := out / model / "tune" / f"{job}.json").is_file()]
+        if not tuned:
+            continue
+        cost_path = performance / f"recipes-{model}.json"
+        cost = json.loads(cost_path.read_text())["relative"] if cost_path.is_file() else {}
+        lines += [
+            f"**{model}**",
+            "",
+            "| job | tuned on (units in all) | units its last round scored | chosen | dev vs plain PromptEOL | tune s "
+            "| test set | test | vs plain PromptEOL | vs best | sentences/s vs plain |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for path in tuned:
+            job, origin = path.stem, json.loads(path.read_text())["origin"]
+            chosen = json.loads(path.read_text())["about"].split(": ", 1)[1].split(", dev ")[0]
+            low, high = origin["interval"]
+            dev = f"{origin['score']:.2f} vs {origin['baseline']:.2f} ({origin['score'] - origin['baseline']:+.2f}, "
+            dev += f"{low:+.2f}..{high:+.2f})"
+            test_path = out / model / "jobs-test" / f"{job}.json"
+            speed = f"{cost[job]:.2f}x" if job in cost else ""
+            last = origin["rounds"][-1]["units"]
+            head = f"| {job} | {', '.join(origin['data'])} | {last} | {chosen} | {dev} | {origin['seconds']:.0f} |"
+            if not test_path.is_file():
+                lines.append(f"{head} not scored yet | | | | {speed} |")
+                continue
+            step = json.loads(test_path.read_text())
+            key = METRIC_KEYS[JOB_TASKS[job]]
+            rows = {r["setting"]: r for r in step["rows"]}
+            r, b = rows[job], step["vs best"]
+            lines.append(
+                f"{head} {step['data']} ({key}) | {r[key]:.2f} | {r[key + ' vs baseline']:+.2f} "
+                f"({r[key + ' low']:+.2f}..{r[key + ' high']:+.2f}) | {b[key + ' vs baseline']:+.2f} "
+                f"({b[key + ' low']:+.2f}..{b[key + ' high']:+.2f}) | {speed} |"
+            )
+        lines.append("")
+    if not lines:
+        return []
+    return [
+        "## Job recipes: a setting tuned for each job",
+        "",
+        "`cpembed tune MODEL --job JOB --budget 10m --dtype float32` on the job's shared tuning split (its spec",
+        "files are docs/results/<model>/tune/), shipped as the recipe named by the job (`--recipe reranking`),",
+        "then `python -m experiments --job-recipes` scores it once on the job's test split against plain",
+        "PromptEOL and against the model's `best` recipe (chosen on STS), with 95% paired-bootstrap intervals.",
+        "dev vs plain PromptEOL is tune's own comparison on the units its last round scored.",
         "",
         *lines,
     ]

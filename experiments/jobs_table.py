@@ -20,6 +20,7 @@ from pathlib import Path
 
 from cpembed.config import MODEL_RECIPES
 
+from .beyond_steps import JOB_TASKS
 from .recipe_steps import describe
 
 # The markers are also the documentation site's snippet section (docs/index.md quotes the table).
@@ -57,7 +58,7 @@ class Cell:
     """One candidate's test score on one job, beside its model's plain PromptEOL."""
 
     model: str
-    recipe: str  # "best", "fast" or PLAIN
+    recipe: str  # "best", "fast", a job recipe's name or PLAIN
     score: float
     plain: float
     low: float | None = None  # the 95% interval of score - plain (None for plain PromptEOL itself)
@@ -124,6 +125,17 @@ def model_cells(out: Path, model: str) -> dict[str, list[Cell]]:
             if row_name in rows:
                 r = rows[row_name]
                 cells[job].append(Cell(model, name, r[key], plain, r[f"{key} low"], r[f"{key} high"], dtype))
+    for name, job in JOB_TASKS.items():  # the job recipes, each scored on its own job's test split
+        path = out / model / "jobs-test" / f"{name}.json"
+        if name not in MODEL_RECIPES[model] or not path.is_file():
+            continue
+        step = json.loads(path.read_text())
+        if step["recipe"].split("; ")[0] != _shipped_now(model, name):
+            continue  # scored for a recipe that is no longer shipped
+        rows, key, dtype = {r["setting"]: r for r in step["rows"]}, METRIC_KEYS[job], step.get("dtype", "float32")
+        plain, r = rows[PLAIN][key], rows[name]
+        cells.setdefault(job, [Cell(model, PLAIN, plain, plain, dtype=dtype)])
+        cells[job].append(Cell(model, name, r[key], plain, r[f"{key} low"], r[f"{key} high"], dtype))
     return cells
 
 
@@ -190,16 +202,19 @@ def default_markdown(out: Path) -> list[str]:
     for job, (name, tune, *_) in JOBS.items():
         name = f"{name} (`{tune}`)"
         best = next((c for c in cells.get(job, []) if c.recipe == "best"), None)
-        if best is None:
-            parts.append(f"{name}: not measured yet")
-        else:
-            diff = best.score - best.plain
-            parts.append(f"{name} {best.score:.2f} ({diff:+.2f}, {best.low:+.2f}..{best.high:+.2f})")
+        tuned = next((c for c in cells.get(job, []) if c.recipe in JOB_TASKS), None)
+        part = f"{name}: not measured yet" if best is None else f"{name} {_gain(best)}"
+        if tuned is not None:
+            part += f", its `--recipe {tuned.recipe}` {_gain(tuned)}"
+        parts.append(part)
     return [
-        f"On the default model ({MODEL_NAMES[model]}, its `best` recipe) against its plain PromptEOL: "
-        + "; ".join(parts)
-        + "."
+        f"On the default model ({MODEL_NAMES[model]}, its `best` recipe, and the recipe tuned for the job where "
+        "it has one) against its plain PromptEOL: " + "; ".join(parts) + "."
     ]
+
+
+def _gain(cell: Cell) -> str:
+    return f"{cell.score:.2f} ({cell.score - cell.plain:+.2f}, {cell.low:+.2f}..{cell.high:+.2f})"
 
 
 def jobs_plot(out: Path, path: Path) -> Path:
@@ -211,7 +226,8 @@ def jobs_plot(out: Path, path: Path) -> Path:
         for c in cells:
             if c.recipe != PLAIN:
                 gain = (c.score - c.plain, c.low, c.high)
-                series.setdefault(_recipe_label(c.model, c.recipe).replace("`", ""), {})[JOBS[job][0]] = gain
+                name = _recipe_label(c.model, c.recipe) if c.recipe not in JOB_TASKS else _recipe_label(c.model, "job")
+                series.setdefault(name.replace("`", ""), {})[JOBS[job][0]] = gain  # job recipes: one series
     return gains_plot(
         series,
         [name for name, *_ in JOBS.values()],

@@ -18,7 +18,7 @@ from cpembed.evaluation.tables import SHORT_NAMES
 from cpembed.io import atomic_write
 
 from .aux_table import aux_markdown
-from .default_steps import recipes_markdown
+from .default_steps import job_recipes_markdown, recipes_markdown
 from .demonstration_table import demonstration_markdown
 from .ensemble_steps import ensembles_markdown
 from .explain_steps import explain_markdown
@@ -68,6 +68,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
     ]
     lines += _at_a_glance(out, models, prompts)
     lines += recipes_markdown(out, models)
+    lines += job_recipes_markdown(out, models)
     notes = out / "NOTES.md"  # what the numbers alone do not say, written by whoever ran them
     if notes.is_file():
         lines += [notes.read_text().strip(), ""]

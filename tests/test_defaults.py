@@ -11,11 +11,14 @@ from experiments.recipe_steps import as_recipe, choose_recipe, recipe_candidates
 from experiments.report_steps import choose
 
 from cpembed import DEFAULT_CP, PAPER_CP, CPConfig, CPEncoder, default_cp
-from cpembed.config import MODEL_RECIPES
+from cpembed.config import JOB_RECIPES, MODEL_RECIPES
 from cpembed.evaluation.search import label
-from cpembed.postprocess import packaged_fit
+from cpembed.postprocess import PostProcess, packaged_fit
+from cpembed.spec import EncoderSpec
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
+# `cpembed tune MODEL --job JOB` runs on the job's shared tuning split, whose spec files ship as job recipes.
+TUNED = sorted(RESULTS.glob("*/tune/*.json"))
 SEARCHED = sorted(p.parent for p in RESULTS.glob("*/*/grid_raw.json") if (p.parent / "grid.json").is_file())
 
 
@@ -177,3 +180,27 @@ def test_the_layer_sweeps_layers_scored_on_both_dev_splits_are_recipe_candidates
     assert len(twice) == 1 and twice[0]["STS-B dev"] != 10.0
     (folder / "layers_raw.json").unlink()  # only on SentEval dev: not a candidate
     assert not any(c["cp"] == swept for c in recipe_candidates(tmp_path, model, ("prompteol",)))
+
+
+@pytest.mark.parametrize("path", TUNED, ids=lambda p: f"{p.parents[1].name}/{p.stem}")
+def test_each_job_recipe_is_what_tune_chose_on_the_jobs_tuning_split(path):
+    model, job = path.parents[1].name, path.stem
+    spec = EncoderSpec.load(path)
+    assert job in MODEL_RECIPES.get(model, {}), f"tune ran for {model} {job}: ship its choice as the {job!r} recipe"
+    shipped = MODEL_RECIPES[model][job]
+    assert (shipped.prompt, shipped.cp, shipped.tp) == (spec.prompt, spec.cp, spec.tp)
+    assert shipped.dtype == (spec.dtype if shipped.fit else None)  # a fit fixes the dtype it was made in
+    assert spec.job == job and spec.output_layer is None and not spec.demonstrations
+    assert not any("test" in data.lower() for data in spec.origin["data"])
+    if spec.postprocess is None:
+        assert shipped.fit is None
+    else:
+        tuned, packaged = PostProcess.load(spec.postprocess), packaged_fit(shipped.fit)
+        assert (tuned.kind, tuned.settings, tuned.dimensions) == (packaged.kind, packaged.settings, packaged.dimensions)
+        assert tuned.fingerprint() == packaged.fingerprint()
+
+
+def test_every_job_recipe_has_the_tune_run_that_chose_it():
+    tuned = {(p.parents[1].name, p.stem) for p in TUNED}
+    shipped = {(model, job) for model, recipes in MODEL_RECIPES.items() for job in recipes if job in JOB_RECIPES}
+    assert shipped <= tuned

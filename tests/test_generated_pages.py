@@ -100,3 +100,23 @@ def test_the_jobs_table_quotes_only_recipes_shipped_now(monkeypatch):
     changed = dataclasses.replace(MODEL_RECIPES["smollm2-135m"]["best"], about="another recipe; 1.00x")
     monkeypatch.setitem(MODEL_RECIPES, "smollm2-135m", MODEL_RECIPES["smollm2-135m"] | {"best": changed})
     assert "best" not in {c.recipe for c in jobs_table.model_cells(out, "smollm2-135m")["sts"]}
+
+
+def test_a_job_recipe_is_a_candidate_only_on_its_own_job_and_only_as_shipped_now(monkeypatch):
+    from experiments import jobs_table
+    from experiments.beyond_steps import JOB_TASKS
+
+    from cpembed.config import MODEL_RECIPES
+
+    out = REPO / "docs" / "results"
+    tested = {p.stem for p in (out / "smollm2-135m" / "jobs-test").glob("*.json")}
+    assert tested, "no job recipe of the default model has been scored (python -m experiments --job-recipes)"
+    cells = jobs_table.model_cells(out, "smollm2-135m")
+    for name, job in JOB_TASKS.items():
+        found = {c.recipe for c in cells.get(job, [])}
+        assert (name in found) == (name in tested), name
+        assert not found & (set(JOB_TASKS) - {name}), f"another job's recipe is a candidate for {job}"
+    name = sorted(tested)[0]
+    changed = dataclasses.replace(MODEL_RECIPES["smollm2-135m"][name], about="another recipe")
+    monkeypatch.setitem(MODEL_RECIPES, "smollm2-135m", MODEL_RECIPES["smollm2-135m"] | {name: changed})
+    assert name not in {c.recipe for c in jobs_table.model_cells(out, "smollm2-135m")[JOB_TASKS[name]]}

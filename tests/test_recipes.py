@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from conftest import SENTENCES, assert_same_embeddings
 from cpembed import CPConfig, CPEncoder, Recipe, TPConfig, recipe
 from cpembed.cli import main
-from cpembed.config import MODEL_RECIPES, RECIPES, UNSEARCHED_RECIPE
+from cpembed.config import GENERAL_RECIPES, MODEL_RECIPES, RECIPES, UNSEARCHED_RECIPE
 from cpembed.errors import InvalidValueError
 from cpembed.postprocess import BUILT_IN_SENTENCES, fit
 
@@ -77,6 +77,18 @@ def test_an_unknown_recipe_names_the_known_ones(tiny_lm):
         CPEncoder(tiny_lm, recipe="fastest")
 
 
+def test_a_job_recipe_is_named_by_its_job_and_a_model_without_one_says_how_to_get_one(searched, monkeypatch):
+    tuned = Recipe("prompteol", CPConfig(layer=2, alpha=0.5), about="tuned for reranking")
+    monkeypatch.setitem(MODEL_RECIPES, searched.name, {"best": BEST, "fast": FAST, "reranking": tuned})
+    encoder = CPEncoder(searched, recipe="reranking")
+    assert (encoder.recipe_name, encoder.prompt.name, encoder.cp) == ("reranking", "prompteol", tuned.cp)
+    assert (encoder.spec.job, CPEncoder(searched).spec.job) == ("reranking", None)
+    assert encoder.describe_recipe() == f"recipe: reranking for {searched.name}: tuned for reranking"
+    with pytest.raises(InvalidValueError, match=r"no 'pairs' recipe yet .*`cpembed tune .* --job pairs`"):
+        CPEncoder(searched, recipe="pairs")
+    assert recipe("some/other/model", "pairs") == UNSEARCHED_RECIPE  # what it gets for every name
+
+
 def test_an_unsearched_model_gets_plain_prompteol_centered_on_the_built_in_sentences(tiny_lm, caplog):
     assert recipe("some/other/model", "best") == recipe("some/other/model", "fast") == UNSEARCHED_RECIPE
     with caplog.at_level(logging.WARNING, logger="cpembed"):
@@ -113,7 +125,7 @@ def test_every_packaged_fit_belongs_to_a_recipe():
     shipped = {p.name for p in (Path(__import__("cpembed").__file__).parent / "fits").glob("*.npz")}
     assert named == shipped
     for recipes in MODEL_RECIPES.values():
-        assert set(recipes) == set(RECIPES)
+        assert set(GENERAL_RECIPES) <= set(recipes) <= set(RECIPES)
         for r in recipes.values():
             assert r.about and (r.fit in (None, "center") or r.dtype == "float32")
 

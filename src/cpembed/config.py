@@ -183,7 +183,11 @@ class Recipe:
 
 # The recipe names `CPEncoder(recipe=...)` and `--recipe` take. "best" is the default whenever the
 # prompt, CP, TP and output layer are all left to cpembed; "fast" is the best single-prompt recipe.
-RECIPES = ("best", "fast")
+# Every searched model has both. A job's name is the setting `cpembed tune --job JOB` chose for that
+# job on its shared tuning split (docs/results/<model>/tune/), where one has been tuned.
+GENERAL_RECIPES = ("best", "fast")
+JOB_RECIPES = ("retrieval", "reranking", "pairs", "clustering")
+RECIPES = GENERAL_RECIPES + JOB_RECIPES
 
 # Each searched model's recipes, chosen on dev splits only (docs/RESULTS.md, "The defaults", "Recipes" and
 # "Fitted post-processing"): the best dev mean (SentEval STS-B dev and raw STS-B dev) among every
@@ -199,7 +203,7 @@ MODEL_RECIPES: dict[str, dict[str, Recipe]] = {
             DEFAULT_CP[("smollm2-135m", "ck")],
             fit="smollm2-135m-best.npz",
             dtype="float32",
-            about="CK (two prompts) with CP-NR at l=7, whitened to 128 dimensions; 0.44x the sentences/s of "
+            about="CK (two prompts) with CP-NR at l=7, whitened to 128 dimensions; 0.45x the sentences/s of "
             "plain PromptEOL",
         ),
         # dev mean 78.78: the best single-prompt candidate (PromptEOL + its default CP, whitened to 128).
@@ -208,15 +212,53 @@ MODEL_RECIPES: dict[str, dict[str, Recipe]] = {
             DEFAULT_CP[("smollm2-135m", "prompteol")],
             fit="smollm2-135m-fast.npz",
             dtype="float32",
-            about="PromptEOL with CP-NS at l=3, alpha=1, whitened to 128 dimensions; 0.93x the sentences/s of "
+            about="PromptEOL with CP-NS at l=3, alpha=1, whitened to 128 dimensions; 0.91x the sentences/s of "
             "plain PromptEOL",
+        ),
+        # The job recipes: `cpembed tune smollm2-135m --job JOB --budget 10m --dtype float32` on the
+        # job's shared tuning split (docs/results/smollm2-135m/tune/, fits centered or whitened there).
+        # WikiQA dev MAP 72.33 against plain PromptEOL's 66.51 (+5.82, +0.75..+10.86), all 122 questions.
+        "reranking": Recipe(
+            "ck",
+            CPConfig(layer=12, alpha=0.5),
+            fit="smollm2-135m-reranking.npz",
+            dtype="float32",
+            about="CK (two prompts) with CP-NS at l=12, alpha=0.5, centered; tuned for answer reranking; 0.42x the "
+            "sentences/s of plain PromptEOL",
+        ),
+        # PIT2015 dev AP 66.74 against plain PromptEOL's 60.59 (+6.14, +4.93..+7.30), all 4,142 pairs.
+        "pairs": Recipe(
+            "cot",
+            CPConfig(layer=12, alpha=4.0),
+            about="Pretended CoT with CP-NS at l=12, alpha=4; no post-processing; tuned for duplicate detection; "
+            "0.74x the sentences/s of plain PromptEOL",
+        ),
+        # 20NG train subjects V-measure 33.45 against plain PromptEOL's 31.71 (+1.74, +0.17..+3.02 over
+        # k-means seeds), all 11,314 subject lines.
+        "clustering": Recipe(
+            "ck",
+            CPConfig(layer=16, alpha=4.0),
+            fit="smollm2-135m-clustering.npz",
+            dtype="float32",
+            about="CK (two prompts) with CP-NS at l=16, alpha=4, centered; tuned for clustering; 0.40x the sentences/s "
+            "of plain PromptEOL",
+        ),
+        # SciFact train nDCG@10 53.75 against plain PromptEOL's 37.36 (+16.39, +8.55..+24.68) on 64 queries
+        # over a 1,000-abstract sample: the budget ended the search after PromptEOL's candidates.
+        "retrieval": Recipe(
+            "prompteol",
+            CPConfig(layer=5, alpha=1.0),
+            fit="smollm2-135m-retrieval.npz",
+            dtype="float32",
+            about="PromptEOL with CP-NS at l=5, alpha=1, whitened to 64 dimensions; tuned for search; 0.88x the "
+            "sentences/s of plain PromptEOL",
         ),
     },
     # dev mean 78.33 (78.43, 78.23) against plain PromptEOL's 71.34: PromptEOL + its default CP,
     # whitened to 384. Pretended CoT + its CP, whitened to 384, follows at 77.30; the raw recipe with
     # Token Prepending scored 75.05.
     "qwen2.5-coder-0.5b": dict.fromkeys(
-        RECIPES,
+        GENERAL_RECIPES,
         Recipe(
             "prompteol",
             DEFAULT_CP[("qwen2.5-coder-0.5b", "prompteol")],
@@ -229,7 +271,7 @@ MODEL_RECIPES: dict[str, dict[str, Recipe]] = {
     # far past the paper's grid (l=3..7), where PromptEOL's grid default gains nothing; Pretended
     # CoT with its default CP follows at 79.76.
     "qwen2.5-coder-1.5b": dict.fromkeys(
-        RECIPES,
+        GENERAL_RECIPES,
         Recipe(
             "prompteol",
             CPConfig(layer=21, alpha=0.5),
@@ -255,7 +297,14 @@ def recipe(model: str, name: str = "best") -> Recipe:
     """The named recipe for a model (built-in name or path)."""
     if name not in RECIPES:
         raise InvalidValueError(f"recipe must be one of {', '.join(RECIPES)}, got {name!r}")
-    return MODEL_RECIPES[model][name] if model in MODEL_RECIPES else UNSEARCHED_RECIPE
+    if model not in MODEL_RECIPES:
+        return UNSEARCHED_RECIPE
+    if name not in MODEL_RECIPES[model]:
+        raise InvalidValueError(
+            f"{model} has no {name!r} recipe yet (it has {', '.join(MODEL_RECIPES[model])}): "
+            f"`cpembed tune {model} --job {name}` chooses one on the job's tuning data in about 10 minutes"
+        )
+    return MODEL_RECIPES[model][name]
 
 
 @dataclass(frozen=True)

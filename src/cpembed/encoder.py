@@ -60,8 +60,10 @@ class CPEncoder:
         recipe: "auto" (the default) is the model's best recipe (`cpembed.config.MODEL_RECIPES`: prompt,
             CP, TP and post-processing chosen on dev splits) whenever prompt, cp, tp, output_layer,
             demonstrations and the query and document prompts are all left unset, and none
-            otherwise; "best" or "fast" (the best single-prompt recipe) name one, and then those
-            arguments cannot be given; None: no recipe (PromptEOL and its default CP unless given).
+            otherwise; "best", "fast" (the best single-prompt recipe) or a job's name ("retrieval",
+            "reranking", "pairs", "clustering": the setting tuned for that job, where the model has
+            one) name one, and then those arguments cannot be given; None: no recipe (PromptEOL
+            and its default CP unless given).
             A model without a searched recipe gets plain PromptEOL, centered (logged once).
         query_prompt, document_prompt: the prompts of `encode_query` and `encode_document` (names
             or templates, as `prompt`); None is `prompt`. They share this encoder's CP setting and
@@ -93,7 +95,7 @@ class CPEncoder:
         query_prompt: str | Prompt | None = None,
         document_prompt: str | Prompt | None = None,
         tp: TPConfig | None = None,
-        recipe: Literal["auto", "best", "fast"] | None = "auto",
+        recipe: Literal["auto", "best", "fast", "retrieval", "reranking", "pairs", "clustering"] | None = "auto",
         demonstrations: Sequence[tuple[str, str]] | None = None,
         postprocess: PostProcess | str | os.PathLike | Literal["auto"] | None = "auto",
     ) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import MODEL_RECIPES, PAPER_CP, RECIPES, CPConfig, Recipe, TPConfig, default_cp, recipe
+from .config import JOB_RECIPES, MODEL_RECIPES, PAPER_CP, RECIPES, CPConfig, Recipe, TPConfig, default_cp, recipe
 from .errors import InputNotFoundError, InvalidTypeError, InvalidValueError
 from .models import DEFAULT_MODEL, declared_num_layers
 from .prompts import PROMPTS, Prompt, demonstration_list, resolve_prompt
@@ -73,7 +73,7 @@ class EncoderSpec:
         max_length: token budget of one prompt.
         postprocess: None; "center" (on the built-in sentences, at load); "packaged:<file>" (a fit
             shipped with cpembed); or the path of a fit saved by `cpembed fit`.
-        recipe: the built-in recipe it is ("best", "fast"), if any.
+        recipe: the built-in recipe it is ("best", "fast", or a job's: "reranking", ...), if any.
         job: the job it was chosen for ("sts", "retrieval", ...), if known.
         about: one line for people: what it is and what it costs.
         origin: how it was chosen (dev scores, data, dates), JSON-ready.
@@ -310,6 +310,7 @@ def resolve(
         document_prompt=roles["document"],
         postprocess=_postprocess_reference(postprocess, chosen),
         recipe=recipe_name,
+        job=recipe_name if recipe_name in JOB_RECIPES else None,
         about=about,
         origin=origin,
     )

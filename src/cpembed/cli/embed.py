@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..config import RECIPES, UNSEARCHED_RECIPE, recipe
+from ..config import MODEL_RECIPES, UNSEARCHED_RECIPE
 from ..errors import require_extra
 from ..io import read_lines
 from ..models import BUILTIN_MODELS, _cache_entry, cache_dir, installed_parts
@@ -246,10 +246,12 @@ def models():
     click.echo("\nTo install a model:")
     for spec in BUILTIN_MODELS.values():
         click.echo(f"  {spec.name}: {spec.install}")
-    click.echo("\nRecipes (--recipe; best is the default, docs/RESULTS.md scores them):")
+    click.echo("\nRecipes (--recipe; best is the default, docs/RESULTS.md scores them; a job's name is tuned for it):")
     for spec in BUILTIN_MODELS.values():
-        for name in RECIPES:
-            click.echo(f"  {spec.name} {name}: {recipe(spec.name, name).about}")
+        if spec.name not in MODEL_RECIPES:
+            click.echo(f"  {spec.name}: {UNSEARCHED_RECIPE.about}")
+        for name, chosen in MODEL_RECIPES.get(spec.name, {}).items():
+            click.echo(f"  {spec.name} {name}: {chosen.about}")
     click.echo(f"  any other model: {UNSEARCHED_RECIPE.about}")
     click.echo(
         "\nFor your own model or job: cpembed tune MODEL --job sts|retrieval|reranking|pairs|clustering "

@@ -64,7 +64,8 @@ _CP_OPTIONS = [
         show_default=True,
         help="The model's recipe: prompt, CP, TP and post-processing chosen on dev splits (`cpembed models`). "
         "auto: best, unless --prompt, a CP flag, --tp-layers or --output-layer is given; fast: the best "
-        "single-prompt one; none: PromptEOL and its default CP unless given.",
+        "single-prompt one; retrieval, reranking, pairs, clustering: the one tuned for that job, where the model "
+        "has one; none: PromptEOL and its default CP unless given.",
     ),
     click.option("--no-cp", is_flag=True, help="Plain prompt embeddings, without Contrastive Prompting."),
     click.option(
