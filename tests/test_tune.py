@@ -132,3 +132,18 @@ def test_each_jobs_shared_tuning_split_loads_and_scores(job, senteval_data, raw_
         assert "test" not in task.name.lower()
         scored = task.evaluate(embed, 24)
         assert np.isfinite(scored.value)
+
+
+def test_a_retrieval_round_ranks_its_queries_over_their_judged_documents_and_a_share_of_the_others():
+    from cpembed.evaluation.beyond import Retrieval
+
+    queries = {f"q{i}": f"query {i}" for i in range(40)}
+    corpus = {f"d{i}": f"document {i}" for i in range(240)}
+    qrels = {f"q{i}": {f"d{i}": 1} for i in range(40)}  # d0..d39 judged, d40..d239 the others
+    task = tuning.RetrievalTask("toy", Retrieval(queries, corpus, qrels), corpus_size=140)
+    first, whole = task._subset(10), task._subset(40)
+    assert set(whole.corpus) == {f"d{i}" for i in range(40)} | set(task.others) and len(whole.corpus) == 140
+    assert {d for q in first.qrels.values() for d in q} <= set(first.corpus)  # its own judged documents
+    assert len(first.corpus) == 10 + 25  # and a quarter of the 100 others, as it has a quarter of the queries
+    assert set(first.corpus) <= set(whole.corpus) and set(first.queries) <= set(whole.queries)
+    assert len(task.texts(10)) == 10 + 35
