@@ -79,7 +79,7 @@ if __name__ == "__main__":
     else:
         print(
             "\nThe same comparison on the raw STS Benchmark's 1,500 dev pairs: 3,000 sentences to embed twice, "
-            "3 to 7 minutes on 2 idle CPU cores (Ctrl-C stops here; everything above stands).",
+            "2.5 to 7 minutes on 2 idle CPU cores (Ctrl-C stops here; everything above stands).",
             flush=True,
         )
         try:
