@@ -265,7 +265,7 @@ def job_recipes_markdown(out: Path, models) -> list[str]:
         ]
         for path in tuned:
             job, origin = path.stem, json.loads(path.read_text())["origin"]
-            chosen = json.loads(path.read_text())["about"].split(": ", 1)[1].split(", dev ")[0]
+            chosen = origin["best"]["candidate"] if origin["beat_noise"] else PLAIN
             low, high = origin["interval"]
             dev = f"{origin['score']:.2f} vs {origin['baseline']:.2f} ({origin['score'] - origin['baseline']:+.2f}, "
             dev += f"{low:+.2f}..{high:+.2f})"
