@@ -68,6 +68,12 @@ from .results_page import write_markdown
     "against plain PromptEOL and the best recipe.",
 )
 @click.option(
+    "--tune-check",
+    is_flag=True,
+    help="Time `cpembed tune --job sts --budget 10m` from an empty cache and score its choice against the whole "
+    "grid on the whole dev splits (--dtype sets both).",
+)
+@click.option(
     "--output-costs",
     is_flag=True,
     help="What int8, binary and shorter embeddings cost on raw STS-B dev and SciFact train (the default recipe "
@@ -107,6 +113,7 @@ def report(
     postprocess,
     recipes_test,
     job_recipes,
+    tune_check,
     output_costs,
     ensembles,
     ship_fits,
@@ -210,6 +217,12 @@ def report(
                 continue  # no job recipe tuned for this model
             lm = load_model(model_name, dtype=dtype, device=device)
             run_job_recipes_test(model_name, lm, root, out, batch_size)
+            write()
+    elif tune_check and not only_markdown:
+        from .tune_check import run_tune_check
+
+        for model_name in model_list:
+            run_tune_check(model_name, dtype, out)
             write()
     elif output_costs and not only_markdown:
         from cpembed.evaluation.beyond import find_beyond_dir

@@ -1,6 +1,7 @@
-"""The auxiliary prompt search's section of docs/RESULTS.md, from `cpembed search aux-prompt --output`.
+"""The auxiliary prompt search's section of docs/RESULTS.md, from the aux_prompt.json it wrote.
 
-The search writes <results>/<model>/<prompt>/aux_prompt.json; this renders, per model and prompt
+The search (a command of its own until `cpembed tune --aux-prompts` took its screen) wrote
+<results>/<model>/<prompt>/aux_prompt.json; this renders, per model and prompt
 that has one, the screen's best candidates, each finalist's best setting of the grid on both dev
 splits, the winner against the paper's prompt with its 95% interval on raw STS-B dev, and, where
 the search ran with `--beyond`, both on the beyond-STS dev splits.
@@ -29,8 +30,9 @@ def aux_markdown(out: Path, models, prompts) -> list[str]:
     return [
         "## A searched auxiliary prompt",
         "",
-        "`cpembed search aux-prompt --output docs/results/<model>/<prompt>` (the command's flags in each",
-        "heading). Candidates: 9 things to ask for (irrelevant, redundant, background, unimportant",
+        "The former `cpembed search aux-prompt --output docs/results/<model>/<prompt>` (its flags in each",
+        "heading; `cpembed tune --aux-prompts N` now tries the same wordings among its candidates).",
+        "Candidates: 9 things to ask for (irrelevant, redundant, background, unimportant",
         "information, stop words, writing style, syntax, tone, filler words) in 3 frames, and 3 written by",
         "hand (`cpembed/evaluation/aux_search.py`). Screen: each candidate with NR at each layer; grid:",
         "the paper's settings for the best candidates and for the paper's prompt. Ranked by the mean of",

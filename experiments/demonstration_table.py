@@ -1,6 +1,7 @@
-"""The demonstration search's section of docs/RESULTS.md, from `cpembed search demonstrations --output`.
+"""The demonstration search's section of docs/RESULTS.md, from the demonstrations.json it wrote.
 
-The search writes <results>/<model>/<prompt>/demonstrations.json; this renders, per model and prompt
+The search (a command of its own until `cpembed tune --demonstrations` took it over) wrote
+<results>/<model>/<prompt>/demonstrations.json; this renders, per model and prompt
 that has one, the score without an example, each candidate's (its sentence, the model's own answer
 word) and the spread over candidates. Dev splits only.
 """
@@ -23,7 +24,8 @@ def demonstration_markdown(out: Path, models, prompts) -> list[str]:
     return [
         "## One in-context demonstration",
         "",
-        "`cpembed search demonstrations --output docs/results/<model>/<prompt>`: each candidate is a tuning",
+        "The former `cpembed search demonstrations --output docs/results/<model>/<prompt>` (`cpembed tune",
+        "--demonstrations N` now tries examples among its candidates): each candidate is a tuning",
         "sentence (STS-B train, 20 Newsgroups train, PIT2015 dev, SciFact train claims) with the model's own",
         "greedy one-word answer, put before the template; each is scored on both STS-B dev splits (the",
         "mean) against no example. The best candidate is picked on the splits it is scored on, so its lead",

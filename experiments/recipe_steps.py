@@ -4,7 +4,7 @@ The rule (`choose_recipe`): every candidate with results on both STS-B dev split
 mean of its SentEval STS-B dev and raw STS-B dev Spearman, as the CP defaults are. Candidates are,
 for each prompt that has run, its plain embedding, its shipped default CP setting, Token
 Prepending with and without that CP where `--tp` has run, the best setting of a searched
-auxiliary prompt where `cpembed search aux-prompt` has run and its winner beat the paper's
+auxiliary prompt where the aux-prompt search has run and its winner beat the paper's
 auxiliary prompt on both dev measures in that same run (the search may run in another dtype than
 the grids; comparing inside one run keeps that from choosing), and the three best layers of each
 layer sweep (every layer at the grid's best NS alpha, ranked on SentEval dev; PromptEOL's runs in
@@ -280,7 +280,7 @@ def recipe_markdown(out: Path, models, prompts) -> list[str]:
         "",
         "`python -m experiments --recipes`. Candidates: each prompt's plain embedding, its default CP,",
         "Token Prepending with and without it where `--tp` has run, the best setting of a searched",
-        "auxiliary prompt where `cpembed search aux-prompt` has run and its winner beat the paper's prompt",
+        "auxiliary prompt where the aux-prompt search has run and its winner beat the paper's prompt",
         "on both dev measures in that run (its scores are that run's, in its dtype), and the three best",
         "layers of each layer sweep (PromptEOL's, and other prompts' where `--sweep` has run; ranked on",
         "SentEval dev, each also scored on raw STS-B dev; the paper's grid covers l=3..7). The rule",

@@ -28,6 +28,7 @@ from .recipe_steps import recipe_markdown
 from .report_steps import at_the_grid_edge, choose
 from .scale_table import scale_markdown
 from .tp_steps import tp_markdown
+from .tune_check import tune_check_markdown
 
 PAPER_ROWS = {  # docs/method.md, Paper results: LLaMA2-7B, Spearman x100
     "PromptEOL": (58.81, 77.01, 66.34, 73.22, 73.56, 71.66, 69.64, 70.03),
@@ -69,6 +70,7 @@ def write_markdown(out: Path, path: Path, models: Sequence[str], prompts: Sequen
     lines += _at_a_glance(out, models, prompts)
     lines += recipes_markdown(out, models)
     lines += job_recipes_markdown(out, models)
+    lines += tune_check_markdown(out, models)
     notes = out / "NOTES.md"  # what the numbers alone do not say, written by whoever ran them
     if notes.is_file():
         lines += [notes.read_text().strip(), ""]

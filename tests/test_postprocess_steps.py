@@ -6,7 +6,6 @@ import json
 
 import pytest
 from experiments import postprocess_steps as steps
-from experiments.demonstration_table import demonstration_markdown
 
 from beyond_fixture import write_beyond
 from cpembed import CPEncoder
@@ -91,52 +90,6 @@ def test_the_rule_takes_the_best_mean_that_beats_the_plain_embedding_on_raw_dev(
     assert steps.choose(records) == {"setting": "NS l=3 a=1", "post": "whiten-128"}
     assert steps.choose([base, best_mean_but_worse_raw]) == {"setting": "baseline", "post": "none"}
     assert steps.parse_post("whiten-128") == ("whiten", 128) and steps.parse_post("center") == ("center", None)
-
-
-def test_demonstration_search_scores_each_candidate_as_its_own_encoder(folders, tiny_models, monkeypatch):
-    from cpembed import CPEncoder
-    from cpembed.evaluation.demonstrations import answer_word, search_demonstrations
-    from cpembed.evaluation.search import dev_splits, score_settings
-
-    data, raw, _, _ = folders
-    encoder = CPEncoder(tiny_models["llama"], cp=None)
-    word = answer_word(encoder, "two dogs run on the beach")
-    assert word is None or (word.strip() == word and '"' not in word and word)
-    assert answer_word(encoder, "two dogs run on the beach") == word  # greedy: the same every time
-    splits = dev_splits(data, "mean", raw)
-    candidates = [("two dogs run on the beach .", "Dogs"), ("a cat sleeps on the sofa .", "Cat")]
-    found = search_demonstrations(encoder, splits, candidates, batch_size=4).records()
-    assert found["none"]["score"] == pytest.approx(score_settings(encoder, splits, [None]).scores[0])
-    second = CPEncoder(tiny_models["llama"], cp=None, demonstrations=[candidates[1]])
-    assert found["candidates"][1]["score"] == pytest.approx(score_settings(second, splits, [None]).scores[0])
-    scores = [c["score"] for c in found["candidates"]]
-    assert found["spread"]["max"] == max(scores) and found["spread"]["min"] == min(scores)
-    with pytest.raises(ValueError, match="dev splits only"):
-        search_demonstrations(encoder, {"STS-B test": splits["STS-B dev"]}, candidates)
-
-
-def test_cli_demonstration_search_reads_no_test_split(folders, tiny_model_dir, monkeypatch):
-    from click.testing import CliRunner
-
-    from cpembed.cli import main
-
-    data, raw, beyond, out = folders
-    opened = []
-    real = data_module._read_lines
-    monkeypatch.setattr(data_module, "_read_lines", lambda path, *a: opened.append(str(path)) or real(path, *a))
-    arguments = ["search", "demonstrations", "--candidates", "2", "--max-pairs", "4", "--model", tiny_model_dir]
-    arguments += ["--no-cp"]
-    arguments += ["--data", str(data), "--raw-data", str(raw), "--beyond-data", str(beyond), "--output", str(out)]
-    result = CliRunner().invoke(main, arguments)
-    assert result.exit_code == 0, result.output
-    assert "no example:" in result.output and "spread over" in result.output
-    assert not [p for p in opened if "test" in p.rsplit("/", 1)[-1]], opened
-    step = json.loads((out / "demonstrations.json").read_text())
-    assert 1 <= len(step["candidates"]) <= 2
-    (out / "tiny" / "prompteol").mkdir(parents=True)
-    (out / "demonstrations.json").rename(out / "tiny" / "prompteol" / "demonstrations.json")
-    page = "\n".join(demonstration_markdown(out, ["tiny"], ["prompteol"]))
-    assert page.count("\n| ") == 2 + len(step["candidates"]) and f"{step['none']['score']:.2f}" in page
 
 
 def test_the_recipes_test_scores_the_packaged_fit_against_plain_prompteol(folders, tiny_models, monkeypatch):

@@ -77,6 +77,56 @@ def test_one_round_scores_every_candidate_as_the_encoder_would(tiny_lm, tmp_path
         assert result.chosen == tuning.Candidate(*tuning.BASELINE)
 
 
+def test_examples_and_aux_wordings_are_candidates_scored_as_the_encoder_would(tiny_lm, tmp_path):
+    """An in-context example is another prompt and an auxiliary wording another CP setting: each
+    candidate's score is the encoder's with that demonstration and wording, computed from scratch."""
+    from cpembed.evaluation.aux_search import aux_candidates
+
+    tasks = tuning.user_tasks("sts", pairs_file(tmp_path / "pairs.tsv", 30))
+    example, wording = ("two dogs run on the beach", "Dogs"), aux_candidates()["stop words / of"]
+    result = tuning.tune(
+        tiny_lm, "sts", tasks, 600, prompts=["prompteol"], layers=[2], examples=[example],
+        aux_templates=[wording], start_units=1000,
+    )  # fmt: skip
+    settings = tuning.cp_settings(tiny_lm.num_layers, [2], aux_templates=[wording])
+    assert len(settings) == 1 + 5 + 1  # plain, NS at four alphas and NR, NR with the other wording
+    assert result.rounds[0].candidates == 2 * len(settings) * 2  # (no example, example) x settings x posts
+    task = tasks[0]
+    for cp in (settings[-1], None):
+        candidate = tuning.Candidate("prompteol", cp, "none", example)
+        encoder = CPEncoder(tiny_lm, "prompteol", cp=cp, demonstrations=[example])
+        rows = encoder.encode(task.texts(task.units))
+        expected = 100 * spearman(paired_cosine(rows[: task.units], rows[task.units :]), task.gold[task.order])
+        assert result.scores[candidate.label()] == pytest.approx(expected, abs=1e-6)
+    assert "prompteol with example 'two dogs run on the beach' -> Dogs NR l=2 aux 'stop words / of'" in result.scores
+    sentences = tuning.example_sentences(tasks, 3)
+    assert len(sentences) == 3 == len(set(sentences)) and sentences == tuning.example_sentences(tasks, 3)
+    assert set(sentences) <= {s for s in task.texts(task.units)}
+
+
+def test_the_cli_tries_demonstrations_and_aux_wordings_on_request(tiny_model_dir, tmp_path):
+    data = pairs_file(tmp_path / "pairs.tsv", 24)
+    args = ["tune", tiny_model_dir, "--job", "sts", "--data", str(data), "--budget", "5m", "--no-cache"]
+    args += ["--prompts", "prompteol", "--layers", "2", "--demonstrations", "2", "--aux-prompts", "1"]
+    done = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "s.json")])
+    assert done.exit_code == 0, done.output
+    spec = EncoderSpec.load(tmp_path / "s.json")
+    expected = CPEncoder(
+        tiny_model_dir, spec.prompt, cp=spec.cp, demonstrations=spec.demonstrations, postprocess=spec.postprocess
+    )
+    assert_same_embeddings(CPEncoder.from_spec(spec).encode(["a cat"]), expected.encode(["a cat"]))
+    assert CliRunner().invoke(main, [*args[:-2], "--aux-prompts", "-1"]).exit_code == 2
+
+
+def test_the_models_answer_word_is_greedy_and_one_word(tiny_lm):
+    from cpembed.evaluation.demonstrations import answer_word
+
+    encoder = CPEncoder(tiny_lm, cp=None)
+    word = answer_word(encoder, "two dogs run on the beach")
+    assert word is None or (word.strip() == word and '"' not in word and " " not in word and word)
+    assert answer_word(encoder, "two dogs run on the beach") == word  # greedy: the same every time
+
+
 def test_rounds_triple_the_units_and_keep_a_third(tiny_lm, tmp_path):
     tasks = tuning.user_tasks("pairs", pairs_file(tmp_path / "pairs.tsv", 40, label=True))
     result = tuning.tune(tiny_lm, "pairs", tasks, budget=600, prompts=["prompteol"], start_units=10)
@@ -147,3 +197,23 @@ def test_a_retrieval_round_ranks_its_queries_over_their_judged_documents_and_a_s
     assert len(first.corpus) == 10 + 25  # and a quarter of the 100 others, as it has a quarter of the queries
     assert set(first.corpus) <= set(whole.corpus) and set(first.queries) <= set(whole.queries)
     assert len(task.texts(10)) == 10 + 35
+
+
+def test_the_tune_check_scores_the_budget_choice_against_the_whole_grids_best(tmp_path):
+    from experiments.tune_check import tune_check_markdown
+
+    folder = tmp_path / "m" / "tune-check"
+    folder.mkdir(parents=True)
+    rounds = [{"units": 64}, {"units": 192}]
+    origin = {"chosen": "cot NR l=3", "beat_noise": True, "score": 80.0, "seconds": 500.0, "rounds": rounds}
+    (folder / "budget-float32.json").write_text(json.dumps({"wall_seconds": 510.0, "spec": {"origin": origin}}))
+    assert tune_check_markdown(tmp_path, ["m"]) == []  # no grid yet: no section
+    scores = {"cot NR l=3": 79.5, "ck NS l=1 a=0.5": 79.9}
+    grid = {"scores": scores, "baseline": 70.0, "best": {"candidate": "ck NS l=1 a=0.5", "score": 79.9}, "seconds": 9}
+    (folder / "grid-float32.json").write_text(json.dumps(grid))
+    (row,) = [line for line in tune_check_markdown(tmp_path, ["m"]) if line.startswith("| m |")]
+    assert "| 79.50 |" in row and "0.40 (not met)" in row and "64 / 192" in row
+    origin["beat_noise"] = False  # the spec is plain PromptEOL: its whole-dev score is the baseline's
+    (folder / "budget-float32.json").write_text(json.dumps({"wall_seconds": 510.0, "spec": {"origin": origin}}))
+    (row,) = [line for line in tune_check_markdown(tmp_path, ["m"]) if line.startswith("| m |")]
+    assert "| prompteol plain |" in row and "9.90 (not met)" in row

@@ -114,16 +114,8 @@ def embedding_options(command):
 
 
 def search_options(command):
-    """Encoder flags without the CP setting itself, which a search varies."""
+    """Encoder flags without the CP setting itself, which `eval controls` varies."""
     return apply_options(_MODEL_OPTIONS + _SITE_OPTIONS, command)
-
-
-def wording_search_options(command):
-    """search_options, with --aux-template hidden: a wording search varies the wording itself.
-
-    The flag is still parsed, so giving it gets an error naming the flag to use instead.
-    """
-    return apply_options(_MODEL_OPTIONS + [_SITE_OPTION, click.option("--aux-template", hidden=True)], command)
 
 
 def build_encoder(query_prompt=None, document_prompt=None, **options):

@@ -23,7 +23,22 @@ from .options import CommaList
 @click.option("--budget", default="10m", show_default=True, help="Wall time to spend: 90s, 10m, 1h.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="The spec file (default: <model>-<job>.json).")
 @click.option("--prompts", type=CommaList(), help="Prompts to try (names or templates); default: the four built-in.")
-@click.option("--layers", type=CommaList(click.INT), help="CP layers to try; default: 8 spread over the depth.")
+@click.option("--layers", type=CommaList(click.INT), help="CP layers to try; default: 6 spread over the depth.")
+@click.option(
+    "--demonstrations",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also try each prompt with one in-context example: this many short tuning sentences, each with the "
+    "model's own one-word answer.",
+)
+@click.option(
+    "--aux-prompts",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also try this many other auxiliary wordings (what CP subtracts), with NR at each layer.",
+)
 @click.option("--senteval-data", type=click.Path(file_okay=False), help="SentEval 'downstream' folder (job sts).")
 @click.option("--raw-data", type=click.Path(file_okay=False), help="Folder of the raw STS-B release (job sts).")
 @click.option("--beyond-data", type=click.Path(file_okay=False), help="The beyond-STS folder (other jobs).")
@@ -48,6 +63,8 @@ def tune(
     output,
     prompts,
     layers,
+    demonstrations,
+    aux_prompts,
     senteval_data,
     raw_data,
     beyond_data,
@@ -58,13 +75,15 @@ def tune(
     no_cache,
 ):
     """Search prompts, CP settings (layer over the whole depth, NS alpha, NR) and fitted
-    post-processing for MODEL on the job's tuning data, by successive halving within --budget,
+    post-processing (and, if asked, in-context examples and auxiliary wordings) for MODEL on the
+    job's tuning data, by successive halving within --budget,
     and write the winner as a spec file that `encode`, `similarity`, `serve`, `eval` and Ray take
     with --spec. It picks plain PromptEOL unless a setting beats it by more than noise (a 95%
     paired-bootstrap interval above 0). Test splits are refused."""
     require_extra("eval", "sklearn")
     from ..cache import EmbeddingCache
     from ..evaluation import tune as tuning
+    from ..evaluation.aux_search import aux_candidates
     from ..models import load_model
 
     seconds = tuning.parse_budget(budget)
@@ -88,6 +107,8 @@ def tune(
         seconds,
         prompts=prompts or tuning.PROMPTS,
         layers=layers,
+        examples=tuning.example_sentences(tasks, demonstrations),
+        aux_templates=list(aux_candidates().values())[1 : 1 + aux_prompts],  # the first is the paper's
         max_length=max_length,
         batch_size=batch_size,
         cache=None if no_cache else EmbeddingCache(),
@@ -142,6 +163,7 @@ def _spec(lm, job, tasks, result, path: Path, max_length: int, budget: str):
     spec = resolve(
         lm.name,
         chosen.prompt,
+        demonstrations=[chosen.example] if chosen.example else None,
         cp=chosen.cp,
         dtype=str(lm.dtype).removeprefix("torch."),
         max_length=max_length,
@@ -161,6 +183,7 @@ def _spec(lm, job, tasks, result, path: Path, max_length: int, budget: str):
         "baseline": result.baseline,
         "interval": [low, high],
         "beat_noise": result.beat_noise,
+        "chosen": chosen.label(),
         "best": {"candidate": result.best.label(), "score": result.best_score},
         "rounds": [dataclasses.asdict(r) for r in result.rounds],
         "complete": result.complete,

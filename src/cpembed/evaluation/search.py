@@ -213,19 +213,6 @@ def _ranked(result: SearchResult, rank_by: str) -> SearchResult:
     return result
 
 
-def search_grid(
-    encoder: CPEncoder,
-    data_dir: Path | None,
-    batch_size: int = 16,
-    rank_by: str = "senteval",
-    raw_dir: Path | None = None,
-    **grid,
-) -> SearchResult:
-    """The paper's grid (by default; `grid` goes to `grid_settings`) on dev split(s). Never reads a test split."""
-    splits = dev_splits(data_dir, rank_by, raw_dir)
-    return _ranked(score_settings(encoder, splits, grid_settings(**grid), batch_size), rank_by)
-
-
 def compare_controls(
     encoder: CPEncoder,
     data_dir: Path | None,

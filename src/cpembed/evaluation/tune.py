@@ -2,9 +2,12 @@
 
 The search space: each prompt (the four built-in ones, or the templates given), plain and with CP
 (NS at several alphas and NR, at layers spread over the whole depth), each with no post-processing,
-centering, or whitening to k dimensions fitted on the texts it embeds (no labels). Every CP setting
-of a prompt shares one pass over the texts (`encode_settings`), so a round costs about one pass per
-prompt still in the race, whatever the number of settings.
+centering, or whitening to k dimensions fitted on the texts it embeds (no labels). On request it
+grows by in-context examples (each prompt with one tuning sentence and the model's own one-word
+answer before it: another prompt) and by auxiliary wordings (`aux_search.aux_candidates`, each with
+NR at every layer searched). Every CP setting of a prompt shares one pass over the texts
+(`encode_settings`), so a round costs about one pass per prompt still in the race, plus a short
+auxiliary pass per wording, whatever the number of settings.
 
 Successive halving: round 0 scores every candidate on a small subsample of the job's units (pairs,
 questions, queries, texts to cluster); each later round triples the units (the earlier ones stay,
@@ -33,6 +36,7 @@ import numpy as np
 from ..config import CPConfig
 from ..errors import InvalidValueError
 from ..postprocess import fit as fit_arrays
+from ..prompts import IRRELEVANT
 from .beyond import (
     Rerank,
     Retrieval,
@@ -210,11 +214,15 @@ def job_interval(tasks: Sequence[Task], base: list[Scored], other: list[Scored])
     return tasks[0].interval(base[0], other[0])
 
 
+Example = tuple[str, str] | None  # an in-context (sentence, answer word) before the prompt, or none
+
+
 @dataclass(frozen=True)
 class Candidate:
     prompt: str
     cp: CPConfig | None
     post: str  # "none", "center", "whiten-128", ...
+    example: Example = None
 
     def label(self) -> str:
         cp = (
@@ -222,7 +230,17 @@ class Candidate:
             if self.cp is None
             else (f"NR l={self.cp.layer}" if self.cp.norm == "recover" else f"NS l={self.cp.layer} a={self.cp.alpha:g}")
         )
-        return f"{self.prompt} {cp}" + ("" if self.post == "none" else f" + {self.post}")
+        if self.cp is not None and self.cp.aux_template != IRRELEVANT:
+            cp += f" aux '{_aux_name(self.cp.aux_template)}'"
+        example = "" if self.example is None else f" with example '{self.example[0][:30]}' -> {self.example[1]}"
+        return f"{self.prompt}{example} {cp}" + ("" if self.post == "none" else f" + {self.post}")
+
+
+def _aux_name(template: str) -> str:
+    from .aux_search import aux_candidates
+
+    names = {text: name for name, text in aux_candidates().items()}
+    return names.get(template, template)
 
 
 @dataclass
@@ -249,16 +267,32 @@ class TuneResult:
     complete: bool = True  # the last round scored every unit
     post: object = None  # the chosen PostProcess fit, if any
     beat_noise: bool = True
+    scores: dict[str, float] = field(default_factory=dict)  # every candidate of the last round, by label
 
 
-def cp_settings(num_layers: int, layers: Sequence[int] | None = None, alphas=ALPHAS) -> list[CPConfig | None]:
-    """None (plain), then NS at each alpha and NR at each layer; layers spread over 1..L-1 unless given."""
+def cp_settings(
+    num_layers: int, layers: Sequence[int] | None = None, alphas=ALPHAS, aux_templates: Sequence[str] = ()
+) -> list[CPConfig | None]:
+    """None (plain), then NS at each alpha and NR at each layer, then NR at each layer for each other
+    auxiliary wording (NR has no alpha to tune: the aux-prompt search's screen); layers spread over
+    1..L-1 unless given."""
     if layers is None:  # from the first layer to two thirds of the depth: later ones have little left to change
         layers = sorted({round(x) for x in np.linspace(1, max(1, 2 * num_layers // 3), LAYER_COUNT)})
     settings: list[CPConfig | None] = [None]
     for layer in layers:
         settings += [CPConfig(layer, alpha) for alpha in alphas] + [CPConfig(layer, norm="recover")]
+    for aux in dict.fromkeys(aux_templates):
+        if aux != IRRELEVANT:
+            settings += [CPConfig(layer, norm="recover", aux_template=aux) for layer in layers]
     return settings
+
+
+def example_sentences(tasks: Sequence[Task], count: int, seed: int = 0) -> list[str]:
+    """`count` sentences of the tuning texts to try as in-context examples: short ones (a claim or a
+    question rather than an abstract), drawn with a fixed seed."""
+    texts = list(dict.fromkeys(s for t in tasks for s in t.texts(t.units) if 15 <= len(s.strip()) <= 160))
+    rows = np.random.default_rng(seed).permutation(len(texts))[:count]
+    return [texts[i].strip() for i in rows]
 
 
 def posts(width: int) -> list[str]:
@@ -281,26 +315,41 @@ def tune(
     prompts: Sequence[str] = PROMPTS,
     layers: Sequence[int] | None = None,
     alphas: Sequence[float] = ALPHAS,
+    examples: Sequence[str | tuple[str, str]] = (),
+    aux_templates: Sequence[str] = (),
     start_units: int = START_UNITS,
     max_length: int = 512,
     batch_size: int = 32,
     cache=None,
     report: Callable[[str], None] = lambda line: None,
 ) -> TuneResult:
-    """Successive halving over prompts x CP settings x post-processing (module docstring)."""
+    """Successive halving over prompts x CP settings x post-processing (module docstring). Each prompt
+    is also tried with each in-context example of `examples` (a sentence the model answers in one
+    word, or a given (sentence, answer) pair), and CP with each auxiliary wording of `aux_templates`
+    besides the paper's."""
     from ..encoder import CPEncoder
+    from .demonstrations import answer_word
 
     if job not in JOBS:
         raise InvalidValueError(f"job must be one of {', '.join(JOBS)}, got {job!r}")
     started = time.perf_counter()
-    settings = cp_settings(lm.num_layers, layers, alphas)
+    settings = cp_settings(lm.num_layers, layers, alphas, aux_templates)
+    baseline_key = ("prompteol", None)
     encoders = {
-        p: CPEncoder(lm, p, cp=None, max_length=max_length, postprocess=None)
+        (p, None): CPEncoder(lm, p, cp=None, max_length=max_length, postprocess=None)
         for p in dict.fromkeys([*prompts, "prompteol"])
     }
+    for p in prompts:
+        for example in examples:  # a sentence the model answers, or a (sentence, answer word) pair
+            sentence, word = (example, answer_word(encoders[p, None], example)) if isinstance(example, str) else example
+            if word is not None:
+                shown = encoders[p, None].prompt.with_demonstrations([(sentence, word)])
+                encoders[p, (sentence, word)] = CPEncoder(lm, shown, cp=None, max_length=max_length, postprocess=None)
     # PromptEOL first: the baseline is scored every round, and before the budget can stop one.
-    alive: dict[str, list[CPConfig | None]] = {"prompteol": [None]} | {
-        p: [s for s in settings if s is None or s.layer <= encoders[p].output_layer] for p in prompts
+    alive: dict[tuple[str, Example], list[CPConfig | None]] = {baseline_key: [None]} | {
+        key: [s for s in settings if s is None or s.layer <= encoder.output_layer]
+        for key, encoder in encoders.items()
+        if key[0] in prompts
     }
     largest = max(t.units for t in tasks)
     units = min(start_units, largest)
@@ -313,19 +362,20 @@ def tune(
         table = {text: i for i, text in enumerate(texts)}
         scored: dict[Candidate, list[Scored]] = {}
         cut_short = False
-        for prompt, prompt_settings in alive.items():
+        for (prompt, example), prompt_settings in alive.items():
             if len(scored) > 1 and time.perf_counter() - started > budget:
                 report(f"the budget ended round {len(rounds) + 1} before {prompt} was scored")
                 cut_short = True
                 break
-            vectors = encoders[prompt].encode_settings(
+            vectors = encoders[prompt, example].encode_settings(
                 texts, prompt_settings, batch_size=batch_size, show_progress_bar=None, cache=cache
             )
             for setting, rows in zip(prompt_settings, vectors, strict=True):
                 kinds = posts(rows.shape[1]) if prompt in prompts else ["none"]
                 for post, processed in _processed(rows, kinds).items():
                     embed = _lookup(processed, table)
-                    scored[Candidate(prompt, setting, post)] = [t.evaluate(embed, n[id(t)]) for t in tasks]
+                    candidate = Candidate(prompt, setting, post, example)
+                    scored[candidate] = [t.evaluate(embed, n[id(t)]) for t in tasks]
         mean = {c: float(np.mean([s.value for s in v])) for c, v in scored.items()}
         ranked = sorted((c for c in mean if c.prompt in prompts), key=lambda c: -mean[c])
         baseline = Candidate(*BASELINE)
@@ -344,13 +394,13 @@ def tune(
             complete = not cut_short
             break
         # Keep the best third of the (prompt, CP setting) pairs, each ranked by its best post-processing.
-        pairs = list(dict.fromkeys((c.prompt, c.cp) for c in ranked))
+        pairs = list(dict.fromkeys(((c.prompt, c.example), c.cp) for c in ranked))
         next_units = min(units * GROWTH, largest)
-        next_alive: dict[str, list] = {"prompteol": [None]}  # the baseline, scored every round
-        for prompt, setting in pairs[: max(2, math.ceil(len(pairs) * KEEP))]:
-            next_alive.setdefault(prompt, [])
-            if setting not in next_alive[prompt]:
-                next_alive[prompt].append(setting)
+        next_alive: dict[tuple[str, Example], list] = {baseline_key: [None]}  # the baseline, scored every round
+        for key, setting in pairs[: max(2, math.ceil(len(pairs) * KEEP))]:
+            next_alive.setdefault(key, [])
+            if setting not in next_alive[key]:
+                next_alive[key].append(setting)
         next_texts = {s for t in tasks for s in t.texts(min(next_units, t.units))} - embedded
         estimate = rate * len(next_texts) * _passes(next_alive)
         if time.perf_counter() - started + estimate > budget:
@@ -364,11 +414,12 @@ def tune(
     chosen = best if beat else baseline
     post = None
     if chosen.post != "none":
-        rows = encoders[chosen.prompt].encode_settings(
-            texts, [chosen.cp], batch_size=batch_size, show_progress_bar=False, cache=cache
-        )[0]
+        encoder = encoders[chosen.prompt, chosen.example]
+        rows = encoder.encode_settings(texts, [chosen.cp], batch_size=batch_size, show_progress_bar=False, cache=cache)[
+            0
+        ]
         kind, _, k = chosen.post.partition("-")
-        digest = encoders[chosen.prompt].settings(chosen.cp).digest()
+        digest = encoder.settings(chosen.cp).digest()
         post = fit_arrays(rows, kind, digest, int(k) if k else None, source=f"tune {job}")
     return TuneResult(
         job=job,
@@ -383,13 +434,20 @@ def tune(
         complete=complete,
         post=post,
         beat_noise=beat,
+        scores={c.label(): mean[c] for c in ranked},
     )
 
 
-def _passes(alive: dict[str, list]) -> float:
-    """Plain passes a round runs per text: one per prompt, and about a tenth of one per CP setting
-    (each adds a last-token copy through the layers after its own)."""
-    return sum(1 + 0.1 * sum(s is not None for s in settings) for settings in alive.values())
+def _passes(alive: dict[tuple[str, Example], list]) -> float:
+    """Plain passes a round runs per text: one per prompt, about a tenth of one per CP setting (each
+    adds a last-token copy through the layers after its own), and half of one per auxiliary wording
+    beyond the first (the first one's pass is inside the tenths, as they were measured)."""
+    return sum(
+        1
+        + 0.1 * sum(s is not None for s in settings)
+        + 0.5 * max(0, len({s.aux_template for s in settings if s is not None}) - 1)
+        for settings in alive.values()
+    )
 
 
 def _processed(rows: np.ndarray, kinds: list[str]) -> dict[str, np.ndarray]:
