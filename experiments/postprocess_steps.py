@@ -1,13 +1,14 @@
 """Fitted post-processing (centering, whitening) of each model and prompt: chosen on dev splits,
 then scored once on the test splits.
 
-Dev step (<results>/<model>/<prompt>/postprocess_dev.json): the prompt's plain embedding and its
-shipped default CP, from one pass over a tuning corpus (`tuning_corpus`: up to 600 sentences from
-each of STS-B train, 20NG train subjects, PIT2015 dev and SciFact's train claims) and both STS-B
-dev splits. Each post-processing is fitted on the tuning corpus only and scored on the dev splits:
-none, center, whiten, and whiten to k dimensions. A second fit leaves STS-B train out of the corpus,
-to see whether the gain needs text like the dev split's. Each row also gives the mean cosine of
-unrelated pairs (each raw dev pair's first sentence with the next pair's second).
+Dev step (<results>/<model>/<prompt>/postprocess_dev.json): the prompt's plain embedding, its
+shipped default CP and, where the model's raw recipe is this prompt with another CP, that one, from
+one pass over a tuning corpus (`tuning_corpus`: up to 600 sentences from each of STS-B train, 20NG
+train subjects, PIT2015 dev and SciFact's train claims) and both STS-B dev splits. Each post-
+processing is fitted on the tuning corpus only and scored on the dev splits: none, center, whiten,
+and whiten to k dimensions. A second fit leaves STS-B train out of the corpus, to see whether the
+gain needs text like the dev split's. Each row also gives the mean cosine of unrelated pairs (each
+raw dev pair's first sentence with the next pair's second).
 
 The rule (`choose`): the best mean of the two dev splits among the candidates that beat the plain
 embedding without post-processing on raw STS-B dev and on that mean (the rule of the recipes).
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from cpembed.cache import EmbeddingCache
-from cpembed.config import default_cp
+from cpembed.config import BEST_RECIPE, default_cp
 from cpembed.encoder import CPEncoder
 from cpembed.evaluation.corpus import PER_SOURCE, SOURCES, tuning_corpus
 from cpembed.evaluation.data import load_raw_stsb, load_stsb
@@ -63,8 +64,13 @@ def _apply(kind: str, dimensions, fit_rows: np.ndarray, rows: np.ndarray, digest
 
 
 def _compared(model: str, lm, prompt: str, data_dir: Path, beyond_root: Path) -> tuple:
-    """The prompt's encoder, its settings (plain, and the shipped default CP) and the tuning corpus."""
+    """The prompt's encoder, its settings (plain, the shipped default CP, and the CP of the model's
+    best raw recipe where that recipe is this prompt with another setting, as Qwen2.5-Coder-1.5B's
+    layer-sweep pick is) and the tuning corpus."""
     settings = [None] + ([cp] if (cp := default_cp(model, prompt)) is not None else [])
+    best = BEST_RECIPE.get(model)
+    if best is not None and best.fit is None and best.prompt == prompt and best.cp not in settings:
+        settings.append(best.cp)
     return CPEncoder(lm, prompt, cp=None), settings, tuning_corpus(data_dir, beyond_root, PER_SOURCE)
 
 

@@ -217,3 +217,15 @@ def test_the_tune_check_scores_the_budget_choice_against_the_whole_grids_best(tm
     (folder / "budget-float32.json").write_text(json.dumps({"wall_seconds": 510.0, "spec": {"origin": origin}}))
     (row,) = [line for line in tune_check_markdown(tmp_path, ["m"]) if line.startswith("| m |")]
     assert "| prompteol plain |" in row and "9.90 (not met)" in row
+
+
+def test_the_tune_check_grid_step_scores_every_candidate_on_the_whole_set(tiny_model_dir, tmp_path, monkeypatch):
+    from experiments import tune_check
+
+    tasks = tuning.user_tasks("sts", pairs_file(tmp_path / "pairs.tsv", 20))
+    monkeypatch.setattr(tuning, "shared_tasks", lambda job: tasks)
+    path = tmp_path / "grid-float32.json"
+    tune_check._run_grid(tiny_model_dir, "float32", path, batch_size=8)
+    record = json.loads(path.read_text())
+    assert record["best"]["score"] == max(record["scores"].values())
+    assert "prompteol plain" in record["scores"] and record["units"] == ["pairs.tsv (20)"]
