@@ -83,22 +83,25 @@ def recipe_candidates(out: Path, model: str, prompts, post: bool = True) -> list
         if (folder / "layers.json").is_file() and (folder / "layers_raw.json").is_file():
             candidates += _swept_layers(prompt, folder)
         if post and (folder / "postprocess_dev.json").is_file():
-            candidates += _post_processed(prompt, default, json.loads((folder / "postprocess_dev.json").read_text()))
+            # its settings: plain, the default, and a swept layer that is the model's raw recipe
+            known = {label(c["cp"]): c["cp"] for c in candidates if c["prompt"] == prompt and c["tp"] is None}
+            known |= {label(None): None, label(default): default}
+            candidates += _post_processed(prompt, known, json.loads((folder / "postprocess_dev.json").read_text()))
     unique = {}  # a swept layer can be the grid's default setting too: keep its grid scores
     for c in candidates:
         unique.setdefault((c["prompt"], c["cp"], c["tp"], c["post"]), c)
     return list(unique.values())
 
 
-def _post_processed(prompt: str, default: CPConfig | None, step: dict) -> list[dict]:
-    """The post-processing dev step's rows fitted on the tuning corpus, each a candidate."""
+def _post_processed(prompt: str, known: dict[str, CPConfig | None], step: dict) -> list[dict]:
+    """The post-processing dev step's rows fitted on the tuning corpus, each a candidate; `known`:
+    the prompt's candidate CP settings by label (a row with another setting is stale)."""
     candidates = []
     for r in step["records"]:
         if r["fitted_on"] == "tuning corpus":
-            setting = None if r["setting"] == "baseline" else default
-            if label(setting) != r["setting"]:
-                raise ValueError(f"the {prompt} post-processing step ran CP {r['setting']}, not the default: run again")
-            candidates.append(_candidate(prompt, setting, None, r[SENTEVAL_DEV], r[RAW_DEV], r["post"]))
+            if r["setting"] not in known:
+                raise ValueError(f"the {prompt} post-processing step ran CP {r['setting']}, not a candidate: run again")
+            candidates.append(_candidate(prompt, known[r["setting"]], None, r[SENTEVAL_DEV], r[RAW_DEV], r["post"]))
     return candidates
 
 
