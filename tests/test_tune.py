@@ -145,6 +145,24 @@ def test_a_budget_too_small_for_the_next_round_stops_the_search(tiny_lm, tmp_pat
     assert result.best.prompt == "cot" and "before knowledge was scored" in " ".join(lines)
 
 
+def test_a_prompt_that_would_end_past_the_budget_is_not_started(tiny_lm, tmp_path, monkeypatch):
+    """The first prompt of a round shows what a pass costs; the next starts only if it should end in time."""
+    import time
+
+    real = CPEncoder.encode_settings
+
+    def slow(self, *args, **kwargs):
+        time.sleep(0.4)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(CPEncoder, "encode_settings", slow)
+    tasks = tuning.user_tasks("sts", pairs_file(tmp_path / "pairs.tsv", 40))
+    lines = []
+    result = tuning.tune(tiny_lm, "sts", tasks, 0.6, prompts=["prompteol", "cot"], start_units=10, report=lines.append)
+    assert {c.split()[0] for c in result.scores} == {"prompteol"}  # cot never started
+    assert "before cot was scored (it would take about" in " ".join(lines)
+
+
 def test_the_cli_writes_a_spec_that_encodes_like_the_chosen_setting(tiny_model_dir, tmp_path):
     data = pairs_file(tmp_path / "pairs.tsv", 24)
     runner = CliRunner()
