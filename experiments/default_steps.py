@@ -295,7 +295,8 @@ def job_recipes_markdown(out: Path, models) -> list[str]:
         "files are docs/results/<model>/tune/), shipped as the recipe named by the job (`--recipe reranking`),",
         "then `python -m experiments --job-recipes` scores it once on the job's test split against plain",
         "PromptEOL and against the model's `best` recipe (chosen on STS), with 95% paired-bootstrap intervals.",
-        "dev vs plain PromptEOL is tune's own comparison on the units its last round scored.",
+        "dev vs plain PromptEOL is tune's own comparison on the units its last round scored. Qwen2.5-Coder-1.5B",
+        "is tuned and scored with `--dtype bfloat16`, as every search of that model.",
         "",
         *lines,
     ]
