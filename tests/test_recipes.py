@@ -127,7 +127,8 @@ def test_every_packaged_fit_belongs_to_a_recipe():
     for recipes in MODEL_RECIPES.values():
         assert set(GENERAL_RECIPES) <= set(recipes) <= set(RECIPES)
         for r in recipes.values():
-            assert r.about and (r.fit in (None, "center") or r.dtype == "float32")
+            # a packaged fit names the dtype it was made in: float32, or bfloat16 for a model searched in it
+            assert r.about and (r.fit in (None, "center") or r.dtype in ("float32", "bfloat16"))
 
 
 def test_the_cli_uses_the_recipe_says_so_and_refuses_it_beside_its_parts(tiny_model_dir, monkeypatch):
