@@ -146,3 +146,9 @@ def test_eval_controls_intervals_on_every_split(tiny_model_dir, data_dir, tmp_pa
     assert "STS-B raw dev low" in (out / "controls.csv").read_text().splitlines()[0]
     result = CliRunner().invoke(main, ["eval", "controls", *args])  # off by default
     assert "interval_splits" not in json.loads((out / "controls.json").read_text())
+
+
+def test_the_former_search_command_names_what_replaced_it():
+    result = CliRunner().invoke(main, ["search", "grid", "--layers", "3,4"])
+    assert result.exit_code == 2 and "cpembed tune MODEL --job sts" in result.output
+    assert "eval controls" in result.output and "search" not in CliRunner().invoke(main, ["--help"]).output

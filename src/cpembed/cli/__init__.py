@@ -77,6 +77,7 @@ def _register() -> None:
         spec.spec,
         tune.tune,
         evaluate.eval_group,
+        evaluate.search,
         serve.serve,
         bench.bench,
         explain.explain,

@@ -202,3 +202,14 @@ def eval_controls(layer, alpha, data, output, rank_by, raw_data, intervals, **op
             writer.writerows(report["records"])
         (folder / "controls.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         click.echo(f"wrote {folder / 'controls.csv'}, {folder / 'controls.json'}", err=True)
+
+
+@click.command(hidden=True, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def search(args) -> None:
+    """The searches of earlier versions, now `tune` and `eval controls`: says so instead of guessing."""
+    raise click.UsageError(
+        "`cpembed search` is gone: `cpembed tune MODEL --job sts` chooses a setting (prompts, CP layer, alpha "
+        "and norm, post-processing; --demonstrations N and --aux-prompts N add in-context examples and auxiliary "
+        "wordings), and `cpembed eval controls --layer L` scores CP beside its controls"
+    )
