@@ -277,8 +277,8 @@ MODEL_RECIPES: dict[str, dict[str, Recipe]] = {
             CPConfig(layer=21, alpha=0.5),
             fit="qwen2.5-coder-1.5b-best.npz",
             dtype="bfloat16",
-            about="PromptEOL with CP-NS at l=21, alpha=0.5, whitened to 384 dimensions (bfloat16); speed not "
-            "measured yet",
+            about="PromptEOL with CP-NS at l=21, alpha=0.5, whitened to 384 dimensions (bfloat16); 0.56x the "
+            "sentences/s of plain PromptEOL",
         ),
     )
     | {
@@ -289,8 +289,8 @@ MODEL_RECIPES: dict[str, dict[str, Recipe]] = {
             CPConfig(layer=15, alpha=1.0),
             fit="qwen2.5-coder-1.5b-reranking.npz",
             dtype="bfloat16",
-            about="PromptEOL with CP-NS at l=15, alpha=1, centered (bfloat16); tuned for answer reranking; speed "
-            "not measured yet",
+            about="PromptEOL with CP-NS at l=15, alpha=1, centered (bfloat16); tuned for answer reranking; 0.66x "
+            "the sentences/s of plain PromptEOL",
         ),
     },
 }
