@@ -2,7 +2,7 @@
 then scored once on the test splits.
 
 Dev step (<results>/<model>/<prompt>/postprocess_dev.json): the prompt's plain embedding, its
-shipped default CP and, where the model's raw recipe is this prompt with another CP, that one, from
+shipped default CP and, where the model's best recipe is this prompt with another CP, that one, from
 one pass over a tuning corpus (`tuning_corpus`: up to 600 sentences from each of STS-B train, 20NG
 train subjects, PIT2015 dev and SciFact's train claims) and both STS-B dev splits. Each post-
 processing is fitted on the tuning corpus only and scored on the dev splits: none, center, whiten,
@@ -65,11 +65,11 @@ def _apply(kind: str, dimensions, fit_rows: np.ndarray, rows: np.ndarray, digest
 
 def _compared(model: str, lm, prompt: str, data_dir: Path, beyond_root: Path) -> tuple:
     """The prompt's encoder, its settings (plain, the shipped default CP, and the CP of the model's
-    best raw recipe where that recipe is this prompt with another setting, as Qwen2.5-Coder-1.5B's
+    best recipe where that recipe is this prompt with another setting, as Qwen2.5-Coder-1.5B's
     layer-sweep pick is) and the tuning corpus."""
     settings = [None] + ([cp] if (cp := default_cp(model, prompt)) is not None else [])
     best = BEST_RECIPE.get(model)
-    if best is not None and best.fit is None and best.prompt == prompt and best.cp not in settings:
+    if best is not None and best.prompt == prompt and best.cp not in settings:
         settings.append(best.cp)
     return CPEncoder(lm, prompt, cp=None), settings, tuning_corpus(data_dir, beyond_root, PER_SOURCE)
 

@@ -172,6 +172,8 @@ def test_the_cli_writes_a_spec_that_encodes_like_the_chosen_setting(tiny_model_d
     assert "Use it: cpembed encode --spec" in done.stdout and "round" in done.stdout
     spec = EncoderSpec.load(tmp_path / "s.json")
     assert spec.job == "sts" and spec.weights and spec.origin["rounds"]
+    plain = tuning.Candidate(*tuning.BASELINE).label()
+    assert spec.origin["chosen"] == (spec.origin["best"]["candidate"] if spec.origin["beat_noise"] else plain)
     encoder = CPEncoder.from_spec(spec)
     expected = CPEncoder(tiny_model_dir, spec.prompt, cp=spec.cp, postprocess=spec.postprocess)
     assert_same_embeddings(encoder.encode(["a cat", "a dog"]), expected.encode(["a cat", "a dog"]))
@@ -223,15 +225,15 @@ def test_the_tune_check_scores_the_budget_choice_against_the_whole_grids_best(tm
     folder = tmp_path / "m" / "tune-check"
     folder.mkdir(parents=True)
     rounds = [{"units": 64}, {"units": 192}]
-    origin = {"chosen": "cot NR l=3", "beat_noise": True, "score": 80.0, "seconds": 500.0, "rounds": rounds}
+    origin = {"chosen": "cot NR l=3", "score": 80.0, "seconds": 500.0, "rounds": rounds}
     (folder / "budget-float32.json").write_text(json.dumps({"wall_seconds": 510.0, "spec": {"origin": origin}}))
     assert tune_check_markdown(tmp_path, ["m"]) == []  # no grid yet: no section
-    scores = {"cot NR l=3": 79.5, "ck NS l=1 a=0.5": 79.9}
+    scores = {"cot NR l=3": 79.5, "ck NS l=1 a=0.5": 79.9, "prompteol plain": 70.0}
     grid = {"scores": scores, "baseline": 70.0, "best": {"candidate": "ck NS l=1 a=0.5", "score": 79.9}, "seconds": 9}
     (folder / "grid-float32.json").write_text(json.dumps(grid))
     (row,) = [line for line in tune_check_markdown(tmp_path, ["m"]) if line.startswith("| m |")]
     assert "| 79.50 |" in row and "0.40 (not met)" in row and "64 / 192" in row
-    origin["beat_noise"] = False  # the spec is plain PromptEOL: its whole-dev score is the baseline's
+    origin["chosen"] = "prompteol plain"  # nothing beat plain PromptEOL: the spec is plain
     (folder / "budget-float32.json").write_text(json.dumps({"wall_seconds": 510.0, "spec": {"origin": origin}}))
     (row,) = [line for line in tune_check_markdown(tmp_path, ["m"]) if line.startswith("| m |")]
     assert "| prompteol plain |" in row and "9.90 (not met)" in row

@@ -26,6 +26,7 @@ No test split is read: a data path or split named "test" is refused.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -239,10 +240,15 @@ class Candidate:
 
 
 def _aux_name(template: str) -> str:
+    return _aux_names().get(template, template)
+
+
+@functools.cache
+def _aux_names() -> dict[str, str]:
+    """The grammar's wordings by template: built once, labels are made for every candidate."""
     from .aux_search import aux_candidates
 
-    names = {text: name for name, text in aux_candidates().items()}
-    return names.get(template, template)
+    return {text: name for name, text in aux_candidates().items()}
 
 
 @dataclass
