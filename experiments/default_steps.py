@@ -58,13 +58,23 @@ def run_recipes_test(
     unique = list(dict.fromkeys(corpus + [s for p in pooled.values() for s in p[0] + p[1]]))
     row = {s: i for i, s in enumerate(unique)}
     fit_rows = [row[s] for s in corpus]
+    wanted = {
+        name: ((recipe.prompt, recipe.tp), None if variant == "without CP" else recipe.cp)
+        for name, (recipe, variant) in recipe_rows(model).items()
+    }
+    computed = {}  # (prompt, tp) -> {setting: vectors}: the settings of one prompt and TP share a pass
+    for prompt, tp in dict.fromkeys(key for key, _ in wanted.values()):
+        settings = list(dict.fromkeys(cp for key, cp in wanted.values() if key == (prompt, tp)))
+        encoder = CPEncoder(lm, prompt, cp=None, tp=tp)
+        vectors = encoder.encode_settings(
+            unique, settings, batch_size=batch_size, show_progress_bar=True, cache=EmbeddingCache()
+        )
+        computed[prompt, tp] = dict(zip(settings, vectors, strict=True))
     rows = {}
     for name, (recipe, variant) in recipe_rows(model).items():
         encoder = CPEncoder(lm, recipe.prompt, cp=None, tp=recipe.tp)
-        cp = None if variant == "without CP" else recipe.cp
-        vectors = encoder.encode_settings(
-            unique, [cp], batch_size=batch_size, show_progress_bar=True, cache=EmbeddingCache()
-        )[0]
+        key, cp = wanted[name]
+        vectors = computed[key][cp]
         if recipe.fit is None or variant == "without post":
             rows[name] = vectors
             continue

@@ -130,6 +130,13 @@ def make_tokenizer(bos: bool) -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
 
 
+def save_tokenizer(lm: LanguageModel, folder) -> None:
+    """Save a tiny model's tokenizer as transformers does (a model folder a user would have)."""
+    PreTrainedTokenizerFast(
+        tokenizer_object=lm.tokenizer.backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    ).save_pretrained(folder)
+
+
 # GQA (4 query heads, 2 kv heads) and head_dim * heads (48) != hidden_size (32), on purpose.
 _COMMON = dict(
     hidden_size=32,
@@ -178,5 +185,5 @@ def tiny_model_dir(tmp_path_factory) -> str:
     lm = make_lm("llama")
     folder = tmp_path_factory.mktemp("models") / "tiny-llama"
     lm.model.save_pretrained(folder)
-    lm.tokenizer.save_pretrained(folder)
+    save_tokenizer(lm, folder)
     return str(folder)

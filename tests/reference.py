@@ -32,7 +32,7 @@ def reference_aux_vector(lm: LanguageModel, cp: CPConfig, sentence: str) -> torc
         handle = module.register_forward_hook(lambda _m, _a, o: grab(o))
     try:
         with torch.no_grad():
-            ids = lm.tokenizer(cp.aux_template.replace("{sentence}", text), return_tensors="pt").input_ids.to(lm.device)
+            ids = torch.tensor([lm.tokenizer(cp.aux_template.replace("{sentence}", text))["input_ids"]], device=lm.device)
             lm.model(ids)  # the whole auxiliary prompt through every layer
     finally:
         handle.remove()
@@ -63,7 +63,7 @@ def reference_embedding(
 
         outputs = []
         for template in templates:
-            ids = lm.tokenizer(template.replace("{sentence}", text), return_tensors="pt").input_ids.to(lm.device)
+            ids = torch.tensor([lm.tokenizer(template.replace("{sentence}", text))["input_ids"]], device=lm.device)
             prepending = []
             if tp is not None:
                 ids, prepending = _token_prepending(lm, template, text, tp)
@@ -105,8 +105,8 @@ def _token_prepending(lm: LanguageModel, template: str, text: str, tp: TPConfig)
     the placeholder's embedding, then the last token's state copied onto it at the input of
     layers first..last. Written out here, one sentence at a time, without the engine."""
     left = template[: template.index('"{sentence}')].rstrip()
-    opening = lm.tokenizer(left).input_ids
-    rest = lm.tokenizer(template[len(left) :].replace("{sentence}", text), add_special_tokens=False).input_ids
+    opening = lm.tokenizer(left)["input_ids"]
+    rest = lm.tokenizer(template[len(left) :].replace("{sentence}", text), add_special_tokens=False)["input_ids"]
     ids = torch.tensor([[*opening, 0, *rest]], device=lm.device)
     where = len(opening)
     vector = torch.randn(lm.model.config.hidden_size, generator=torch.Generator().manual_seed(tp.seed))

@@ -103,7 +103,7 @@ def test_cp_changes_embeddings_and_none_is_plain(tiny_lm, prompt, template, laye
     ]
     direct = []
     for sentence in cleaned:
-        ids = tiny_lm.tokenizer(template.replace("{sentence}", sentence), return_tensors="pt").input_ids
+        ids = torch.tensor([tiny_lm.tokenizer(template.replace("{sentence}", sentence))["input_ids"]])
         with torch.no_grad():
             states = tiny_lm.model(ids.to(tiny_lm.device), output_hidden_states=True).hidden_states
         assert len(states) == 7  # the embeddings and six layers

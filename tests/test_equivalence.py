@@ -42,7 +42,7 @@ def test_plain_mode_equals_output_hidden_states(tiny_lm, output_layer):
         expected = []
         for sentence in SENTENCES:
             text = encoder.prompt.templates[0].fill(preprocess(sentence))
-            ids = tiny_lm.tokenizer(text, return_tensors="pt").input_ids.to(tiny_lm.device)
+            ids = torch.tensor([tiny_lm.tokenizer(text)["input_ids"]], device=tiny_lm.device)
             expected.append(tiny_lm.model(ids, output_hidden_states=True).hidden_states[output_layer][0, -1].cpu())
     assert_same_embeddings(fast, torch.stack(expected))
 

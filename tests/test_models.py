@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from conftest import SENTENCES
+from conftest import SENTENCES, save_tokenizer
 from cpembed import (
     BUILTIN_MODELS,
     ChecksumError,
@@ -29,7 +29,7 @@ from cpembed.models import BuiltinModel
 def saved_llama(tiny_models, tmp_path):
     folder = tmp_path / "tiny-llama"
     tiny_models["llama"].model.save_pretrained(folder)
-    tiny_models["llama"].tokenizer.save_pretrained(folder)
+    save_tokenizer(tiny_models["llama"], folder)
     return folder
 
 
@@ -94,7 +94,7 @@ def test_an_architecture_without_o_proj_is_refused(tmp_path, tiny_models):
     folder = tmp_path / "gpt2"
     config = GPT2Config(vocab_size=64, n_embd=16, n_layer=2, n_head=2, n_positions=64)
     GPT2LMHeadModel(config).save_pretrained(folder)
-    tiny_models["llama"].tokenizer.save_pretrained(folder)
+    save_tokenizer(tiny_models["llama"], folder)
     with pytest.raises(UnsupportedArchitectureError, match="no list of decoder layers"):
         load_model(folder)
 

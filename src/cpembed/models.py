@@ -31,6 +31,7 @@ from .errors import (
     ModelNotInstalledError,
 )
 from .sites import decoder_layers
+from .tokenizer import Tokenizer, load_tokenizer
 from .validation import type_name
 
 logger = logging.getLogger(__name__)
@@ -113,12 +114,13 @@ class LanguageModel:
 
     name: str
     model: torch.nn.Module
-    tokenizer: object
+    tokenizer: Tokenizer  # a transformers fast tokenizer is accepted and reduced to its Rust tokenizer
     model_type: str = field(init=False)
     # The engine's cached keys and values of each template's opening tokens (engine.py).
     prefix_states: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.tokenizer = Tokenizer.of(self.tokenizer)
         self.model.eval()
         self.model_type = self.model.config.model_type
         decoder_layers(self.decoder)  # fail now, with a clear message, on an unsupported layout
@@ -229,6 +231,7 @@ def load_model(
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     name = os.fspath(name_or_path)
+    saved_by_cpembed = True  # a folder in cpembed's cache, written by it (see tokenizer.py)
     if name in BUILTIN_MODELS:
         folder = _in_dtype(_builtin_folder(BUILTIN_MODELS[name]), torch_dtype)
     else:
@@ -236,6 +239,7 @@ def load_model(
         if path.is_file() and path.suffix == ".gguf":
             folder = _in_dtype(_converted_gguf(path, _file_identity(path), path.stem), torch_dtype)
         elif path.is_dir():
+            saved_by_cpembed = False
             if not (path / "config.json").is_file():
                 raise ModelLoadError(
                     f"{path} is not a model folder: it has no config.json (expected a Hugging Face "
@@ -251,7 +255,7 @@ def load_model(
                 f"unknown model {name!r}: choose one of {', '.join(BUILTIN_MODELS)}, "
                 "or give the path of a model folder or a .gguf file"
             )
-    return LanguageModel(name, *_load_folder(folder, torch_dtype, torch_device))
+    return LanguageModel(name, *_load_folder(folder, torch_dtype, torch_device, saved_by_cpembed))
 
 
 def declared_num_layers(name_or_path: str | os.PathLike) -> int | None:
@@ -281,15 +285,15 @@ def declared_num_layers(name_or_path: str | os.PathLike) -> int | None:
     return None
 
 
-def _load_folder(folder: Path, dtype: torch.dtype, device: torch.device):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def _load_folder(folder: Path, dtype: torch.dtype, device: torch.device, saved_by_cpembed: bool):
+    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as transformers_logging
 
     # A weight-loading bar on every load of a cached model is noise; restore the user's setting after.
     bars_were_on = transformers_logging.is_progress_bar_enabled()
     transformers_logging.disable_progress_bar()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        tokenizer = load_tokenizer(folder, saved_by_cpembed)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device)
     except Exception as error:  # transformers raises many kinds; the user needs the file and reason
         raise ModelLoadError(f"could not load the model in {folder}: {type(error).__name__}: {error}") from error

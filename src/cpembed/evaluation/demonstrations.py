@@ -23,7 +23,7 @@ def answer_word(encoder: CPEncoder, sentence: str, max_new_tokens: int = 6) -> s
     continuation up to the closing quote, first word; None when it gives no word."""
     lm = encoder.lm
     text = encoder.prompt.templates[0].fill(preprocess(sentence))
-    ids = lm.tokenizer(text, return_tensors="pt").input_ids.to(lm.device)
+    ids = torch.tensor([lm.tokenizer(text)["input_ids"]], device=lm.device)
     out = lm.model.generate(
         ids,
         attention_mask=torch.ones_like(ids),
