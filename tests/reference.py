@@ -32,7 +32,8 @@ def reference_aux_vector(lm: LanguageModel, cp: CPConfig, sentence: str) -> torc
         handle = module.register_forward_hook(lambda _m, _a, o: grab(o))
     try:
         with torch.no_grad():
-            ids = torch.tensor([lm.tokenizer(cp.aux_template.replace("{sentence}", text))["input_ids"]], device=lm.device)
+            prompt = cp.aux_template.replace("{sentence}", text)
+            ids = torch.tensor([lm.tokenizer(prompt)["input_ids"]], device=lm.device)
             lm.model(ids)  # the whole auxiliary prompt through every layer
     finally:
         handle.remove()

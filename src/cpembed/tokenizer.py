@@ -60,7 +60,8 @@ def load_tokenizer(folder: Path, saved_by_cpembed: bool) -> Tokenizer:
     if saved_by_cpembed and (folder / "tokenizer.json").is_file():
         backend = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
         config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-        return Tokenizer(backend, _token_id(backend, config.get("pad_token")), _token_id(backend, config.get("eos_token")))
+        pad, eos = (_token_id(backend, config.get(key)) for key in ("pad_token", "eos_token"))
+        return Tokenizer(backend, pad, eos)
     from transformers import AutoTokenizer
 
     return Tokenizer.of(AutoTokenizer.from_pretrained(folder))
