@@ -1,9 +1,11 @@
 """The fits packaged with cpembed (src/cpembed/fits/): each recipe's post-processing, fitted on the
 tuning corpus with the recipe's own settings, as the post-processing dev step chose it.
 
-A recipe names its fit's file (`cpembed.config.MODEL_RECIPES`); the kind and width come from the
-dev step of the recipe's prompt (postprocess_dev.json, "chosen"), whose setting must be the
-recipe's CP setting. Nothing here reads a test split.
+A general recipe ("best", "fast") names its fit and the dtypes it ships in (`cpembed.config.MODEL_RECIPES`);
+one run writes the fits of the dtype the model is loaded in. The kind and width come from the dev step
+of the recipe's prompt (postprocess_dev.json, "chosen"), whose setting must be the recipe's CP
+setting; the same kind and width serve every dtype. A job recipe's fit is the one `cpembed tune`
+made. Nothing here reads a test split.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 from pathlib import Path
 
 from cpembed.cache import EmbeddingCache
-from cpembed.config import MODEL_RECIPES
+from cpembed.config import GENERAL_RECIPES, MODEL_RECIPES
 from cpembed.encoder import CPEncoder
 from cpembed.evaluation.corpus import tuning_corpus
 from cpembed.evaluation.search import label
@@ -24,13 +26,15 @@ FITS = Path(__file__).resolve().parents[1] / "src" / "cpembed" / "fits"
 
 
 def ship_fits(model: str, lm, data_dir: Path, beyond_root: Path, out: Path, batch_size: int = 16, fits=FITS) -> list:
-    """Fit and save every packaged fit of `model`'s recipes; the paths written."""
+    """Fit and save every packaged fit of `model`'s recipes in `lm`'s dtype; the paths written."""
     written = []
-    for recipe in dict.fromkeys(MODEL_RECIPES.get(model, {}).values()):
+    recipes = MODEL_RECIPES.get(model, {})
+    for recipe in dict.fromkeys(recipes[name] for name in GENERAL_RECIPES if name in recipes):  # jobs: tune's fits
         if recipe.fit is None or recipe.fit == "center":
             continue
-        if str(lm.dtype).removeprefix("torch.") != recipe.dtype:
-            raise ValueError(f"{recipe.fit} is made in {recipe.dtype}; load {model} with --dtype {recipe.dtype}")
+        dtype = str(lm.dtype).removeprefix("torch.")
+        if dtype not in recipe.dtypes:
+            continue  # this recipe ships no fit in this dtype
         chosen = json.loads((out / model / recipe.prompt / "postprocess_dev.json").read_text())["chosen"]
         if chosen["setting"] != label(recipe.cp):
             raise ValueError(f"{recipe.fit}: the dev step chose {chosen['setting']}, the recipe has {label(recipe.cp)}")
@@ -41,5 +45,5 @@ def ship_fits(model: str, lm, data_dir: Path, beyond_root: Path, out: Path, batc
             corpus, [recipe.cp], batch_size=batch_size, show_progress_bar=True, cache=EmbeddingCache()
         )[0]
         fitted = fit(rows, kind, encoder.settings().digest(), dimensions, source="tuning corpus")
-        written.append(fitted.save(fits / recipe.fit))
+        written.append(fitted.save(fits / recipe.fit_file(dtype)))
     return written

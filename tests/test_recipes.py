@@ -105,12 +105,13 @@ def test_a_recipes_packaged_fit_fixes_its_dtype_and_refuses_another(tiny_model_d
     """A recipe's fit belongs to one dtype: the recipe loads the model in it, and refuses another."""
     import cpembed.encoder
 
-    shipped = Recipe("prompteol", None, fit="tiny.npz", dtype="float32", about="whitened")
+    shipped = Recipe("prompteol", None, fit="tiny", dtypes=("float32",), about="whitened")
     monkeypatch.setitem(MODEL_RECIPES, tiny_model_dir, dict.fromkeys(RECIPES, shipped))
     reference = CPEncoder(tiny_model_dir, cp=None, dtype="float32")
     rows = reference.encode(BUILT_IN_SENTENCES)
     whitening = fit(rows, "whiten", reference.settings().digest(), 8)
-    monkeypatch.setattr(cpembed.encoder, "packaged_fit", lambda name: {"tiny.npz": whitening}[name])
+    monkeypatch.setattr(cpembed.encoder, "packaged_fit", lambda name: {"tiny-float32.npz": whitening}[name])
+    monkeypatch.setattr(cpembed.encoder, "has_packaged_fit", lambda name, dtype: (name, dtype) == ("tiny", "float32"))
     encoder = CPEncoder(tiny_model_dir)  # dtype unset: the fit's
     assert encoder.postprocess is whitening and encoder.embedding_dimension == 8
     assert_same_embeddings(encoder.encode(SENTENCES), whitening.apply(reference.encode(SENTENCES)))
@@ -121,14 +122,45 @@ def test_a_recipes_packaged_fit_fixes_its_dtype_and_refuses_another(tiny_model_d
 
 
 def test_every_packaged_fit_belongs_to_a_recipe():
-    named = {r.fit for recipes in MODEL_RECIPES.values() for r in recipes.values() if r.fit not in (None, "center")}
+    named = {
+        r.fit_file(dtype)
+        for recipes in MODEL_RECIPES.values()
+        for r in recipes.values()
+        if r.fit not in (None, "center")
+        for dtype in r.dtypes
+    }
     shipped = {p.name for p in (Path(__import__("cpembed").__file__).parent / "fits").glob("*.npz")}
     assert named == shipped
     for recipes in MODEL_RECIPES.values():
         assert set(GENERAL_RECIPES) <= set(recipes) <= set(RECIPES)
         for r in recipes.values():
-            # a packaged fit names the dtype it was made in: float32, or bfloat16 for a model searched in it
-            assert r.about and (r.fit in (None, "center") or r.dtype in ("float32", "bfloat16"))
+            # a packaged fit names the dtypes it was made in
+            assert r.about and (r.fit in (None, "center") or set(r.dtypes) <= {"float32", "bfloat16"} and r.dtypes)
+
+
+def test_a_recipe_with_fits_in_both_dtypes_leaves_the_dtype_to_the_hardware(tiny_model_dir, monkeypatch):
+    """ "auto" picks bfloat16 where the hardware computes it natively; a recipe with a fit for each
+    dtype runs in whichever it gets, with that dtype's fit, and takes either when asked."""
+    import cpembed.encoder
+    import cpembed.models
+    from cpembed.spec import resolve
+
+    shipped = Recipe("prompteol", None, fit="tiny", dtypes=("float32", "bfloat16"), about="whitened")
+    monkeypatch.setitem(MODEL_RECIPES, tiny_model_dir, dict.fromkeys(RECIPES, shipped))
+    fits = {}
+    for dtype in ("float32", "bfloat16"):
+        reference = CPEncoder(tiny_model_dir, cp=None, dtype=dtype)
+        rows = reference.encode(BUILT_IN_SENTENCES)
+        fits[f"tiny-{dtype}.npz"] = fit(rows, "whiten", reference.settings().digest(), 8)
+    monkeypatch.setattr(cpembed.encoder, "packaged_fit", lambda name: fits[name])
+    monkeypatch.setattr(cpembed.encoder, "has_packaged_fit", lambda name, dtype: f"{name}-{dtype}.npz" in fits)
+    assert resolve(tiny_model_dir).dtype == "auto"
+    for dtype in ("float32", "bfloat16"):
+        assert CPEncoder(tiny_model_dir, dtype=dtype).postprocess is fits[f"tiny-{dtype}.npz"]
+    monkeypatch.setattr(cpembed.models, "native_bfloat16", lambda device: True)
+    assert CPEncoder(tiny_model_dir).postprocess is fits["tiny-bfloat16.npz"]
+    monkeypatch.setattr(cpembed.models, "native_bfloat16", lambda device: False)
+    assert CPEncoder(tiny_model_dir).postprocess is fits["tiny-float32.npz"]
 
 
 def test_the_cli_uses_the_recipe_says_so_and_refuses_it_beside_its_parts(tiny_model_dir, monkeypatch):
@@ -152,7 +184,7 @@ def test_ray_runs_resolve_the_recipe_before_the_workers_start():
     spec = requested_spec({"model": "smollm2-135m"})
     best = MODEL_RECIPES["smollm2-135m"]["best"]
     assert (spec.recipe, spec.prompt, spec.cp, spec.dtype) == ("best", best.prompt, best.cp, "float32")
-    assert spec.postprocess == "packaged:" + best.fit
+    assert spec.postprocess == "packaged:" + best.fit and best.fit_file("float32") == "smollm2-135m-best-float32.npz"
     plain = requested_spec({"model": "smollm2-135m", "recipe": None, "cp": None})
     assert plain.recipe is None and plain.postprocess is None and plain.cp is None
 

@@ -165,11 +165,12 @@ class Recipe:
         prompt: a prompt name ("prompteol", "cot", "knowledge", "ck").
         cp: the CP setting; None = the plain prompt embedding.
         tp: the Token Prepending setting; None = none.
-        fit: the post-processing: the file name of a fit packaged with cpembed (`cpembed/fits/`),
-            "center" (centering fitted when the model loads, on cpembed's built-in sentences), or
-            None (none).
-        dtype: the dtype a packaged fit was made in: the recipe runs in it unless another is asked
-            for, and then the fit is refused (a fit belongs to one dtype's embeddings).
+        fit: the post-processing: the name of a fit packaged with cpembed (`cpembed/fits/<fit>-<dtype>.npz`,
+            one file per dtype in `dtypes`), "center" (centering fitted when the model loads, on
+            cpembed's built-in sentences), or None (none).
+        dtypes: the dtypes a packaged fit was made in (a fit belongs to one dtype's embeddings):
+            "auto" picks among them as it picks for any model, one alone fixes the dtype, and a
+            dtype without a fit is refused.
         about: what it is and what it scored, in one line, for the commands to print.
     """
 
@@ -177,8 +178,20 @@ class Recipe:
     cp: CPConfig | None
     tp: TPConfig | None = None
     fit: str | None = None
-    dtype: str | None = None
+    dtypes: tuple[str, ...] = ()
     about: str = ""
+
+    @property
+    def dtype(self) -> str | None:
+        """The dtype it runs in unless one is asked for: "auto" where it has a fit for both float32
+        and bfloat16, else its fit's; None without a packaged fit."""
+        if {"float32", "bfloat16"} <= set(self.dtypes):
+            return "auto"
+        return self.dtypes[0] if self.dtypes else None
+
+    def fit_file(self, dtype: str) -> str:
+        """The file name of its packaged fit for `dtype`."""
+        return f"{self.fit}-{dtype}.npz"
 
 
 # The recipe names `CPEncoder(recipe=...)` and `--recipe` take. "best" is the default whenever the
@@ -201,8 +214,8 @@ MODEL_RECIPES: dict[str, dict[str, Recipe]] = {
         "best": Recipe(
             "ck",
             DEFAULT_CP[("smollm2-135m", "ck")],
-            fit="smollm2-135m-best.npz",
-            dtype="float32",
+            fit="smollm2-135m-best",
+            dtypes=("float32",),
             about="CK (two prompts) with CP-NR at l=7, whitened to 128 dimensions; 0.47x the sentences/s of "
             "plain PromptEOL",
         ),
@@ -210,8 +223,8 @@ MODEL_RECIPES: dict[str, dict[str, Recipe]] = {
         "fast": Recipe(
             "prompteol",
             DEFAULT_CP[("smollm2-135m", "prompteol")],
-            fit="smollm2-135m-fast.npz",
-            dtype="float32",
+            fit="smollm2-135m-fast",
+            dtypes=("float32",),
             about="PromptEOL with CP-NS at l=3, alpha=1, whitened to 128 dimensions; 0.91x the sentences/s of "
             "plain PromptEOL",
         ),
@@ -221,8 +234,8 @@ MODEL_RECIPES: dict[str, dict[str, Recipe]] = {
         "reranking": Recipe(
             "ck",
             CPConfig(layer=12, alpha=0.5),
-            fit="smollm2-135m-reranking.npz",
-            dtype="float32",
+            fit="smollm2-135m-reranking",
+            dtypes=("float32",),
             about="CK (two prompts) with CP-NS at l=12, alpha=0.5, centered; tuned for answer reranking; 0.43x the "
             "sentences/s of plain PromptEOL",
         ),
@@ -238,8 +251,8 @@ MODEL_RECIPES: dict[str, dict[str, Recipe]] = {
         "clustering": Recipe(
             "ck",
             CPConfig(layer=16, alpha=4.0),
-            fit="smollm2-135m-clustering.npz",
-            dtype="float32",
+            fit="smollm2-135m-clustering",
+            dtypes=("float32",),
             about="CK (two prompts) with CP-NS at l=16, alpha=4, centered; tuned for clustering; 0.41x the sentences/s "
             "of plain PromptEOL",
         ),
@@ -248,8 +261,8 @@ MODEL_RECIPES: dict[str, dict[str, Recipe]] = {
         "retrieval": Recipe(
             "cot",
             None,
-            fit="smollm2-135m-retrieval.npz",
-            dtype="float32",
+            fit="smollm2-135m-retrieval",
+            dtypes=("float32",),
             about="Pretended CoT without CP, centered; tuned for search; 1.09x the sentences/s of plain PromptEOL",
         ),
     },
@@ -261,8 +274,8 @@ MODEL_RECIPES: dict[str, dict[str, Recipe]] = {
         Recipe(
             "prompteol",
             DEFAULT_CP[("qwen2.5-coder-0.5b", "prompteol")],
-            fit="qwen2.5-coder-0.5b-best.npz",
-            dtype="float32",
+            fit="qwen2.5-coder-0.5b-best",
+            dtypes=("float32",),
             about="PromptEOL with CP-NR at l=4, whitened to 384 dimensions; 0.84x the sentences/s of plain PromptEOL",
         ),
     )
@@ -272,8 +285,8 @@ MODEL_RECIPES: dict[str, dict[str, Recipe]] = {
         "reranking": Recipe(
             "prompteol",
             CPConfig(layer=16, alpha=0.5),
-            fit="qwen2.5-coder-0.5b-reranking.npz",
-            dtype="float32",
+            fit="qwen2.5-coder-0.5b-reranking",
+            dtypes=("float32",),
             about="PromptEOL with CP-NS at l=16, alpha=0.5, centered; tuned for answer reranking; 0.52x the "
             "sentences/s of plain PromptEOL",
         ),
@@ -287,8 +300,8 @@ MODEL_RECIPES: dict[str, dict[str, Recipe]] = {
         Recipe(
             "prompteol",
             CPConfig(layer=21, alpha=0.5),
-            fit="qwen2.5-coder-1.5b-best.npz",
-            dtype="bfloat16",
+            fit="qwen2.5-coder-1.5b-best",
+            dtypes=("bfloat16",),
             about="PromptEOL with CP-NS at l=21, alpha=0.5, whitened to 384 dimensions (bfloat16); 0.56x the "
             "sentences/s of plain PromptEOL",
         ),
@@ -299,8 +312,8 @@ MODEL_RECIPES: dict[str, dict[str, Recipe]] = {
         "reranking": Recipe(
             "prompteol",
             CPConfig(layer=15, alpha=1.0),
-            fit="qwen2.5-coder-1.5b-reranking.npz",
-            dtype="bfloat16",
+            fit="qwen2.5-coder-1.5b-reranking",
+            dtypes=("bfloat16",),
             about="PromptEOL with CP-NS at l=15, alpha=1, centered (bfloat16); tuned for answer reranking; 0.66x "
             "the sentences/s of plain PromptEOL",
         ),

@@ -169,7 +169,12 @@ def fit(
 
 
 @functools.cache
-def packaged_fit(name: str) -> PostProcess:
+def packaged_fit(file: str) -> PostProcess:
     """A fit that ships with cpembed (`cpembed/fits/`), the post-processing of a model's recipe."""
-    with resources.as_file(resources.files("cpembed").joinpath("fits", name)) as path:
+    with resources.as_file(resources.files("cpembed").joinpath("fits", file)) as path:
         return PostProcess.load(path)
+
+
+def has_packaged_fit(name: str, dtype: str) -> bool:
+    """Whether a recipe's fit `name` ships for `dtype` (`Recipe.fit_file`)."""
+    return resources.files("cpembed").joinpath("fits", f"{name}-{dtype}.npz").is_file()

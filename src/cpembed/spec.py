@@ -275,10 +275,10 @@ def resolve(
     if chosen is not None:
         recipe_name = "best" if recipe_name == "auto" else recipe_name
         prompt, cp, tp, about = chosen.prompt, chosen.cp, chosen.tp, chosen.about
-        if chosen.dtype and postprocess == "auto":
+        if chosen.dtypes and postprocess == "auto":
             if dtype in (None, "auto"):
-                dtype = chosen.dtype  # its fit was made in this dtype
-            elif dtype != chosen.dtype:
+                dtype = chosen.dtype
+            elif dtype not in chosen.dtypes:
                 raise fit_refused(name, recipe_name, chosen, dtype, max_length)
     else:
         recipe_name = None
@@ -406,9 +406,9 @@ def chosen_recipe(
 
 def fit_refused(model: str, name: str, chosen: Recipe, dtype: str, max_length: int) -> InvalidValueError:
     return InvalidValueError(
-        f"the {name!r} recipe of {model} comes with a fit made in {chosen.dtype} "
+        f"the {name!r} recipe of {model} comes with fits made in {' and '.join(chosen.dtypes)} "
         f"with the default max_length on cpembed's packaged weights, and these settings differ (dtype {dtype}, "
-        f"max_length {max_length}): use dtype {chosen.dtype} (--dtype {chosen.dtype}), or no "
+        f"max_length {max_length}): use dtype {chosen.dtypes[0]} (--dtype {chosen.dtypes[0]}), or no "
         "recipe (recipe=None, --recipe none), or fit your own with `cpembed fit` and pass it (postprocess=, "
         "--postprocess)"
     )
