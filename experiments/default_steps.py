@@ -46,10 +46,17 @@ def recipe_rows(model: str) -> dict[str, tuple[Recipe, str]]:
     return rows
 
 
+def recipes_test_path(out: Path, model: str, dtype: str) -> Path:
+    """The test step's file: recipes_test.json in the dtype of the best recipe's first fit, with the
+    dtype in its name for another (a recipe that ships fits for both)."""
+    first = MODEL_RECIPES[model]["best"].dtypes[:1] or ("float32",)
+    return out / model / ("recipes_test.json" if dtype in first else f"recipes_test-{dtype}.json")
+
+
 def run_recipes_test(
     model: str, lm, data_dir: Path, raw_dir: Path, beyond_root: Path, out: Path, batch_size: int = 16
 ) -> dict:
-    path = out / model / "recipes_test.json"
+    path = recipes_test_path(out, model, str(lm.dtype).removeprefix("torch."))
     if path.is_file():
         return json.loads(path.read_text())
     started = time.perf_counter()
@@ -191,6 +198,10 @@ def _beyond_lines(out: Path, model: str) -> list[str]:
     return [*lines, ""]
 
 
+def _primary_first(path: Path) -> tuple[bool, str]:
+    return path.name != "recipes_test.json", path.name
+
+
 def recipes_markdown(out: Path, models) -> list[str]:
     """The "Defaults" section of docs/RESULTS.md: each model's recipes on the test splits, MiniLM beside them."""
     lines = []
@@ -198,13 +209,12 @@ def recipes_markdown(out: Path, models) -> list[str]:
     minilm = json.loads(minilm_path.read_text())["report"] if minilm_path.is_file() else None
     performance = out.parent / "performance"
     raw = RAW_TASKS[0]
-    for model in models:
-        path = out / model / "recipes_test.json"
-        if not path.is_file():
-            continue
+    steps = [(m, p) for m in models for p in sorted((out / m).glob("recipes_test*.json"), key=_primary_first)]
+    for model, path in steps:
         step = json.loads(path.read_text())
         cost_path = performance / f"recipes-{model}.json"
-        cost = json.loads(cost_path.read_text())["relative"] if cost_path.is_file() else {}
+        timed = json.loads(cost_path.read_text()) if cost_path.is_file() else {}
+        cost = timed["relative"] if timed.get("dtype") == step.get("dtype", "float32") else {}
         header = ["row", *STS_TASKS, "avg", "STS-B raw", "unrelated cosine", "sentences/s vs plain"]
         lines += [
             f"**{model}** (test splits, scored once; {step.get('dtype', 'float32')}, {step['seconds']:.0f} s)",
@@ -236,7 +246,8 @@ def recipes_markdown(out: Path, models) -> list[str]:
                 f"raw STS-B test {c['raw']:+.2f} [{r_low:+.2f}, {r_high:+.2f}]."
             )
         lines.append("")
-        lines += _beyond_lines(out, model)
+        if path.name == "recipes_test.json":
+            lines += _beyond_lines(out, model)
     if not lines:
         return []
     return [

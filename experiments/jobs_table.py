@@ -87,7 +87,8 @@ def model_cells(out: Path, model: str) -> dict[str, list[Cell]]:
         step = json.loads(current.read_text())
         rows = {r["row"]: r for r in step["rows"]}
         recipes = MODEL_RECIPES[model]
-        names = [n for n, about in step["recipes"].items() if about == _shipped_now(model, n) and n in rows]
+        current = [n for n, about in step["recipes"].items() if about.split("; ")[0] == _shipped_now(model, n)]
+        names = [n for n in current if n in rows]
         names = [n for i, n in enumerate(names) if recipes[n] not in [recipes[m] for m in names[:i]]]  # a copy once
         dtype = step.get("dtype", "float32")
         plain = rows[PLAIN]["average"]
@@ -113,7 +114,9 @@ def model_cells(out: Path, model: str) -> dict[str, list[Cell]]:
     else:
         return {}
     for job, key in METRIC_KEYS.items():
-        path = folder / f"{job}.json"
+        path, named = folder / f"{job}.json", setting
+        if not path.is_file():  # not run for the recipes shipped now: the earlier step's plain PromptEOL still holds
+            path, named = out / model / "recipe-beyond" / f"{job}.json", {}
         if not path.is_file():
             continue
         step = json.loads(path.read_text())
@@ -121,7 +124,7 @@ def model_cells(out: Path, model: str) -> dict[str, list[Cell]]:
         dtype = step.get("dtype", "float32")
         plain = rows[PLAIN][key]
         cells[job] = [Cell(model, PLAIN, plain, plain, dtype=dtype)]
-        for name, row_name in setting.items():
+        for name, row_name in named.items():
             if row_name in rows:
                 r = rows[row_name]
                 cells[job].append(Cell(model, name, r[key], plain, r[f"{key} low"], r[f"{key} high"], dtype))
