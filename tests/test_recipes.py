@@ -183,7 +183,7 @@ def test_ray_runs_resolve_the_recipe_before_the_workers_start():
 
     spec = requested_spec({"model": "smollm2-135m"})
     best = MODEL_RECIPES["smollm2-135m"]["best"]
-    assert (spec.recipe, spec.prompt, spec.cp, spec.dtype) == ("best", best.prompt, best.cp, "float32")
+    assert (spec.recipe, spec.prompt, spec.cp, spec.dtype) == ("best", best.prompt, best.cp, best.dtype)
     assert spec.postprocess == "packaged:" + best.fit and best.fit_file("float32") == "smollm2-135m-best-float32.npz"
     plain = requested_spec({"model": "smollm2-135m", "recipe": None, "cp": None})
     assert plain.recipe is None and plain.postprocess is None and plain.cp is None

@@ -215,7 +215,7 @@ MODEL_RECIPES: dict[str, dict[str, Recipe]] = {
             "ck",
             DEFAULT_CP[("smollm2-135m", "ck")],
             fit="smollm2-135m-best",
-            dtypes=("float32",),
+            dtypes=("float32", "bfloat16"),
             about="CK (two prompts) with CP-NR at l=7, whitened to 128 dimensions; 0.47x the sentences/s of "
             "plain PromptEOL",
         ),
@@ -224,7 +224,7 @@ MODEL_RECIPES: dict[str, dict[str, Recipe]] = {
             "prompteol",
             DEFAULT_CP[("smollm2-135m", "prompteol")],
             fit="smollm2-135m-fast",
-            dtypes=("float32",),
+            dtypes=("float32", "bfloat16"),
             about="PromptEOL with CP-NS at l=3, alpha=1, whitened to 128 dimensions; 0.91x the sentences/s of "
             "plain PromptEOL",
         ),
