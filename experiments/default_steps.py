@@ -85,7 +85,7 @@ def run_recipes_test(
         if recipe.fit is None or variant == "without post":
             rows[name] = vectors
             continue
-        shipped = packaged_fit(recipe.fit_file(str(lm.dtype).removeprefix("torch.")))
+        shipped = packaged_fit(recipe.fit, str(lm.dtype).removeprefix("torch."))
         if variant == "recipe":
             shipped.check(encoder.settings(cp).digest(), f"{model}'s {name} recipe")
             rows[name] = shipped.apply(vectors)
@@ -127,7 +127,7 @@ def _recipe_row(model: str, name: str, lm, encoders: dict) -> Row:
     key = (recipe.prompt, recipe.tp)
     encoder = encoders.setdefault(key, CPEncoder(lm, recipe.prompt, cp=None, tp=recipe.tp))
     dtype = str(lm.dtype).removeprefix("torch.")
-    post = packaged_fit(recipe.fit_file(dtype)) if recipe.fit not in (None, "center") else None
+    post = packaged_fit(recipe.fit, dtype) if recipe.fit not in (None, "center") else None
     if post is not None:
         post.check(encoder.settings(recipe.cp).digest(), f"{model}'s {name} recipe")
     return Row(name, encoder, recipe.cp, post)

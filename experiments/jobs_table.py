@@ -87,8 +87,8 @@ def model_cells(out: Path, model: str) -> dict[str, list[Cell]]:
         step = json.loads(current.read_text())
         rows = {r["row"]: r for r in step["rows"]}
         recipes = MODEL_RECIPES[model]
-        current = [n for n, about in step["recipes"].items() if about.split("; ")[0] == _shipped_now(model, n)]
-        names = [n for n in current if n in rows]
+        shipped = [n for n, about in step["recipes"].items() if about.split("; ")[0] == _shipped_now(model, n)]
+        names = [n for n in shipped if n in rows]
         names = [n for i, n in enumerate(names) if recipes[n] not in [recipes[m] for m in names[:i]]]  # a copy once
         dtype = step.get("dtype", "float32")
         plain = rows[PLAIN]["average"]

@@ -18,7 +18,7 @@ from cpembed.config import GENERAL_RECIPES, MODEL_RECIPES
 from cpembed.encoder import CPEncoder
 from cpembed.evaluation.corpus import tuning_corpus
 from cpembed.evaluation.search import label
-from cpembed.postprocess import fit
+from cpembed.postprocess import fit, fit_file
 
 from .postprocess_steps import PER_SOURCE, parse_post
 
@@ -45,5 +45,5 @@ def ship_fits(model: str, lm, data_dir: Path, beyond_root: Path, out: Path, batc
             corpus, [recipe.cp], batch_size=batch_size, show_progress_bar=True, cache=EmbeddingCache()
         )[0]
         fitted = fit(rows, kind, encoder.settings().digest(), dimensions, source="tuning corpus")
-        written.append(fitted.save(fits / recipe.fit_file(dtype)))
+        written.append(fitted.save(fits / fit_file(recipe.fit, dtype)))
     return written

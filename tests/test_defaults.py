@@ -53,7 +53,7 @@ def test_recipes_follow_the_rule(model):
         if chosen["post"] is None:
             assert shipped.fit is None, name
         else:
-            fitted = packaged_fit(shipped.fit_file(shipped.dtypes[0]))
+            fitted = packaged_fit(shipped.fit, shipped.dtypes[0])
             width = "" if fitted.dimensions == fitted.input_dimension else f"-{fitted.dimensions}"
             assert (fitted.kind + width, fitted.source) == (chosen["post"], "tuning corpus"), name
 
@@ -195,7 +195,7 @@ def test_each_job_recipe_is_what_tune_chose_on_the_jobs_tuning_split(path):
     if spec.postprocess is None:
         assert shipped.fit is None
     else:
-        tuned, packaged = PostProcess.load(spec.postprocess), packaged_fit(shipped.fit_file(spec.dtype))
+        tuned, packaged = PostProcess.load(spec.postprocess), packaged_fit(shipped.fit, spec.dtype)
         assert (tuned.kind, tuned.settings, tuned.dimensions) == (packaged.kind, packaged.settings, packaged.dimensions)
         assert tuned.fingerprint() == packaged.fingerprint()
 

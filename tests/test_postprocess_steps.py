@@ -106,7 +106,7 @@ def test_the_recipes_test_scores_the_packaged_fit_against_plain_prompteol(folder
     encoder = CPEncoder(lm, cp=CPConfig(layer=2))
     corpus = tuning_corpus(data, beyond, steps.PER_SOURCE)
     shipped = fit(encoder.encode(corpus), "whiten", encoder.settings().digest(), 4, source="tuning corpus")
-    monkeypatch.setattr(default_steps, "packaged_fit", lambda name: {"tiny-float32.npz": shipped}[name])
+    monkeypatch.setattr(default_steps, "packaged_fit", lambda name, dtype: {("tiny", "float32"): shipped}[name, dtype])
     step = default_steps.run_recipes_test("tiny", lm, data, raw, beyond, out, batch_size=4)
     names = [r["row"] for r in step["rows"]]
     assert names == ["plain PromptEOL", "best", "best without CP", "best without post-processing"]
@@ -134,7 +134,7 @@ def test_the_recipes_beyond_step_scores_each_recipe_against_plain_prompteol(fold
     monkeypatch.setitem(MODEL_RECIPES, "tiny", {"best": best, "fast": fast})
     encoder = CPEncoder(lm, cp=CPConfig(layer=2))
     shipped = fit(encoder.encode(tuning_corpus(data, beyond, 5)), "center", encoder.settings().digest())
-    monkeypatch.setattr(default_steps, "packaged_fit", lambda name: {"tiny-float32.npz": shipped}[name])
+    monkeypatch.setattr(default_steps, "packaged_fit", lambda name, dtype: {("tiny", "float32"): shipped}[name, dtype])
     default_steps.run_recipes_beyond("tiny", lm, beyond, out, batch_size=4, tasks=("pairs",))
     step = json.loads((out / "tiny" / "recipes-beyond" / "pairs.json").read_text())
     assert [r["setting"] for r in step["rows"]] == ["plain PromptEOL", "best", "fast"]

@@ -15,7 +15,7 @@ from cpembed import CPConfig, CPEncoder, Recipe, TPConfig, recipe
 from cpembed.cli import main
 from cpembed.config import GENERAL_RECIPES, MODEL_RECIPES, RECIPES, UNSEARCHED_RECIPE
 from cpembed.errors import InvalidValueError
-from cpembed.postprocess import BUILT_IN_SENTENCES, fit
+from cpembed.postprocess import BUILT_IN_SENTENCES, fit, fit_file, packaged_fit
 
 BEST = Recipe("cot", CPConfig(layer=3, alpha=2.0), TPConfig(last=3), about="cot, l=3")
 FAST = Recipe("prompteol", CPConfig(layer=2, alpha=1.0), about="prompteol, l=2")
@@ -110,8 +110,9 @@ def test_a_recipes_packaged_fit_fixes_its_dtype_and_refuses_another(tiny_model_d
     reference = CPEncoder(tiny_model_dir, cp=None, dtype="float32")
     rows = reference.encode(BUILT_IN_SENTENCES)
     whitening = fit(rows, "whiten", reference.settings().digest(), 8)
-    monkeypatch.setattr(cpembed.encoder, "packaged_fit", lambda name: {"tiny-float32.npz": whitening}[name])
-    monkeypatch.setattr(cpembed.encoder, "has_packaged_fit", lambda name, dtype: (name, dtype) == ("tiny", "float32"))
+    monkeypatch.setattr(
+        cpembed.encoder, "packaged_fit", lambda name, dtype: {("tiny", "float32"): whitening}.get((name, dtype))
+    )
     encoder = CPEncoder(tiny_model_dir)  # dtype unset: the fit's
     assert encoder.postprocess is whitening and encoder.embedding_dimension == 8
     assert_same_embeddings(encoder.encode(SENTENCES), whitening.apply(reference.encode(SENTENCES)))
@@ -123,7 +124,7 @@ def test_a_recipes_packaged_fit_fixes_its_dtype_and_refuses_another(tiny_model_d
 
 def test_every_packaged_fit_belongs_to_a_recipe():
     named = {
-        r.fit_file(dtype)
+        fit_file(r.fit, dtype)
         for recipes in MODEL_RECIPES.values()
         for r in recipes.values()
         if r.fit not in (None, "center")
@@ -131,6 +132,10 @@ def test_every_packaged_fit_belongs_to_a_recipe():
     }
     shipped = {p.name for p in (Path(__import__("cpembed").__file__).parent / "fits").glob("*.npz")}
     assert named == shipped
+    assert (
+        packaged_fit("smollm2-135m-best", "float32") is not None
+        and packaged_fit("smollm2-135m-best", "float16") is None
+    )
     for recipes in MODEL_RECIPES.values():
         assert set(GENERAL_RECIPES) <= set(recipes) <= set(RECIPES)
         for r in recipes.values():
@@ -151,16 +156,17 @@ def test_a_recipe_with_fits_in_both_dtypes_leaves_the_dtype_to_the_hardware(tiny
     for dtype in ("float32", "bfloat16"):
         reference = CPEncoder(tiny_model_dir, cp=None, dtype=dtype)
         rows = reference.encode(BUILT_IN_SENTENCES)
-        fits[f"tiny-{dtype}.npz"] = fit(rows, "whiten", reference.settings().digest(), 8)
-    monkeypatch.setattr(cpembed.encoder, "packaged_fit", lambda name: fits[name])
-    monkeypatch.setattr(cpembed.encoder, "has_packaged_fit", lambda name, dtype: f"{name}-{dtype}.npz" in fits)
+        fits[dtype] = fit(rows, "whiten", reference.settings().digest(), 8)
+    monkeypatch.setattr(
+        cpembed.encoder, "packaged_fit", lambda name, dtype: fits.get(dtype) if name == "tiny" else None
+    )
     assert resolve(tiny_model_dir).dtype == "auto"
     for dtype in ("float32", "bfloat16"):
-        assert CPEncoder(tiny_model_dir, dtype=dtype).postprocess is fits[f"tiny-{dtype}.npz"]
+        assert CPEncoder(tiny_model_dir, dtype=dtype).postprocess is fits[dtype]
     monkeypatch.setattr(cpembed.models, "native_bfloat16", lambda device: True)
-    assert CPEncoder(tiny_model_dir).postprocess is fits["tiny-bfloat16.npz"]
+    assert CPEncoder(tiny_model_dir).postprocess is fits["bfloat16"]
     monkeypatch.setattr(cpembed.models, "native_bfloat16", lambda device: False)
-    assert CPEncoder(tiny_model_dir).postprocess is fits["tiny-float32.npz"]
+    assert CPEncoder(tiny_model_dir).postprocess is fits["float32"]
 
 
 def test_the_cli_uses_the_recipe_says_so_and_refuses_it_beside_its_parts(tiny_model_dir, monkeypatch):
@@ -184,7 +190,9 @@ def test_ray_runs_resolve_the_recipe_before_the_workers_start():
     spec = requested_spec({"model": "smollm2-135m"})
     best = MODEL_RECIPES["smollm2-135m"]["best"]
     assert (spec.recipe, spec.prompt, spec.cp, spec.dtype) == ("best", best.prompt, best.cp, best.dtype)
-    assert spec.postprocess == "packaged:" + best.fit and best.fit_file("float32") == "smollm2-135m-best-float32.npz"
+    assert (
+        spec.postprocess == "packaged:" + best.fit and fit_file(best.fit, "float32") == "smollm2-135m-best-float32.npz"
+    )
     plain = requested_spec({"model": "smollm2-135m", "recipe": None, "cp": None})
     assert plain.recipe is None and plain.postprocess is None and plain.cp is None
 

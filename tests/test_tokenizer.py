@@ -40,7 +40,6 @@ def assert_same_as_transformers(ours: Tokenizer, theirs) -> None:
     for ids in theirs(TEXTS)["input_ids"]:
         for skip in (True, False):
             assert ours.decode(ids, skip_special_tokens=skip) == theirs.decode(ids, skip_special_tokens=skip)
-    assert len(ours) == len(theirs)
 
 
 @pytest.mark.parametrize("arch", list(CONFIGS))

@@ -189,10 +189,6 @@ class Recipe:
             return "auto"
         return self.dtypes[0] if self.dtypes else None
 
-    def fit_file(self, dtype: str) -> str:
-        """The file name of its packaged fit for `dtype`."""
-        return f"{self.fit}-{dtype}.npz"
-
 
 # The recipe names `CPEncoder(recipe=...)` and `--recipe` take. "best" is the default whenever the
 # prompt, CP, TP and output layer are all left to cpembed; "fast" is the best single-prompt recipe.

@@ -21,7 +21,7 @@ from .config import VERSION, CPConfig, EncoderSettings, TPConfig
 from .config import recipe as recipe_of
 from .errors import InvalidTypeError, InvalidValueError
 from .models import DEFAULT_MODEL, LanguageModel, load_model, resolve_device, resolve_dtype
-from .postprocess import BUILT_IN_SENTENCES, PostProcess, fit, has_packaged_fit, packaged_fit
+from .postprocess import BUILT_IN_SENTENCES, PostProcess, fit, packaged_fit
 from .prompts import Prompt, one_cut_warning, resolve_prompt, warn_cut
 from .quantize import PRECISIONS, quantize
 from .spec import (
@@ -194,7 +194,7 @@ class CPEncoder:
             return self._centered()
         if reference.startswith(PACKAGED):
             dtype, name = str(self.lm.dtype).removeprefix("torch."), reference.removeprefix(PACKAGED)
-            postprocess = packaged_fit(f"{name}-{dtype}.npz") if has_packaged_fit(name, dtype) else None
+            postprocess = packaged_fit(name, dtype)
             if self.recipe is not None and (postprocess is None or postprocess.settings != self.settings().digest()):
                 raise fit_refused(self.lm.name, self.recipe_name, self.recipe, dtype, self.max_length)
             if postprocess is None:

@@ -168,13 +168,17 @@ def fit(
     return PostProcess(kind, mean, transform, settings, source, len(x))
 
 
+def fit_file(name: str, dtype: str) -> str:
+    """The file name of a recipe's fit `name` made in `dtype` (a fit belongs to one dtype's embeddings)."""
+    return f"{name}-{dtype}.npz"
+
+
 @functools.cache
-def packaged_fit(file: str) -> PostProcess:
-    """A fit that ships with cpembed (`cpembed/fits/`), the post-processing of a model's recipe."""
-    with resources.as_file(resources.files("cpembed").joinpath("fits", file)) as path:
+def packaged_fit(name: str, dtype: str) -> PostProcess | None:
+    """A fit that ships with cpembed (`cpembed/fits/`), the post-processing of a model's recipe;
+    None where it ships none for `dtype`."""
+    file = resources.files("cpembed").joinpath("fits", fit_file(name, dtype))
+    if not file.is_file():
+        return None
+    with resources.as_file(file) as path:
         return PostProcess.load(path)
-
-
-def has_packaged_fit(name: str, dtype: str) -> bool:
-    """Whether a recipe's fit `name` ships for `dtype` (`Recipe.fit_file`)."""
-    return resources.files("cpembed").joinpath("fits", f"{name}-{dtype}.npz").is_file()

@@ -44,9 +44,6 @@ class Tokenizer:
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
         return self.backend.decode(list(ids), skip_special_tokens=skip_special_tokens)
 
-    def __len__(self) -> int:
-        return self.backend.get_vocab_size(with_added_tokens=True)
-
     @classmethod
     def of(cls, tokenizer) -> Tokenizer:
         """A transformers fast tokenizer's Rust tokenizer and special ids (a `Tokenizer` is kept)."""
