@@ -73,6 +73,7 @@ def sections(folder: Path) -> tuple:
         ("soak.json", _soak_lines),
         ("ray.json", _ray_lines),
         ("bf16_sts.json", _bf16_sts_lines),
+        ("compiled.json", _compiled_lines),
         ("prefix_cache.json", _prefix_cache_lines),
         ("prefix_cache_padded.json", _prefix_cache_lines),
         ("engines.json", _engines_lines),
@@ -372,6 +373,44 @@ def _bf16_sts_lines(result: dict) -> list[str]:
         f"{b16['spearman'] - f32['spearman']:+.2f}.",
         "",
     ]
+
+
+def _compiled_lines(result: dict) -> list[str]:
+    lines = [
+        "## The compiled path",
+        "",
+        f"`{result['command']}`: `{result['model']}`, {result['threads']} threads, batch {result['batch_size']}, "
+        f"{result['sentences']} raw STS-B dev sentences a round, {result['rounds']} rounds with the same loaded "
+        f"model's feed-forward blocks and norms switched between eager and compiled forwards (torch "
+        f"{result['torch']}). The ratio is compiled over eager: the median of the rounds' ratios, and a 95% "
+        "bootstrap interval of their geometric mean. Compiling's cost is a fresh process's first compiled call "
+        "less the same call eager, with an empty graph cache (cold) and with the one that run filled (warm); "
+        "break-even is that cost over the seconds a sentence saves on the default recipe.",
+        "",
+        "| dtype | setting | eager sentences/s | compiled sentences/s | compiled / eager |",
+        "|---|---|---|---|---|",
+    ]
+    for dtype, row in result["rows"].items():
+        for name, s in row["speeds"].items():
+            lines.append(
+                f"| {dtype} | {name} | {_median(s['eager']):.1f} | {_median(s['compiled']):.1f} | "
+                f"**{s['ratio']:.2f}** ({s['ratio low']:.2f}..{s['ratio high']:.2f}) |"
+            )
+    lines += [
+        "",
+        "| dtype | compiling, cold | compiling, warm | break-even, cold | break-even, warm |",
+        "|---|---|---|---|---|",
+    ]
+    for dtype, row in result["rows"].items():
+        cost, even = row["compile seconds"], row["break-even"]
+        cells = [f"{even[k]:,.0f} sentences" if even[k] is not None else "never" for k in ("cold", "warm")]
+        lines.append(f"| {dtype} | {cost['cold']:.1f} s | {cost['warm']:.1f} s | {cells[0]} | {cells[1]} |")
+    m = result["machine"]
+    return [*lines, "", f"Machine: {m['cpu']}, {m['cores']} logical cores, transformers {m['transformers']}.", ""]
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 def _ray_lines(result: dict) -> list[str]:

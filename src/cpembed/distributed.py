@@ -286,6 +286,7 @@ class EmbedShards:
         threads: int,
         batch_size: int = 32,
         device: str | None = None,
+        compile: bool | str = "auto",
     ):
         import torch
 
@@ -294,7 +295,7 @@ class EmbedShards:
 
         torch.set_num_threads(max(1, threads))
         spec = EncoderSpec.from_dict({k: v for k, v in settings.items() if k != "cpembed"})
-        self.encoder = CPEncoder.from_spec(spec, device=device)
+        self.encoder = CPEncoder.from_spec(spec, device=device, compile=compile)
         self.settings, self.output = settings, output
         self.text_field, self.id_field, self.include_text = text_field, id_field, include_text
         self.batch_size = batch_size
@@ -349,7 +350,7 @@ def requested_spec(encoder_options: dict):
     resolved and checked against the model's declared layers before any input is read."""
     from .spec import EncoderSpec, check_spec_layers, resolve
 
-    options = {k: v for k, v in encoder_options.items() if k != "device"}
+    options = {k: v for k, v in encoder_options.items() if k not in ("device", "compile")}
     if "spec" in options:
         if extra := sorted(k for k in options if k != "spec"):
             raise InvalidValueError(f"spec= sets the whole embedding: drop {', '.join(extra)}")
@@ -431,7 +432,7 @@ def embed_files(
     """Embed every row of `inputs` into Parquet shards under `output` on a Ray cluster.
 
     `encoder_options` are CPEncoder's (model, prompt, cp, output_layer, dtype, device,
-    max_length, ...), or `spec=` (an EncoderSpec or its file) and `device=`; `batch_size` is the
+    max_length, compile, ...), or `spec=` (an EncoderSpec or its file), `device=` and `compile=`; `batch_size` is the
     sentences per forward batch inside a worker. Without `address`, a local Ray cluster is started
     (or the running one is used).
     """
@@ -487,6 +488,7 @@ def embed_files(
                 "threads": max(1, int(cpus_per_worker)),
                 "batch_size": batch_size,
                 "device": encoder_options.get("device"),
+                "compile": encoder_options.get("compile", "auto"),
             },
             compute=ray.data.ActorPoolStrategy(size=workers),
             batch_size=1,

@@ -118,6 +118,9 @@ class LanguageModel:
     model_type: str = field(init=False)
     # The engine's cached keys and values of each template's opening tokens (engine.py).
     prefix_states: dict = field(default_factory=dict, init=False, repr=False)
+    # Whether compiled.compile_model has compiled its hook-free parts (None: not tried).
+    compiled: bool | None = field(default=None, init=False, repr=False)
+    sentences_asked: int = field(default=0, init=False, repr=False)  # what "auto" compiling counts
 
     def __post_init__(self) -> None:
         self.tokenizer = Tokenizer.of(self.tokenizer)

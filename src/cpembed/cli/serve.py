@@ -73,10 +73,12 @@ def serve(
         if served_name:
             raise click.UsageError("with several --spec, each is served under its file's name: drop --served-name")
         encoder_arguments(**options, spec=specs[:1])  # refuses any other embedding flag given beside --spec
-        encoders = specs_encoders(specs, options["device"])
+        encoders = specs_encoders(specs, options["device"], options["compile"])
     else:
         encoder = build_encoder(**options, spec=specs)
         encoders = {served_name or encoder.spec.model: encoder}
+    for encoder in encoders.values():
+        compile_before_serving(encoder)
     limits = service.Limits(
         max_inputs=max_inputs,
         max_chars=max_chars,
@@ -90,7 +92,19 @@ def serve(
     service.serve(app, host, port, graceful_timeout, max_connections)
 
 
-def specs_encoders(paths, device) -> dict:
+def compile_before_serving(encoder) -> None:
+    """A service is a long job: compile where "auto" would (or --compile asks) before the first
+    request, and build the graphs for one row and for several, so no request waits for them."""
+    from ..compiled import compile_model, should_compile
+
+    if should_compile(encoder.lm, encoder.compile, long_job=True):
+        click.echo("cpembed: compiling the model before serving (seconds; a minute the first time)", err=True)
+        if compile_model(encoder.lm):
+            encoder.encode(["One sentence.", "And a second, longer one."])
+            encoder.encode(["One sentence."])
+
+
+def specs_encoders(paths, device, compile=None) -> dict:
     """Served name (each file's name without .json) -> its encoder; specs of one model in one
     dtype share its loaded weights."""
     from ..encoder import CPEncoder
@@ -109,7 +123,9 @@ def specs_encoders(paths, device) -> dict:
             key = (spec.model, spec.dtype)
             if key not in loaded:
                 loaded[key] = load_model(spec.model, spec.dtype, device)
-            encoders[served_name] = CPEncoder.from_spec(spec, model=loaded[key])
+            encoders[served_name] = CPEncoder.from_spec(
+                spec, model=loaded[key], compile="auto" if compile is None else compile
+            )
             click.echo(f"cpembed: {served_name}: {encoders[served_name].spec.describe()}", err=True)
     except CPEmbedError as error:
         raise click.UsageError(str(error)) from error

@@ -25,6 +25,7 @@ def spec(output, about, **options):
     options.pop("batch_size")
     arguments = encoder_arguments(**options)
     arguments.pop("device")
+    arguments.pop("compile")
     try:
         resolved = resolve(**arguments)
     except (InvalidValueError, InvalidTypeError) as error:
