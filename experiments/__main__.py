@@ -141,39 +141,31 @@ def report(
                 click.echo("README.md has no jobs table markers: its table was not written", err=True)
 
     if explain and not only_markdown:
-        from cpembed.models import load_model
-
         from .explain_steps import run_explain
 
         raw_dir = find_raw_stsb_dir(raw_data)
         for model_name in model_list:
-            lm = load_model(model_name, dtype=dtype, device=device)
+            lm = report_model(model_name, dtype, device)
             for prompt in prompt_list:
                 run_explain(model_name, lm, prompt, raw_dir, out)
                 write()
     elif tp and not only_markdown:
-        from cpembed.models import load_model
-
         from .tp_steps import run_tp
 
         data_dir, raw_dir = find_data_dir(data), find_raw_stsb_dir(raw_data)
         for model_name in model_list:
-            lm = load_model(model_name, dtype=dtype, device=device)
+            lm = report_model(model_name, dtype, device)
             for prompt in prompt_list:
                 run_tp(model_name, lm, prompt, data_dir, raw_dir, out, batch_size)
                 write()
     elif sweep and not only_markdown:
-        from cpembed.models import load_model
-
         data_dir, raw_dir = find_data_dir(data), find_raw_stsb_dir(raw_data)
         for model_name in model_list:
-            lm = load_model(model_name, dtype=dtype, device=device)
+            lm = report_model(model_name, dtype, device)
             for prompt in prompt_list:
                 report_steps.run_sweep(model_name, lm, prompt, data_dir, raw_dir, out, batch_size)
                 write()
     elif recipes and not only_markdown:
-        from cpembed.models import load_model
-
         from .recipe_steps import as_recipe, choose_recipe, recipe_candidates, run_recipe_beyond, run_recipe_test
 
         if beyond:
@@ -184,7 +176,7 @@ def report(
             data_dir, raw_dir = find_data_dir(data), find_raw_stsb_dir(raw_data)
         for model_name in model_list:
             chosen = as_recipe(choose_recipe(recipe_candidates(out, model_name, prompt_list, post=False)))
-            lm = load_model(model_name, dtype=dtype, device=device)
+            lm = report_model(model_name, dtype, device)
             if beyond:
                 run_recipe_beyond(model_name, lm, chosen, root, out, batch_size, task_list)
             else:
@@ -192,13 +184,12 @@ def report(
             write()
     elif recipes_test and not only_markdown:
         from cpembed.evaluation.beyond import find_beyond_dir
-        from cpembed.models import load_model
 
         from .default_steps import run_recipes_beyond, run_recipes_test
 
         data_dir, raw_dir, root = find_data_dir(data), find_raw_stsb_dir(raw_data), find_beyond_dir(beyond_data)
         for model_name in model_list:
-            lm = load_model(model_name, dtype=dtype, device=device)
+            lm = report_model(model_name, dtype, device)
             if beyond:
                 run_recipes_beyond(model_name, lm, root, out, batch_size, task_list)
             else:
@@ -207,7 +198,6 @@ def report(
     elif job_recipes and not only_markdown:
         from cpembed.config import GENERAL_RECIPES, MODEL_RECIPES
         from cpembed.evaluation.beyond import find_beyond_dir
-        from cpembed.models import load_model
 
         from .default_steps import run_job_recipes_test
 
@@ -215,7 +205,7 @@ def report(
         for model_name in model_list:
             if set(MODEL_RECIPES.get(model_name, {})) <= set(GENERAL_RECIPES):
                 continue  # no job recipe tuned for this model
-            lm = load_model(model_name, dtype=dtype, device=device)
+            lm = report_model(model_name, dtype, device)
             run_job_recipes_test(model_name, lm, root, out, batch_size)
             write()
     elif tune_check and not only_markdown:
@@ -226,47 +216,43 @@ def report(
             write()
     elif output_costs and not only_markdown:
         from cpembed.evaluation.beyond import find_beyond_dir
-        from cpembed.models import load_model
 
         from .output_steps import run_output_dev, run_output_retrieval_dev
 
         data_dir, raw_dir, root = find_data_dir(data), find_raw_stsb_dir(raw_data), find_beyond_dir(beyond_data)
         for model_name in model_list:
-            lm = load_model(model_name, dtype=dtype, device=device)
+            lm = report_model(model_name, dtype, device)
             run_output_dev(model_name, lm, data_dir, raw_dir, root, out)
             write()
             run_output_retrieval_dev(model_name, lm, data_dir, root, out)
             write()
     elif ensembles and not only_markdown:
         from cpembed.evaluation.beyond import find_beyond_dir
-        from cpembed.models import load_model
 
         from .ensemble_steps import run_ensembles_dev
 
         data_dir, raw_dir, root = find_data_dir(data), find_raw_stsb_dir(raw_data), find_beyond_dir(beyond_data)
         for model_name in model_list:
-            lm = load_model(model_name, dtype=dtype, device=device)
+            lm = report_model(model_name, dtype, device)
             run_ensembles_dev(model_name, lm, data_dir, raw_dir, root, out, batch_size)
             write()
     elif ship_fits:
         from cpembed.evaluation.beyond import find_beyond_dir
-        from cpembed.models import load_model
 
         from .recipe_fits import ship_fits as ship
 
         data_dir, root = find_data_dir(data), find_beyond_dir(beyond_data)
         for model_name in model_list:
-            for path in ship(model_name, load_model(model_name, dtype=dtype, device=device), data_dir, root, out):
+            for path in ship(model_name, report_model(model_name, dtype, device), data_dir, root, out):
                 click.echo(f"wrote {path}", err=True)
     elif postprocess and not only_markdown:
         from cpembed.evaluation.beyond import find_beyond_dir
-        from cpembed.models import load_model
 
         from .postprocess_steps import run_postprocess_beyond, run_postprocess_dev, run_postprocess_test
 
         data_dir, raw_dir, root = find_data_dir(data), find_raw_stsb_dir(raw_data), find_beyond_dir(beyond_data)
         for model_name in model_list:
-            lm = load_model(model_name, dtype=dtype, device=device)
+            lm = report_model(model_name, dtype, device)
             for prompt in prompt_list:
                 run_postprocess_dev(model_name, lm, prompt, data_dir, raw_dir, root, out, batch_size)
                 write()
@@ -312,7 +298,6 @@ def _on_page(out: Path, models: list[str], prompts: list[str]) -> tuple[list[str
 def _run_beyond(models, prompts, data, out, batch_size, dtype, device, tasks, write) -> None:
     """The beyond-STS section, the baselines first (MiniLM: minutes), then each model and prompt."""
     from cpembed.evaluation.beyond import find_beyond_dir
-    from cpembed.models import load_model
 
     from .baselines import MiniLMEncoder
     from .beyond_steps import run_beyond, run_minilm
@@ -320,10 +305,19 @@ def _run_beyond(models, prompts, data, out, batch_size, dtype, device, tasks, wr
     root = find_beyond_dir(data)
     run_minilm(MiniLMEncoder(), root, out, tasks)
     for model_name in models:
-        lm = load_model(model_name, dtype=dtype, device=device)
+        lm = report_model(model_name, dtype, device)
         for prompt in prompts:
             run_beyond(model_name, lm, prompt, root, out, batch_size, tasks)
             write()
+
+
+def report_model(name: str, dtype: str, device: str | None):
+    """A model for the report, never compiled: the report's numbers are the eager engine's, and a
+    compiled bfloat16 model rounds differently (cosine 0.9993 or more to eager)."""
+    from cpembed.compiled import keep_eager
+    from cpembed.models import load_model
+
+    return keep_eager(load_model(name, dtype=dtype, device=device))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import cpembed.compiled
 from conftest import SENTENCES, assert_same_embeddings, make_lm
 from cpembed import CPConfig, CPEncoder
 from cpembed.cli import main
-from cpembed.compiled import COMPILE_AFTER, compile_model, compile_when_worth_it, hook_free_modules, should_compile
+from cpembed.compiled import COMPILE_AFTER, compile_model, compile_when_worth_it, hook_free_modules, keep_eager, should_compile
 from cpembed.errors import InvalidValueError
 from reference import encoder_reference
 
@@ -75,6 +75,7 @@ def test_auto_compiles_only_a_long_bfloat16_job_on_a_cpu():
     done = _model()
     done.compiled = False  # tried already, and this machine could not
     assert not should_compile(done, True, long_job=True)
+    assert not should_compile(keep_eager(_model()), True, long_job=True)  # the report's runs
 
 
 def test_auto_compiles_once_the_model_has_been_asked_for_enough_sentences(monkeypatch):

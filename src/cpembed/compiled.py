@@ -60,6 +60,13 @@ def should_compile(lm: LanguageModel, mode: CompileMode, long_job: bool) -> bool
     return mode is True or (long_job and lm.device.type == "cpu" and lm.dtype == torch.bfloat16)
 
 
+def keep_eager(lm: LanguageModel) -> LanguageModel:
+    """`lm`, never to be compiled: for runs whose numbers must match the eager engine's (compiled
+    bfloat16 rounds differently: cosine 0.9993 or more to eager on the default recipe)."""
+    lm.compiled = False
+    return lm
+
+
 def hook_free_modules(lm: LanguageModel) -> list[nn.Module]:
     """Each layer's feed-forward block and norms, and the final norm: the modules CP never rewrites
     from inside (a hook on one of them runs outside its compiled `forward`)."""
