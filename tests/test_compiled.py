@@ -14,7 +14,14 @@ import cpembed.compiled
 from conftest import SENTENCES, assert_same_embeddings, make_lm
 from cpembed import CPConfig, CPEncoder
 from cpembed.cli import main
-from cpembed.compiled import COMPILE_AFTER, compile_model, compile_when_worth_it, hook_free_modules, keep_eager, should_compile
+from cpembed.compiled import (
+    COMPILE_AFTER,
+    compile_model,
+    compile_when_worth_it,
+    hook_free_modules,
+    keep_eager,
+    should_compile,
+)
 from cpembed.errors import InvalidValueError
 from reference import encoder_reference
 
