@@ -98,7 +98,7 @@ def compile_before_serving(encoder) -> None:
     from ..compiled import compile_model, should_compile
 
     if should_compile(encoder.lm, encoder.compile, long_job=True):
-        click.echo("cpembed: compiling the model before serving (seconds; a minute the first time)", err=True)
+        click.echo("cpembed: compiling the model before serving (seconds; --no-compile skips it)", err=True)
         if compile_model(encoder.lm):
             encoder.encode(["One sentence.", "And a second, longer one."])
             encoder.encode(["One sentence."])
