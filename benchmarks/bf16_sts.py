@@ -16,6 +16,7 @@ from performance import save_measurement
 
 from cpembed import CPEncoder, load_model
 from cpembed.bench import machine
+from cpembed.compiled import keep_eager
 from cpembed.evaluation.data import find_data_dir, load_stsb
 from cpembed.evaluation.metrics import paired_cosine, spearman
 
@@ -32,7 +33,7 @@ def main() -> None:
     first, second, gold = pairs.sentences1[: args.pairs], pairs.sentences2[: args.pairs], pairs.scores[: args.pairs]
     rows = {}
     for dtype in ("float32", "bfloat16"):
-        encoder = CPEncoder(load_model(args.model, dtype, "cpu"), recipe=None)  # PromptEOL, its default CP
+        encoder = CPEncoder(keep_eager(load_model(args.model, dtype, "cpu")), recipe=None)  # PromptEOL, its default CP
         started = time.perf_counter()
         score = 100 * spearman(paired_cosine(encoder.encode(first), encoder.encode(second)), gold)
         rows[dtype] = {"spearman": score, "seconds": time.perf_counter() - started, "cp": repr(encoder.cp)}

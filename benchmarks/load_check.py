@@ -26,6 +26,7 @@ from performance import save_measurement
 
 from cpembed import CPEncoder, load_model
 from cpembed.bench import machine, sentences_of
+from cpembed.compiled import keep_eager
 from cpembed.service import BackgroundServer, Limits, create_app
 
 
@@ -89,7 +90,8 @@ def main() -> None:
     parser.add_argument("--output", default="docs/PERFORMANCE.md")
     args = parser.parse_args()
 
-    encoder = CPEncoder(load_model(args.model, args.dtype, "cpu"), recipe=None)  # as measured: PromptEOL + its CP
+    lm = keep_eager(load_model(args.model, args.dtype, "cpu"))
+    encoder = CPEncoder(lm, recipe=None)  # as measured: PromptEOL + its CP
     requests = _requests(args.requests)
     runs = {}
     for label, batch in (("batched", 32), ("one by one", 1))[: 2 if args.unbatched else 1]:

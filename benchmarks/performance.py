@@ -348,7 +348,7 @@ def _opening_cache_lines(sweep: dict) -> list[str]:
 def _recipes_lines(result: dict) -> list[str]:
     m = result["machine"]
     lines = [
-        f"## What each recipe costs: {result['model']}",
+        f"## What each recipe costs: {result['model']}, {result['dtype']}",
         "",
         f"`{result['command']}`: {result['sentences']} sentences of {result['source']}, {result['dtype']}, batch "
         f"{result['batch_size']}, each encoder in turn for {len(result['rounds']['plain PromptEOL'])} rounds "

@@ -1,12 +1,14 @@
 """What each recipe costs: sentences/s of plain PromptEOL, "fast" and "best" side by side.
 
-    python benchmarks/recipes.py [--model smollm2-135m] [--sentences 256] [--rounds 3]
+    python benchmarks/recipes.py [--model smollm2-135m] [--dtype bfloat16] [--sentences 256] [--rounds 3]
 
 One loaded model, in the recipes' dtype, encodes the same sentences (the first N of raw STS-B dev,
 or cpembed's built-in sentences where that data is not beside the repo) with each encoder in
 turn, round after round, so that whatever else the machine does falls on all of them alike; the
-rate of each is its median over the rounds. Writes docs/performance/recipes.json, which
-docs/PERFORMANCE.md and docs/RESULTS.md ("The defaults") show.
+rate of each is its median over the rounds. Writes docs/performance/recipes-<model>.json in the
+recipes' first dtype, which the recipes' `about` lines quote and docs/PERFORMANCE.md and
+docs/RESULTS.md ("The defaults") show; in another dtype (`--dtype`), the recipes fitted for it
+only, into recipes-<model>-<dtype>.json.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from performance import save_measurement
 
 from cpembed import CPEncoder, load_model
 from cpembed.bench import machine
+from cpembed.compiled import keep_eager
 from cpembed.config import MODEL_RECIPES
 from cpembed.evaluation.data import DataNotFoundError, find_raw_stsb_dir, load_raw_stsb
 from cpembed.postprocess import BUILT_IN_SENTENCES
@@ -40,11 +43,14 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--dtype", help="Default: the best recipe's first dtype.")
     parser.add_argument("--output", default="docs/PERFORMANCE.md")
     args = parser.parse_args()
 
-    recipes = MODEL_RECIPES[args.model]
-    lm = load_model(args.model, recipes["best"].dtype or "auto", "cpu")
+    primary = (MODEL_RECIPES[args.model]["best"].dtypes or ("float32",))[0]
+    dtype = args.dtype or primary
+    recipes = {name: r for name, r in MODEL_RECIPES[args.model].items() if not r.dtypes or dtype in r.dtypes}
+    lm = keep_eager(load_model(args.model, dtype, "cpu"))  # eager, as every earlier measurement
     encoders = {"plain PromptEOL": CPEncoder(lm, cp=None)}
     # A recipe that is another's (a model whose best is already one prompt) is measured once.
     same = {name: next(n for n in recipes if recipes[n] == recipes[name]) for name in recipes}
@@ -75,7 +81,8 @@ def main() -> None:
         "recipes": {name: encoders[same[name]].describe_recipe() for name in recipes},
         "command": "python " + " ".join(["benchmarks/recipes.py", *sys.argv[1:]]),
     }
-    target = save_measurement(Path(args.output), f"recipes-{args.model}", result)
+    name = f"recipes-{args.model}" + ("" if dtype == primary else f"-{dtype}")
+    target = save_measurement(Path(args.output), name, result)
     print(f"wrote {target}", file=sys.stderr)
 
 

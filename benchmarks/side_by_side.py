@@ -100,11 +100,12 @@ def make_encoder(engine: str, model: str, threads: int):
         minilm = SentenceTransformer(str(minilm_folder()), device="cpu")
         return lambda texts: minilm.encode(texts, batch_size=BATCH, convert_to_numpy=True)
     from cpembed import CPEncoder, load_model
+    from cpembed.compiled import keep_eager
     from cpembed.config import default_cp
 
     _, kind, dtype = engine.split()
     cp = default_cp(model, "prompteol") if kind == "CP" else None
-    encoder = CPEncoder(load_model(model, dtype, "cpu"), prompt="prompteol", cp=cp)
+    encoder = CPEncoder(keep_eager(load_model(model, dtype, "cpu")), prompt="prompteol", cp=cp)
     return lambda texts: encoder.encode(texts, batch_size=BATCH)
 
 
