@@ -840,7 +840,7 @@ def test_any_prompt_can_be_swept_and_its_best_layers_become_recipe_candidates(ti
 
     seen = []
     monkeypatch.setattr(report, "run_sweep", lambda model, lm, prompt, *a: seen.append((model, prompt)))
-    monkeypatch.setattr("cpembed.models.load_model", lambda *a, **k: None)
+    monkeypatch.setattr("experiments.__main__.report_model", lambda *a: None)
     options = ["--data", str(data), "--raw-data", str(raw), "--results", str(out), "--markdown", str(markdown)]
     result = CliRunner().invoke(main, [*options, "--sweep", "--models", "tiny", "--prompts", "cot,ck"])
     assert result.exit_code == 0, result.output
