@@ -11,7 +11,7 @@ import torch
 from click.testing import CliRunner
 
 import cpembed.compiled
-from conftest import SENTENCES, assert_same_embeddings, make_lm
+from conftest import CONFIGS, SENTENCES, assert_same_embeddings, make_lm
 from cpembed import CPConfig, CPEncoder
 from cpembed.cli import main
 from cpembed.compiled import (
@@ -26,10 +26,14 @@ from cpembed.errors import InvalidValueError
 from reference import encoder_reference
 
 
-@pytest.mark.parametrize("site", ["heads", "ffn", "hidden"])
-def test_compiled_cp_equals_two_pass_reference(site):
+# Every site on one architecture, the paper's site on every other (each compiles its own graphs).
+CASES = [("llama", site) for site in ("heads", "ffn", "hidden")] + [(a, "heads") for a in CONFIGS if a != "llama"]
+
+
+@pytest.mark.parametrize("arch, site", CASES)
+def test_compiled_cp_equals_two_pass_reference(arch, site):
     # A model of its own: compiling changes it in place, and the reference runs on an eager twin.
-    compiled, eager = make_lm("llama"), make_lm("llama")
+    compiled, eager = make_lm(arch), make_lm(arch)
     cp = CPConfig(layer=3, alpha=2.5, site=site)
     encoder = CPEncoder(compiled, prompt="prompteol", cp=cp, compile=True)
     fast = encoder.encode(SENTENCES, batch_size=4, convert_to_tensor=True)
