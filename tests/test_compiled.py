@@ -25,7 +25,6 @@ from cpembed.compiled import (
 from cpembed.errors import InvalidValueError
 from reference import encoder_reference
 
-
 # Every site on one architecture, the paper's site on every other (each compiles its own graphs).
 CASES = [("llama", site) for site in ("heads", "ffn", "hidden")] + [(a, "heads") for a in CONFIGS if a != "llama"]
 
