@@ -31,7 +31,7 @@ from .models import LanguageModel, cache_dir
 
 logger = logging.getLogger(__name__)
 
-COMPILE_AFTER = 2000  # sentences; measured break-even, docs/PERFORMANCE.md (compiled path)
+COMPILE_AFTER = 2000  # sentences; above the measured break-even (1,369: docs/PERFORMANCE.md, "The compiled path")
 
 
 CompileMode = bool | Literal["auto"]
