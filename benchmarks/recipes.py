@@ -24,7 +24,7 @@ from performance import save_measurement
 from cpembed import CPEncoder, load_model
 from cpembed.bench import machine
 from cpembed.compiled import keep_eager
-from cpembed.config import MODEL_RECIPES
+from cpembed.config import MODEL_RECIPES, reported_dtype
 from cpembed.evaluation.data import DataNotFoundError, find_raw_stsb_dir, load_raw_stsb
 from cpembed.postprocess import BUILT_IN_SENTENCES
 
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--output", default="docs/PERFORMANCE.md")
     args = parser.parse_args()
 
-    primary = (MODEL_RECIPES[args.model]["best"].dtypes or ("float32",))[0]
+    primary = reported_dtype(args.model)
     dtype = args.dtype or primary
     recipes = {name: r for name, r in MODEL_RECIPES[args.model].items() if not r.dtypes or dtype in r.dtypes}
     lm = keep_eager(load_model(args.model, dtype, "cpu"))  # eager, as every earlier measurement

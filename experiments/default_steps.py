@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from cpembed.cache import EmbeddingCache
-from cpembed.config import GENERAL_RECIPES, MODEL_RECIPES, Recipe
+from cpembed.config import GENERAL_RECIPES, MODEL_RECIPES, Recipe, reported_dtype
 from cpembed.encoder import CPEncoder
 from cpembed.evaluation.corpus import tuning_corpus
 from cpembed.evaluation.sts import RAW_TASKS, STS_TASKS
@@ -47,10 +47,9 @@ def recipe_rows(model: str) -> dict[str, tuple[Recipe, str]]:
 
 
 def recipes_test_path(out: Path, model: str, dtype: str) -> Path:
-    """The test step's file: recipes_test.json in the dtype of the best recipe's first fit, with the
-    dtype in its name for another (a recipe that ships fits for both)."""
-    first = MODEL_RECIPES[model]["best"].dtypes[:1] or ("float32",)
-    return out / model / ("recipes_test.json" if dtype in first else f"recipes_test-{dtype}.json")
+    """The test step's file: recipes_test.json in the model's reported dtype, with the dtype in its
+    name for another (a recipe that ships fits for both)."""
+    return out / model / ("recipes_test.json" if dtype == reported_dtype(model) else f"recipes_test-{dtype}.json")
 
 
 def run_recipes_test(

@@ -329,6 +329,12 @@ UNSEARCHED_RECIPE = Recipe(
 )
 
 
+def reported_dtype(model: str) -> str:
+    """The dtype a model's recipes were first fitted, timed and scored in: its best recipe's first
+    fit's (float32 without one); measurements in another dtype carry it in their file names."""
+    return (MODEL_RECIPES[model]["best"].dtypes or ("float32",))[0]
+
+
 def recipe(model: str, name: str = "best") -> Recipe:
     """The named recipe for a model (built-in name or path)."""
     if name not in RECIPES:
